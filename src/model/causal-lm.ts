@@ -1,0 +1,154 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { HostTensor } from '../formats/safetensors.ts';
+import { Rng } from '../util/rng.ts';
+import type { ModelConfig } from './config.ts';
+import type { KVCache } from './kv-cache.ts';
+import { causalMask, decoderBlock, rmsNorm, type Projection } from './layers.ts';
+import { linear, matMul2d } from './matmul.ts';
+import { memoryShape, parameterSpecs, type ParameterSpec } from './parameters.ts';
+import { rotaryTables } from './rope.ts';
+
+export interface InitOptions {
+  seed: number;
+  /** Standard deviation of the normal init of embeddings and linear weights (HF's initializer_range). */
+  std?: number;
+}
+
+/**
+ * A decoder-only transformer of the Llama family (Llama, Mistral, Qwen2, SmolLM, TinyLlama), shaped by its
+ * config. Parameters are tf.Variables named as in Hugging Face checkpoints.
+ */
+export class CausalLM {
+  readonly config: ModelConfig;
+  readonly params: Map<string, tf.Variable>;
+  private readonly specs: Map<string, ParameterSpec>;
+
+  private constructor(config: ModelConfig, params: Map<string, tf.Variable>) {
+    this.config = config;
+    this.params = params;
+    this.specs = new Map(parameterSpecs(config).map((s) => [s.name, s]));
+  }
+
+  /**
+   * Random initialisation, deterministic for a seed. The output projections of each residual branch are
+   * scaled by 1/sqrt(2 * layers) so the residual stream's variance does not grow with depth (GPT-2).
+   */
+  static init(config: ModelConfig, { seed, std = 0.02 }: InitOptions): CausalLM {
+    const rng = new Rng(seed);
+    const residualStd = std / Math.sqrt(2 * config.numLayers);
+    const params = new Map<string, tf.Variable>();
+    for (const spec of parameterSpecs(config)) {
+      const size = spec.hfShape.reduce((a, b) => a * b, 1);
+      const values = new Float32Array(size);
+      if (spec.init === 'ones') values.fill(1);
+      if (spec.init === 'normal' || spec.init === 'residual-normal') {
+        const s = spec.init === 'normal' ? std : residualStd;
+        for (let i = 0; i < size; i++) values[i] = rng.normal() * s;
+      }
+      params.set(spec.name, toVariable(tf.tensor(values, memoryShape(spec))));
+    }
+    return new CausalLM(config, params);
+  }
+
+  /** Builds the model from tensors in Hugging Face layout, read one at a time. */
+  static async fromHfTensors(config: ModelConfig, read: (name: string) => Promise<HostTensor | undefined>): Promise<CausalLM> {
+    const params = new Map<string, tf.Variable>();
+    try {
+      for (const spec of parameterSpecs(config)) {
+        const tensor = await read(spec.name);
+        if (!tensor) throw new Error(`weights: missing tensor ${spec.name} (shape [${spec.hfShape}])`);
+        if (tensor.shape.join() !== spec.hfShape.join()) {
+          throw new Error(`weights: ${spec.name} has shape [${tensor.shape}], the config implies [${spec.hfShape}]`);
+        }
+        params.set(spec.name, toVariable(fromHfLayout(tensor.data, spec)));
+      }
+    } catch (error) {
+      for (const p of params.values()) p.dispose();
+      throw error;
+    }
+    return new CausalLM(config, params);
+  }
+
+  /** All parameters in Hugging Face names, shapes and layout, in checkpoint order. */
+  hfTensors(): HostTensor[] {
+    return [...this.specs.values()].map((spec) => ({
+      name: spec.name,
+      shape: spec.hfShape,
+      data: toHfLayout(this.params.get(spec.name)!, spec),
+    }));
+  }
+
+  /** Logits [B, T, V] for token ids [B, T]; with a cache, the ids continue the cached positions. */
+  forward(ids: tf.Tensor2D, cache?: KVCache, project: Projection = this.project): tf.Tensor3D {
+    return tf.tidy(() => this.logits(this.hidden(ids, cache, project)));
+  }
+
+  /** Final-norm hidden states [B, T, D]. */
+  hidden(ids: tf.Tensor2D, cache?: KVCache, project: Projection = this.project): tf.Tensor3D {
+    const [, T] = ids.shape;
+    const offset = cache?.length ?? 0;
+    const rope = rotaryTables(this.config, offset, T);
+    const mask = causalMask(T, offset + T);
+    let x = tf.gather(this.param('model.embed_tokens.weight'), ids) as tf.Tensor3D; // [B, T, D]
+    for (let layer = 0; layer < this.config.numLayers; layer++) {
+      x = decoderBlock(x, layer, this.config, this.param, project, { rope, mask, cache });
+    }
+    return rmsNorm(x, this.param('model.norm.weight'), this.config.rmsNormEps) as tf.Tensor3D;
+  }
+
+  /** Output head: the tied embedding (transposed) or lm_head. */
+  logits(hidden: tf.Tensor3D): tf.Tensor3D {
+    const [B, T, D] = hidden.shape;
+    const rows = tf.reshape(hidden, [B * T, D]) as tf.Tensor2D;
+    const head = this.config.tieWordEmbeddings
+      ? (tf.transpose(this.param('model.embed_tokens.weight')) as tf.Tensor2D) // [D, V]
+      : (this.param('lm_head.weight') as tf.Tensor2D); // [D, V]
+    return tf.reshape(matMul2d(rows, head), [B, T, this.config.vocabSize]);
+  }
+
+  readonly param = (name: string): tf.Tensor => {
+    const p = this.params.get(name);
+    if (!p) throw new Error(`model has no parameter ${name}`);
+    return p;
+  };
+
+  /** The plain projection: weight [in, out] and optional bias. */
+  readonly project: Projection = (prefix, x) =>
+    linear(x, this.param(`${prefix}.weight`) as tf.Tensor2D, this.params.get(`${prefix}.bias`) as tf.Tensor1D | undefined);
+
+  parameterCount(): number {
+    let n = 0;
+    for (const p of this.params.values()) n += p.size;
+    return n;
+  }
+
+  dispose(): void {
+    for (const p of this.params.values()) p.dispose();
+  }
+}
+
+/**
+ * Variables stay unnamed: tfjs names are process-global, and a teacher and a student (or two tests) may hold
+ * the same parameter names.
+ */
+function toVariable(initial: tf.Tensor): tf.Variable {
+  const variable = tf.variable(initial, true);
+  initial.dispose();
+  return variable;
+}
+
+function fromHfLayout(data: Float32Array, spec: ParameterSpec): tf.Tensor {
+  const t = tf.tensor(data, spec.hfShape);
+  if (!spec.transposed) return t;
+  const transposed = tf.transpose(t);
+  t.dispose();
+  return transposed;
+}
+
+function toHfLayout(param: tf.Variable, spec: ParameterSpec): Float32Array {
+  if (!spec.transposed) return param.dataSync() as Float32Array;
+  const transposed = tf.transpose(param);
+  const data = transposed.dataSync() as Float32Array;
+  transposed.dispose();
+  return data;
+}

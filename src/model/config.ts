@@ -1,0 +1,87 @@
+/**
+ * Architecture of a Llama-family decoder. One config covers Llama 2/3, SmolLM, TinyLlama, Mistral and
+ * Qwen2 (attention biases); the field names follow Hugging Face's config.json in camelCase.
+ */
+export interface RopeScaling {
+  /** Llama 3.x frequency-dependent scaling. */
+  ropeType: 'llama3';
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositionEmbeddings: number;
+}
+
+export interface ModelConfig {
+  /** Hugging Face `model_type`, kept for export: `llama`, `qwen2`, `mistral`. */
+  modelType: string;
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling: RopeScaling | null;
+  maxPositionEmbeddings: number;
+  /** q/k/v projections carry a bias (Qwen2). */
+  attentionBias: boolean;
+  tieWordEmbeddings: boolean;
+  bosTokenId: number | null;
+  eosTokenId: number | null;
+}
+
+export type ModelConfigInput = Partial<ModelConfig> &
+  Pick<ModelConfig, 'vocabSize' | 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads'>;
+
+/** Fills defaults and checks the invariants every module relies on; errors name the field. */
+export function resolveModelConfig(input: ModelConfigInput): ModelConfig {
+  const numKvHeads = input.numKvHeads ?? input.numHeads;
+  const config: ModelConfig = {
+    modelType: input.modelType ?? 'llama',
+    vocabSize: input.vocabSize,
+    hiddenSize: input.hiddenSize,
+    intermediateSize: input.intermediateSize,
+    numLayers: input.numLayers,
+    numHeads: input.numHeads,
+    numKvHeads,
+    headDim: input.headDim ?? input.hiddenSize / input.numHeads,
+    rmsNormEps: input.rmsNormEps ?? 1e-5,
+    ropeTheta: input.ropeTheta ?? 10000,
+    ropeScaling: input.ropeScaling ?? null,
+    maxPositionEmbeddings: input.maxPositionEmbeddings ?? 2048,
+    attentionBias: input.attentionBias ?? false,
+    tieWordEmbeddings: input.tieWordEmbeddings ?? false,
+    bosTokenId: input.bosTokenId ?? null,
+    eosTokenId: input.eosTokenId ?? null,
+  };
+  for (const key of ['vocabSize', 'hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads'] as const) {
+    if (!Number.isInteger(config[key]) || config[key] <= 0) {
+      throw new RangeError(`model config: ${key} must be a positive integer, got ${config[key]}`);
+    }
+  }
+  if (!Number.isInteger(config.headDim) || config.headDim <= 0 || config.headDim % 2 !== 0) {
+    throw new RangeError(
+      `model config: headDim must be a positive even integer (hiddenSize / numHeads when not given), got ${config.headDim}`,
+    );
+  }
+  if (config.numHeads % config.numKvHeads !== 0) {
+    throw new RangeError(
+      `model config: numHeads (${config.numHeads}) must be a multiple of numKvHeads (${config.numKvHeads})`,
+    );
+  }
+  return config;
+}
+
+/** Parameter count, computed from the config alone (matches the weights the model creates). */
+export function countParameters(config: ModelConfig): number {
+  const { hiddenSize: d, intermediateSize: f, numLayers, numHeads, numKvHeads, headDim, vocabSize } = config;
+  const qDim = numHeads * headDim;
+  const kvDim = numKvHeads * headDim;
+  const attention = d * qDim + 2 * d * kvDim + qDim * d + (config.attentionBias ? qDim + 2 * kvDim : 0);
+  const mlp = 3 * d * f;
+  const norms = 2 * d;
+  const embeddings = vocabSize * d * (config.tieWordEmbeddings ? 1 : 2);
+  return numLayers * (attention + mlp + norms) + d + embeddings;
+}

@@ -1,0 +1,39 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { CausalLM } from './causal-lm.ts';
+
+export interface TokenScores {
+  ids: number[];
+  /** logprobs[0] is null; logprobs[i] = log P(ids[i] | ids[0..i-1]). */
+  logprobs: (number | null)[];
+  /** For each position i >= 1, the k most likely tokens at that position, best first. */
+  topK: ({ id: number; logprob: number }[] | null)[];
+}
+
+/** Log-probabilities of a sequence under the model, from one causal forward pass. */
+export async function scoreTokens(model: CausalLM, ids: number[], k = 0): Promise<TokenScores> {
+  if (ids.length === 0) throw new RangeError('score: the sequence must contain at least one token');
+  const V = model.config.vocabSize;
+  const outOfRange = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= V);
+  if (outOfRange !== undefined) throw new RangeError(`score: token id ${outOfRange} is outside the vocabulary [0, ${V})`);
+  const logProbs = tf.tidy(() => {
+    const logits = model.forward(tf.tensor2d(ids, [1, ids.length], 'int32')); // [1, T, V]
+    return tf.logSoftmax(tf.reshape(logits, [ids.length, V])); // [T, V]
+  });
+  const table = (await logProbs.data()) as Float32Array;
+  logProbs.dispose();
+
+  const scores: TokenScores = { ids, logprobs: [null], topK: [null] };
+  for (let i = 1; i < ids.length; i++) {
+    const row = table.subarray((i - 1) * V, i * V);
+    scores.logprobs.push(row[ids[i]]);
+    scores.topK.push(k > 0 ? topEntries(row, k) : null);
+  }
+  return scores;
+}
+
+function topEntries(row: Float32Array, k: number): { id: number; logprob: number }[] {
+  return Array.from(row.keys())
+    .sort((a, b) => row[b] - row[a])
+    .slice(0, k)
+    .map((id) => ({ id, logprob: row[id] }));
+}
