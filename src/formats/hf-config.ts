@@ -1,0 +1,248 @@
+/**
+ * Hugging Face `config.json` <-> ModelConfig for the Llama family this project runs: llama, mistral, qwen2.
+ * Field names and defaults follow transformers' LlamaConfig / MistralConfig / Qwen2Config; anything that
+ * would make the checkpoint compute something our transformer does not is refused by name.
+ */
+import { resolveModelConfig } from '../model/config.ts';
+import type { ModelConfig, RopeScaling } from '../model/config.ts';
+import { FormatError } from './format-error.ts';
+import type { WritableDtype } from './safetensors.ts';
+
+export class HfModelDirError extends FormatError {}
+
+const ARCHITECTURES = {
+  llama: 'LlamaForCausalLM',
+  mistral: 'MistralForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+} as const;
+
+type SupportedModelType = keyof typeof ARCHITECTURES;
+
+const TORCH_DTYPES: Record<WritableDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+
+/** Maps a parsed config.json; `file` names it in errors. */
+export function modelConfigFromHf(raw: Record<string, unknown>, file: string): ModelConfig {
+  const fields = new ConfigFields(raw, file);
+  const modelType = supportedModelType(fields);
+  fields.refuseUnless('hidden_act', (v) => v === undefined || v === 'silu', 'only silu is supported');
+  fields.refuseUnless('mlp_bias', (v) => v === undefined || v === false, 'MLP biases are not supported');
+  fields.refuseUnless('partial_rotary_factor', (v) => v === undefined || v === 1, 'only full rotary embeddings are supported');
+  if (modelType !== 'qwen2') {
+    // Llama's attention_bias also puts a bias on o_proj, which this model does not have
+    fields.refuseUnless('attention_bias', (v) => v === undefined || v === false, 'attention biases are only supported for qwen2');
+  }
+
+  const maxPositionEmbeddings = fields.optionalInteger('max_position_embeddings');
+  checkSlidingWindow(fields, modelType, maxPositionEmbeddings ?? 2048);
+  const input = {
+    modelType,
+    vocabSize: fields.integer('vocab_size'),
+    hiddenSize: fields.integer('hidden_size'),
+    intermediateSize: fields.integer('intermediate_size'),
+    numLayers: fields.integer('num_hidden_layers'),
+    numHeads: fields.integer('num_attention_heads'),
+    numKvHeads: fields.optionalInteger('num_key_value_heads'),
+    headDim: fields.optionalInteger('head_dim'),
+    rmsNormEps: fields.optionalNumber('rms_norm_eps') ?? 1e-6,
+    ropeTheta: fields.optionalNumber('rope_theta') ?? ropeParameters(fields)?.optionalNumber('rope_theta') ?? 10000,
+    ropeScaling: ropeScaling(fields),
+    maxPositionEmbeddings,
+    // Qwen2 always has q/k/v biases; its config has no flag for them
+    attentionBias: modelType === 'qwen2',
+    tieWordEmbeddings: fields.optionalBoolean('tie_word_embeddings') ?? false,
+    bosTokenId: fields.tokenId('bos_token_id'),
+    eosTokenId: fields.tokenId('eos_token_id'),
+  };
+  try {
+    return resolveModelConfig(input);
+  } catch (error) {
+    throw new HfModelDirError(file, 'INVALID_CONFIG', (error as Error).message, { cause: error });
+  }
+}
+
+/** A config.json that transformers loads into the same architecture, for weights stored as `dtype`. */
+export function hfConfigJson(config: ModelConfig, dtype: WritableDtype = 'F32'): Record<string, unknown> {
+  const modelType = config.modelType;
+  if (!isSupported(modelType)) {
+    throw new HfModelDirError('config.json', 'UNSUPPORTED', `model_type '${modelType}' cannot be exported; supported: ${supportedList()}`);
+  }
+  if (config.attentionBias !== (modelType === 'qwen2')) {
+    throw new HfModelDirError(
+      'config.json',
+      'UNSUPPORTED',
+      `attentionBias ${config.attentionBias} cannot be expressed for model_type '${modelType}' (qwen2 always has q/k/v biases, llama and mistral none)`,
+    );
+  }
+  const scaling = config.ropeScaling;
+  return {
+    architectures: [ARCHITECTURES[modelType]],
+    model_type: modelType,
+    vocab_size: config.vocabSize,
+    hidden_size: config.hiddenSize,
+    intermediate_size: config.intermediateSize,
+    num_hidden_layers: config.numLayers,
+    num_attention_heads: config.numHeads,
+    num_key_value_heads: config.numKvHeads,
+    head_dim: config.headDim,
+    hidden_act: 'silu',
+    rms_norm_eps: config.rmsNormEps,
+    rope_theta: config.ropeTheta,
+    rope_scaling: scaling && {
+      rope_type: scaling.ropeType,
+      factor: scaling.factor,
+      low_freq_factor: scaling.lowFreqFactor,
+      high_freq_factor: scaling.highFreqFactor,
+      original_max_position_embeddings: scaling.originalMaxPositionEmbeddings,
+    },
+    max_position_embeddings: config.maxPositionEmbeddings,
+    tie_word_embeddings: config.tieWordEmbeddings,
+    bos_token_id: config.bosTokenId,
+    eos_token_id: config.eosTokenId,
+    torch_dtype: TORCH_DTYPES[dtype],
+    use_cache: true,
+    ...typeSpecificFields(modelType),
+  };
+}
+
+function typeSpecificFields(modelType: SupportedModelType): Record<string, unknown> {
+  switch (modelType) {
+    case 'llama':
+      return { attention_bias: false, mlp_bias: false };
+    case 'mistral':
+      // MistralConfig defaults to a 4096-token window; this model attends to the whole context
+      return { sliding_window: null };
+    case 'qwen2':
+      return { use_sliding_window: false };
+  }
+}
+
+function supportedModelType(fields: ConfigFields): SupportedModelType {
+  const modelType = fields.raw.model_type;
+  if (typeof modelType !== 'string') fields.fail('INVALID_CONFIG', `model_type must be a string, got ${describe(modelType)}`);
+  if (!isSupported(modelType)) {
+    fields.fail('UNSUPPORTED', `model_type '${modelType}' is not supported yet; supported: ${supportedList()}`);
+  }
+  return modelType;
+}
+
+function isSupported(modelType: string): modelType is SupportedModelType {
+  return Object.hasOwn(ARCHITECTURES, modelType);
+}
+
+function supportedList(): string {
+  return Object.keys(ARCHITECTURES).join(', ');
+}
+
+function checkSlidingWindow(fields: ConfigFields, modelType: SupportedModelType, maxPositions: number): void {
+  const window = fields.raw.sliding_window;
+  const active = modelType === 'mistral' || (modelType === 'qwen2' && fields.raw.use_sliding_window === true);
+  if (!active || window === undefined || window === null) return;
+  if (typeof window !== 'number' || window < maxPositions) {
+    fields.fail(
+      'UNSUPPORTED',
+      `sliding_window ${describe(window)} is smaller than max_position_embeddings (${maxPositions}); sliding-window attention is not supported`,
+    );
+  }
+}
+
+/**
+ * transformers 5 writes `rope_parameters` (with rope_theta inside) where version 4 wrote `rope_scaling`
+ * next to a top-level rope_theta; both spellings are read.
+ */
+function ropeParameters(fields: ConfigFields): ConfigFields | undefined {
+  const key = fields.raw.rope_parameters != null ? 'rope_parameters' : 'rope_scaling';
+  const raw = fields.raw[key];
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'object' || Array.isArray(raw)) fields.fail('INVALID_CONFIG', `${key} must be an object or null, got ${describe(raw)}`);
+  return new ConfigFields(raw as Record<string, unknown>, fields.file, `${key}.`);
+}
+
+function ropeScaling(fields: ConfigFields): RopeScaling | null {
+  const scaling = ropeParameters(fields);
+  if (!scaling) return null;
+  // "type" is the older spelling of "rope_type"
+  const ropeType = scaling.raw.rope_type ?? scaling.raw.type ?? 'default';
+  if (ropeType === 'default') return null;
+  if (ropeType !== 'llama3') {
+    scaling.fail('UNSUPPORTED', `${scaling.prefix}rope_type ${describe(ropeType)} is not supported; supported: default, llama3`);
+  }
+  return {
+    ropeType: 'llama3',
+    factor: scaling.number('factor'),
+    lowFreqFactor: scaling.number('low_freq_factor'),
+    highFreqFactor: scaling.number('high_freq_factor'),
+    originalMaxPositionEmbeddings: scaling.integer('original_max_position_embeddings'),
+  };
+}
+
+/** Typed access to config keys; every error names the file and the key path. */
+class ConfigFields {
+  constructor(
+    readonly raw: Record<string, unknown>,
+    readonly file: string,
+    /** Key path of this object inside config.json, for messages. */
+    readonly prefix = '',
+  ) {}
+
+  fail(code: string, detail: string): never {
+    throw new HfModelDirError(this.file, code, detail);
+  }
+
+  integer(key: string): number {
+    const value = this.optionalInteger(key);
+    if (value === undefined) this.fail('INVALID_CONFIG', `${this.prefix}${key} is required`);
+    return value;
+  }
+
+  optionalInteger(key: string): number | undefined {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return undefined;
+    if (!Number.isSafeInteger(value) || (value as number) <= 0) {
+      this.fail('INVALID_CONFIG', `${this.prefix}${key} must be a positive integer, got ${describe(value)}`);
+    }
+    return value as number;
+  }
+
+  number(key: string): number {
+    const value = this.optionalNumber(key);
+    if (value === undefined) this.fail('INVALID_CONFIG', `${this.prefix}${key} is required`);
+    return value;
+  }
+
+  optionalNumber(key: string): number | undefined {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+      this.fail('INVALID_CONFIG', `${this.prefix}${key} must be a positive number, got ${describe(value)}`);
+    }
+    return value;
+  }
+
+  optionalBoolean(key: string): boolean | undefined {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'boolean') this.fail('INVALID_CONFIG', `${this.prefix}${key} must be true or false, got ${describe(value)}`);
+    return value;
+  }
+
+  /** A token id, or a list of them of which the first counts (Llama 3 lists several eos ids). */
+  tokenId(key: string): number | null {
+    const raw = this.raw[key];
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    if (value === undefined || value === null) return null;
+    if (!Number.isSafeInteger(value) || (value as number) < 0) {
+      this.fail('INVALID_CONFIG', `${this.prefix}${key} must be a token id or a list of them, got ${describe(raw)}`);
+    }
+    return value as number;
+  }
+
+  refuseUnless(key: string, accept: (value: unknown) => boolean, reason: string): void {
+    const value = this.raw[key];
+    if (!accept(value)) this.fail('UNSUPPORTED', `${this.prefix}${key} ${describe(value)} is not supported: ${reason}`);
+  }
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

@@ -1,0 +1,264 @@
+/**
+ * A Hugging Face model directory: config.json, weights in model.safetensors or in shards listed by
+ * model.safetensors.index.json (`{metadata: {total_size}, weight_map: {tensor: shard file}}`), and the
+ * tokenizer files. Tensor names and layouts are the model's business; this module moves named tensors.
+ */
+import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { ModelConfig } from '../model/config.ts';
+import { siblingTempPath, writeTextAtomic } from './atomic-file.ts';
+import { HfModelDirError, hfConfigJson, modelConfigFromHf } from './hf-config.ts';
+import { SafetensorsFile, storedByteLength, writeSafetensors } from './safetensors.ts';
+import type { HostTensor, TensorInfo, WritableDtype } from './safetensors.ts';
+
+export { HfModelDirError, hfConfigJson };
+
+const CONFIG_FILE = 'config.json';
+const SINGLE_WEIGHTS_FILE = 'model.safetensors';
+const INDEX_FILE = 'model.safetensors.index.json';
+const TOKENIZER_FILE = 'tokenizer.json';
+const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
+/** transformers' default max_shard_size ("5GB"). */
+const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
+/** transformers refuses safetensors whose metadata lacks a known format. */
+const SHARD_METADATA = { format: 'pt' };
+
+export async function readHfConfig(dir: string): Promise<{ config: ModelConfig; raw: Record<string, unknown> }> {
+  const file = join(dir, CONFIG_FILE);
+  const raw = await readJsonObject(file);
+  return { config: modelConfigFromHf(raw, file), raw };
+}
+
+export interface HfWeights {
+  names(): string[];
+  info(name: string): TensorInfo;
+  read(name: string): Promise<HostTensor>;
+  close(): Promise<void>;
+}
+
+/** Opens the weights of a model directory; each tensor is read from disk only when asked for. */
+export async function openHfWeights(dir: string): Promise<HfWeights> {
+  const indexPath = join(dir, INDEX_FILE);
+  if (await exists(indexPath)) return openShards(dir, indexPath);
+  const single = join(dir, SINGLE_WEIGHTS_FILE);
+  if (!(await exists(single))) {
+    throw new HfModelDirError(dir, 'MISSING_WEIGHTS', `neither ${SINGLE_WEIGHTS_FILE} nor ${INDEX_FILE} is in the directory`);
+  }
+  const file = await SafetensorsFile.open(single);
+  return weightsOver(new Map(file.names().map((name) => [name, file])), [file]);
+}
+
+async function openShards(dir: string, indexPath: string): Promise<HfWeights> {
+  const weightMap = parseWeightMap(indexPath, await readJsonObject(indexPath));
+  const shards = new Map<string, SafetensorsFile>();
+  try {
+    for (const shardName of new Set(weightMap.values())) {
+      const path = join(dir, shardName);
+      if (!(await exists(path))) {
+        throw new HfModelDirError(indexPath, 'MISSING_SHARD', `lists shard '${shardName}', which is not in ${dir}`);
+      }
+      shards.set(shardName, await SafetensorsFile.open(path));
+    }
+    const location = new Map<string, SafetensorsFile>();
+    for (const [tensor, shardName] of weightMap) {
+      const shard = shards.get(shardName)!;
+      if (!shard.has(tensor)) {
+        throw new HfModelDirError(indexPath, 'MISSING_TENSOR', `lists tensor '${tensor}' in '${shardName}', which does not contain it`);
+      }
+      location.set(tensor, shard);
+    }
+    return weightsOver(location, [...shards.values()]);
+  } catch (error) {
+    await Promise.all([...shards.values()].map((shard) => shard.close()));
+    throw error;
+  }
+}
+
+function parseWeightMap(indexPath: string, index: Record<string, unknown>): Map<string, string> {
+  const weightMap = index.weight_map;
+  if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
+    throw new HfModelDirError(indexPath, 'INVALID_INDEX', 'weight_map must be an object mapping tensor names to shard files');
+  }
+  const entries = Object.entries(weightMap);
+  for (const [tensor, shard] of entries) {
+    // shard names are plain file names in the same directory; anything else could point outside it
+    if (typeof shard !== 'string' || basename(shard) !== shard || shard === '.' || shard === '..') {
+      throw new HfModelDirError(indexPath, 'INVALID_INDEX', `weight_map['${tensor}'] must be a file name in the directory, got ${JSON.stringify(shard)}`);
+    }
+  }
+  return new Map(entries as [string, string][]);
+}
+
+function weightsOver(location: Map<string, SafetensorsFile>, files: SafetensorsFile[]): HfWeights {
+  const fileOf = (name: string): SafetensorsFile => {
+    const file = location.get(name);
+    if (!file) throw new HfModelDirError(files[0]?.path ?? '(no weights)', 'NOT_FOUND', `no tensor named '${name}'`);
+    return file;
+  };
+  return {
+    names: () => [...location.keys()],
+    info: (name) => fileOf(name).info(name),
+    read: async (name) => {
+      const file = fileOf(name);
+      return { name, shape: file.info(name).shape, data: await file.read(name) };
+    },
+    close: async () => {
+      await Promise.all(files.map((file) => file.close()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------- writing
+
+export interface WriteHfModelDirOptions {
+  config: ModelConfig;
+  /** Written in this order; consumed once, so a generator can produce them one at a time. */
+  tensors: Iterable<HostTensor> | AsyncIterable<HostTensor>;
+  dtype: WritableDtype;
+  tokenizerJson?: string;
+  tokenizerConfig?: Record<string, unknown>;
+  /** Tensor bytes per shard file before a new one starts (a larger single tensor gets a shard alone). */
+  maxShardBytes?: number;
+}
+
+/**
+ * Writes a complete model directory, or leaves the existing one untouched: everything goes into a hidden
+ * sibling directory that is renamed into place at the end, the old directory moved aside just before.
+ */
+export async function writeHfModelDir(dir: string, options: WriteHfModelDirOptions): Promise<void> {
+  const target = resolve(dir);
+  const maxShardBytes = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
+  if (!(maxShardBytes > 0)) throw new HfModelDirError(target, 'INVALID_ARGUMENT', `maxShardBytes must be positive, got ${maxShardBytes}`);
+  const configJson = hfConfigJson(options.config, options.dtype);
+  await refuseNonDirectory(target);
+
+  await mkdir(dirname(target), { recursive: true });
+  const staging = siblingTempPath(target, 'staging');
+  await mkdir(staging);
+  try {
+    await writeJson(join(staging, CONFIG_FILE), configJson);
+    if (options.tokenizerJson !== undefined) await writeTextAtomic(join(staging, TOKENIZER_FILE), options.tokenizerJson);
+    if (options.tokenizerConfig !== undefined) await writeJson(join(staging, TOKENIZER_CONFIG_FILE), options.tokenizerConfig);
+    await writeWeights(staging, target, options.tensors, options.dtype, maxShardBytes);
+    await moveIntoPlace(staging, target);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+interface WrittenShard {
+  tempName: string;
+  tensorNames: string[];
+}
+
+/**
+ * Fills shards in tensor order, holding at most one shard's tensors at a time. The final names need the
+ * shard count, so shards get temporary names until the last one is written.
+ */
+async function writeWeights(
+  staging: string,
+  target: string,
+  tensors: Iterable<HostTensor> | AsyncIterable<HostTensor>,
+  dtype: WritableDtype,
+  maxShardBytes: number,
+): Promise<void> {
+  const shards: WrittenShard[] = [];
+  const seen = new Set<string>();
+  let pending: HostTensor[] = [];
+  let pendingBytes = 0;
+  let totalBytes = 0;
+  const flush = async () => {
+    const tempName = `shard-${shards.length + 1}.partial`;
+    await writeSafetensors(join(staging, tempName), pending, { dtype, metadata: SHARD_METADATA });
+    shards.push({ tempName, tensorNames: pending.map((tensor) => tensor.name) });
+    pending = [];
+    pendingBytes = 0;
+  };
+
+  for await (const tensor of tensors) {
+    if (seen.has(tensor.name)) throw new HfModelDirError(target, 'DUPLICATE_TENSOR', `tensor '${tensor.name}' is given twice`);
+    seen.add(tensor.name);
+    const bytes = storedByteLength(tensor.shape, dtype);
+    if (pending.length > 0 && pendingBytes + bytes > maxShardBytes) await flush();
+    pending.push(tensor);
+    pendingBytes += bytes;
+    totalBytes += bytes;
+  }
+  if (pending.length > 0 || shards.length === 0) await flush();
+
+  if (shards.length === 1) {
+    await rename(join(staging, shards[0].tempName), join(staging, SINGLE_WEIGHTS_FILE));
+    return;
+  }
+  const weightMap: Record<string, string> = {};
+  for (const [i, shard] of shards.entries()) {
+    const name = shardFileName(i + 1, shards.length);
+    await rename(join(staging, shard.tempName), join(staging, name));
+    for (const tensorName of shard.tensorNames) weightMap[tensorName] = name;
+  }
+  await writeJson(join(staging, INDEX_FILE), { metadata: { total_size: totalBytes }, weight_map: weightMap });
+}
+
+/** transformers' shard naming: model-00001-of-00003.safetensors. */
+function shardFileName(index: number, count: number): string {
+  const pad = (n: number) => String(n).padStart(5, '0');
+  return `model-${pad(index)}-of-${pad(count)}.safetensors`;
+}
+
+async function refuseNonDirectory(target: string): Promise<void> {
+  const stats = await lstat(target).catch(() => undefined);
+  if (stats && !stats.isDirectory()) {
+    throw new HfModelDirError(target, 'NOT_A_DIRECTORY', 'exists and is not a directory; refusing to replace it');
+  }
+}
+
+/** Renames staging onto target; an existing target is moved aside first and restored if the swap fails. */
+async function moveIntoPlace(staging: string, target: string): Promise<void> {
+  if (!(await exists(target))) {
+    await rename(staging, target);
+    return;
+  }
+  const aside = siblingTempPath(target, 'old');
+  await rename(target, aside);
+  try {
+    await rename(staging, target);
+  } catch (error) {
+    await rename(aside, target);
+    throw error;
+  }
+  await rm(aside, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------- small helpers
+
+async function readJsonObject(file: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new HfModelDirError(file, missing ? 'MISSING_FILE' : 'IO', missing ? 'file not found' : (error as Error).message, { cause: error });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new HfModelDirError(file, 'INVALID_JSON', `not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new HfModelDirError(file, 'INVALID_JSON', 'must hold a JSON object');
+  }
+  return json as Record<string, unknown>;
+}
+
+async function writeJson(path: string, value: unknown): Promise<void> {
+  await writeTextAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
+}

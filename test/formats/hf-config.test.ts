@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import { HfModelDirError, hfConfigJson, modelConfigFromHf } from '../../src/formats/hf-config.ts';
+import { resolveModelConfig } from '../../src/model/config.ts';
+import type { ModelConfig } from '../../src/model/config.ts';
+
+const FILE = '/models/x/config.json';
+
+/** Llama 3.2 1B's config.json as published (trimmed of keys this project ignores). */
+const llama32 = {
+  architectures: ['LlamaForCausalLM'],
+  attention_bias: false,
+  bos_token_id: 128000,
+  eos_token_id: [128001, 128008, 128009],
+  head_dim: 64,
+  hidden_act: 'silu',
+  hidden_size: 2048,
+  intermediate_size: 8192,
+  max_position_embeddings: 131072,
+  mlp_bias: false,
+  model_type: 'llama',
+  num_attention_heads: 32,
+  num_hidden_layers: 16,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-5,
+  rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+  rope_theta: 500000.0,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  vocab_size: 128256,
+};
+
+/** Qwen2.5 0.5B's config.json. */
+const qwen25 = {
+  architectures: ['Qwen2ForCausalLM'],
+  bos_token_id: 151643,
+  eos_token_id: 151643,
+  hidden_act: 'silu',
+  hidden_size: 896,
+  intermediate_size: 4864,
+  max_position_embeddings: 32768,
+  max_window_layers: 24,
+  model_type: 'qwen2',
+  num_attention_heads: 14,
+  num_hidden_layers: 24,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000.0,
+  sliding_window: 32768,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
+
+function errorOf(run: () => unknown): HfModelDirError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(HfModelDirError);
+    return error as HfModelDirError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('modelConfigFromHf', () => {
+  it('maps a Llama 3.2 config, taking the first of several eos ids', () => {
+    expect(modelConfigFromHf(llama32, FILE)).toEqual({
+      modelType: 'llama',
+      vocabSize: 128256,
+      hiddenSize: 2048,
+      intermediateSize: 8192,
+      numLayers: 16,
+      numHeads: 32,
+      numKvHeads: 8,
+      headDim: 64,
+      rmsNormEps: 1e-5,
+      ropeTheta: 500000,
+      ropeScaling: { ropeType: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
+      maxPositionEmbeddings: 131072,
+      attentionBias: false,
+      tieWordEmbeddings: true,
+      bosTokenId: 128000,
+      eosTokenId: 128001,
+    });
+  });
+
+  it('gives qwen2 attention biases and derives head_dim when absent', () => {
+    const config = modelConfigFromHf(qwen25, FILE);
+    expect(config.attentionBias).toBe(true);
+    expect(config.headDim).toBe(64);
+    expect(config.ropeScaling).toBeNull();
+  });
+
+  it('reads the older rope_scaling spelling "type" and treats "default" as none', () => {
+    const older = { ...llama32, rope_scaling: { ...llama32.rope_scaling, rope_type: undefined, type: 'llama3' } };
+    expect(modelConfigFromHf(older, FILE).ropeScaling?.factor).toBe(32);
+    expect(modelConfigFromHf({ ...llama32, rope_scaling: { rope_type: 'default' } }, FILE).ropeScaling).toBeNull();
+  });
+
+  it('reads the rope_parameters that transformers 5 writes instead of rope_theta and rope_scaling', () => {
+    const { rope_theta: _, rope_scaling: scaling, ...rest } = llama32;
+    const v5 = { ...rest, rope_parameters: { ...scaling, rope_theta: 500000.0 } };
+    expect(modelConfigFromHf(v5, FILE)).toEqual(modelConfigFromHf(llama32, FILE));
+    const { rope_theta: __, ...qwenRest } = qwen25;
+    const qwenV5 = { ...qwenRest, rope_parameters: { rope_type: 'default', rope_theta: 1000000.0 } };
+    expect(modelConfigFromHf(qwenV5, FILE)).toEqual(modelConfigFromHf(qwen25, FILE));
+  });
+
+  it('uses transformers defaults for keys older configs leave out', () => {
+    const minimal = { model_type: 'llama', vocab_size: 32, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 1, num_attention_heads: 2 };
+    expect(modelConfigFromHf(minimal, FILE)).toMatchObject({
+      numKvHeads: 2,
+      headDim: 8,
+      rmsNormEps: 1e-6,
+      ropeTheta: 10000,
+      tieWordEmbeddings: false,
+      bosTokenId: null,
+      eosTokenId: null,
+    });
+  });
+
+  it('accepts mistral without a sliding window or with one as long as the context', () => {
+    const mistral = { ...qwen25, model_type: 'mistral', sliding_window: null, use_sliding_window: undefined };
+    expect(modelConfigFromHf(mistral, FILE).attentionBias).toBe(false);
+    expect(modelConfigFromHf({ ...mistral, sliding_window: 32768 }, FILE).modelType).toBe('mistral');
+  });
+
+  it.each([
+    ['an unsupported model_type', { ...llama32, model_type: 'gemma2' }, 'UNSUPPORTED', "model_type 'gemma2' is not supported yet; supported: llama, mistral, qwen2"],
+    ['a missing model_type', { ...llama32, model_type: undefined }, 'INVALID_CONFIG', 'model_type must be a string'],
+    ['a missing hidden_size', { ...llama32, hidden_size: undefined }, 'INVALID_CONFIG', 'hidden_size is required'],
+    ['a non-integer layer count', { ...llama32, num_hidden_layers: '16' }, 'INVALID_CONFIG', 'num_hidden_layers must be a positive integer, got "16"'],
+    ['a negative rms_norm_eps', { ...llama32, rms_norm_eps: -1 }, 'INVALID_CONFIG', 'rms_norm_eps must be a positive number'],
+    ['a llama3 scaling without its factor', { ...llama32, rope_scaling: { rope_type: 'llama3' } }, 'INVALID_CONFIG', 'rope_scaling.factor is required'],
+    ['yarn rope scaling', { ...qwen25, rope_scaling: { type: 'yarn', factor: 4 } }, 'UNSUPPORTED', 'rope_scaling.rope_type "yarn" is not supported'],
+    ['a mistral sliding window', { ...qwen25, model_type: 'mistral', sliding_window: 4096 }, 'UNSUPPORTED', 'sliding_window 4096 is smaller than max_position_embeddings (32768)'],
+    ['an active qwen2 sliding window', { ...qwen25, use_sliding_window: true, sliding_window: 4096 }, 'UNSUPPORTED', 'sliding-window attention is not supported'],
+    ['llama attention biases', { ...llama32, attention_bias: true }, 'UNSUPPORTED', 'attention_bias true is not supported'],
+    ['a gelu activation', { ...llama32, hidden_act: 'gelu' }, 'UNSUPPORTED', 'hidden_act "gelu" is not supported'],
+    ['heads not divisible by kv heads', { ...llama32, num_key_value_heads: 5 }, 'INVALID_CONFIG', 'must be a multiple of numKvHeads (5)'],
+    ['an odd head_dim', { ...llama32, head_dim: 63 }, 'INVALID_CONFIG', 'headDim must be a positive even integer'],
+  ])('refuses %s by name', (_, raw, code, message) => {
+    const error = errorOf(() => modelConfigFromHf(raw as Record<string, unknown>, FILE));
+    expect(error.code).toBe(code);
+    expect(error.message).toContain(message);
+    expect(error.message.startsWith(`${FILE}: `)).toBe(true);
+  });
+});
+
+describe('hfConfigJson', () => {
+  const configs: ModelConfig[] = [
+    modelConfigFromHf(llama32, FILE),
+    modelConfigFromHf(qwen25, FILE),
+    resolveModelConfig({ modelType: 'mistral', vocabSize: 100, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 1, headDim: 16, eosTokenId: 2 }),
+  ];
+
+  it.each(configs.map((c) => [c.modelType, c] as const))('round-trips a %s config', (_, config) => {
+    expect(modelConfigFromHf(hfConfigJson(config), FILE)).toEqual(config);
+  });
+
+  it('names the architecture and dtype transformers needs', () => {
+    const json = hfConfigJson(configs[1], 'BF16');
+    expect(json).toMatchObject({ architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', torch_dtype: 'bfloat16', use_sliding_window: false });
+    expect(hfConfigJson(configs[0])).toMatchObject({ architectures: ['LlamaForCausalLM'], torch_dtype: 'float32', attention_bias: false });
+    expect(hfConfigJson(configs[2], 'F16')).toMatchObject({ architectures: ['MistralForCausalLM'], sliding_window: null, torch_dtype: 'float16' });
+    expect(hfConfigJson(configs[0]).rope_scaling).toEqual(llama32.rope_scaling);
+  });
+
+  it('refuses configs transformers would load differently', () => {
+    expect(errorOf(() => hfConfigJson({ ...configs[1], attentionBias: false })).message).toContain('qwen2 always has q/k/v biases');
+    expect(errorOf(() => hfConfigJson({ ...configs[0], attentionBias: true })).code).toBe('UNSUPPORTED');
+    expect(errorOf(() => hfConfigJson({ ...configs[0], modelType: 'phi3' })).message).toContain("model_type 'phi3' cannot be exported");
+  });
+});

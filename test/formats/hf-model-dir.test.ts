@@ -1,0 +1,243 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bf16BitsToFloat32, f16BitsToFloat32, float32ToBf16Bits, float32ToF16Bits } from '../../src/formats/half-float.ts';
+import { HfModelDirError, openHfWeights, readHfConfig, writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { SafetensorsFile, writeSafetensors } from '../../src/formats/safetensors.ts';
+import type { HostTensor } from '../../src/formats/safetensors.ts';
+import { resolveModelConfig } from '../../src/model/config.ts';
+import { Rng } from '../../src/util/rng.ts';
+
+const config = resolveModelConfig({
+  modelType: 'qwen2',
+  vocabSize: 40,
+  hiddenSize: 16,
+  intermediateSize: 24,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+  attentionBias: true,
+  tieWordEmbeddings: true,
+  eosTokenId: 3,
+});
+
+/** HF-named tensors for `config` (the names only matter to the model; here they are just keys). */
+function modelTensors(seed: number): HostTensor[] {
+  const rng = new Rng(seed);
+  const tensor = (name: string, shape: number[]): HostTensor => {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = rng.normal() * 0.1;
+    return { name, shape, data };
+  };
+  const { hiddenSize: d, intermediateSize: f, vocabSize: v, headDim: hd } = config;
+  const out = [tensor('model.embed_tokens.weight', [v, d])];
+  for (let i = 0; i < config.numLayers; i++) {
+    const p = `model.layers.${i}.`;
+    out.push(
+      tensor(`${p}self_attn.q_proj.weight`, [config.numHeads * hd, d]),
+      tensor(`${p}self_attn.q_proj.bias`, [config.numHeads * hd]),
+      tensor(`${p}self_attn.k_proj.weight`, [config.numKvHeads * hd, d]),
+      tensor(`${p}mlp.down_proj.weight`, [d, f]),
+    );
+  }
+  out.push(tensor('model.norm.weight', [d]));
+  return out;
+}
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'slm-hf-dir-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function readAllWeights(dir: string): Promise<HostTensor[]> {
+  const weights = await openHfWeights(dir);
+  try {
+    const out: HostTensor[] = [];
+    for (const name of weights.names()) out.push(await weights.read(name));
+    return out;
+  } finally {
+    await weights.close();
+  }
+}
+
+async function* slowly(tensors: HostTensor[]): AsyncGenerator<HostTensor> {
+  for (const tensor of tensors) {
+    await new Promise((r) => setImmediate(r));
+    yield tensor;
+  }
+}
+
+describe('writeHfModelDir + readHfConfig + openHfWeights', () => {
+  it('round-trips config, F32 weights and tokenizer files in a single file', async () => {
+    const dir = join(root, 'single', 'model');
+    const tensors = modelTensors(1);
+    const tokenizerJson = '{"version":"1.0","model":{"type":"BPE"}}';
+    await writeHfModelDir(dir, { config, tensors, dtype: 'F32', tokenizerJson, tokenizerConfig: { eos_token: '<|im_end|>' } });
+
+    expect((await readdir(dir)).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    expect((await readHfConfig(dir)).config).toEqual(config);
+    expect(await readFile(join(dir, 'tokenizer.json'), 'utf8')).toBe(tokenizerJson);
+    expect(JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8'))).toEqual({ eos_token: '<|im_end|>' });
+    expect(await readAllWeights(dir)).toEqual(tensors);
+    const file = await SafetensorsFile.open(join(dir, 'model.safetensors'));
+    expect(file.metadata).toEqual({ format: 'pt' });
+    await file.close();
+    expect(await readdir(dirname(dir))).toEqual(['model']);
+  });
+
+  it('shards by size with transformers names and an index, from an async iterable', async () => {
+    const dir = join(root, 'sharded');
+    const tensors = modelTensors(2);
+    const maxShardBytes = 3000;
+    await writeHfModelDir(dir, { config, tensors: slowly(tensors), dtype: 'F32', maxShardBytes });
+
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.safetensors')).sort();
+    const count = files.length;
+    expect(count).toBeGreaterThan(2);
+    expect(files).toEqual(files.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(count).padStart(5, '0')}.safetensors`));
+    const index = JSON.parse(await readFile(join(dir, 'model.safetensors.index.json'), 'utf8'));
+    const totalBytes = tensors.reduce((n, t) => n + t.data.byteLength, 0);
+    expect(index.metadata).toEqual({ total_size: totalBytes });
+    expect(Object.keys(index.weight_map)).toEqual(tensors.map((t) => t.name));
+
+    for (const shard of files) {
+      const file = await SafetensorsFile.open(join(dir, shard));
+      const bytes = file.names().reduce((n, name) => n + file.info(name).byteLength, 0);
+      // a shard goes over the limit only when it holds one tensor that is bigger on its own
+      expect(bytes <= maxShardBytes || file.names().length === 1).toBe(true);
+      for (const name of file.names()) expect(index.weight_map[name]).toBe(shard);
+      await file.close();
+    }
+    expect(await readAllWeights(dir)).toEqual(tensors);
+  });
+
+  it.each([
+    ['BF16', float32ToBf16Bits, bf16BitsToFloat32, 'bfloat16'],
+    ['F16', float32ToF16Bits, f16BitsToFloat32, 'float16'],
+  ] as const)('stores %s weights and says so in config.json', async (dtype, encode, decode, torchDtype) => {
+    const dir = join(root, `dtype-${dtype}`);
+    const tensors = modelTensors(3);
+    await writeHfModelDir(dir, { config, tensors, dtype, maxShardBytes: 2000 });
+    const { raw } = await readHfConfig(dir);
+    expect(raw.torch_dtype).toBe(torchDtype);
+    const back = await readAllWeights(dir);
+    expect(back.map((t) => t.name)).toEqual(tensors.map((t) => t.name));
+    for (const [i, t] of tensors.entries()) {
+      expect(back[i].shape).toEqual(t.shape);
+      expect(back[i].data).toEqual(Float32Array.from(t.data, (x) => decode(encode(x))));
+    }
+  });
+
+  it('replaces an existing directory completely and leaves nothing beside it', async () => {
+    const parent = join(root, 'replace');
+    const dir = join(parent, 'model');
+    await writeHfModelDir(dir, { config, tensors: modelTensors(4), dtype: 'F32', maxShardBytes: 2000, tokenizerJson: '{}' });
+    const tensors = modelTensors(5);
+    await writeHfModelDir(dir, { config, tensors, dtype: 'F32' });
+    expect((await readdir(dir)).sort()).toEqual(['config.json', 'model.safetensors']);
+    expect(await readAllWeights(dir)).toEqual(tensors);
+    expect(await readdir(parent)).toEqual(['model']);
+  });
+
+  it('leaves the old directory untouched when writing fails midway', async () => {
+    const parent = join(root, 'fail');
+    const dir = join(parent, 'model');
+    const tensors = modelTensors(6);
+    await writeHfModelDir(dir, { config, tensors, dtype: 'F32' });
+    async function* failing(): AsyncGenerator<HostTensor> {
+      yield* slowly(modelTensors(7).slice(0, 3));
+      throw new Error('teacher went away');
+    }
+    await expect(writeHfModelDir(dir, { config, tensors: failing(), dtype: 'F32', maxShardBytes: 1000 })).rejects.toThrow('teacher went away');
+    await expect(writeHfModelDir(dir, { config, tensors: [tensors[0], tensors[0]], dtype: 'F32' })).rejects.toThrow(/is given twice/);
+    expect(await readAllWeights(dir)).toEqual(tensors);
+    expect(await readdir(parent)).toEqual(['model']);
+  });
+
+  it('refuses to replace a file, and an unexportable config before writing anything', async () => {
+    const path = join(root, 'a-file');
+    await writeFile(path, 'x');
+    await expect(writeHfModelDir(path, { config, tensors: [], dtype: 'F32' })).rejects.toMatchObject({ code: 'NOT_A_DIRECTORY' });
+    const dir = join(root, 'never');
+    await expect(writeHfModelDir(dir, { config: { ...config, modelType: 'gemma2' }, tensors: [], dtype: 'F32' })).rejects.toThrow(
+      /model_type 'gemma2' cannot be exported/,
+    );
+    await expect(readdir(dir)).rejects.toThrow();
+  });
+});
+
+describe('reading a broken model directory', () => {
+  async function freshDir(name: string): Promise<string> {
+    const dir = join(root, 'broken', name);
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  async function failure(promise: Promise<unknown>): Promise<HfModelDirError> {
+    const error = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(HfModelDirError);
+    return error as HfModelDirError;
+  }
+
+  it('names a missing config.json', async () => {
+    const dir = await freshDir('no-config');
+    const error = await failure(readHfConfig(dir));
+    expect(error.code).toBe('MISSING_FILE');
+    expect(error.message).toBe(`${join(dir, 'config.json')}: file not found`);
+  });
+
+  it('refuses an unsupported model_type', async () => {
+    const dir = await freshDir('gemma');
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ model_type: 'gemma2', hidden_size: 8 }));
+    const error = await failure(readHfConfig(dir));
+    expect(error.message).toContain("model_type 'gemma2' is not supported yet; supported: llama, mistral, qwen2");
+  });
+
+  it('names invalid JSON', async () => {
+    const dir = await freshDir('bad-json');
+    await writeFile(join(dir, 'config.json'), '{"model_type": ');
+    expect((await failure(readHfConfig(dir))).code).toBe('INVALID_JSON');
+  });
+
+  it('names missing weights', async () => {
+    const dir = await freshDir('no-weights');
+    const error = await failure(openHfWeights(dir));
+    expect(error.code).toBe('MISSING_WEIGHTS');
+    expect(error.message).toContain('neither model.safetensors nor model.safetensors.index.json');
+  });
+
+  it('checks the index against the shards', async () => {
+    const dir = await freshDir('index');
+    const [a, b] = modelTensors(8);
+    await writeSafetensors(join(dir, 'model-00001-of-00002.safetensors'), [a], { dtype: 'F32' });
+    const writeIndex = (weightMap: Record<string, string>) =>
+      writeFile(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+
+    await writeIndex({ [a.name]: 'model-00001-of-00002.safetensors', [b.name]: 'model-00002-of-00002.safetensors' });
+    let error = await failure(openHfWeights(dir));
+    expect(error.code).toBe('MISSING_SHARD');
+    expect(error.message).toContain("lists shard 'model-00002-of-00002.safetensors'");
+
+    await writeIndex({ [a.name]: 'model-00001-of-00002.safetensors', [b.name]: 'model-00001-of-00002.safetensors' });
+    error = await failure(openHfWeights(dir));
+    expect(error.code).toBe('MISSING_TENSOR');
+    expect(error.message).toContain(`lists tensor '${b.name}' in 'model-00001-of-00002.safetensors', which does not contain it`);
+
+    await writeIndex({ [a.name]: '../elsewhere.safetensors' });
+    expect((await failure(openHfWeights(dir))).code).toBe('INVALID_INDEX');
+
+    await writeIndex({ [a.name]: 'model-00001-of-00002.safetensors' });
+    const weights = await openHfWeights(dir);
+    expect(weights.names()).toEqual([a.name]);
+    expect(weights.info(a.name)).toEqual({ dtype: 'F32', shape: a.shape, byteLength: a.data.byteLength });
+    await expect(weights.read(b.name)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await weights.close();
+  });
+});
