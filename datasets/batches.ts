@@ -1,0 +1,141 @@
+/**
+ * Batches of packed windows: a shuffled, endless, resumable iterator for training and a fixed-order one
+ * for validation.
+ */
+import { Rng } from '../src/util/rng.ts';
+import type { PackedWindows } from './packing.ts';
+
+export interface Batch {
+  /** [batchSize * seqLen], row-major. */
+  inputs: Int32Array;
+  /** [batchSize * seqLen]: targets[b, t] = the token after inputs[b, t]. */
+  targets: Int32Array;
+  /** [batchSize * seqLen]: 1 where targets[b, t] counts in the loss. */
+  mask: Float32Array;
+  batchSize: number;
+  seqLen: number;
+  /** Number of mask = 1 positions. */
+  tokens: number;
+}
+
+/** Enough to rebuild the iterator exactly: the epoch's order is re-drawn from the Rng state it began with. */
+export interface BatchIteratorState {
+  epoch: number;
+  /** Windows of this epoch's order already served. */
+  position: number;
+  /** Rng state before this epoch's shuffle. */
+  rngState: number;
+}
+
+/**
+ * Each epoch visits every window once in a fresh seeded order; a batch that runs past the end of an epoch
+ * takes its remaining rows from the next, so every batch has batchSize rows.
+ */
+export class BatchIterator implements Iterable<Batch> {
+  private readonly rng: Rng;
+  private epoch = 0;
+  private position = 0;
+  private epochRngState = 0;
+  private order: number[] = [];
+
+  constructor(
+    private readonly windows: PackedWindows,
+    private readonly batchSize: number,
+    seed: number,
+  ) {
+    checkBatchSize(batchSize);
+    if (windows.count === 0) throw new RangeError('BatchIterator: no training windows (is the dataset empty?)');
+    this.rng = new Rng(seed);
+    this.startEpoch(0, this.rng.getState());
+  }
+
+  nextBatch(): Batch {
+    const batch = emptyBatch(this.batchSize, this.windows.seqLen);
+    for (let row = 0; row < this.batchSize; row++) {
+      if (this.position === this.order.length) this.startEpoch(this.epoch + 1, this.rng.getState());
+      fillRow(batch, row, this.windows, this.order[this.position++]);
+    }
+    return batch;
+  }
+
+  *[Symbol.iterator](): Iterator<Batch> {
+    for (;;) yield this.nextBatch();
+  }
+
+  getState(): BatchIteratorState {
+    return { epoch: this.epoch, position: this.position, rngState: this.epochRngState };
+  }
+
+  setState(state: BatchIteratorState): void {
+    const { epoch, position, rngState } = state;
+    if (!Number.isInteger(epoch) || epoch < 0 || !Number.isInteger(position) || position < 0 || position > this.windows.count) {
+      throw new RangeError(
+        `BatchIterator.setState: expected epoch >= 0 and position in [0, ${this.windows.count}], got ${JSON.stringify(state)}`,
+      );
+    }
+    this.startEpoch(epoch, rngState);
+    this.position = position;
+  }
+
+  private startEpoch(epoch: number, rngState: number): void {
+    this.rng.setState(rngState);
+    this.epochRngState = rngState;
+    this.epoch = epoch;
+    this.position = 0;
+    this.order = this.rng.shuffle(Array.from({ length: this.windows.count }, (_, i) => i));
+  }
+}
+
+/** Windows in packing order; the last batch may be smaller than batchSize. */
+export class ValidationBatches {
+  constructor(
+    private readonly windows: PackedWindows,
+    private readonly batchSize: number,
+  ) {
+    checkBatchSize(batchSize);
+  }
+
+  get batchCount(): number {
+    return Math.ceil(this.windows.count / this.batchSize);
+  }
+
+  *batches(maxBatches = Infinity): Generator<Batch> {
+    const count = Math.min(maxBatches, this.batchCount);
+    for (let b = 0; b < count; b++) {
+      const first = b * this.batchSize;
+      const rows = Math.min(this.batchSize, this.windows.count - first);
+      const batch = emptyBatch(rows, this.windows.seqLen);
+      for (let row = 0; row < rows; row++) fillRow(batch, row, this.windows, first + row);
+      yield batch;
+    }
+  }
+}
+
+function emptyBatch(batchSize: number, seqLen: number): Batch {
+  const size = batchSize * seqLen;
+  return {
+    inputs: new Int32Array(size),
+    targets: new Int32Array(size),
+    mask: new Float32Array(size),
+    batchSize,
+    seqLen,
+    tokens: 0,
+  };
+}
+
+function fillRow(batch: Batch, row: number, windows: PackedWindows, window: number): void {
+  const T = windows.seqLen;
+  const start = window * (T + 1);
+  const offset = row * T;
+  batch.inputs.set(windows.ids.subarray(start, start + T), offset);
+  batch.targets.set(windows.ids.subarray(start + 1, start + T + 1), offset);
+  const mask = windows.mask.subarray(start + 1, start + T + 1);
+  batch.mask.set(mask, offset);
+  batch.tokens += mask.reduce((sum, m) => sum + m, 0);
+}
+
+function checkBatchSize(batchSize: number): void {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`batchSize: expected a positive integer, got ${batchSize}`);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Examples -> fixed windows of seqLen + 1 tokens, the unit a causal LM batch row is cut from:
+ * inputs = window[0..seqLen), targets = window[1..seqLen], mask = lossMask of the target positions.
+ * Packed examples share a window without an attention mask between them, as in GPT-style pretraining;
+ * each example starts with BOS (when there is one) and its first token is never a target.
+ */
+import type { TextExample } from './text-examples.ts';
+
+export interface PackedWindows {
+  seqLen: number;
+  count: number;
+  padId: number;
+  /** [count, seqLen + 1] token ids. */
+  ids: Int32Array;
+  /** [count, seqLen + 1]; 1 where the token is a prediction target within its window (never the first). */
+  mask: Uint8Array;
+}
+
+export interface PackStats {
+  examples: number;
+  /** Examples longer than seqLen + 1 tokens, cut to their first seqLen + 1. */
+  truncated: number;
+  /** Examples left without any target after truncation, so not packed. */
+  skipped: number;
+  windows: number;
+  targetTokens: number;
+}
+
+export interface Packed {
+  windows: PackedWindows;
+  stats: PackStats;
+}
+
+/**
+ * For plain text: all examples as one stream, cut every seqLen tokens into windows of seqLen + 1, so
+ * consecutive windows share one token and every token but the stream's first is a target exactly once.
+ * The last window is filled with padId and mask 0.
+ */
+export function packStream(examples: readonly TextExample[], seqLen: number, padId: number): Packed {
+  checkSeqLen(seqLen);
+  const ids = examples.flatMap((e) => e.ids);
+  const mask = examples.flatMap((e) => e.lossMask);
+  const count = ids.length > 1 ? Math.ceil((ids.length - 1) / seqLen) : 0;
+  const windows = emptyWindows(count, seqLen, padId);
+  const width = seqLen + 1;
+  for (let w = 0; w < count; w++) {
+    const start = w * seqLen;
+    const end = Math.min(start + width, ids.length);
+    windows.ids.set(ids.slice(start, end), w * width);
+    windows.mask.set(mask.slice(start + 1, end), w * width + 1);
+  }
+  return { windows, stats: stats(examples.length, 0, 0, windows) };
+}
+
+/**
+ * For prompt/response pairs: whole examples placed greedily in file order into the current window while
+ * they fit, a new window when not; the rest of a window is padId with mask 0. An example longer than
+ * seqLen + 1 is cut to its first seqLen + 1 tokens.
+ */
+export function packGreedy(examples: readonly TextExample[], seqLen: number, padId: number): Packed {
+  checkSeqLen(seqLen);
+  const width = seqLen + 1;
+  const rows: TextExample[][] = [];
+  let current: TextExample[] = [];
+  let fill = 0;
+  let truncated = 0;
+  let skipped = 0;
+  for (const example of examples) {
+    const fitted = example.ids.length > width ? truncate(example, width) : example;
+    if (fitted !== example) truncated++;
+    if (!fitted.lossMask.includes(1)) {
+      skipped++;
+      continue;
+    }
+    if (fill + fitted.ids.length > width) {
+      rows.push(current);
+      current = [];
+      fill = 0;
+    }
+    current.push(fitted);
+    fill += fitted.ids.length;
+  }
+  if (current.length > 0) rows.push(current);
+  const windows = emptyWindows(rows.length, seqLen, padId);
+  rows.forEach((row, w) => {
+    windows.ids.set(row.flatMap((e) => e.ids), w * width);
+    windows.mask.set(row.flatMap((e) => e.lossMask), w * width);
+  });
+  return { windows, stats: stats(examples.length, truncated, skipped, windows) };
+}
+
+function truncate(example: TextExample, length: number): TextExample {
+  return { ids: example.ids.slice(0, length), lossMask: example.lossMask.slice(0, length) };
+}
+
+function emptyWindows(count: number, seqLen: number, padId: number): PackedWindows {
+  const size = count * (seqLen + 1);
+  return { seqLen, count, padId, ids: new Int32Array(size).fill(padId), mask: new Uint8Array(size) };
+}
+
+function stats(examples: number, truncated: number, skipped: number, windows: PackedWindows): PackStats {
+  const targetTokens = windows.mask.reduce((sum, m) => sum + m, 0);
+  return { examples, truncated, skipped, windows: windows.count, targetTokens };
+}
+
+function checkSeqLen(seqLen: number): void {
+  if (!Number.isInteger(seqLen) || seqLen < 1) throw new RangeError(`seqLen: expected a positive integer, got ${seqLen}`);
+}

@@ -1,0 +1,142 @@
+/**
+ * JSONL records -> token examples for causal LM training.
+ *
+ * Mask convention: `lossMask[i] = 1` means ids[i] is a prediction target, predicted from ids[0..i).
+ * Nothing predicts the first token, so lossMask[0] is always 0.
+ */
+import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
+import { DatasetError } from './errors.ts';
+import { readJsonl } from './jsonl.ts';
+
+export type ExampleFormat = 'text' | 'prompt_response';
+
+export interface FormatOptions {
+  /** `auto` picks by the first record's fields: prompt and response, else text. Default `auto`. */
+  format?: ExampleFormat | 'auto';
+  textField?: string;
+  promptField?: string;
+  responseField?: string;
+}
+
+export interface TextExample {
+  ids: number[];
+  lossMask: number[];
+}
+
+export interface SourcedExample {
+  line: number;
+  /** The record's training text, so a split can be keyed on content rather than on file order. */
+  key: string;
+  example: TextExample;
+}
+
+export interface ExampleFile {
+  path: string;
+  format: ExampleFormat;
+  examples: SourcedExample[];
+}
+
+interface Fields {
+  text: string;
+  prompt: string;
+  response: string;
+}
+
+/** Every record of a JSONL file as an example; all records must share one format. */
+export async function readTextExamples(
+  path: string,
+  tokenizer: Tokenizer,
+  options: FormatOptions = {},
+): Promise<ExampleFile> {
+  const fields = fieldNames(options);
+  let format: ExampleFormat | undefined = options.format === 'auto' ? undefined : options.format;
+  const examples: SourcedExample[] = [];
+  for await (const { line, value } of readJsonl(path)) {
+    const where = `${path}:${line}`;
+    const record = asObject(value, where);
+    format ??= detectFormat(record, fields, where);
+    const texts = recordTexts(record, format, fields, where);
+    const example =
+      format === 'text'
+        ? textExample(texts[0], tokenizer)
+        : promptResponseExample(texts[0], texts[1], tokenizer);
+    examples.push({ line, key: texts.join('\u0000'), example });
+  }
+  if (format === undefined) throw new DatasetError(`${path}: no records (expected one JSON object per line)`);
+  return { path, format, examples };
+}
+
+/** BOS (when the tokenizer has one) + text + EOS; every token after the first is a target. */
+export function textExample(text: string, tokenizer: Tokenizer): TextExample {
+  const ids = [...optional(tokenizer.bosId), ...tokenizer.encode(text), ...optional(tokenizer.eosId)];
+  return { ids, lossMask: ids.map((_, i) => (i === 0 ? 0 : 1)) };
+}
+
+/**
+ * BOS + prompt + response + EOS with targets on the response and EOS only. The pair is tokenized as one
+ * text (as TRL does) so ids match those of the plain concatenation; where a token straddles the
+ * prompt/response boundary it counts as response.
+ */
+export function promptResponseExample(prompt: string, response: string, tokenizer: Tokenizer): TextExample {
+  const bos = optional(tokenizer.bosId);
+  const joint = tokenizer.encode(prompt + response);
+  const promptLength = commonPrefixLength(tokenizer.encode(prompt), joint);
+  const ids = [...bos, ...joint, ...optional(tokenizer.eosId)];
+  const firstTarget = Math.max(1, bos.length + promptLength);
+  return { ids, lossMask: ids.map((_, i) => (i >= firstTarget ? 1 : 0)) };
+}
+
+function detectFormat(record: Record<string, unknown>, fields: Fields, where: string): ExampleFormat {
+  if (fields.prompt in record && fields.response in record) return 'prompt_response';
+  if (fields.text in record) return 'text';
+  const found = Object.keys(record).map((k) => JSON.stringify(k)).join(', ');
+  throw new DatasetError(
+    `${where}: cannot tell the format from fields [${found}]: expected "${fields.text}" (format text), ` +
+      `or "${fields.prompt}" and "${fields.response}" (format prompt_response)`,
+  );
+}
+
+function recordTexts(record: Record<string, unknown>, format: ExampleFormat, fields: Fields, where: string): string[] {
+  const names = format === 'text' ? [fields.text] : [fields.prompt, fields.response];
+  const expects = names.map((n) => JSON.stringify(n)).join(' and ');
+  return names.map((name) => {
+    if (!(name in record)) {
+      throw new DatasetError(`${where}: missing field ${JSON.stringify(name)} (format ${format} expects ${expects})`);
+    }
+    const value = record[name];
+    if (typeof value !== 'string') {
+      throw new DatasetError(`${where}: field ${JSON.stringify(name)} must be a string, got ${typeName(value)}`);
+    }
+    return value;
+  });
+}
+
+function asObject(value: unknown, where: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new DatasetError(`${where}: expected a JSON object, got ${typeName(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function fieldNames(options: FormatOptions): Fields {
+  return {
+    text: options.textField ?? 'text',
+    prompt: options.promptField ?? 'prompt',
+    response: options.responseField ?? 'response',
+  };
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'array' : typeof value;
+}
+
+function optional(id: number | null): number[] {
+  return id === null ? [] : [id];
+}
+
+function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
