@@ -1,0 +1,38 @@
+import { Option } from 'commander';
+import type { Command } from 'commander';
+import { BACKENDS, loadRecipe } from '../../recipe/index.ts';
+import type { Backend } from '../../recipe/index.ts';
+import { streamLogger } from '../../run/progress.ts';
+import type { CliIo, CommandContext } from '../io.ts';
+
+export interface RunCommandOptions {
+  /** Path of recipe.yaml, as the user wrote it (error messages quote it). */
+  recipe: string;
+  /** Replaces the recipe's backend. */
+  backend?: Backend;
+  /** Print the result as one JSON line on stdout, and no progress. */
+  json: boolean;
+}
+
+export async function runCommand(options: RunCommandOptions, io: CliIo): Promise<number> {
+  const loaded = await loadRecipe(options.recipe);
+  const recipe = options.backend ? { ...loaded, backend: options.backend } : loaded;
+  // Imported when used: the run pipeline loads tfjs, which other commands do not need.
+  const { runRecipe } = await import('../../run/run-recipe.ts');
+  const result = await runRecipe(recipe, { logger: streamLogger(io.stderr), json: options.json, progressStream: io.stderr });
+  if (options.json) io.stdout.write(`${JSON.stringify(result)}\n`);
+  return 0;
+}
+
+/** `slm-train run <recipe.yaml>`; `slm-train <recipe.yaml>` is short for it (see program.ts). */
+export function registerRun(program: Command, { io, setExitCode }: CommandContext): void {
+  program
+    .command('run')
+    .description('run a recipe: generate data, train, evaluate, export (resumes an interrupted run)')
+    .argument('<recipe.yaml>', 'the recipe to run')
+    .addOption(new Option('--backend <name>', "tfjs backend, overriding the recipe's").choices(BACKENDS))
+    .option('--json', 'print the result as JSON on stdout; no progress display')
+    .action(async (recipe: string, flags: { backend?: Backend; json?: boolean }) => {
+      setExitCode(await runCommand({ recipe, backend: flags.backend, json: flags.json ?? false }, io));
+    });
+}

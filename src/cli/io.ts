@@ -1,0 +1,16 @@
+import type { TextStream } from '../run/progress.ts';
+
+/** Where a command writes: process.stdout/stderr in the CLI, buffers in tests. */
+export interface CliIo {
+  /** Results: the report, the schema, --json output. */
+  stdout: TextStream;
+  /** Everything else: progress, log lines, errors. */
+  stderr: TextStream;
+}
+
+/** What program.ts hands each command's registration. */
+export interface CommandContext {
+  io: CliIo;
+  /** Records the exit code of the command that ran. */
+  setExitCode(code: number): void;
+}

@@ -1,0 +1,80 @@
+/**
+ * Checks that involve more than one field, or the file system: the ones a schema cannot express.
+ * Each problem names the key it is about, so the error can point at that key's line in recipe.yaml.
+ */
+import { statSync } from 'node:fs';
+import type { KeyPath } from './key-path.ts';
+import type { ResolvedRecipeYaml } from './resolve.ts';
+
+export interface RecipeProblem {
+  keyPath: KeyPath;
+  message: string;
+}
+
+export function checkRecipe(recipe: ResolvedRecipeYaml): RecipeProblem[] {
+  return [...checkArchitecture(recipe), ...checkData(recipe), ...checkTrain(recipe), ...checkFiles(recipe)];
+}
+
+function checkArchitecture(recipe: ResolvedRecipeYaml): RecipeProblem[] {
+  const arch = recipe.student.architecture;
+  const at = (key: string) => ['student', 'architecture', key];
+  const problems: RecipeProblem[] = [];
+  if (arch.num_heads % arch.num_kv_heads !== 0) {
+    problems.push({
+      keyPath: at('num_kv_heads'),
+      message: `num_heads (${arch.num_heads}) must be a multiple of num_kv_heads (${arch.num_kv_heads})`,
+    });
+  }
+  if (!Number.isInteger(arch.head_dim)) {
+    problems.push({
+      keyPath: at('head_dim'),
+      message: `hidden_size / num_heads = ${arch.hidden_size} / ${arch.num_heads} is not a whole number; set head_dim`,
+    });
+  } else if (arch.head_dim % 2 !== 0) {
+    // RoPE rotates pairs of dimensions.
+    problems.push({ keyPath: at('head_dim'), message: `must be even, got ${arch.head_dim}` });
+  }
+  const scaling = arch.rope_scaling;
+  if (scaling && scaling.high_freq_factor <= scaling.low_freq_factor) {
+    problems.push({
+      keyPath: [...at('rope_scaling'), 'high_freq_factor'],
+      message: `must be greater than low_freq_factor (${scaling.low_freq_factor}), got ${scaling.high_freq_factor}`,
+    });
+  }
+  return problems;
+}
+
+function checkData(recipe: ResolvedRecipeYaml): RecipeProblem[] {
+  const maxPositions = recipe.student.architecture.max_position_embeddings;
+  if (recipe.data.seq_len <= maxPositions) return [];
+  return [
+    {
+      keyPath: ['data', 'seq_len'],
+      message: `${recipe.data.seq_len} exceeds student.architecture.max_position_embeddings (${maxPositions})`,
+    },
+  ];
+}
+
+function checkTrain(recipe: ResolvedRecipeYaml): RecipeProblem[] {
+  const { warmup_steps, max_steps } = recipe.train;
+  if (warmup_steps <= max_steps) return [];
+  return [{ keyPath: ['train', 'warmup_steps'], message: `${warmup_steps} exceeds train.max_steps (${max_steps})` }];
+}
+
+function checkFiles(recipe: ResolvedRecipeYaml): RecipeProblem[] {
+  const files: [KeyPath, string][] = [[['data', 'train'], recipe.data.train]];
+  const { validation } = recipe.data;
+  if ('path' in validation) files.push([['data', 'validation', 'path'], validation.path]);
+  if (recipe.student.tokenizer !== 'byte') files.push([['student', 'tokenizer'], recipe.student.tokenizer]);
+  return files.flatMap(([keyPath, path]) => {
+    const problem = fileProblem(path);
+    return problem ? [{ keyPath, message: problem }] : [];
+  });
+}
+
+function fileProblem(path: string): string | undefined {
+  const stats = statSync(path, { throwIfNoEntry: false });
+  if (!stats) return `file not found: ${path}`;
+  if (!stats.isFile()) return `not a file: ${path}`;
+  return undefined;
+}

@@ -1,0 +1,42 @@
+import { statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { RecipeYaml } from './schema.ts';
+
+/** A validated recipe whose paths are absolute and whose output_dir is filled in. */
+export type ResolvedRecipeYaml = Omit<RecipeYaml, 'output_dir'> & { output_dir: string };
+
+export interface PathContext {
+  /** The recipe file's folder: relative paths in the recipe are relative to it. */
+  baseDir: string;
+  /** The process's working directory, home of the default output_dir `runs`. */
+  cwd: string;
+}
+
+export function resolvePaths(recipe: RecipeYaml, { baseDir, cwd }: PathContext): ResolvedRecipeYaml {
+  const fromRecipe = (path: string) => resolve(baseDir, path);
+  const { validation } = recipe.data;
+  return {
+    name: recipe.name,
+    seed: recipe.seed,
+    backend: recipe.backend,
+    output_dir: recipe.output_dir === undefined ? resolve(cwd, 'runs') : fromRecipe(recipe.output_dir),
+    student: { ...recipe.student, tokenizer: resolveTokenizer(recipe.student.tokenizer, baseDir) },
+    data: {
+      ...recipe.data,
+      train: fromRecipe(recipe.data.train),
+      validation: 'path' in validation ? { path: fromRecipe(validation.path) } : validation,
+    },
+    train: recipe.train,
+  };
+}
+
+/** `byte` stays as is; a folder means the tokenizer.json inside it. */
+function resolveTokenizer(tokenizer: string, baseDir: string): string {
+  if (tokenizer === 'byte') return tokenizer;
+  const path = resolve(baseDir, tokenizer);
+  return isDirectory(path) ? join(path, 'tokenizer.json') : path;
+}
+
+function isDirectory(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+}

@@ -1,0 +1,87 @@
+/**
+ * The validated recipe every stage reads: camelCase keys, every default filled in, every path absolute.
+ * It mirrors recipe.yaml key for key (snake_case there); case.ts checks at compile time that the two agree.
+ */
+import type { Backend } from './schema.ts';
+
+export type { Backend };
+
+export interface Recipe {
+  name: string;
+  seed: number;
+  backend: Backend;
+  /** Absolute; the run folder is `<outputDir>/<name>`. */
+  outputDir: string;
+  student: StudentSpec;
+  data: DataSpec;
+  train: TrainSpec;
+}
+
+/** One variant per kind of student, told apart by `type`. */
+export type StudentSpec = ScratchStudentSpec;
+
+export interface ScratchStudentSpec {
+  type: 'scratch';
+  /** `'byte'`, or the absolute path of a tokenizer.json file. */
+  tokenizer: string;
+  architecture: ArchitectureSpec;
+  initStd: number;
+}
+
+/** Field names match ModelConfig (src/model/config.ts); the vocabulary size comes from the tokenizer. */
+export interface ArchitectureSpec {
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  ropeTheta: number;
+  ropeScaling: RopeScalingSpec | null;
+  attentionBias: boolean;
+  tieWordEmbeddings: boolean;
+  maxPositionEmbeddings: number;
+  rmsNormEps: number;
+}
+
+export interface RopeScalingSpec {
+  ropeType: 'llama3';
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositionEmbeddings: number;
+}
+
+export interface DataSpec {
+  /** Absolute path of the training JSONL file. */
+  train: string;
+  format: 'auto' | 'text' | 'prompt_response';
+  textField: string;
+  promptField: string;
+  responseField: string;
+  /** Hold out a share of the training file, or read a separate (absolute) file. */
+  validation: { fraction: number } | { path: string };
+  seqLen: number;
+}
+
+export interface TrainSpec {
+  maxSteps: number;
+  batchSize: number;
+  gradAccum: number;
+  lr: number;
+  /** The schedule decays to `lr * minLrRatio`. */
+  minLrRatio: number;
+  warmupSteps: number;
+  schedule: 'cosine' | 'linear' | 'constant';
+  weightDecay: number;
+  betas: [number, number];
+  eps: number;
+  /** null: no clipping. */
+  clipGradNorm: number | null;
+  evalEvery: number;
+  evalBatches: number;
+  checkpointEvery: number;
+  keepCheckpoints: number;
+  logEvery: number;
+  resume: 'auto' | 'never';
+}

@@ -1,0 +1,58 @@
+/** The executable end to end; each spawn costs about a second, so only what needs a real process is here. */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '../..');
+
+function slmTrain(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('node', ['bin/slm-train.js', ...args], { cwd: root }, (error, stdout, stderr) => {
+      resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+    });
+  });
+}
+
+function recipeWithTypeError(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+  writeFileSync(join(dir, 'train.jsonl'), '{"text": "x"}\n');
+  const minimal = readFileSync(join(root, 'test/recipe/fixtures/minimal.yaml'), 'utf8');
+  writeFileSync(join(dir, 'bad.yaml'), minimal.replace('max_steps: 10', 'max_steps: ten'));
+  return join(dir, 'bad.yaml');
+}
+
+describe.concurrent('slm-train', () => {
+  it('exits 2 with one usage line for an unknown command', async () => {
+    const { code, stdout, stderr } = await slmTrain('trian');
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe("slm-train: error: unknown command 'trian' (see slm-train --help)\n");
+  });
+
+  it('exits 1 with one line pointing at the bad key of a recipe, no stack', async () => {
+    const recipe = recipeWithTypeError();
+    const { code, stderr } = await slmTrain(recipe);
+    expect(code).toBe(1);
+    expect(stderr).toBe(`slm-train: error: ${recipe}:13:14: train.max_steps: expected an integer, got "ten"\n`);
+  });
+
+  it('shows the stack with --verbose', async () => {
+    const recipe = recipeWithTypeError();
+    const { code, stderr } = await slmTrain('run', recipe, '--verbose');
+    expect(code).toBe(1);
+    const [line, ...stack] = stderr.trimEnd().split('\n');
+    expect(line).toBe(`slm-train: error: ${recipe}:13:14: train.max_steps: expected an integer, got "ten"`);
+    expect(stack[0]).toMatch(/^RecipeError: /);
+    expect(stack.some((frame) => /^\s+at .*load\.ts/.test(frame))).toBe(true);
+  });
+
+  it('prints the recipe JSON Schema', async () => {
+    const { code, stdout } = await slmTrain('schema');
+    expect(code).toBe(0);
+    const schema = JSON.parse(stdout);
+    expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
+    expect(Object.keys(schema.properties)).toContain('train');
+  });
+});

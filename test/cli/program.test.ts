@@ -1,0 +1,135 @@
+/** The CLI in process: argument wiring, the default command, and how errors become lines and exit codes. */
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { exitCodeOf, formatCliError, SlmError, UsageError } from '../../src/cli/errors.ts';
+import { runProgram, withDefaultCommand } from '../../src/cli/program.ts';
+import { runRecipe } from '../../src/run/run-recipe.ts';
+
+vi.mock('../../src/run/run-recipe.ts', () => ({ runRecipe: vi.fn(async () => ({ runDir: '/runs/tiny' })) }));
+vi.mock('../../src/backend/index.ts', () => ({
+  doctorReport: vi.fn(async () => ({ backends: ['wasm'] })),
+  formatDoctorReport: vi.fn(() => 'wasm: loaded'),
+}));
+
+const recipe = join(import.meta.dirname, '../recipe/fixtures/minimal.yaml');
+
+function io() {
+  const out = { stdout: '', stderr: '' };
+  return {
+    out,
+    io: { stdout: { write: (t: string) => (out.stdout += t) }, stderr: { write: (t: string) => (out.stderr += t) } },
+  };
+}
+
+beforeEach(() => vi.mocked(runRecipe).mockClear());
+
+describe('run', () => {
+  it('loads the recipe, applies --backend, and prints the result with --json', async () => {
+    const { out, io: streams } = io();
+    expect(await runProgram(['run', recipe, '--backend', 'cpu', '--json'], streams)).toBe(0);
+    const [loaded, options] = vi.mocked(runRecipe).mock.calls[0];
+    expect(loaded).toMatchObject({ name: 'tiny', backend: 'cpu' });
+    expect(options.json).toBe(true);
+    expect(JSON.parse(out.stdout)).toEqual({ runDir: '/runs/tiny' });
+  });
+
+  it('is the default command: `slm-train <recipe.yaml>` keeps the recipe backend', async () => {
+    const { out, io: streams } = io();
+    expect(await runProgram([recipe], streams)).toBe(0);
+    expect(vi.mocked(runRecipe).mock.calls[0][0]).toMatchObject({ backend: 'auto' });
+    expect(out.stdout).toBe('');
+  });
+
+  it('rejects an unknown backend as a usage error', async () => {
+    const { io: streams } = io();
+    const run = runProgram([recipe, '--backend', 'gpu'], streams);
+    await expect(run).rejects.toBeInstanceOf(UsageError);
+    await expect(run).rejects.toThrow("argument 'gpu' is invalid");
+    expect(runRecipe).not.toHaveBeenCalled();
+  });
+});
+
+describe('withDefaultCommand', () => {
+  const commands = new Set(['run', 'doctor', 'schema', 'help']);
+  it.each([
+    [['r.yaml'], ['run', 'r.yaml']],
+    [['--backend', 'wasm', 'r.yml', '--json'], ['run', '--backend', 'wasm', 'r.yml', '--json']],
+    [['run', 'r.yaml'], ['run', 'r.yaml']],
+    [['help', 'r.yaml'], ['help', 'r.yaml']],
+    [['doctor'], ['doctor']],
+    [['trian'], ['trian']],
+    [[], []],
+  ])('%j -> %j', (argv, expected) => {
+    expect(withDefaultCommand(argv, commands)).toEqual(expected);
+  });
+});
+
+describe('doctor and schema', () => {
+  it('doctor prints the formatted report, or JSON with --json', async () => {
+    const text = io();
+    expect(await runProgram(['doctor'], text.io)).toBe(0);
+    expect(text.out.stdout).toBe('wasm: loaded\n');
+    const json = io();
+    expect(await runProgram(['doctor', '--json'], json.io)).toBe(0);
+    expect(JSON.parse(json.out.stdout)).toEqual({ backends: ['wasm'] });
+  });
+
+  it('schema prints JSON', async () => {
+    const { out, io: streams } = io();
+    expect(await runProgram(['schema'], streams)).toBe(0);
+    expect(JSON.parse(out.stdout).additionalProperties).toBe(false);
+  });
+});
+
+describe('usage', () => {
+  it('--help and --version succeed', async () => {
+    const help = io();
+    expect(await runProgram(['--help'], help.io)).toBe(0);
+    expect(help.out.stdout).toContain('run [options] <recipe.yaml>');
+    const version = io();
+    expect(await runProgram(['--version'], version.io)).toBe(0);
+    expect(version.out.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('no command shows the help on stderr and exits 2', async () => {
+    const { out, io: streams } = io();
+    expect(await runProgram([], streams)).toBe(2);
+    expect(out.stderr).toContain('Usage: slm-train');
+  });
+
+  it('a missing argument is a usage error with one line', async () => {
+    const { out, io: streams } = io();
+    const error = await runProgram(['run'], streams).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect(formatCliError(error, { verbose: false })).toBe(
+      "slm-train: error: missing required argument 'recipe.yaml' (see slm-train --help)",
+    );
+    expect(exitCodeOf(error)).toBe(2);
+    expect(out.stderr).toBe('');
+  });
+});
+
+describe('formatCliError', () => {
+  it('prints an SlmError as its message, on one line, exit code from the error', () => {
+    const error = new SlmError('data.jsonl: line 3 is not JSON', { code: 'ERR_DATA', exitCode: 3 });
+    expect(formatCliError(error, { verbose: false })).toBe('slm-train: error: data.jsonl: line 3 is not JSON');
+    expect(exitCodeOf(error)).toBe(3);
+  });
+
+  it('marks other errors as unexpected and says how to see the stack', () => {
+    const error = new TypeError('x is undefined');
+    expect(formatCliError(error, { verbose: false })).toBe(
+      'slm-train: error: TypeError: x is undefined (rerun with --verbose for the stack)',
+    );
+    expect(exitCodeOf(error)).toBe(1);
+    expect(formatCliError('a string', { verbose: false })).toContain('thrown value a string');
+  });
+
+  it('with verbose, adds the stack and the causes', () => {
+    const error = new SlmError('outer', { cause: new Error('inner') });
+    const [line, ...rest] = formatCliError(error, { verbose: true }).split('\n');
+    expect(line).toBe('slm-train: error: outer');
+    expect(rest[0]).toBe('SlmError: outer');
+    expect(rest.join('\n')).toContain('Caused by: Error: inner');
+  });
+});

@@ -1,0 +1,200 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadRecipe, parseRecipe, RecipeError } from '../../src/recipe/index.ts';
+import { SlmError } from '../../src/cli/errors.ts';
+
+const fixtures = join(import.meta.dirname, 'fixtures');
+const minimal = readFileSync(join(fixtures, 'minimal.yaml'), 'utf8');
+
+function parse(text: string) {
+  return parseRecipe(text, 'recipe.yaml', fixtures, { cwd: '/work/here' });
+}
+
+/** The error message parseRecipe throws for `text`. */
+function errorOf(text: string): string {
+  try {
+    parse(text);
+  } catch (error) {
+    expect(error).toBeInstanceOf(RecipeError);
+    return (error as RecipeError).message;
+  }
+  throw new Error('expected a RecipeError');
+}
+
+/** minimal.yaml with `line` added under the top-level `section:` key. */
+function withLine(section: string, line: string): string {
+  return minimal.replace(`\n${section}:\n`, `\n${section}:\n  ${line}\n`);
+}
+
+describe('parseRecipe: valid recipes', () => {
+  it('fills every default of a minimal recipe and derives num_kv_heads and head_dim', () => {
+    const recipe = parse(minimal);
+    expect(recipe).toEqual({
+      name: 'tiny',
+      seed: 0,
+      backend: 'auto',
+      outputDir: '/work/here/runs',
+      student: {
+        type: 'scratch',
+        tokenizer: 'byte',
+        architecture: {
+          hiddenSize: 64,
+          intermediateSize: 128,
+          numLayers: 2,
+          numHeads: 4,
+          numKvHeads: 4,
+          headDim: 16,
+          ropeTheta: 10000,
+          ropeScaling: null,
+          attentionBias: false,
+          tieWordEmbeddings: true,
+          maxPositionEmbeddings: 2048,
+          rmsNormEps: 1e-5,
+        },
+        initStd: 0.02,
+      },
+      data: {
+        train: join(fixtures, 'train.jsonl'),
+        format: 'auto',
+        textField: 'text',
+        promptField: 'prompt',
+        responseField: 'response',
+        validation: { fraction: 0.05 },
+        seqLen: 256,
+      },
+      train: {
+        maxSteps: 10,
+        batchSize: 8,
+        gradAccum: 1,
+        lr: 3e-4,
+        minLrRatio: 0.1,
+        warmupSteps: 0,
+        schedule: 'cosine',
+        weightDecay: 0.01,
+        betas: [0.9, 0.95],
+        eps: 1e-8,
+        clipGradNorm: 1,
+        evalEvery: 100,
+        evalBatches: 8,
+        checkpointEvery: 100,
+        keepCheckpoints: 2,
+        logEvery: 10,
+        resume: 'auto',
+      },
+    });
+  });
+
+  it('keeps every explicit value and resolves paths against the recipe folder', async () => {
+    const recipe = await loadRecipe(join(fixtures, 'full.yaml'));
+    expect(recipe.outputDir).toBe(join(fixtures, 'out'));
+    expect(recipe.student.tokenizer).toBe(join(fixtures, 'tokenizer', 'tokenizer.json'));
+    expect(recipe.data.validation).toEqual({ path: join(fixtures, 'train.jsonl') });
+    expect(recipe.student.architecture).toMatchObject({ numKvHeads: 2, headDim: 32, rmsNormEps: 1e-6 });
+    expect(recipe.student.architecture.ropeScaling).toEqual({
+      ropeType: 'llama3',
+      factor: 8,
+      lowFreqFactor: 1,
+      highFreqFactor: 4,
+      originalMaxPositionEmbeddings: 8192,
+    });
+    expect(recipe.train).toMatchObject({ lr: 1e-3, betas: [0.8, 0.99], clipGradNorm: null, resume: 'never' });
+  });
+
+  it('accepts a tokenizer given as a file', () => {
+    const recipe = parse(withLine('student', 'tokenizer: tokenizer/tokenizer.json'));
+    expect(recipe.student.tokenizer).toBe(join(fixtures, 'tokenizer', 'tokenizer.json'));
+  });
+});
+
+describe('parseRecipe: errors point at the line and column of the key', () => {
+  const cases: [string, string, string][] = [
+    [
+      'an enum typo',
+      withLine('train', 'schedule: cosin'),
+      'recipe.yaml:13:13: train.schedule: expected one of cosine | linear | constant, got "cosin"',
+    ],
+    [
+      'a misspelt key (reported instead of the required key it hides)',
+      minimal.replace('hidden_size: 64', 'hiden_size: 64'),
+      'recipe.yaml:6:5: student.architecture.hiden_size: unknown key (did you mean hidden_size?)',
+    ],
+    [
+      'an unknown key with no close match',
+      `${minimal}colour: blue\n`,
+      'recipe.yaml:14:1: colour: unknown key (allowed: name, seed, backend, output_dir, student, data, train)',
+    ],
+    ['a missing required key', minimal.replace('  max_steps: 10\n', '  lr: 0.1\n'), 'recipe.yaml:12:1: train.max_steps: required, expected an integer'],
+    ['a fraction where an integer belongs', minimal.replace('max_steps: 10', 'max_steps: 2.5'), 'recipe.yaml:13:14: train.max_steps: expected an integer, got 2.5'],
+    ['a string where a number belongs', withLine('train', 'lr: fast'), 'recipe.yaml:13:7: train.lr: expected a number, got "fast"'],
+    ['a nullable number', withLine('train', 'clip_grad_norm: off'), 'recipe.yaml:13:19: train.clip_grad_norm: expected a number or null, got "off"'],
+    ['an empty value', minimal.replace('max_steps: 10', 'max_steps:'), 'recipe.yaml:13:13: train.max_steps: expected an integer, got null'],
+    ['a bound', minimal.replace('max_steps: 10', 'max_steps: 0'), 'recipe.yaml:13:14: train.max_steps: expected an integer > 0, got 0'],
+    ['a list element', withLine('train', 'betas: [0.9, 1.5]'), 'recipe.yaml:13:16: train.betas[1]: expected a number < 1, got 1.5'],
+    ['an unknown student type', minimal.replace('type: scratch', 'type: lora'), 'recipe.yaml:4:9: student.type: expected scratch, got "lora"'],
+    [
+      'a validation fraction out of range',
+      withLine('data', 'validation: { fraction: 1 }'),
+      'recipe.yaml:11:27: data.validation.fraction: expected a number < 1, got 1',
+    ],
+    ['a name that is not a folder name', minimal.replace('name: tiny', 'name: my run'), 'recipe.yaml:2:7: name: expected a folder name: letters, digits, ".", "_", "-", got "my run"'],
+    [
+      'heads that do not divide into kv heads',
+      minimal.replace('num_heads: 4', 'num_heads: 4\n    num_kv_heads: 3'),
+      'recipe.yaml:10:19: student.architecture.num_kv_heads: num_heads (4) must be a multiple of num_kv_heads (3)',
+    ],
+    [
+      'an odd derived head_dim (pointing at the enclosing key)',
+      minimal.replace('hidden_size: 64', 'hidden_size: 60'),
+      'recipe.yaml:5:3: student.architecture.head_dim: must be even, got 15',
+    ],
+    [
+      'a hidden size that does not split into heads',
+      minimal.replace('hidden_size: 64', 'hidden_size: 66'),
+      'recipe.yaml:5:3: student.architecture.head_dim: hidden_size / num_heads = 66 / 4 is not a whole number; set head_dim',
+    ],
+    ['warmup longer than training', withLine('train', 'warmup_steps: 11'), 'recipe.yaml:13:17: train.warmup_steps: 11 exceeds train.max_steps (10)'],
+    ['both validation kinds', withLine('data', 'validation: { fraction: 0.1, path: train.jsonl }'), 'recipe.yaml:11:15: data.validation: either { fraction } or { path }, not both'],
+    ['a missing data file', minimal.replace('train: train.jsonl', 'train: missing.jsonl'), `recipe.yaml:11:10: data.train: file not found: ${join(fixtures, 'missing.jsonl')}`],
+    ['a folder with no tokenizer.json', withLine('student', 'tokenizer: .'), `recipe.yaml:4:14: student.tokenizer: file not found: ${join(fixtures, 'tokenizer.json')}`],
+    ['a duplicate key', minimal.replace('name: tiny', 'name: tiny\nname: again'), 'recipe.yaml:3:1: invalid YAML: Map keys must be unique'],
+    ['an empty file', '', 'recipe.yaml:1:1: the recipe is empty'],
+    ['a list instead of a mapping', '- name\n', 'recipe.yaml:1:1: expected a mapping, got a list of 1'],
+  ];
+
+  it.each(cases)('%s', (_, text, message) => {
+    expect(errorOf(text)).toBe(message);
+  });
+
+  it('reports the first problem in file order and counts the rest', () => {
+    const text = withLine('train', 'lr: -1').replace('num_layers: 2', 'num_layers: two');
+    const error = (() => {
+      try {
+        parse(text);
+      } catch (e) {
+        return e as RecipeError;
+      }
+    })();
+    expect(error).toBeInstanceOf(SlmError);
+    expect(error?.code).toBe('ERR_RECIPE');
+    expect(error?.message).toBe('recipe.yaml:8:17: student.architecture.num_layers: expected an integer, got "two" (and 1 more problem)');
+    expect(error).toMatchObject({ file: 'recipe.yaml', line: 8, column: 17, keyPath: 'student.architecture.num_layers' });
+    expect(error?.issues.map((issue) => issue.keyPath)).toEqual(['student.architecture.num_layers', 'train.lr']);
+  });
+});
+
+describe('loadRecipe', () => {
+  it('names the file as given when it cannot be read', async () => {
+    await expect(loadRecipe('no/such/recipe.yaml')).rejects.toThrow('no/such/recipe.yaml: cannot read the recipe: no such file');
+  });
+
+  it('resolves relative paths against the file, wherever the process runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'recipe-'));
+    writeFileSync(join(dir, 'data.jsonl'), '{"text": "x"}\n');
+    writeFileSync(join(dir, 'r.yaml'), minimal.replace('train: train.jsonl', 'train: data.jsonl').replace('name: tiny', 'name: tiny\noutput_dir: ../elsewhere'));
+    const recipe = await loadRecipe(join(dir, 'r.yaml'));
+    expect(recipe.data.train).toBe(join(dir, 'data.jsonl'));
+    expect(recipe.outputDir).toBe(join(dir, '..', 'elsewhere'));
+  });
+});

@@ -1,0 +1,70 @@
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from '../../src/run/atomic.ts';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'atomic-'));
+});
+
+describe('writeFileAtomic', () => {
+  it('creates, then replaces, a file and leaves no temp file', async () => {
+    const path = join(dir, 'sub', 'a.txt');
+    await writeFileAtomic(path, 'first');
+    await writeFileAtomic(path, new Uint8Array([104, 105]));
+    expect(readFileSync(path, 'utf8')).toBe('hi');
+    expect(readdirSync(join(dir, 'sub'))).toEqual(['a.txt']);
+  });
+
+  it('writes JSON with a trailing newline', async () => {
+    const path = join(dir, 'state.json');
+    await writeJsonAtomic(path, { step: 3, loss: [1.5] });
+    expect(readFileSync(path, 'utf8')).toBe('{\n  "step": 3,\n  "loss": [\n    1.5\n  ]\n}\n');
+  });
+});
+
+describe('replaceDirAtomic', () => {
+  const final = () => join(dir, 'checkpoints', 'step-000100');
+
+  it('builds a new folder in place, creating parents', async () => {
+    await replaceDirAtomic(final(), async (temp) => {
+      expect(temp).not.toBe(final());
+      await writeFile(join(temp, 'weights.bin'), 'new');
+      await mkdir(join(temp, 'nested'));
+      await writeFile(join(temp, 'nested', 'x'), 'y');
+    });
+    expect(readFileSync(join(final(), 'weights.bin'), 'utf8')).toBe('new');
+    expect(readFileSync(join(final(), 'nested', 'x'), 'utf8')).toBe('y');
+    expect(readdirSync(join(dir, 'checkpoints'))).toEqual(['step-000100']);
+  });
+
+  it('replaces an existing folder whole: no file of the old one survives', async () => {
+    await replaceDirAtomic(final(), async (temp) => {
+      await writeFile(join(temp, 'old-only'), 'old');
+      await writeFile(join(temp, 'weights.bin'), 'old');
+    });
+    await replaceDirAtomic(final(), (temp) => writeFile(join(temp, 'weights.bin'), 'new'));
+    expect(readdirSync(final())).toEqual(['weights.bin']);
+    expect(readFileSync(join(final(), 'weights.bin'), 'utf8')).toBe('new');
+    expect(readdirSync(join(dir, 'checkpoints'))).toEqual(['step-000100']);
+  });
+
+  it('keeps the old folder intact and removes the temp one when the build fails', async () => {
+    await replaceDirAtomic(final(), (temp) => writeFile(join(temp, 'weights.bin'), 'old'));
+    const failing = replaceDirAtomic(final(), async (temp) => {
+      await writeFile(join(temp, 'weights.bin'), 'half');
+      throw new Error('disk full');
+    });
+    await expect(failing).rejects.toThrow('disk full');
+    expect(readFileSync(join(final(), 'weights.bin'), 'utf8')).toBe('old');
+    expect(readdirSync(join(dir, 'checkpoints'))).toEqual(['step-000100']);
+  });
+
+  it('leaves nothing behind when the first build fails', async () => {
+    await expect(replaceDirAtomic(final(), () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(readdirSync(join(dir, 'checkpoints'))).toEqual([]);
+  });
+});

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { createProgress, formatDuration, RateTracker, streamLogger } from '../../src/run/progress.ts';
+
+function capture(isTTY = false) {
+  const chunks: string[] = [];
+  return { chunks, stream: { isTTY, columns: 120, write: (text: string) => chunks.push(text) } };
+}
+
+function clock(start = 1_000_000) {
+  let now = start;
+  return { now: () => now, advance: (seconds: number) => (now += seconds * 1000) };
+}
+
+describe('createProgress, plain-line mode (stderr is not a terminal)', () => {
+  it('prints every N steps with loss, lr, tokens/s and ETA, and always the last step', () => {
+    const { chunks, stream } = capture();
+    const time = clock();
+    const progress = createProgress({ totalSteps: 25, stream, everySteps: 10, everySeconds: 1000, now: time.now });
+    for (let step = 1; step <= 25; step++) {
+      time.advance(1);
+      progress.update({ step, loss: 3 - step / 10, lr: 3e-4, tokens: 100 });
+    }
+    progress.stop();
+    expect(chunks).toEqual([
+      'step 10/25 | loss 2.0000 | lr 3.00e-4 | 100 tok/s | eta 15s\n',
+      'step 20/25 | loss 1.0000 | lr 3.00e-4 | 100 tok/s | eta 5s\n',
+      'step 25/25 | loss 0.5000 | lr 3.00e-4 | 100 tok/s | eta 0s\n',
+    ]);
+  });
+
+  it('also prints when enough seconds have passed, and counts from the resumed step', () => {
+    const { chunks, stream } = capture();
+    const time = clock();
+    const progress = createProgress({ totalSteps: 100, startStep: 40, stream, everySteps: 50, everySeconds: 30, now: time.now });
+    time.advance(20);
+    progress.update({ step: 41 });
+    time.advance(20);
+    progress.update({ step: 42 });
+    // 58 steps to go at 20 s per step.
+    expect(chunks).toEqual(['step 42/100 | eta 19m20s\n']);
+  });
+
+  it('passes log lines through', () => {
+    const { chunks, stream } = capture();
+    const progress = createProgress({ totalSteps: 5, stream });
+    progress.info('loaded');
+    progress.warn('slow backend');
+    expect(chunks).toEqual(['loaded\n', 'slm-train: warning: slow backend\n']);
+  });
+});
+
+describe('createProgress, --json mode', () => {
+  it('shows no progress and no info, but still warnings', () => {
+    const { chunks, stream } = capture(true);
+    const progress = createProgress({ totalSteps: 5, stream, json: true });
+    progress.update({ step: 5, loss: 1 });
+    progress.info('hidden');
+    progress.warn('shown');
+    progress.stop();
+    expect(chunks).toEqual(['slm-train: warning: shown\n']);
+  });
+});
+
+describe('createProgress, bar mode (stderr is a terminal)', () => {
+  it('draws a bar with the status and prints log lines above it', () => {
+    const { chunks, stream } = capture(true);
+    const time = clock();
+    const progress = createProgress({ totalSteps: 10, stream, now: time.now });
+    time.advance(2);
+    progress.update({ step: 5, loss: 1.25, tokens: 512 });
+    progress.info('checkpoint saved');
+    progress.stop();
+    const output = chunks.join('');
+    expect(output).toContain('step 5/10 | loss 1.2500 | 256 tok/s | eta 2s');
+    expect(output).toContain('checkpoint saved\n');
+  });
+});
+
+describe('RateTracker', () => {
+  it('forgets a slow first step once the window has moved past it', () => {
+    const time = clock();
+    const rate = new RateTracker(0, time.now, 4);
+    time.advance(60); // warm-up
+    rate.record(1, 1000);
+    for (let step = 2; step <= 4; step++) {
+      time.advance(1);
+      rate.record(step, 1000);
+    }
+    expect(rate.tokensPerSecond()).toBeCloseTo(4000 / 63, 10);
+    time.advance(1);
+    rate.record(5, 1000);
+    expect(rate.tokensPerSecond()).toBe(1000);
+    expect(rate.etaSeconds(15)).toBe(10);
+  });
+
+  it('knows nothing before time has passed', () => {
+    const rate = new RateTracker(0, () => 0);
+    expect(rate.tokensPerSecond()).toBeUndefined();
+    expect(rate.etaSeconds(10)).toBeUndefined();
+  });
+});
+
+describe('formatDuration', () => {
+  it.each([
+    [0, '0s'],
+    [59.4, '59s'],
+    [60, '1m00s'],
+    [723, '12m03s'],
+    [3600, '1h00m'],
+    [7500, '2h05m'],
+  ])('%s s -> %s', (seconds, text) => {
+    expect(formatDuration(seconds)).toBe(text);
+  });
+});
+
+describe('streamLogger', () => {
+  it('writes info as is and marks warnings', () => {
+    const { chunks, stream } = capture();
+    const logger = streamLogger(stream);
+    logger.info('a');
+    logger.warn('b');
+    expect(chunks).toEqual(['a\n', 'slm-train: warning: b\n']);
+  });
+});
