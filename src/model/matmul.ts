@@ -16,10 +16,11 @@ function needsPlainProducts(): boolean {
 
 /** a @ b for 2-D a [M, K] and b [K, N]; the backward pass also runs as plain 2-D products. */
 export const matMul2d: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(
-  (a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     save([a, b]);
     return {
-      value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+      value: tf.matMul(a, b),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sb] = saved as tf.Tensor2D[];
         return [

@@ -1,0 +1,5 @@
+import { useBackend } from '../helpers/backend.ts';
+import { gradientSuite } from './gradients.suite.ts';
+
+await useBackend('cpu');
+gradientSuite();

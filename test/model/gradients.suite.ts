@@ -1,0 +1,82 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { attention, causalMask, mlp, rmsNorm } from '../../src/model/layers.ts';
+import { rotaryTables } from '../../src/model/rope.ts';
+import { Rng } from '../../src/util/rng.ts';
+import { crossEntropy } from '../../trainers/losses/cross-entropy.ts';
+import { expectGradientMatchesFiniteDifferences } from '../helpers/finite-differences.ts';
+import { randomIds, tinyConfig, tinyModel } from '../helpers/tiny-model.ts';
+
+/** A fixed random projection turns a block's output into a scalar whose gradient reaches every output. */
+function projectToScalar(y: tf.Tensor, seed: number): tf.Scalar {
+  const rng = new Rng(seed);
+  const weights = tf.tensor(Array.from({ length: y.size }, () => rng.normal()), y.shape);
+  return tf.sum(tf.mul(y, weights)) as tf.Scalar;
+}
+
+function randomTensor(shape: number[], seed: number, scale = 1): tf.Tensor {
+  const rng = new Rng(seed);
+  return tf.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * scale), shape);
+}
+
+/** Shared by the cpu and wasm test files: wasm runs its own product and slicing kernels (see matmul.ts). */
+export function gradientSuite(): void {
+  describe('gradients match finite differences', () => {
+    const config = tinyConfig();
+    const model = tinyModel();
+    const [B, T, D] = [2, 5, config.hiddenSize];
+
+    it('RMSNorm, with respect to input and gain', () => {
+      const x = randomTensor([B, T, D], 1);
+      const w = randomTensor([D], 2);
+      expectGradientMatchesFiniteDifferences((xi) => projectToScalar(rmsNorm(xi, w, 1e-5), 3), x);
+      expectGradientMatchesFiniteDifferences((wi) => projectToScalar(rmsNorm(x, wi, 1e-5), 3), w);
+    });
+
+    it('attention (GQA, rotary, causal mask, biases), with respect to its input', () => {
+      const x = randomTensor([B, T, D], 4) as tf.Tensor3D;
+      const inputs = { rope: rotaryTables(config, 0, T), mask: causalMask(T, T) };
+      expectGradientMatchesFiniteDifferences((xi) => projectToScalar(attention(xi as tf.Tensor3D, 0, config, model.project, inputs), 5), x, { samples: 10 });
+    });
+
+    it('SwiGLU MLP, with respect to its input', () => {
+      const x = randomTensor([B, T, D], 6) as tf.Tensor3D;
+      expectGradientMatchesFiniteDifferences((xi) => projectToScalar(mlp(xi as tf.Tensor3D, 1, model.project), 7), x);
+    });
+
+    it('cross-entropy with a mask, with respect to the logits', () => {
+      const logits = randomTensor([6, config.vocabSize], 8, 2);
+      const targets = tf.tensor1d([0, 5, 22, 3, 3, 9], 'int32');
+      const mask = tf.tensor1d([1, 0, 1, 1, 0, 1]);
+      expectGradientMatchesFiniteDifferences((l) => crossEntropy(l as tf.Tensor2D, targets, mask), logits, { samples: 12 });
+    });
+
+    it('the full model loss, with respect to every parameter', () => {
+      const rng = new Rng(9);
+      const ids = randomIds(rng, B, T, config.vocabSize);
+      const targets = tf.reshape(randomIds(rng, B, T, config.vocabSize), [B * T]) as tf.Tensor1D;
+      const mask = tf.ones([B * T]) as tf.Tensor1D;
+      const loss = () =>
+        crossEntropy(tf.reshape(model.forward(ids), [B * T, config.vocabSize]) as tf.Tensor2D, targets, mask);
+      const { grads } = tf.variableGrads(loss, [...model.params.values()]);
+      for (const [name, param] of model.params) {
+        const base = param.dataSync().slice();
+        const analytic = grads[param.name].dataSync();
+        const lossWith = (i: number, delta: number) => {
+          const values = base.slice();
+          values[i] += delta;
+          tf.tidy(() => param.assign(tf.tensor(values, param.shape)));
+          return tf.tidy(() => loss().dataSync()[0]);
+        };
+        for (let s = 0; s < 3; s++) {
+          const i = rng.int(base.length);
+          const numeric = (lossWith(i, 1e-2) - lossWith(i, -1e-2)) / 2e-2;
+          expect(Math.abs(analytic[i] - numeric), `${name}[${i}]: ${analytic[i]} vs ${numeric}`).toBeLessThanOrEqual(
+            2e-3 + 3e-2 * Math.abs(numeric),
+          );
+        }
+        tf.tidy(() => param.assign(tf.tensor(base, param.shape)));
+      }
+    });
+  });
+}

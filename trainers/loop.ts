@@ -1,0 +1,127 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Batch } from '../datasets/batches.ts';
+import { clipByGlobalNorm, globalNorm } from './clip.ts';
+import type { AdamW } from './optimizer/adamw.ts';
+import { learningRate, type ScheduleOptions } from './schedule.ts';
+
+export interface BatchSource {
+  nextBatch(): Batch;
+}
+
+/** A loss of the trainable parameters on one batch; runs inside the gradient tape. */
+export type LossFn = (batch: Batch) => tf.Scalar;
+
+export interface FitOptions {
+  /** The optimizer step to start from (0, or the checkpoint's step when resuming). */
+  startStep: number;
+  maxSteps: number;
+  gradAccum: number;
+  schedule: ScheduleOptions;
+  clipGradNorm: number | null;
+}
+
+export interface StepMetrics {
+  /** Optimizer steps completed. */
+  step: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  /** Input positions processed in this step (all micro-batches). */
+  tokens: number;
+  tokensPerSecond: number;
+}
+
+export interface FitHooks {
+  /** Called after every optimizer step; validation and checkpoints hang off it. */
+  afterStep?(metrics: StepMetrics): Promise<void> | void;
+}
+
+/** The loss or gradient became NaN or infinite: training stops before the update is applied. */
+export class DivergenceError extends Error {
+  readonly code = 'TRAINING_DIVERGED';
+  constructor(
+    readonly step: number,
+    what: string,
+  ) {
+    super(`training diverged at step ${step}: ${what} is not finite (try a lower lr or clip_grad_norm)`);
+  }
+}
+
+/**
+ * The training loop: per optimizer step, gradients are averaged over `gradAccum` micro-batches, clipped by
+ * global norm and applied with the scheduled learning rate. Generic over the model: the loss closes over it.
+ */
+export async function fit(
+  params: Map<string, tf.Variable>,
+  optimizer: AdamW,
+  batches: BatchSource,
+  loss: LossFn,
+  options: FitOptions,
+  hooks: FitHooks = {},
+): Promise<void> {
+  const trainable = optimizer.paramNames().map((name) => ({ name, variable: params.get(name)! }));
+  for (let step = options.startStep; step < options.maxSteps; step++) {
+    const started = performance.now();
+    const { grads, meanLoss, tokens } = accumulateGradients(trainable, batches, loss, options.gradAccum);
+    try {
+      if (!Number.isFinite(meanLoss)) throw new DivergenceError(step + 1, 'the loss');
+      const { norm, clipped } = clip(grads, options.clipGradNorm);
+      if (!Number.isFinite(norm)) throw new DivergenceError(step + 1, 'the gradient norm');
+      const lr = learningRate(step, options.schedule);
+      optimizer.step(clipped, lr);
+      if (clipped !== grads) disposeAll(clipped);
+      const seconds = (performance.now() - started) / 1000;
+      await hooks.afterStep?.({ step: step + 1, loss: meanLoss, lr, gradNorm: norm, tokens, tokensPerSecond: tokens / seconds });
+    } finally {
+      disposeAll(grads);
+    }
+  }
+}
+
+/** Sums gradients over micro-batches and divides by their count, so the update matches one large batch. */
+function accumulateGradients(
+  trainable: { name: string; variable: tf.Variable }[],
+  batches: BatchSource,
+  loss: LossFn,
+  microBatches: number,
+): { grads: Map<string, tf.Tensor>; meanLoss: number; tokens: number } {
+  const grads = new Map<string, tf.Tensor>();
+  let lossSum = 0;
+  let tokens = 0;
+  for (let micro = 0; micro < microBatches; micro++) {
+    const batch = batches.nextBatch();
+    tokens += batch.batchSize * batch.seqLen;
+    const { value, grads: byVariable } = tf.variableGrads(
+      () => loss(batch),
+      trainable.map((p) => p.variable),
+    );
+    lossSum += value.dataSync()[0];
+    value.dispose();
+    for (const { name, variable } of trainable) {
+      const g = byVariable[variable.name];
+      const previous = grads.get(name);
+      grads.set(name, previous ? tf.add(previous, g) : g);
+      if (previous) {
+        previous.dispose();
+        g.dispose();
+      }
+    }
+  }
+  if (microBatches > 1) {
+    for (const [name, g] of grads) {
+      grads.set(name, tf.tidy(() => tf.div(g, microBatches)));
+      g.dispose();
+    }
+  }
+  return { grads, meanLoss: lossSum / microBatches, tokens };
+}
+
+function clip(grads: Map<string, tf.Tensor>, maxNorm: number | null): { norm: number; clipped: Map<string, tf.Tensor> } {
+  if (maxNorm === null) return { norm: globalNorm(grads), clipped: grads };
+  const { grads: clipped, norm } = clipByGlobalNorm(grads, maxNorm);
+  return { norm, clipped };
+}
+
+function disposeAll(tensors: Map<string, tf.Tensor>): void {
+  for (const t of tensors.values()) t.dispose();
+}

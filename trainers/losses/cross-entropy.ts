@@ -1,0 +1,45 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { maskWeights } from './masking.ts';
+
+/**
+ * Mean next-token cross-entropy over unmasked positions. logits [N, V], targets [N] (int32), mask [N]
+ * (1 = scored). Returns 0 when nothing is unmasked.
+ *
+ * The gradient is written out, (softmax - onehot(target)) * weight, because autodiff through a gather of
+ * the target logits would build a one-hot or segment-sum of the full [N, V] matrix a second time.
+ */
+export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, mask: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => crossEntropyWithGrad(logits, targets, mask));
+}
+
+// customGrad hands every input over as float32, so the targets are cast back to ids.
+const crossEntropyWithGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [logits, targetsAsFloat, mask, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+  const [N, V] = logits.shape;
+  const targets = tf.cast(targetsAsFloat, 'int32');
+  const logZ = tf.logSumExp(logits, -1); // [N]
+  const weights = maskWeights(mask); // [N]
+  const targetLogits = tf.gather(tf.reshape(logits, [N * V]), targetIndices(targets, V)); // [N]
+  save([logits, logZ, targets, weights]);
+  return {
+    value: tf.sum(tf.mul(tf.sub(logZ, targetLogits), weights)) as tf.Scalar,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [savedLogits, savedLogZ, savedTargets, savedWeights] = saved;
+      const scale = tf.mul(savedWeights, dy); // [N]
+      const probs = tf.exp(tf.sub(savedLogits, tf.expandDims(savedLogZ, 1))); // [N, V]
+      const onTarget = tf.scatterND(
+        tf.stack([tf.range(0, N, 1, 'int32'), savedTargets], 1),
+        scale,
+        [N, V],
+      );
+      const dLogits = tf.sub(tf.mul(probs, tf.expandDims(scale, 1)), onTarget);
+      return [dLogits, tf.zerosLike(targetsAsFloat), tf.zerosLike(savedWeights)];
+    },
+  };
+}) as (logits: tf.Tensor2D, targets: tf.Tensor1D, mask: tf.Tensor1D) => tf.Scalar;
+
+/** Flat indices row * V + target of each row's target logit. */
+function targetIndices(targets: tf.Tensor1D, vocab: number): tf.Tensor1D {
+  const rows = tf.range(0, targets.shape[0], 1, 'int32');
+  return tf.add(tf.mul(rows, tf.scalar(vocab, 'int32')), targets) as tf.Tensor1D;
+}

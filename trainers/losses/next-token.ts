@@ -1,0 +1,15 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Batch } from '../../datasets/batches.ts';
+import type { CausalLM } from '../../src/model/causal-lm.ts';
+import { crossEntropy } from './cross-entropy.ts';
+
+/** Cross-entropy of the model's next-token predictions on a batch, over the positions its mask scores. */
+export function nextTokenLoss(model: CausalLM, batch: Batch): tf.Scalar {
+  const { batchSize: B, seqLen: T } = batch;
+  const logits = model.forward(tf.tensor2d(batch.inputs, [B, T], 'int32')); // [B, T, V]
+  return crossEntropy(
+    tf.reshape(logits, [B * T, model.config.vocabSize]) as tf.Tensor2D,
+    tf.tensor1d(batch.targets, 'int32'),
+    tf.tensor1d(batch.mask),
+  );
+}
