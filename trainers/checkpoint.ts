@@ -132,6 +132,11 @@ export async function listCheckpoints(checkpointsDir: string): Promise<Checkpoin
   return entries.sort((a, b) => a.step - b.step || a.dir.localeCompare(b.dir));
 }
 
+/** The checkpoint with the highest step, or undefined before the first one is complete. */
+export async function latestCheckpoint(checkpointsDir: string): Promise<CheckpointEntry | undefined> {
+  return (await listCheckpoints(checkpointsDir)).at(-1);
+}
+
 /** Deletes all but the newest `keep` checkpoints; returns the directories removed. */
 export async function pruneCheckpoints(checkpointsDir: string, keep: number): Promise<string[]> {
   if (!Number.isInteger(keep) || keep < 0) {

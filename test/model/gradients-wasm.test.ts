@@ -1,5 +1,5 @@
-import { useBackend } from '../helpers/backend.ts';
+import { initBackend } from '../../src/backend/index.ts';
 import { gradientSuite } from './gradients.suite.ts';
 
-await useBackend('wasm');
+await initBackend('wasm');
 gradientSuite();

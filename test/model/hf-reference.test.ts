@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KVCache } from '../../src/model/kv-cache.ts';
 import { loadModelDir } from '../../src/model/load.ts';
-import { useBackend } from '../helpers/backend.ts';
+import { initBackend } from '../../src/backend/index.ts';
 
-await useBackend('wasm');
+await initBackend('wasm');
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/hf');
 

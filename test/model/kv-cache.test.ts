@@ -2,10 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { KVCache } from '../../src/model/kv-cache.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { useBackend } from '../helpers/backend.ts';
+import { initBackend } from '../../src/backend/index.ts';
 import { randomIds, tinyModel } from '../helpers/tiny-model.ts';
 
-await useBackend('wasm');
+await initBackend('wasm');
 
 describe('KV-cache decoding', () => {
   it('gives the logits of the full causal forward pass at every position', () => {

@@ -6,6 +6,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   checkpointDir,
+  latestCheckpoint,
   listCheckpoints,
   loadCheckpoint,
   pruneCheckpoints,
@@ -265,6 +266,8 @@ describe('listCheckpoints / pruneCheckpoints', () => {
       { dir: join(root, 'a'), step: 200 },
     ]);
     expect(await listCheckpoints(join(root, 'missing'))).toEqual([]);
+    expect(await latestCheckpoint(root)).toEqual({ dir: join(root, 'a'), step: 200 });
+    expect(await latestCheckpoint(join(root, 'missing'))).toBeUndefined();
   });
 
   it('keeps the newest N', async () => {

@@ -1,0 +1,13 @@
+export { initBackend } from './select.ts';
+export { doctorReport, formatDoctorReport, type DoctorBackend, type DoctorReport } from './doctor.ts';
+export { BackendOptionError, BackendUnavailableError } from './errors.ts';
+export { registerWasmTrainingKernels } from './kernels/index.ts';
+export type { GpuCheck, GpuEvidence } from './gpu.ts';
+export type { WasmStatus } from './wasm.ts';
+export type {
+  BackendAttempt,
+  BackendChoice,
+  BackendName,
+  BackendReport,
+  InitBackendOptions,
+} from './types.ts';
