@@ -5,13 +5,23 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerBench } from './commands/bench.ts';
 import { registerDoctor } from './commands/doctor.ts';
+import { registerGenerate } from './commands/generate.ts';
 import { registerRun } from './commands/run.ts';
 import { registerSchema } from './commands/schema.ts';
+import { registerScore } from './commands/score.ts';
 import { UsageError } from './errors.ts';
 import type { CliIo, CommandContext } from './io.ts';
 
-const COMMANDS: ((program: Command, context: CommandContext) => void)[] = [registerRun, registerDoctor, registerSchema];
+const COMMANDS: ((program: Command, context: CommandContext) => void)[] = [
+  registerRun,
+  registerScore,
+  registerGenerate,
+  registerDoctor,
+  registerBench,
+  registerSchema,
+];
 
 export function buildProgram(context: CommandContext): Command {
   const program = new Command('slm-train')

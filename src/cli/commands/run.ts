@@ -1,9 +1,9 @@
-import { Option } from 'commander';
 import type { Command } from 'commander';
-import { BACKENDS, loadRecipe } from '../../recipe/index.ts';
+import { loadRecipe } from '../../recipe/index.ts';
 import type { Backend } from '../../recipe/index.ts';
 import { streamLogger } from '../../run/progress.ts';
 import type { CliIo, CommandContext } from '../io.ts';
+import { backendOption } from '../options.ts';
 
 export interface RunCommandOptions {
   /** Path of recipe.yaml, as the user wrote it (error messages quote it). */
@@ -30,7 +30,7 @@ export function registerRun(program: Command, { io, setExitCode }: CommandContex
     .command('run')
     .description('run a recipe: generate data, train, evaluate, export (resumes an interrupted run)')
     .argument('<recipe.yaml>', 'the recipe to run')
-    .addOption(new Option('--backend <name>', "tfjs backend, overriding the recipe's").choices(BACKENDS))
+    .addOption(backendOption("tfjs backend, overriding the recipe's"))
     .option('--json', 'print the result as JSON on stdout; no progress display')
     .action(async (recipe: string, flags: { backend?: Backend; json?: boolean }) => {
       setExitCode(await runCommand({ recipe, backend: flags.backend, json: flags.json ?? false }, io));

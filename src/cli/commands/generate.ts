@@ -1,0 +1,70 @@
+import type { Command } from 'commander';
+import type { Backend } from '../../recipe/index.ts';
+import { UsageError } from '../errors.ts';
+import type { CliIo, CommandContext } from '../io.ts';
+import { backendOption, integerArg, numberArg } from '../options.ts';
+
+export interface GenerateCommandOptions {
+  model: string;
+  prompt: string;
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+  backend: Backend;
+  json: boolean;
+}
+
+/** Continues a prompt with a model directory, streaming the text as it is decoded. */
+export async function generateCommand(options: GenerateCommandOptions, io: CliIo): Promise<number> {
+  const { initBackend } = await import('../../backend/index.ts');
+  const { loadModelDir } = await import('../../model/load.ts');
+  const { generateTokens } = await import('../../model/generate.ts');
+  await initBackend(options.backend);
+  const { model, tokenizer } = await loadModelDir(options.model);
+  try {
+    if (!tokenizer) throw new UsageError(`generate: ${options.model} has no tokenizer.json`);
+    const promptIds = tokenizer.encode(options.prompt, { addSpecialTokens: true });
+    const ids: number[] = [];
+    let printed = '';
+    const started = performance.now();
+    for await (const id of generateTokens(model, promptIds, options)) {
+      ids.push(id);
+      const text = tokenizer.decode(ids, { skipSpecialTokens: true });
+      // A multi-byte character split across tokens decodes as U+FFFD until its last byte arrives.
+      if (!options.json && !text.endsWith('\uFFFD')) {
+        io.stdout.write(text.slice(printed.length));
+        printed = text;
+      }
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const text = tokenizer.decode(ids, { skipSpecialTokens: true });
+    if (options.json) {
+      io.stdout.write(`${JSON.stringify({ prompt: options.prompt, prompt_ids: promptIds, ids, text, tokens_per_second: ids.length / seconds })}\n`);
+    } else {
+      io.stdout.write(`${text.slice(printed.length)}\n`);
+    }
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+export function registerGenerate(program: Command, { io, setExitCode }: CommandContext): void {
+  program
+    .command('generate')
+    .description('continue a prompt with a model (greedy by default)')
+    .requiredOption('--model <dir>', 'Hugging Face model directory (config.json, safetensors, tokenizer.json)')
+    .requiredOption('--prompt <text>', 'the text to continue')
+    .option('--max-tokens <n>', 'new tokens at most', integerArg(1), 128)
+    .option('--temperature <t>', '0: greedy; higher: more varied', numberArg, 0)
+    .option('--top-k <k>', 'sample among the k most likely tokens (0: all)', integerArg(0), 0)
+    .option('--top-p <p>', 'sample among the most likely tokens holding probability p', numberArg, 1)
+    .option('--seed <s>', 'seed of the sampler', integerArg(0), 0)
+    .addOption(backendOption().default('auto'))
+    .option('--json', 'print {prompt, prompt_ids, ids, text, tokens_per_second} as JSON')
+    .action(async (flags: Omit<GenerateCommandOptions, 'json'> & { json?: boolean }) =>
+      setExitCode(await generateCommand({ ...flags, json: flags.json ?? false }, io)),
+    );
+}

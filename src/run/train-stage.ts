@@ -1,0 +1,216 @@
+/**
+ * The train stage of a recipe: set up tokenizer, data, model and optimizer, resume from the latest
+ * checkpoint, run the loop with validation and checkpoints, and write final/ as a Hugging Face model dir.
+ */
+import type { BackendReport } from '../backend/index.ts';
+import { SlmError } from '../cli/errors.ts';
+import { writeHfModelDir } from '../formats/hf-model-dir.ts';
+import { CausalLM } from '../model/causal-lm.ts';
+import { countParameters, resolveModelConfig, type ModelConfig } from '../model/config.ts';
+import type { Recipe, ScratchStudentSpec } from '../recipe/index.ts';
+import { createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
+import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { loadTextDataset, type TextDataset } from '../../datasets/text-dataset.ts';
+import type { BatchIteratorState } from '../../datasets/batches.ts';
+import { latestCheckpoint, loadCheckpoint, pruneCheckpoints, restoreParams, saveCheckpoint } from '../../trainers/checkpoint.ts';
+import { nextTokenLoss } from '../../trainers/losses/next-token.ts';
+import { DivergenceError, fit, type StepMetrics } from '../../trainers/loop.ts';
+import { AdamW } from '../../trainers/optimizer/adamw.ts';
+import { validationLoss } from '../../trainers/validation.ts';
+import type { RunPaths } from './layout.ts';
+import { MetricsLog, type MetricsRecord } from './metrics.ts';
+import type { Progress } from './progress.ts';
+
+export interface TrainSummary {
+  parameters: number;
+  steps: number;
+  resumedFromStep: number | null;
+  finalLoss: number | null;
+  validationLoss: number | null;
+  tokensPerSecond: number | null;
+  finalDir: string;
+}
+
+/** What a checkpoint's trainer_state.json holds besides the step. */
+interface TrainerState {
+  step: number;
+  dataState: BatchIteratorState;
+  rngState: number;
+  elapsedSeconds: number;
+}
+
+/** Observers of a run, called after each step's metrics and checkpoint are written. */
+export interface TrainHooks {
+  afterStep?(metrics: StepMetrics): Promise<void> | void;
+}
+
+export async function trainStage(
+  recipe: Recipe,
+  paths: RunPaths,
+  backend: BackendReport,
+  progress: Progress,
+  hooks: TrainHooks = {},
+): Promise<TrainSummary> {
+  const tokenizer = await studentTokenizer(recipe.student);
+  const data = await loadTextDataset(tokenizer, {
+    path: recipe.data.train,
+    format: recipe.data.format,
+    textField: recipe.data.textField,
+    promptField: recipe.data.promptField,
+    responseField: recipe.data.responseField,
+    validation: recipe.data.validation,
+    seqLen: recipe.data.seqLen,
+    batchSize: recipe.train.batchSize,
+    seed: recipe.seed,
+  });
+  const config = studentConfig(recipe.student, tokenizer, recipe.data.seqLen);
+  progress.info(
+    `model: ${formatCount(countParameters(config))} parameters, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize}; backend ${backend.backend} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})`,
+  );
+  const model = CausalLM.init(config, { seed: recipe.seed, std: recipe.student.initStd });
+  const optimizer = new AdamW(model.params, {
+    lr: recipe.train.lr,
+    betas: recipe.train.betas,
+    eps: recipe.train.eps,
+    weightDecay: recipe.train.weightDecay,
+  });
+  const metrics = MetricsLog.open(paths.metrics);
+  try {
+    const resumed = await resumeIfPossible(recipe, paths, model, optimizer, data, metrics, progress);
+    const outcome = await trainLoop(recipe, paths, model, optimizer, data, metrics, progress, resumed, hooks);
+    progress.stop();
+    await writeHfModelDir(paths.final, { config, tensors: model.hfTensors(), dtype: 'F32', tokenizerJson: tokenizer.toJSON() });
+    return {
+      parameters: model.parameterCount(),
+      steps: recipe.train.maxSteps,
+      resumedFromStep: resumed?.step ?? null,
+      ...outcome,
+      finalDir: paths.final,
+    };
+  } finally {
+    metrics.close();
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+async function studentTokenizer(student: ScratchStudentSpec): Promise<Tokenizer> {
+  return student.tokenizer === 'byte' ? createByteLevelTokenizer() : loadTokenizer(student.tokenizer);
+}
+
+function studentConfig(student: ScratchStudentSpec, tokenizer: Tokenizer, seqLen: number): ModelConfig {
+  const arch = student.architecture;
+  if (arch.maxPositionEmbeddings < seqLen) {
+    throw new SlmError(
+      `student.architecture.max_position_embeddings (${arch.maxPositionEmbeddings}) is shorter than data.seq_len (${seqLen})`,
+      { code: 'ERR_RECIPE' },
+    );
+  }
+  return resolveModelConfig({ ...arch, vocabSize: tokenizer.vocabSize, bosTokenId: tokenizer.bosId, eosTokenId: tokenizer.eosId });
+}
+
+async function resumeIfPossible(
+  recipe: Recipe,
+  paths: RunPaths,
+  model: CausalLM,
+  optimizer: AdamW,
+  data: TextDataset,
+  metrics: MetricsLog,
+  progress: Progress,
+): Promise<TrainerState | null> {
+  const latest = recipe.train.resume === 'auto' ? await latestCheckpoint(paths.checkpoints) : undefined;
+  if (!latest) {
+    metrics.truncateAfterStep(-1);
+    return null;
+  }
+  const checkpoint = await loadCheckpoint(latest.dir);
+  restoreParams(model.params, checkpoint.params);
+  optimizer.loadState(checkpoint.optimizer);
+  const state = checkpoint.trainerState as unknown as TrainerState;
+  data.train.setState(state.dataState);
+  metrics.truncateAfterStep(state.step);
+  progress.info(`resuming from ${latest.dir} (step ${state.step})`);
+  return state;
+}
+
+async function trainLoop(
+  recipe: Recipe,
+  paths: RunPaths,
+  model: CausalLM,
+  optimizer: AdamW,
+  data: TextDataset,
+  metrics: MetricsLog,
+  progress: Progress,
+  resumed: TrainerState | null,
+  hooks: TrainHooks,
+): Promise<Pick<TrainSummary, 'finalLoss' | 'validationLoss' | 'tokensPerSecond'>> {
+  const { train } = recipe;
+  const startStep = resumed?.step ?? 0;
+  const startedAt = performance.now() - (resumed?.elapsedSeconds ?? 0) * 1000;
+  const elapsed = () => (performance.now() - startedAt) / 1000;
+  const loss = (batch: Parameters<typeof nextTokenLoss>[1]) => nextTokenLoss(model, batch);
+  const validate = () => (data.validation ? validationLoss(data.validation.batches(train.evalBatches), loss) : null);
+  let last: StepMetrics | null = null;
+  let lastValidation: number | null = null;
+  let tokensSeen = 0;
+  let trainSeconds = 0;
+
+  const afterStep = async (m: StepMetrics) => {
+    last = m;
+    tokensSeen += m.tokens;
+    trainSeconds += m.tokens / m.tokensPerSecond;
+    const isLast = m.step === train.maxSteps;
+    const record: MetricsRecord & Record<string, number> = { step: m.step, loss: m.loss, lr: m.lr, grad_norm: m.gradNorm, tokens_per_second: m.tokensPerSecond, elapsed: elapsed() };
+    if (m.step % train.evalEvery === 0 || isLast) {
+      const value = validate();
+      if (value !== null) record.val_loss = lastValidation = value;
+    }
+    metrics.append(record);
+    progress.update({ step: m.step, loss: m.loss, lr: m.lr, tokens: m.tokens });
+    if (record.val_loss !== undefined) progress.info(`step ${m.step}: validation loss ${record.val_loss.toFixed(4)}`);
+    if (m.step % train.checkpointEvery === 0 || isLast) {
+      await saveCheckpoint(paths.checkpoint(m.step), {
+        params: model.params,
+        optimizer: optimizer.state(),
+        trainerState: { step: m.step, dataState: data.train.getState(), rngState: data.train.getState().rngState, elapsedSeconds: elapsed() },
+        config: model.config,
+      });
+      await pruneCheckpoints(paths.checkpoints, train.keepCheckpoints);
+    }
+    await hooks.afterStep?.(m);
+  };
+
+  try {
+    await fit(
+      model.params,
+      optimizer,
+      data.train,
+      loss,
+      {
+        startStep,
+        maxSteps: train.maxSteps,
+        gradAccum: train.gradAccum,
+        clipGradNorm: train.clipGradNorm,
+        schedule: { lr: train.lr, minLrRatio: train.minLrRatio, warmupSteps: train.warmupSteps, maxSteps: train.maxSteps, schedule: train.schedule },
+      },
+      { afterStep },
+    );
+  } catch (error) {
+    if (!(error instanceof DivergenceError)) throw error;
+    const kept = await latestCheckpoint(paths.checkpoints);
+    throw new SlmError(`${error.message}; ${kept ? `the last good checkpoint is ${kept.dir}` : 'no checkpoint was written before it'}`, {
+      code: error.code,
+    });
+  }
+  const finalStep = last as StepMetrics | null;
+  return {
+    finalLoss: finalStep?.loss ?? null,
+    validationLoss: lastValidation,
+    tokensPerSecond: trainSeconds > 0 ? tokensSeen / trainSeconds : null,
+  };
+}
+
+function formatCount(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`;
+}

@@ -1,0 +1,109 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModelDir } from '../../src/model/load.ts';
+import { loadRecipe } from '../../src/recipe/index.ts';
+import { readMetrics } from '../../src/run/metrics.ts';
+import { runRecipe } from '../../src/run/run-recipe.ts';
+import { silentLogger } from '../../src/run/progress.ts';
+import type { TrainHooks } from '../../src/run/train-stage.ts';
+import { SafetensorsFile } from '../../src/formats/safetensors.ts';
+
+const STORIES = resolve(import.meta.dirname, '../../datasets/stories-small.jsonl');
+
+/** A scratch student small enough to train a dozen steps in a second or two. */
+function writeRecipe(dir: string): string {
+  const path = join(dir, 'recipe.yaml');
+  writeFileSync(
+    path,
+    `name: tiny
+seed: 3
+backend: wasm
+output_dir: runs
+student:
+  type: scratch
+  architecture: { hidden_size: 32, intermediate_size: 64, num_layers: 2, num_heads: 4, num_kv_heads: 2, max_position_embeddings: 64 }
+data:
+  train: ${STORIES}
+  validation: { fraction: 0.1 }
+  seq_len: 32
+train:
+  max_steps: 12
+  batch_size: 4
+  lr: 3.0e-3
+  warmup_steps: 2
+  eval_every: 4
+  eval_batches: 2
+  checkpoint_every: 4
+`,
+  );
+  return path;
+}
+
+const quiet = { logger: silentLogger, json: true, progressStream: { write: () => true } };
+
+async function run(dir: string, hooks?: TrainHooks) {
+  return runRecipe(await loadRecipe(writeRecipe(dir)), { ...quiet, hooks });
+}
+
+async function readAll(path: string): Promise<Map<string, Float32Array>> {
+  const file = await SafetensorsFile.open(path);
+  const tensors = new Map<string, Float32Array>();
+  for (const name of file.names()) tensors.set(name, await file.read(name));
+  file.close();
+  return tensors;
+}
+
+describe('training a scratch student from a recipe', () => {
+  it('lowers the loss, logs each step once, validates, and writes final/ as a loadable HF model', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'train-'));
+    const result = await run(dir);
+    const metrics = readMetrics(join(result.runDir, 'metrics.jsonl'));
+    expect(metrics.map((m) => m.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(metrics.filter((m) => m.val_loss !== undefined).map((m) => m.step)).toEqual([4, 8, 12]);
+    const losses = metrics.map((m) => m.loss as number);
+    expect(Math.max(...losses.slice(-3))).toBeLessThan(Math.min(...losses.slice(0, 3)));
+    expect(result.train.validationLoss).toBe(metrics[11].val_loss);
+
+    const { model, tokenizer } = await loadModelDir(result.train.finalDir);
+    expect(tokenizer!.vocabSize).toBe(259);
+    const finalWeights = await readAll(join(result.train.finalDir, 'model.safetensors'));
+    expect(finalWeights.size).toBe(model.params.size);
+    const ids = tokenizer!.encode('One day, Lucy', { addSpecialTokens: true });
+    const logits = model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'));
+    expect(logits.shape).toEqual([1, ids.length, 259]);
+    model.dispose();
+    expect(readFileSync(join(result.runDir, 'recipe.yaml'), 'utf8')).toContain('max_steps: 12');
+  });
+
+  it('resumes after a crash to the same losses and weights as an uninterrupted run', async () => {
+    const uninterrupted = await run(mkdtempSync(join(tmpdir(), 'train-a-')));
+
+    const dir = mkdtempSync(join(tmpdir(), 'train-b-'));
+    const crash: TrainHooks = {
+      afterStep: ({ step }) => {
+        if (step === 6) throw new Error('simulated crash');
+      },
+    };
+    await expect(run(dir, crash)).rejects.toThrow('simulated crash');
+    const resumed = await run(dir);
+    expect(resumed.train.resumedFromStep).toBe(4);
+
+    const a = readMetrics(join(uninterrupted.runDir, 'metrics.jsonl'));
+    const b = readMetrics(join(resumed.runDir, 'metrics.jsonl'));
+    expect(b.map((m) => m.step)).toEqual(a.map((m) => m.step));
+    for (let i = 0; i < a.length; i++) {
+      expect(b[i].loss as number).toBeCloseTo(a[i].loss as number, 5);
+      expect(b[i].lr).toBe(a[i].lr);
+    }
+    const weightsA = await readAll(join(uninterrupted.train.finalDir, 'model.safetensors'));
+    const weightsB = await readAll(join(resumed.train.finalDir, 'model.safetensors'));
+    for (const [name, values] of weightsA) {
+      const other = weightsB.get(name)!;
+      const diff = values.reduce((max, v, i) => Math.max(max, Math.abs(v - other[i])), 0);
+      expect(diff, name).toBeLessThan(1e-5);
+    }
+  });
+});
