@@ -8,7 +8,7 @@ import { writeHfModelDir } from '../formats/hf-model-dir.ts';
 import { CausalLM } from '../model/causal-lm.ts';
 import { countParameters, resolveModelConfig, type ModelConfig } from '../model/config.ts';
 import type { Recipe, ScratchStudentSpec } from '../recipe/index.ts';
-import { createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
+import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
 import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { loadTextDataset, type TextDataset } from '../../datasets/text-dataset.ts';
@@ -80,7 +80,13 @@ export async function trainStage(
     const resumed = await resumeIfPossible(recipe, paths, model, optimizer, data, metrics, progress);
     const outcome = await trainLoop(recipe, paths, model, optimizer, data, metrics, progress, resumed, hooks);
     progress.stop();
-    await writeHfModelDir(paths.final, { config, tensors: model.hfTensors(), dtype: 'F32', tokenizerJson: tokenizer.toJSON() });
+    await writeHfModelDir(paths.final, {
+      config,
+      tensors: model.hfTensors(),
+      dtype: 'F32',
+      tokenizerJson: tokenizer.toJSON(),
+      tokenizerConfig: recipe.student.tokenizer === 'byte' ? BYTE_LEVEL_TOKENIZER_CONFIG : undefined,
+    });
     return {
       parameters: model.parameterCount(),
       steps: recipe.train.maxSteps,

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModelDir } from '../../src/model/load.ts';
-import { loadRecipe } from '../../src/recipe/index.ts';
+import { loadRecipe, type Recipe } from '../../src/recipe/index.ts';
 import { readMetrics } from '../../src/run/metrics.ts';
 import { runRecipe } from '../../src/run/run-recipe.ts';
 import { silentLogger } from '../../src/run/progress.ts';
@@ -13,39 +13,29 @@ import { SafetensorsFile } from '../../src/formats/safetensors.ts';
 
 const STORIES = resolve(import.meta.dirname, '../../datasets/stories-small.jsonl');
 
-/** A scratch student small enough to train a dozen steps in a second or two. */
-function writeRecipe(dir: string): string {
-  const path = join(dir, 'recipe.yaml');
-  writeFileSync(
-    path,
-    `name: tiny
-seed: 3
-backend: wasm
-output_dir: runs
-student:
-  type: scratch
-  architecture: { hidden_size: 32, intermediate_size: 64, num_layers: 2, num_heads: 4, num_kv_heads: 2, max_position_embeddings: 64 }
-data:
-  train: ${STORIES}
-  validation: { fraction: 0.1 }
-  seq_len: 32
-train:
-  max_steps: 12
-  batch_size: 4
-  lr: 3.0e-3
-  warmup_steps: 2
-  eval_every: 4
-  eval_batches: 2
-  checkpoint_every: 4
-`,
-  );
-  return path;
+const TINY_SCRATCH = resolve(import.meta.dirname, '../../recipes/tiny-scratch.yaml');
+
+/** recipes/tiny-scratch.yaml, shrunk to train a dozen steps in a second or two. */
+async function smallRecipe(outputDir: string): Promise<Recipe> {
+  const recipe = await loadRecipe(TINY_SCRATCH);
+  return {
+    ...recipe,
+    seed: 3,
+    backend: 'wasm',
+    outputDir,
+    student: {
+      ...recipe.student,
+      architecture: { ...recipe.student.architecture, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8 },
+    },
+    data: { ...recipe.data, train: STORIES, validation: { fraction: 0.1 }, seqLen: 32 },
+    train: { ...recipe.train, maxSteps: 12, batchSize: 4, lr: 3e-3, warmupSteps: 2, evalEvery: 4, evalBatches: 2, checkpointEvery: 4 },
+  };
 }
 
 const quiet = { logger: silentLogger, json: true, progressStream: { write: () => true } };
 
 async function run(dir: string, hooks?: TrainHooks) {
-  return runRecipe(await loadRecipe(writeRecipe(dir)), { ...quiet, hooks });
+  return runRecipe(await smallRecipe(dir), { ...quiet, hooks });
 }
 
 async function readAll(path: string): Promise<Map<string, Float32Array>> {
@@ -76,6 +66,7 @@ describe('training a scratch student from a recipe', () => {
     expect(logits.shape).toEqual([1, ids.length, 259]);
     model.dispose();
     expect(readFileSync(join(result.runDir, 'recipe.yaml'), 'utf8')).toContain('max_steps: 12');
+    expect(JSON.parse(readFileSync(join(result.train.finalDir, 'tokenizer_config.json'), 'utf8')).eos_token).toBe('<|eos|>');
   });
 
   it('resumes after a crash to the same losses and weights as an uninterrupted run', async () => {
