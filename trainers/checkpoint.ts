@@ -7,12 +7,13 @@
  * It is assembled under a hidden sibling name and renamed into place, so a directory under a checkpoint's
  * name is always complete.
  */
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { siblingTempPath, writeTextAtomic } from '../src/formats/atomic-file.ts';
 import { FormatError } from '../src/formats/format-error.ts';
 import { SafetensorsFile, writeSafetensors, type HostTensor } from '../src/formats/safetensors.ts';
+import { removeDirAtomic, replaceDirAtomic, writeJsonAtomic } from '../src/util/atomic.ts';
+import { pathExists } from '../src/util/path-exists.ts';
 import type { AdamWState } from './optimizer/adamw.ts';
 
 /** A checkpoint file that is missing or malformed; the message starts with its path. */
@@ -63,23 +64,15 @@ export function checkpointDir(checkpointsDir: string, step: number): string {
 export async function saveCheckpoint(dir: string, checkpoint: CheckpointToSave): Promise<void> {
   const params = paramsToHost(checkpoint.params);
   const moments = momentsToHost(checkpoint.optimizer, params);
-  const staging = siblingTempPath(dir, 'checkpoint');
-  await mkdir(staging, { recursive: true });
-  try {
+  await replaceDirAtomic(dir, async (staging) => {
     await writeSafetensors(join(staging, MODEL_FILE), params, { dtype: 'F32' });
     await writeSafetensors(join(staging, OPTIMIZER_FILE), moments, {
       dtype: 'F32',
       metadata: { step: String(checkpoint.optimizer.step) },
     });
-    if (checkpoint.config !== undefined) {
-      await writeTextAtomic(join(staging, CONFIG_FILE), `${JSON.stringify(checkpoint.config, null, 2)}\n`);
-    }
-    await writeTextAtomic(join(staging, TRAINER_STATE_FILE), `${JSON.stringify(checkpoint.trainerState, null, 2)}\n`);
-    await moveIntoPlace(staging, dir);
-  } catch (error) {
-    await rm(staging, { recursive: true, force: true });
-    throw error;
-  }
+    if (checkpoint.config !== undefined) await writeJsonAtomic(join(staging, CONFIG_FILE), checkpoint.config);
+    await writeJsonAtomic(join(staging, TRAINER_STATE_FILE), checkpoint.trainerState);
+  });
 }
 
 /** Reads a checkpoint written by `saveCheckpoint`; errors name the file and what is missing or wrong. */
@@ -88,7 +81,7 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const params = await readAll(join(dir, MODEL_FILE));
   const optimizer = await readOptimizer(join(dir, OPTIMIZER_FILE), params);
   const configPath = join(dir, CONFIG_FILE);
-  const config = (await exists(configPath)) ? await readJson(configPath) : undefined;
+  const config = (await pathExists(configPath)) ? await readJson(configPath) : undefined;
   return config === undefined ? { params, optimizer, trainerState } : { params, optimizer, trainerState, config };
 }
 
@@ -125,7 +118,7 @@ export async function listCheckpoints(checkpointsDir: string): Promise<Checkpoin
   for (const name of names) {
     if (name.startsWith('.')) continue; // staging or half-deleted
     const statePath = join(checkpointsDir, name, TRAINER_STATE_FILE);
-    if (!(await exists(statePath))) continue;
+    if (!(await pathExists(statePath))) continue;
     const { step } = await readTrainerState(statePath);
     entries.push({ dir: join(checkpointsDir, name), step });
   }
@@ -144,7 +137,7 @@ export async function pruneCheckpoints(checkpointsDir: string, keep: number): Pr
   }
   const entries = await listCheckpoints(checkpointsDir);
   const doomed = entries.slice(0, Math.max(0, entries.length - keep)).map((entry) => entry.dir);
-  for (const dir of doomed) await removeDir(dir);
+  for (const dir of doomed) await removeDirAtomic(dir);
   return doomed;
 }
 
@@ -236,33 +229,6 @@ async function readTrainerState(path: string): Promise<TrainerState> {
   return state as TrainerState;
 }
 
-/**
- * Renames `staging` to `dir`. An existing `dir` is moved aside first and deleted after, so only a crash
- * between the two renames can leave `dir` missing (its old content then sits in the hidden sibling).
- */
-async function moveIntoPlace(staging: string, dir: string): Promise<void> {
-  if (!(await exists(dir))) {
-    await rename(staging, dir);
-    return;
-  }
-  const old = siblingTempPath(dir, 'replaced');
-  await rename(dir, old);
-  try {
-    await rename(staging, dir);
-  } catch (error) {
-    await rename(old, dir);
-    throw error;
-  }
-  await rm(old, { recursive: true, force: true });
-}
-
-/** Renames first, so a crash halfway through deleting never leaves a partial checkpoint under its name. */
-async function removeDir(dir: string): Promise<void> {
-  const doomed = siblingTempPath(dir, 'pruned');
-  await rename(dir, doomed);
-  await rm(doomed, { recursive: true, force: true });
-}
-
 async function readJson(path: string): Promise<unknown> {
   let text: string;
   try {
@@ -276,11 +242,4 @@ async function readJson(path: string): Promise<unknown> {
   } catch (error) {
     throw new CheckpointError(path, 'JSON', 'is not valid JSON', { cause: error });
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }

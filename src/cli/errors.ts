@@ -1,19 +1,8 @@
 /**
- * Errors the user can act on. Each carries a stable `code` to branch on and the exit code the CLI ends
- * with; main.ts is the one place that turns an error into a message and an exit code. This module
- * imports nothing, so library code anywhere may throw these.
+ * How errors end the CLI: main.ts is the one place that turns an error into a message and an exit code.
+ * The errors themselves (SlmError and its subclasses) live with the code that throws them.
  */
-export class SlmError extends Error {
-  readonly code: string;
-  readonly exitCode: number;
-
-  constructor(message: string, options: { code?: string; exitCode?: number; cause?: unknown } = {}) {
-    super(message, { cause: options.cause });
-    this.name = new.target.name;
-    this.code = options.code ?? 'ERR_SLM';
-    this.exitCode = options.exitCode ?? 1;
-  }
-}
+import { SlmError } from '../util/errors.ts';
 
 /** Bad command-line arguments: unknown command or option, missing argument. */
 export class UsageError extends SlmError {

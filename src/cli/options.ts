@@ -6,6 +6,10 @@ export function backendOption(description = 'tfjs backend'): Option {
   return new Option('--backend <name>', description).choices(BACKENDS);
 }
 
+export function modelDirOption(): Option {
+  return new Option('--model <dir>', 'Hugging Face model directory (config.json, safetensors, tokenizer.json)').makeOptionMandatory();
+}
+
 export function integerArg(min: number): (value: string) => number {
   return (value) => {
     const n = Number(value);

@@ -5,7 +5,7 @@
  */
 import { resolveModelConfig } from '../model/config.ts';
 import type { ModelConfig, RopeScaling } from '../model/config.ts';
-import { FormatError } from './format-error.ts';
+import { describeValue, FormatError } from './format-error.ts';
 import type { WritableDtype } from './safetensors.ts';
 
 export class HfModelDirError extends FormatError {}
@@ -118,7 +118,7 @@ function typeSpecificFields(modelType: SupportedModelType): Record<string, unkno
 
 function supportedModelType(fields: ConfigFields): SupportedModelType {
   const modelType = fields.raw.model_type;
-  if (typeof modelType !== 'string') fields.fail('INVALID_CONFIG', `model_type must be a string, got ${describe(modelType)}`);
+  if (typeof modelType !== 'string') fields.fail('INVALID_CONFIG', `model_type must be a string, got ${describeValue(modelType)}`);
   if (!isSupported(modelType)) {
     fields.fail('UNSUPPORTED', `model_type '${modelType}' is not supported yet; supported: ${supportedList()}`);
   }
@@ -140,7 +140,7 @@ function checkSlidingWindow(fields: ConfigFields, modelType: SupportedModelType,
   if (typeof window !== 'number' || window < maxPositions) {
     fields.fail(
       'UNSUPPORTED',
-      `sliding_window ${describe(window)} is smaller than max_position_embeddings (${maxPositions}); sliding-window attention is not supported`,
+      `sliding_window ${describeValue(window)} is smaller than max_position_embeddings (${maxPositions}); sliding-window attention is not supported`,
     );
   }
 }
@@ -153,7 +153,7 @@ function ropeParameters(fields: ConfigFields): ConfigFields | undefined {
   const key = fields.raw.rope_parameters != null ? 'rope_parameters' : 'rope_scaling';
   const raw = fields.raw[key];
   if (raw === undefined || raw === null) return undefined;
-  if (typeof raw !== 'object' || Array.isArray(raw)) fields.fail('INVALID_CONFIG', `${key} must be an object or null, got ${describe(raw)}`);
+  if (typeof raw !== 'object' || Array.isArray(raw)) fields.fail('INVALID_CONFIG', `${key} must be an object or null, got ${describeValue(raw)}`);
   return new ConfigFields(raw as Record<string, unknown>, fields.file, `${key}.`);
 }
 
@@ -164,7 +164,7 @@ function ropeScaling(fields: ConfigFields): RopeScaling | null {
   const ropeType = scaling.raw.rope_type ?? scaling.raw.type ?? 'default';
   if (ropeType === 'default') return null;
   if (ropeType !== 'llama3') {
-    scaling.fail('UNSUPPORTED', `${scaling.prefix}rope_type ${describe(ropeType)} is not supported; supported: default, llama3`);
+    scaling.fail('UNSUPPORTED', `${scaling.prefix}rope_type ${describeValue(ropeType)} is not supported; supported: default, llama3`);
   }
   return {
     ropeType: 'llama3',
@@ -189,31 +189,27 @@ class ConfigFields {
   }
 
   integer(key: string): number {
-    const value = this.optionalInteger(key);
-    if (value === undefined) this.fail('INVALID_CONFIG', `${this.prefix}${key} is required`);
-    return value;
+    return this.required(key, this.optionalInteger(key));
   }
 
   optionalInteger(key: string): number | undefined {
     const value = this.raw[key];
     if (value === undefined || value === null) return undefined;
     if (!Number.isSafeInteger(value) || (value as number) <= 0) {
-      this.fail('INVALID_CONFIG', `${this.prefix}${key} must be a positive integer, got ${describe(value)}`);
+      this.fail('INVALID_CONFIG', `${this.prefix}${key} must be a positive integer, got ${describeValue(value)}`);
     }
     return value as number;
   }
 
   number(key: string): number {
-    const value = this.optionalNumber(key);
-    if (value === undefined) this.fail('INVALID_CONFIG', `${this.prefix}${key} is required`);
-    return value;
+    return this.required(key, this.optionalNumber(key));
   }
 
   optionalNumber(key: string): number | undefined {
     const value = this.raw[key];
     if (value === undefined || value === null) return undefined;
     if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-      this.fail('INVALID_CONFIG', `${this.prefix}${key} must be a positive number, got ${describe(value)}`);
+      this.fail('INVALID_CONFIG', `${this.prefix}${key} must be a positive number, got ${describeValue(value)}`);
     }
     return value;
   }
@@ -221,7 +217,7 @@ class ConfigFields {
   optionalBoolean(key: string): boolean | undefined {
     const value = this.raw[key];
     if (value === undefined || value === null) return undefined;
-    if (typeof value !== 'boolean') this.fail('INVALID_CONFIG', `${this.prefix}${key} must be true or false, got ${describe(value)}`);
+    if (typeof value !== 'boolean') this.fail('INVALID_CONFIG', `${this.prefix}${key} must be true or false, got ${describeValue(value)}`);
     return value;
   }
 
@@ -231,18 +227,18 @@ class ConfigFields {
     const value = Array.isArray(raw) ? raw[0] : raw;
     if (value === undefined || value === null) return null;
     if (!Number.isSafeInteger(value) || (value as number) < 0) {
-      this.fail('INVALID_CONFIG', `${this.prefix}${key} must be a token id or a list of them, got ${describe(raw)}`);
+      this.fail('INVALID_CONFIG', `${this.prefix}${key} must be a token id or a list of them, got ${describeValue(raw)}`);
     }
     return value as number;
   }
 
+  required<T>(key: string, value: T | undefined): T {
+    if (value === undefined) this.fail('INVALID_CONFIG', `${this.prefix}${key} is required`);
+    return value;
+  }
+
   refuseUnless(key: string, accept: (value: unknown) => boolean, reason: string): void {
     const value = this.raw[key];
-    if (!accept(value)) this.fail('UNSUPPORTED', `${this.prefix}${key} ${describe(value)} is not supported: ${reason}`);
+    if (!accept(value)) this.fail('UNSUPPORTED', `${this.prefix}${key} ${describeValue(value)} is not supported: ${reason}`);
   }
-}
-
-function describe(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

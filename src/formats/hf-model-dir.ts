@@ -3,10 +3,11 @@
  * model.safetensors.index.json (`{metadata: {total_size}, weight_map: {tensor: shard file}}`), and the
  * tokenizer files. Tensor names and layouts are the model's business; this module moves named tensors.
  */
-import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { lstat, readFile, rename } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import type { ModelConfig } from '../model/config.ts';
-import { siblingTempPath, writeTextAtomic } from './atomic-file.ts';
+import { replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
+import { pathExists } from '../util/path-exists.ts';
 import { HfModelDirError, hfConfigJson, modelConfigFromHf } from './hf-config.ts';
 import { SafetensorsFile, storedByteLength, writeSafetensors } from './safetensors.ts';
 import type { HostTensor, TensorInfo, WritableDtype } from './safetensors.ts';
@@ -39,9 +40,9 @@ export interface HfWeights {
 /** Opens the weights of a model directory; each tensor is read from disk only when asked for. */
 export async function openHfWeights(dir: string): Promise<HfWeights> {
   const indexPath = join(dir, INDEX_FILE);
-  if (await exists(indexPath)) return openShards(dir, indexPath);
+  if (await pathExists(indexPath)) return openShards(dir, indexPath);
   const single = join(dir, SINGLE_WEIGHTS_FILE);
-  if (!(await exists(single))) {
+  if (!(await pathExists(single))) {
     throw new HfModelDirError(dir, 'MISSING_WEIGHTS', `neither ${SINGLE_WEIGHTS_FILE} nor ${INDEX_FILE} is in the directory`);
   }
   const file = await SafetensorsFile.open(single);
@@ -54,7 +55,7 @@ async function openShards(dir: string, indexPath: string): Promise<HfWeights> {
   try {
     for (const shardName of new Set(weightMap.values())) {
       const path = join(dir, shardName);
-      if (!(await exists(path))) {
+      if (!(await pathExists(path))) {
         throw new HfModelDirError(indexPath, 'MISSING_SHARD', `lists shard '${shardName}', which is not in ${dir}`);
       }
       shards.set(shardName, await SafetensorsFile.open(path));
@@ -121,30 +122,19 @@ export interface WriteHfModelDirOptions {
   maxShardBytes?: number;
 }
 
-/**
- * Writes a complete model directory, or leaves the existing one untouched: everything goes into a hidden
- * sibling directory that is renamed into place at the end, the old directory moved aside just before.
- */
+/** Writes a complete model directory, or leaves the existing one untouched (see replaceDirAtomic). */
 export async function writeHfModelDir(dir: string, options: WriteHfModelDirOptions): Promise<void> {
   const target = resolve(dir);
   const maxShardBytes = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
   if (!(maxShardBytes > 0)) throw new HfModelDirError(target, 'INVALID_ARGUMENT', `maxShardBytes must be positive, got ${maxShardBytes}`);
   const configJson = hfConfigJson(options.config, options.dtype);
   await refuseNonDirectory(target);
-
-  await mkdir(dirname(target), { recursive: true });
-  const staging = siblingTempPath(target, 'staging');
-  await mkdir(staging);
-  try {
-    await writeJson(join(staging, CONFIG_FILE), configJson);
-    if (options.tokenizerJson !== undefined) await writeTextAtomic(join(staging, TOKENIZER_FILE), options.tokenizerJson);
-    if (options.tokenizerConfig !== undefined) await writeJson(join(staging, TOKENIZER_CONFIG_FILE), options.tokenizerConfig);
+  await replaceDirAtomic(target, async (staging) => {
+    await writeJsonAtomic(join(staging, CONFIG_FILE), configJson);
+    if (options.tokenizerJson !== undefined) await writeFileAtomic(join(staging, TOKENIZER_FILE), options.tokenizerJson);
+    if (options.tokenizerConfig !== undefined) await writeJsonAtomic(join(staging, TOKENIZER_CONFIG_FILE), options.tokenizerConfig);
     await writeWeights(staging, target, options.tensors, options.dtype, maxShardBytes);
-    await moveIntoPlace(staging, target);
-  } catch (error) {
-    await rm(staging, { recursive: true, force: true });
-    throw error;
-  }
+  });
 }
 
 interface WrittenShard {
@@ -197,7 +187,7 @@ async function writeWeights(
     await rename(join(staging, shard.tempName), join(staging, name));
     for (const tensorName of shard.tensorNames) weightMap[tensorName] = name;
   }
-  await writeJson(join(staging, INDEX_FILE), { metadata: { total_size: totalBytes }, weight_map: weightMap });
+  await writeJsonAtomic(join(staging, INDEX_FILE), { metadata: { total_size: totalBytes }, weight_map: weightMap });
 }
 
 /** transformers' shard naming: model-00001-of-00003.safetensors. */
@@ -211,23 +201,6 @@ async function refuseNonDirectory(target: string): Promise<void> {
   if (stats && !stats.isDirectory()) {
     throw new HfModelDirError(target, 'NOT_A_DIRECTORY', 'exists and is not a directory; refusing to replace it');
   }
-}
-
-/** Renames staging onto target; an existing target is moved aside first and restored if the swap fails. */
-async function moveIntoPlace(staging: string, target: string): Promise<void> {
-  if (!(await exists(target))) {
-    await rename(staging, target);
-    return;
-  }
-  const aside = siblingTempPath(target, 'old');
-  await rename(target, aside);
-  try {
-    await rename(staging, target);
-  } catch (error) {
-    await rename(aside, target);
-    throw error;
-  }
-  await rm(aside, { recursive: true, force: true });
 }
 
 // ---------------------------------------------------------------- small helpers
@@ -250,15 +223,4 @@ async function readJsonObject(file: string): Promise<Record<string, unknown>> {
     throw new HfModelDirError(file, 'INVALID_JSON', 'must hold a JSON object');
   }
   return json as Record<string, unknown>;
-}
-
-async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeTextAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  );
 }

@@ -9,8 +9,8 @@
  */
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { writeAllAt, writeFileAtomic } from './atomic-file.ts';
-import { FormatError } from './format-error.ts';
+import { writeFileAtomicWith } from '../util/atomic.ts';
+import { describeValue, FormatError } from './format-error.ts';
 import { decodeBf16, decodeF16, encodeBf16, encodeF16 } from './half-float.ts';
 
 /** A named float32 tensor in host memory, row-major. */
@@ -53,8 +53,8 @@ export class SafetensorsError extends FormatError {}
 const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = '__metadata__';
 const WRITABLE_DTYPES: readonly WritableDtype[] = ['F32', 'F16', 'BF16'];
-/** Largest single read; Node rejects reads of 2 GB or more. */
-const MAX_READ_BYTES = 1 << 30;
+/** Largest single read or write; Node rejects those of 2 GB or more. */
+const MAX_IO_BYTES = 1 << 30;
 /** Values converted per write when narrowing to 16 bits, so a tensor never needs a second full-size copy. */
 const ENCODE_CHUNK = 1 << 16;
 
@@ -214,7 +214,7 @@ function parseHeader(
   } catch (error) {
     throw invalid(`header is not valid JSON (${(error as Error).message})`);
   }
-  if (!isPlainObject(json)) throw invalid(`header must be a JSON object, got ${describe(json)}`);
+  if (!isPlainObject(json)) throw invalid(`header must be a JSON object, got ${describeValue(json)}`);
   const duplicate = firstDuplicate(topLevelKeys(text));
   if (duplicate !== undefined) throw invalid(`'${duplicate}' appears more than once in the header`);
 
@@ -230,28 +230,28 @@ function parseHeader(
 function parseMetadata(path: string, value: unknown): Record<string, string> {
   if (value === undefined) return {};
   if (!isPlainObject(value) || !Object.values(value).every((v) => typeof v === 'string')) {
-    throw new SafetensorsError(path, 'INVALID_HEADER', `${METADATA_KEY} must map strings to strings, got ${describe(value)}`);
+    throw new SafetensorsError(path, 'INVALID_HEADER', `${METADATA_KEY} must map strings to strings, got ${describeValue(value)}`);
   }
   return { ...(value as Record<string, string>) };
 }
 
 function parseEntry(path: string, name: string, value: unknown): Entry {
   const invalid = (detail: string) => new SafetensorsError(path, 'INVALID_TENSOR', `tensor '${name}': ${detail}`);
-  if (!isPlainObject(value)) throw invalid(`entry must be an object with dtype, shape and data_offsets, got ${describe(value)}`);
+  if (!isPlainObject(value)) throw invalid(`entry must be an object with dtype, shape and data_offsets, got ${describeValue(value)}`);
   const { dtype, shape, data_offsets: offsets } = value;
   if (typeof dtype !== 'string' || !Object.hasOwn(ITEM_BYTES, dtype)) {
-    throw invalid(`unknown dtype ${describe(dtype)} (known: ${Object.keys(ITEM_BYTES).join(', ')})`);
+    throw invalid(`unknown dtype ${describeValue(dtype)} (known: ${Object.keys(ITEM_BYTES).join(', ')})`);
   }
-  if (!isIntegerList(shape)) throw invalid(`shape must be a list of non-negative integers, got ${describe(shape)}`);
+  if (!isIntegerList(shape)) throw invalid(`shape must be a list of non-negative integers, got ${describeValue(shape)}`);
   if (!isIntegerList(offsets) || offsets.length !== 2 || offsets[0] > offsets[1]) {
-    throw invalid(`data_offsets must be [begin, end] with 0 <= begin <= end, got ${describe(offsets)}`);
+    throw invalid(`data_offsets must be [begin, end] with 0 <= begin <= end, got ${describeValue(offsets)}`);
   }
   const count = shape.reduce((product, dim) => product * dim, 1);
   const byteLength = count * ITEM_BYTES[dtype as SafetensorsDtype];
-  if (!Number.isSafeInteger(byteLength)) throw invalid(`shape ${describe(shape)} is too large`);
+  if (!Number.isSafeInteger(byteLength)) throw invalid(`shape ${describeValue(shape)} is too large`);
   const [begin, end] = offsets;
   if (byteLength !== end - begin) {
-    throw invalid(`shape ${describe(shape)} of ${dtype} needs ${byteLength} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
+    throw invalid(`shape ${describeValue(shape)} of ${dtype} needs ${byteLength} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
   }
   return { name, dtype: dtype as SafetensorsDtype, shape, byteLength, begin, end };
 }
@@ -316,7 +316,7 @@ function firstDuplicate(values: string[]): string | undefined {
 async function readExactly(path: string, handle: FileHandle, target: Uint8Array, position: number): Promise<void> {
   let done = 0;
   while (done < target.length) {
-    const length = Math.min(MAX_READ_BYTES, target.length - done);
+    const length = Math.min(MAX_IO_BYTES, target.length - done);
     const { bytesRead } = await withIoErrors(path, 'read', () => handle.read(target, done, length, position + done));
     if (bytesRead === 0) {
       throw new SafetensorsError(path, 'TRUNCATED', `file ends at byte ${position + done}, expected ${target.length - done} more`);
@@ -351,7 +351,7 @@ export async function writeSafetensors(
 ): Promise<void> {
   const list = [...tensors];
   const header = encodeHeader(path, list, options);
-  await writeFileAtomic(path, async (handle) => {
+  await writeFileAtomicWith(path, async (handle) => {
     await writeAllAt(handle, header, 0);
     let position = header.length;
     for (const tensor of list) position = await writeTensorData(handle, tensor.data, options.dtype, position);
@@ -366,7 +366,7 @@ export function storedByteLength(shape: readonly number[], dtype: SafetensorsDty
 function encodeHeader(path: string, tensors: HostTensor[], options: WriteSafetensorsOptions): Uint8Array {
   const invalid = (detail: string) => new SafetensorsError(path, 'INVALID_ARGUMENT', detail);
   if (!WRITABLE_DTYPES.includes(options.dtype)) {
-    throw invalid(`dtype must be one of ${WRITABLE_DTYPES.join(', ')}, got ${describe(options.dtype)}`);
+    throw invalid(`dtype must be one of ${WRITABLE_DTYPES.join(', ')}, got ${describeValue(options.dtype)}`);
   }
   // a null prototype keeps a tensor named "__proto__" an ordinary key
   const header: Record<string, unknown> = Object.create(null);
@@ -389,22 +389,32 @@ function encodeHeader(path: string, tensors: HostTensor[], options: WriteSafeten
 
 function checkedMetadata(metadata: Record<string, string>, invalid: (detail: string) => Error): Record<string, string> {
   for (const [key, value] of Object.entries(metadata)) {
-    if (typeof value !== 'string') throw invalid(`metadata '${key}' must be a string, got ${describe(value)}`);
+    if (typeof value !== 'string') throw invalid(`metadata '${key}' must be a string, got ${describeValue(value)}`);
   }
   return metadata;
 }
 
 function checkTensor(tensor: HostTensor, invalid: (detail: string) => Error): void {
   if (typeof tensor.name !== 'string' || tensor.name === '' || tensor.name === METADATA_KEY) {
-    throw invalid(`tensor name must be a non-empty string other than ${METADATA_KEY}, got ${describe(tensor.name)}`);
+    throw invalid(`tensor name must be a non-empty string other than ${METADATA_KEY}, got ${describeValue(tensor.name)}`);
   }
   if (!isIntegerList(tensor.shape)) {
-    throw invalid(`tensor '${tensor.name}': shape must be a list of non-negative integers, got ${describe(tensor.shape)}`);
+    throw invalid(`tensor '${tensor.name}': shape must be a list of non-negative integers, got ${describeValue(tensor.shape)}`);
   }
   if (!(tensor.data instanceof Float32Array)) throw invalid(`tensor '${tensor.name}': data must be a Float32Array`);
   const count = tensor.shape.reduce((product, dim) => product * dim, 1);
   if (count !== tensor.data.length) {
-    throw invalid(`tensor '${tensor.name}': shape ${describe(tensor.shape)} holds ${count} values but data has ${tensor.data.length}`);
+    throw invalid(`tensor '${tensor.name}': shape ${describeValue(tensor.shape)} holds ${count} values but data has ${tensor.data.length}`);
+  }
+}
+
+/** Writes all of `bytes` at `position`, looping over short writes. */
+async function writeAllAt(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const length = Math.min(MAX_IO_BYTES, bytes.length - done);
+    const { bytesWritten } = await handle.write(bytes, done, length, position + done);
+    done += bytesWritten;
   }
 }
 
@@ -433,10 +443,4 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 function isIntegerList(value: unknown): value is number[] {
   return Array.isArray(value) && value.every((v) => Number.isSafeInteger(v) && v >= 0);
-}
-
-/** A short rendering of a JSON value for an error message. */
-function describe(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

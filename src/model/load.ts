@@ -1,8 +1,8 @@
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openHfWeights, readHfConfig } from '../formats/hf-model-dir.ts';
 import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { pathExists } from '../util/path-exists.ts';
 import { CausalLM } from './causal-lm.ts';
 
 export interface LoadedModel {
@@ -18,16 +18,9 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
   try {
     const names = new Set(weights.names());
     const model = await CausalLM.fromHfTensors(config, (name) => (names.has(name) ? weights.read(name) : Promise.resolve(undefined)));
-    const tokenizer = (await exists(join(dir, 'tokenizer.json'))) ? await loadTokenizer(dir) : null;
+    const tokenizer = (await pathExists(join(dir, 'tokenizer.json'))) ? await loadTokenizer(dir) : null;
     return { model, tokenizer };
   } finally {
     weights.close();
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }

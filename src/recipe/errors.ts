@@ -1,4 +1,4 @@
-import { SlmError } from '../cli/errors.ts';
+import { SlmError } from '../util/errors.ts';
 
 /** One problem in a recipe, located: `recipe.yaml:12:7: train.schedule: expected ...`. */
 export interface RecipeIssue {

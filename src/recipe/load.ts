@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { SlmError } from '../cli/errors.ts';
+import { SlmError } from '../util/errors.ts';
 import { toRecipe } from './case.ts';
 import { checkRecipe } from './checks.ts';
 import { RecipeError } from './errors.ts';

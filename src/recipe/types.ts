@@ -2,6 +2,7 @@
  * The validated recipe every stage reads: camelCase keys, every default filled in, every path absolute.
  * It mirrors recipe.yaml key for key (snake_case there); case.ts checks at compile time that the two agree.
  */
+import type { ModelConfig, RopeScaling } from '../model/config.ts';
 import type { Backend } from './schema.ts';
 
 export type { Backend };
@@ -28,29 +29,24 @@ export interface ScratchStudentSpec {
   initStd: number;
 }
 
-/** Field names match ModelConfig (src/model/config.ts); the vocabulary size comes from the tokenizer. */
-export interface ArchitectureSpec {
-  hiddenSize: number;
-  intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  ropeTheta: number;
-  ropeScaling: RopeScalingSpec | null;
-  attentionBias: boolean;
-  tieWordEmbeddings: boolean;
-  maxPositionEmbeddings: number;
-  rmsNormEps: number;
-}
+/** The model's own fields, so the two cannot drift; the vocabulary size comes from the tokenizer. */
+export type ArchitectureSpec = Pick<
+  ModelConfig,
+  | 'hiddenSize'
+  | 'intermediateSize'
+  | 'numLayers'
+  | 'numHeads'
+  | 'numKvHeads'
+  | 'headDim'
+  | 'ropeTheta'
+  | 'ropeScaling'
+  | 'attentionBias'
+  | 'tieWordEmbeddings'
+  | 'maxPositionEmbeddings'
+  | 'rmsNormEps'
+>;
 
-export interface RopeScalingSpec {
-  ropeType: 'llama3';
-  factor: number;
-  lowFreqFactor: number;
-  highFreqFactor: number;
-  originalMaxPositionEmbeddings: number;
-}
+export type RopeScalingSpec = RopeScaling;
 
 export interface DataSpec {
   /** Absolute path of the training JSONL file. */

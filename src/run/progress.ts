@@ -124,6 +124,8 @@ class BarProgress implements Progress {
   update(update: ProgressUpdate): void {
     this.rate.record(update.step, update.tokens ?? 0);
     this.bar.update(update.step, { status: formatStatus(update, this.options.totalSteps, this.rate) });
+    // Training keeps the event loop busy, so cli-progress's redraw timer rarely fires: draw now.
+    this.bars.update();
   }
 
   info(message: string): void {

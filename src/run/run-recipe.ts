@@ -4,7 +4,7 @@
  */
 import { initBackend } from '../backend/index.ts';
 import { resolvedRecipeYaml, type Recipe } from '../recipe/index.ts';
-import { writeFileAtomic } from './atomic.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 import { runPaths } from './layout.ts';
 import { createProgress, type Logger, type TextStream } from './progress.ts';
 import { trainStage, type TrainHooks, type TrainSummary } from './train-stage.ts';

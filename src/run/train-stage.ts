@@ -3,7 +3,6 @@
  * checkpoint, run the loop with validation and checkpoints, and write final/ as a Hugging Face model dir.
  */
 import type { BackendReport } from '../backend/index.ts';
-import { SlmError } from '../cli/errors.ts';
 import { writeHfModelDir } from '../formats/hf-model-dir.ts';
 import { CausalLM } from '../model/causal-lm.ts';
 import { countParameters, resolveModelConfig, type ModelConfig } from '../model/config.ts';
@@ -11,6 +10,7 @@ import type { Recipe, ScratchStudentSpec } from '../recipe/index.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
 import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { SlmError } from '../util/errors.ts';
 import { loadTextDataset, type TextDataset } from '../../datasets/text-dataset.ts';
 import type { BatchIteratorState } from '../../datasets/batches.ts';
 import { latestCheckpoint, loadCheckpoint, pruneCheckpoints, restoreParams, saveCheckpoint } from '../../trainers/checkpoint.ts';
@@ -38,6 +38,17 @@ interface TrainerState {
   dataState: BatchIteratorState;
   rngState: number;
   elapsedSeconds: number;
+}
+
+/** What the loop works with once everything is set up. */
+interface TrainSession {
+  recipe: Recipe;
+  paths: RunPaths;
+  model: CausalLM;
+  optimizer: AdamW;
+  data: TextDataset;
+  metrics: MetricsLog;
+  progress: Progress;
 }
 
 /** Observers of a run, called after each step's metrics and checkpoint are written. */
@@ -77,8 +88,9 @@ export async function trainStage(
   });
   const metrics = MetricsLog.open(paths.metrics);
   try {
-    const resumed = await resumeIfPossible(recipe, paths, model, optimizer, data, metrics, progress);
-    const outcome = await trainLoop(recipe, paths, model, optimizer, data, metrics, progress, resumed, hooks);
+    const session: TrainSession = { recipe, paths, model, optimizer, data, metrics, progress };
+    const resumed = await resumeIfPossible(session);
+    const outcome = await trainLoop(session, resumed, hooks);
     progress.stop();
     await writeHfModelDir(paths.final, {
       config,
@@ -116,15 +128,7 @@ function studentConfig(student: ScratchStudentSpec, tokenizer: Tokenizer, seqLen
   return resolveModelConfig({ ...arch, vocabSize: tokenizer.vocabSize, bosTokenId: tokenizer.bosId, eosTokenId: tokenizer.eosId });
 }
 
-async function resumeIfPossible(
-  recipe: Recipe,
-  paths: RunPaths,
-  model: CausalLM,
-  optimizer: AdamW,
-  data: TextDataset,
-  metrics: MetricsLog,
-  progress: Progress,
-): Promise<TrainerState | null> {
+async function resumeIfPossible({ recipe, paths, model, optimizer, data, metrics, progress }: TrainSession): Promise<TrainerState | null> {
   const latest = recipe.train.resume === 'auto' ? await latestCheckpoint(paths.checkpoints) : undefined;
   if (!latest) {
     metrics.truncateAfterStep(-1);
@@ -141,13 +145,7 @@ async function resumeIfPossible(
 }
 
 async function trainLoop(
-  recipe: Recipe,
-  paths: RunPaths,
-  model: CausalLM,
-  optimizer: AdamW,
-  data: TextDataset,
-  metrics: MetricsLog,
-  progress: Progress,
+  { recipe, paths, model, optimizer, data, metrics, progress }: TrainSession,
   resumed: TrainerState | null,
   hooks: TrainHooks,
 ): Promise<Pick<TrainSummary, 'finalLoss' | 'validationLoss' | 'tokensPerSecond'>> {

@@ -5,6 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Tokenizer as LibraryTokenizer } from '@huggingface/tokenizers';
+import { SlmError } from '../util/errors.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import {
   resolveSpecialIds,
@@ -14,8 +15,11 @@ import {
   type TokenizerConfigJson,
 } from './special-tokens.ts';
 
-export class TokenizerLoadError extends Error {
-  override name = 'TokenizerLoadError';
+/** A tokenizer file that is missing or malformed; the message starts with its path. */
+export class TokenizerLoadError extends SlmError {
+  constructor(message: string) {
+    super(message, { code: 'ERR_TOKENIZER' });
+  }
 }
 
 /** Where the JSON came from, for error messages. */

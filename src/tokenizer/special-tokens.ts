@@ -2,6 +2,7 @@
  * Which ids play the bos/eos/pad roles, and which ids `encode(..., { addSpecialTokens: true })` wraps text
  * with, read from a tokenizer.json and its optional tokenizer_config.json.
  */
+import { SlmError } from '../util/errors.ts';
 
 /** The part of tokenizer_config.json this project reads; a special token is a string or an AddedToken dict. */
 export interface TokenizerConfigJson {
@@ -43,8 +44,11 @@ const FALLBACK_NAMES: Record<Role, readonly string[]> = {
   pad: ['<pad>', '<|pad|>'],
 };
 
-export class SpecialTokenError extends Error {
-  override name = 'SpecialTokenError';
+/** tokenizer_config.json names a special token the vocabulary lacks; the message starts with its path. */
+export class SpecialTokenError extends SlmError {
+  constructor(message: string) {
+    super(message, { code: 'ERR_TOKENIZER' });
+  }
 }
 
 /**

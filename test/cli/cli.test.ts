@@ -1,6 +1,6 @@
 /** The executable end to end; each spawn costs about a second, so only what needs a real process is here. */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,6 +21,14 @@ function recipeWithTypeError(): string {
   const minimal = readFileSync(join(root, 'test/recipe/fixtures/minimal.yaml'), 'utf8');
   writeFileSync(join(dir, 'bad.yaml'), minimal.replace('max_steps: 10', 'max_steps: ten'));
   return join(dir, 'bad.yaml');
+}
+
+/** A model directory whose config.json is fine and whose weights file is not safetensors at all. */
+function modelWithMalformedWeights(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-model-'));
+  copyFileSync(join(root, 'test/fixtures/hf/tiny-qwen2/config.json'), join(dir, 'config.json'));
+  writeFileSync(join(dir, 'model.safetensors'), 'not a safetensors file');
+  return dir;
 }
 
 describe.concurrent('slm-train', () => {
@@ -46,6 +54,16 @@ describe.concurrent('slm-train', () => {
     expect(line).toBe(`slm-train: error: ${recipe}:13:14: train.max_steps: expected an integer, got "ten"`);
     expect(stack[0]).toMatch(/^RecipeError: /);
     expect(stack.some((frame) => /^\s+at .*load\.ts/.test(frame))).toBe(true);
+  });
+
+  it('exits 1 with one line naming the file when score is given malformed safetensors', async () => {
+    const model = modelWithMalformedWeights();
+    const { code, stdout, stderr } = await slmTrain('score', '--model', model, '--ids', '1,2', '--backend', 'cpu');
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    // the first 8 bytes, 'not a sa', read as the little-endian header length
+    const length = Buffer.from('not a sa').readBigUInt64LE();
+    expect(stderr).toBe(`slm-train: error: ${join(model, 'model.safetensors')}: header length ${length} exceeds the 100000000-byte limit\n`);
   });
 
   it('prints the recipe JSON Schema', async () => {

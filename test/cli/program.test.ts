@@ -1,9 +1,19 @@
 /** The CLI in process: argument wiring, the default command, and how errors become lines and exit codes. */
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { exitCodeOf, formatCliError, SlmError, UsageError } from '../../src/cli/errors.ts';
+import { exitCodeOf, formatCliError, UsageError } from '../../src/cli/errors.ts';
 import { runProgram, withDefaultCommand } from '../../src/cli/program.ts';
+import { DatasetError } from '../../datasets/errors.ts';
+import { BackendOptionError, BackendUnavailableError } from '../../src/backend/errors.ts';
+import { HfModelDirError } from '../../src/formats/hf-config.ts';
+import { SafetensorsError } from '../../src/formats/safetensors.ts';
+import { RecipeError } from '../../src/recipe/errors.ts';
 import { runRecipe } from '../../src/run/run-recipe.ts';
+import { TokenizerLoadError } from '../../src/tokenizer/hf-tokenizer.ts';
+import { SpecialTokenError } from '../../src/tokenizer/special-tokens.ts';
+import { SlmError } from '../../src/util/errors.ts';
+import { CheckpointError } from '../../trainers/checkpoint.ts';
+import { DivergenceError } from '../../trainers/loop.ts';
 
 vi.mock('../../src/run/run-recipe.ts', () => ({ runRecipe: vi.fn(async () => ({ runDir: '/runs/tiny' })) }));
 vi.mock('../../src/backend/index.ts', () => ({
@@ -114,6 +124,33 @@ describe('formatCliError', () => {
     const error = new SlmError('data.jsonl: line 3 is not JSON', { code: 'ERR_DATA', exitCode: 3 });
     expect(formatCliError(error, { verbose: false })).toBe('slm-train: error: data.jsonl: line 3 is not JSON');
     expect(exitCodeOf(error)).toBe(3);
+  });
+
+  // Every error class the library throws for bad input is one the user can act on: one line, no hint.
+  it.each([
+    ['SafetensorsError', new SafetensorsError('w.safetensors', 'TRUNCATED', 'file ends early'), 'TRUNCATED', 'w.safetensors: file ends early'],
+    ['HfModelDirError', new HfModelDirError('m/config.json', 'MISSING_FILE', 'file not found'), 'MISSING_FILE', 'm/config.json: file not found'],
+    ['CheckpointError', new CheckpointError('c/trainer_state.json', 'JSON', 'is not valid JSON'), 'JSON', 'c/trainer_state.json: is not valid JSON'],
+    ['DatasetError', new DatasetError('d.jsonl:3: invalid JSON'), 'ERR_DATASET', 'd.jsonl:3: invalid JSON'],
+    ['RecipeError', new RecipeError([{ file: 'r.yaml', line: 2, column: 3, keyPath: 'train.lr', problem: 'expected a number' }]), 'ERR_RECIPE', 'r.yaml:2:3: train.lr: expected a number'],
+    ['BackendUnavailableError', new BackendUnavailableError('wasm', [{ backend: 'wasm', ok: false, reason: 'not installed' }]), 'BACKEND_UNAVAILABLE', "backend 'wasm' is not available: wasm: not installed"],
+    ['BackendOptionError', new BackendOptionError('initBackend: options.threads must be a positive integer; got 0'), 'INVALID_BACKEND_OPTION', 'initBackend: options.threads must be a positive integer; got 0'],
+    ['TokenizerLoadError', new TokenizerLoadError('t/tokenizer.json: not found'), 'ERR_TOKENIZER', 't/tokenizer.json: not found'],
+    ['SpecialTokenError', new SpecialTokenError('t/tokenizer_config.json: eos_token "<x>" is not in the vocabulary'), 'ERR_TOKENIZER', 't/tokenizer_config.json: eos_token "<x>" is not in the vocabulary'],
+    ['DivergenceError', new DivergenceError(7, 'the loss'), 'TRAINING_DIVERGED', 'training diverged at step 7: the loss is not finite (try a lower lr or clip_grad_norm)'],
+  ] as const)('prints a %s as one line with its message, exit code 1', (name, error, code, message) => {
+    expect(error).toBeInstanceOf(SlmError);
+    expect(error.name).toBe(name);
+    expect(error.code).toBe(code);
+    expect(formatCliError(error, { verbose: false })).toBe(`slm-train: error: ${message}`);
+    expect(exitCodeOf(error)).toBe(1);
+    const [line, stackTop] = formatCliError(error, { verbose: true }).split('\n');
+    expect(line).toBe(`slm-train: error: ${message}`);
+    expect(stackTop).toBe(`${name}: ${message}`);
+  });
+
+  it('keeps the step a DivergenceError happened at', () => {
+    expect(new DivergenceError(12, 'the gradient norm').step).toBe(12);
   });
 
   it('marks other errors as unexpected and says how to see the stack', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadRecipe, parseRecipe, RecipeError } from '../../src/recipe/index.ts';
-import { SlmError } from '../../src/cli/errors.ts';
+import { SlmError } from '../../src/util/errors.ts';
 
 const fixtures = join(import.meta.dirname, 'fixtures');
 const minimal = readFileSync(join(fixtures, 'minimal.yaml'), 'utf8');

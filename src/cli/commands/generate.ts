@@ -1,29 +1,23 @@
 import type { Command } from 'commander';
-import type { Backend } from '../../recipe/index.ts';
 import { UsageError } from '../errors.ts';
 import type { CliIo, CommandContext } from '../io.ts';
-import { backendOption, integerArg, numberArg } from '../options.ts';
+import { withModelDir, type ModelTarget } from '../model-target.ts';
+import { backendOption, integerArg, modelDirOption, numberArg } from '../options.ts';
 
-export interface GenerateCommandOptions {
-  model: string;
+export interface GenerateCommandOptions extends ModelTarget {
   prompt: string;
   maxTokens: number;
   temperature: number;
   topK: number;
   topP: number;
   seed: number;
-  backend: Backend;
   json: boolean;
 }
 
 /** Continues a prompt with a model directory, streaming the text as it is decoded. */
 export async function generateCommand(options: GenerateCommandOptions, io: CliIo): Promise<number> {
-  const { initBackend } = await import('../../backend/index.ts');
-  const { loadModelDir } = await import('../../model/load.ts');
   const { generateTokens } = await import('../../model/generate.ts');
-  await initBackend(options.backend);
-  const { model, tokenizer } = await loadModelDir(options.model);
-  try {
+  return withModelDir(options, async ({ model, tokenizer }) => {
     if (!tokenizer) throw new UsageError(`generate: ${options.model} has no tokenizer.json`);
     const promptIds = tokenizer.encode(options.prompt, { addSpecialTokens: true });
     const ids: number[] = [];
@@ -46,16 +40,14 @@ export async function generateCommand(options: GenerateCommandOptions, io: CliIo
       io.stdout.write(`${text.slice(printed.length)}\n`);
     }
     return 0;
-  } finally {
-    model.dispose();
-  }
+  });
 }
 
 export function registerGenerate(program: Command, { io, setExitCode }: CommandContext): void {
   program
     .command('generate')
     .description('continue a prompt with a model (greedy by default)')
-    .requiredOption('--model <dir>', 'Hugging Face model directory (config.json, safetensors, tokenizer.json)')
+    .addOption(modelDirOption())
     .requiredOption('--prompt <text>', 'the text to continue')
     .option('--max-tokens <n>', 'new tokens at most', integerArg(1), 128)
     .option('--temperature <t>', '0: greedy; higher: more varied', numberArg, 0)

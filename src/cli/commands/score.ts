@@ -1,27 +1,21 @@
 import type { Command } from 'commander';
-import type { Backend } from '../../recipe/index.ts';
 import { UsageError } from '../errors.ts';
 import type { CliIo, CommandContext } from '../io.ts';
-import { backendOption, idListArg, integerArg } from '../options.ts';
+import { withModelDir, type ModelTarget } from '../model-target.ts';
+import { backendOption, idListArg, integerArg, modelDirOption } from '../options.ts';
 
-export interface ScoreCommandOptions {
-  model: string;
+export interface ScoreCommandOptions extends ModelTarget {
   text?: string;
   ids?: number[];
   topK: number;
-  backend: Backend;
   json: boolean;
 }
 
 /** Per-token log-probabilities of a text or id sequence under a model directory. */
 export async function scoreCommand(options: ScoreCommandOptions, io: CliIo): Promise<number> {
   if ((options.text === undefined) === (options.ids === undefined)) throw new UsageError('score: give exactly one of --text or --ids');
-  const { initBackend } = await import('../../backend/index.ts');
-  const { loadModelDir } = await import('../../model/load.ts');
   const { scoreTokens } = await import('../../model/score.ts');
-  await initBackend(options.backend);
-  const { model, tokenizer } = await loadModelDir(options.model);
-  try {
+  return withModelDir(options, async ({ model, tokenizer }) => {
     let ids = options.ids;
     if (ids === undefined) {
       if (!tokenizer) throw new UsageError(`score: ${options.model} has no tokenizer.json; pass --ids instead of --text`);
@@ -41,22 +35,20 @@ export async function scoreCommand(options: ScoreCommandOptions, io: CliIo): Pro
     const total = scores.logprobs.reduce<number>((sum, lp) => sum + (lp ?? 0), 0);
     io.stdout.write(`total log-probability ${total.toFixed(4)} over ${ids.length - 1} predicted tokens\n`);
     return 0;
-  } finally {
-    model.dispose();
-  }
+  });
 }
 
 export function registerScore(program: Command, { io, setExitCode }: CommandContext): void {
   program
     .command('score')
     .description('per-token log-probabilities of a text under a model')
-    .requiredOption('--model <dir>', 'Hugging Face model directory (config.json, safetensors, tokenizer.json)')
+    .addOption(modelDirOption())
     .option('--text <text>', 'text to score (tokenized with the model tokenizer, special tokens added)')
     .option('--ids <ids>', 'token ids to score, comma-separated', idListArg)
     .option('--top-k <k>', 'also list the k most likely tokens at each position', integerArg(0), 0)
     .addOption(backendOption().default('auto'))
     .option('--json', 'print {ids, logprobs[, top_k]} as JSON; logprobs[0] is null')
-    .action(async (flags: { model: string; text?: string; ids?: number[]; topK: number; backend: Backend; json?: boolean }) =>
+    .action(async (flags: Omit<ScoreCommandOptions, 'json'> & { json?: boolean }) =>
       setExitCode(await scoreCommand({ ...flags, json: flags.json ?? false }, io)),
     );
 }

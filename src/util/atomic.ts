@@ -1,20 +1,43 @@
 /**
  * Writes that a crash cannot leave half done: readers see the old version or the complete new one.
- * Everything is built under a temp name next to its target (same file system, so the final rename is
- * atomic), flushed to disk, then renamed into place. Missing parent folders are created.
+ * Everything is built under a hidden temp name next to its target (same file system, so the final rename
+ * is atomic), flushed to disk, then renamed into place. Missing parent folders are created.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { siblingTempPath, writeFileAtomic as writeThroughHandleAtomic } from '../formats/atomic-file.ts';
+import type { FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeThroughHandleAtomic(path, (handle) => handle.writeFile(data));
-  await syncDirectory(dirname(path));
+  await writeFileAtomicWith(path, (handle) => handle.writeFile(data));
 }
 
+/** Pretty-printed JSON with a trailing newline. */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Like `writeFileAtomic`, for content too large to hold at once: `write` fills the temp file through its
+ * handle. If `write` throws, the temp file is removed and any file already at `path` is left as it was.
+ */
+export async function writeFileAtomicWith(path: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = siblingTempPath(path, 'tmp');
+  const handle = await open(temp, 'wx');
+  try {
+    try {
+      await write(handle);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await syncDirectory(dirname(path));
 }
 
 /**
@@ -43,6 +66,18 @@ export async function replaceDirAtomic(finalDir: string, build: (tempDir: string
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
+}
+
+/** Deletes a folder, renaming it first so that a crash halfway through never leaves part of it under its name. */
+export async function removeDirAtomic(dir: string): Promise<void> {
+  const doomed = siblingTempPath(dir, 'removed');
+  await rename(dir, doomed);
+  await rm(doomed, { recursive: true, force: true });
+}
+
+/** A hidden name next to `path`, on the same file system so that a rename onto `path` is atomic. */
+function siblingTempPath(path: string, kind: string): string {
+  return join(dirname(path), `.${basename(path)}.${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
 async function renameIfExists(from: string, to: string): Promise<boolean> {

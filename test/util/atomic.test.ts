@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from '../../src/run/atomic.ts';
+import { removeDirAtomic, replaceDirAtomic, writeFileAtomic, writeFileAtomicWith, writeJsonAtomic } from '../../src/util/atomic.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -23,6 +23,30 @@ describe('writeFileAtomic', () => {
     const path = join(dir, 'state.json');
     await writeJsonAtomic(path, { step: 3, loss: [1.5] });
     expect(readFileSync(path, 'utf8')).toBe('{\n  "step": 3,\n  "loss": [\n    1.5\n  ]\n}\n');
+  });
+});
+
+describe('writeFileAtomicWith', () => {
+  it('writes what the writer puts through the handle, creating parents', async () => {
+    const path = join(dir, 'sub', 'b.bin');
+    await writeFileAtomicWith(path, async (handle) => {
+      await handle.write(new Uint8Array([3, 4]), 0, 2, 2);
+      await handle.write(new Uint8Array([1, 2]), 0, 2, 0);
+    });
+    expect([...readFileSync(path)]).toEqual([1, 2, 3, 4]);
+    expect(readdirSync(join(dir, 'sub'))).toEqual(['b.bin']);
+  });
+
+  it('keeps the old file and removes the temp file when the writer fails', async () => {
+    const path = join(dir, 'c.txt');
+    await writeFileAtomic(path, 'old');
+    const failing = writeFileAtomicWith(path, async (handle) => {
+      await handle.writeFile('half');
+      throw new Error('disk full');
+    });
+    await expect(failing).rejects.toThrow('disk full');
+    expect(readFileSync(path, 'utf8')).toBe('old');
+    expect(readdirSync(dir)).toEqual(['c.txt']);
   });
 });
 
@@ -66,5 +90,20 @@ describe('replaceDirAtomic', () => {
   it('leaves nothing behind when the first build fails', async () => {
     await expect(replaceDirAtomic(final(), () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(readdirSync(join(dir, 'checkpoints'))).toEqual([]);
+  });
+});
+
+describe('removeDirAtomic', () => {
+  it('removes a folder and everything in it, leaving nothing beside it', async () => {
+    const doomed = join(dir, 'step-1');
+    await mkdir(join(doomed, 'nested'), { recursive: true });
+    await writeFile(join(doomed, 'nested', 'x'), 'y');
+    await mkdir(join(dir, 'step-2'));
+    await removeDirAtomic(doomed);
+    expect(readdirSync(dir)).toEqual(['step-2']);
+  });
+
+  it('fails on a folder that is not there', async () => {
+    await expect(removeDirAtomic(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
