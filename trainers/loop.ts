@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../datasets/batches.ts';
+import { SlmError } from '../src/util/errors.ts';
 import { clipByGlobalNorm, globalNorm } from './clip.ts';
 import type { AdamW } from './optimizer/adamw.ts';
 import { learningRate, type ScheduleOptions } from './schedule.ts';
@@ -37,13 +38,14 @@ export interface FitHooks {
 }
 
 /** The loss or gradient became NaN or infinite: training stops before the update is applied. */
-export class DivergenceError extends Error {
-  readonly code = 'TRAINING_DIVERGED';
+export class DivergenceError extends SlmError {
   constructor(
     readonly step: number,
     what: string,
   ) {
-    super(`training diverged at step ${step}: ${what} is not finite (try a lower lr or clip_grad_norm)`);
+    super(`training diverged at step ${step}: ${what} is not finite (try a lower lr or clip_grad_norm)`, {
+      code: 'TRAINING_DIVERGED',
+    });
   }
 }
 
@@ -75,6 +77,7 @@ export async function fit(
     } finally {
       disposeAll(grads);
     }
+    await yieldToEventLoop();
   }
 }
 
@@ -120,6 +123,11 @@ function clip(grads: Map<string, tf.Tensor>, maxNorm: number | null): { norm: nu
   if (maxNorm === null) return { norm: globalNorm(grads), clipped: grads };
   const { grads: clipped, norm } = clipByGlobalNorm(grads, maxNorm);
   return { norm, clipped };
+}
+
+/** Steps are synchronous tensor work: let timers (progress redraws) and signal handlers run between them. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function disposeAll(tensors: Map<string, tf.Tensor>): void {
