@@ -6,6 +6,7 @@ import { initBackend } from '../backend/index.ts';
 import { resolvedRecipeYaml, type Recipe } from '../recipe/index.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { runPaths } from './layout.ts';
+import { RunLock } from './run-lock.ts';
 import { createProgress, type Logger, type TextStream } from './progress.ts';
 import { trainStage, type TrainHooks, type TrainSummary } from './train-stage.ts';
 
@@ -29,12 +30,14 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Prom
   const backend = await initBackend(recipe.backend);
   options.logger.info(backend.summary);
   const paths = runPaths(recipe.outputDir, recipe.name);
-  await writeFileAtomic(paths.recipe, resolvedRecipeYaml(recipe));
+  const lock = await RunLock.acquire(paths.root);
   const progress = createProgress({ totalSteps: recipe.train.maxSteps, stream: options.progressStream, json: options.json });
   try {
+    await writeFileAtomic(paths.recipe, resolvedRecipeYaml(recipe));
     const train = await trainStage(recipe, paths, backend, progress, options.hooks);
     return { runDir: paths.root, backend: backend.backend, train };
   } finally {
     progress.stop();
+    await lock.release();
   }
 }
