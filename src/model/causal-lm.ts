@@ -3,8 +3,8 @@ import type { HostTensor } from '../formats/safetensors.ts';
 import { Rng } from '../util/rng.ts';
 import type { ModelConfig } from './config.ts';
 import type { KVCache } from './kv-cache.ts';
-import { causalMask, decoderBlock, rmsNorm, type Projection } from './layers.ts';
-import { linear, matMul2d } from './matmul.ts';
+import { decoderBlock, rmsNorm, type Projection } from './layers.ts';
+import { linear } from './matmul.ts';
 import { memoryShape, parameterSpecs, type ParameterSpec } from './parameters.ts';
 import { rotaryTables } from './rope.ts';
 
@@ -87,23 +87,22 @@ export class CausalLM {
   hidden(ids: tf.Tensor2D, cache?: KVCache, project: Projection = this.project): tf.Tensor3D {
     const [, T] = ids.shape;
     const offset = cache?.length ?? 0;
-    const rope = rotaryTables(this.config, offset, T);
-    const mask = causalMask(T, offset + T);
+    const rope = rotaryTables(this.config, offset, T, 1 / Math.sqrt(this.config.headDim));
     let x = tf.gather(this.param('model.embed_tokens.weight'), ids) as tf.Tensor3D; // [B, T, D]
     for (let layer = 0; layer < this.config.numLayers; layer++) {
-      x = decoderBlock(x, layer, this.config, this.param, project, { rope, mask, cache });
+      x = decoderBlock(x, layer, this.config, this.param, project, { rope, cache });
     }
     return rmsNorm(x, this.param('model.norm.weight'), this.config.rmsNormEps) as tf.Tensor3D;
   }
 
-  /** Output head: the tied embedding (transposed) or lm_head. */
+  /** Output head: the tied embedding [V, D] (used transposed) or lm_head [D, V]. */
   logits(hidden: tf.Tensor3D): tf.Tensor3D {
     const [B, T, D] = hidden.shape;
     const rows = tf.reshape(hidden, [B * T, D]) as tf.Tensor2D;
-    const head = this.config.tieWordEmbeddings
-      ? (tf.transpose(this.param('model.embed_tokens.weight')) as tf.Tensor2D) // [D, V]
-      : (this.param('lm_head.weight') as tf.Tensor2D); // [D, V]
-    return tf.reshape(matMul2d(rows, head), [B, T, this.config.vocabSize]);
+    const logits = this.config.tieWordEmbeddings
+      ? tf.matMul(rows, this.param('model.embed_tokens.weight') as tf.Tensor2D, false, true)
+      : tf.matMul(rows, this.param('lm_head.weight') as tf.Tensor2D); // [B*T, V]
+    return tf.reshape(logits, [B, T, this.config.vocabSize]);
   }
 
   readonly param = (name: string): tf.Tensor => {
@@ -112,9 +111,19 @@ export class CausalLM {
     return p;
   };
 
-  /** The plain projection: weight [in, out] and optional bias. */
-  readonly project: Projection = (prefix, x) =>
-    linear(x, this.param(`${prefix}.weight`) as tf.Tensor2D, this.params.get(`${prefix}.bias`) as tf.Tensor1D | undefined);
+  /**
+   * The plain projections: weights [in, out] (and biases) concatenated along their outputs, one product.
+   * The parameters stay separate, named as in HF checkpoints; the copy costs a pass over the weights
+   * per step, small next to the products it merges.
+   */
+  readonly project: Projection = (prefixes, x) => {
+    const weights = prefixes.map((prefix) => this.param(`${prefix}.weight`));
+    const biases = prefixes.map((prefix) => this.params.get(`${prefix}.bias`));
+    const bias = biases.some((b) => b !== undefined)
+      ? concatOrSingle(biases.map((b, i) => b ?? tf.zeros([weights[i].shape[1] as number])))
+      : undefined;
+    return linear(x, concatOrSingle(weights) as tf.Tensor2D, bias as tf.Tensor1D | undefined);
+  };
 
   parameterCount(): number {
     let n = 0;
@@ -125,6 +134,11 @@ export class CausalLM {
   dispose(): void {
     for (const p of this.params.values()) p.dispose();
   }
+}
+
+/** Tensors concatenated along their last axis; a single one as it is. */
+function concatOrSingle(tensors: tf.Tensor[]): tf.Tensor {
+  return tensors.length === 1 ? tensors[0] : tf.concat(tensors, -1);
 }
 
 /**

@@ -1,31 +1,58 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { causalAttention } from './causal-attention.ts';
 import type { ModelConfig } from './config.ts';
-import { batchMatMul } from './matmul.ts';
 import { applyRotary } from './rope.ts';
 import type { KVCache } from './kv-cache.ts';
 
 /** Looks up a parameter by its Hugging Face name; linear weights are stored [in, out]. */
 export type ParamLookup = (name: string) => tf.Tensor | undefined;
 
-/** Applies a named linear projection; the LoRA wrapper intercepts these calls by name. */
-export type Projection = (prefix: string, x: tf.Tensor) => tf.Tensor;
+/**
+ * Applies named linear projections that read the same input (q/k/v, gate/up) and returns their outputs
+ * side by side along the last axis, [..., sum of outs]: one product instead of several. The LoRA wrapper
+ * intercepts these calls by name.
+ */
+export type Projection = (prefixes: string[], x: tf.Tensor) => tf.Tensor;
 
+/**
+ * x / sqrt(mean(x^2) + eps) * weight over the last axis. The gradient is written out: half the ops
+ * autodiff builds through mean and rsqrt, and its intermediates are freed as soon as it returns.
+ */
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
-  const meanSquare = tf.mean(tf.square(x), -1, true);
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), weight);
+  const norm = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, w, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const inverseRms = tf.rsqrt(tf.add(tf.mean(tf.mul(xs, xs), -1, true), eps)); // [..., 1]
+    const normalized = tf.mul(xs, inverseRms);
+    save([normalized, inverseRms, w]);
+    return {
+      value: tf.mul(normalized, w),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [n, r, sw] = saved;
+          const dNormalized = tf.mul(dy, sw);
+          // d/dx of x * r, where r depends on x through the mean: r * (g - n * mean(g * n)).
+          const dx = tf.mul(r, tf.sub(dNormalized, tf.mul(n, tf.mean(tf.mul(dNormalized, n), -1, true))));
+          return [dx, sumRows(tf.mul(dy, n))];
+        }),
+    };
+  });
+  return norm(x, weight);
 }
 
-/** Additive causal mask [T, S] for T new positions after S - T cached ones: 0 where allowed, -1e9 elsewhere. */
-export function causalMask(T: number, S: number): tf.Tensor2D {
-  const offset = S - T;
-  const mask = new Float32Array(T * S);
-  for (let i = 0; i < T; i++) for (let j = i + offset + 1; j < S; j++) mask[i * S + j] = -1e9;
-  return tf.tensor2d(mask, [T, S]);
+/**
+ * Sum over every axis but the last: [..., D] -> [D]. As a product with a column of ones, because a sum
+ * over leading axes runs on wasm as a transpose in the stock C++ kernel (5 ms for [2048, 256]) and then a
+ * reduction.
+ */
+function sumRows(x: tf.Tensor): tf.Tensor1D {
+  const D = x.shape[x.rank - 1];
+  const rows = x.size / D;
+  return tf.reshape(tf.matMul(tf.reshape(x, [rows, D]) as tf.Tensor2D, tf.ones([rows, 1]), true, false), [D]);
 }
 
 export interface AttentionInputs {
-  rope: { cos: tf.Tensor2D; sin: tf.Tensor2D };
-  mask: tf.Tensor2D;
+  /** From `rotaryTables`: [T, H + 2*KVH, hd] each, query heads pre-scaled by 1/sqrt(hd). */
+  rope: { cos: tf.Tensor3D; sin: tf.Tensor3D };
   cache?: KVCache;
 }
 
@@ -39,47 +66,60 @@ export function attention(
 ): tf.Tensor3D {
   const [B, T] = x.shape;
   const { numHeads: H, numKvHeads: KVH, headDim: hd } = config;
+  const group = H / KVH;
   const prefix = `model.layers.${layer}.self_attn`;
-  const q = applyRotary(tf.reshape(project(`${prefix}.q_proj`, x), [B, T, H, hd]), inputs.rope.cos, inputs.rope.sin);
-  const kNew = applyRotary(tf.reshape(project(`${prefix}.k_proj`, x), [B, T, KVH, hd]), inputs.rope.cos, inputs.rope.sin);
-  const vNew = tf.reshape(project(`${prefix}.v_proj`, x), [B, T, KVH, hd]);
-
-  let k = tf.transpose(kNew, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KVH, T, hd]
-  let v = tf.transpose(vNew, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KVH, T, hd]
-  if (inputs.cache) ({ k, v } = inputs.cache.append(layer, k, v)); // [B, KVH, S, hd]
+  const qkv = project([`${prefix}.q_proj`, `${prefix}.k_proj`, `${prefix}.v_proj`], x); // [B, T, (H+2KVH)*hd]
+  const heads = tf.reshape(qkv, [B, T, H + 2 * KVH, hd]) as tf.Tensor4D;
+  const [q, kNew, vNew] = tf.split(applyRotary(heads, inputs.rope.cos, inputs.rope.sin), [H, KVH, KVH], 2);
+  const headsFirst = (t: tf.Tensor) => tf.transpose(t, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KVH, T, hd]
+  const { k, v } = inputs.cache
+    ? inputs.cache.append(layer, headsFirst(kNew), headsFirst(vNew))
+    : { k: headsFirst(kNew), v: headsFirst(vNew) }; // [B, KVH, S, hd]
   const S = k.shape[2];
 
-  const qh = tf.reshape(tf.transpose(tf.mul(q, 1 / Math.sqrt(hd)), [0, 2, 1, 3]), [B * H, T, hd]) as tf.Tensor3D;
-  const kT = expandKvHeads(tf.transpose(k, [0, 1, 3, 2]) as tf.Tensor4D, H); // [B*H, hd, S]
-  const vh = expandKvHeads(v, H); // [B*H, S, hd]
-  const scores = tf.add(batchMatMul(qh, kT), inputs.mask); // [B*H, T, S]
-  const context = batchMatMul(tf.softmax(scores) as tf.Tensor3D, vh); // [B*H, T, hd]
+  // GQA without repeating keys: query head h reads kv head floor(h / group), so the query heads of one kv
+  // head are neighbours, and each kv head's queries form one matrix of T*group rows ordered (t, head).
+  const grouped = tf.transpose(tf.reshape(q, [B, T, KVH, group * hd]), [0, 2, 1, 3]); // [B, KVH, T, group*hd]
+  const context = causalAttention(
+    tf.reshape(grouped, [B * KVH, T * group, hd]) as tf.Tensor3D,
+    tf.reshape(k, [B * KVH, S, hd]) as tf.Tensor3D,
+    tf.reshape(v, [B * KVH, S, hd]) as tf.Tensor3D,
+    S - T,
+  ); // [B*KVH, T*group, hd]
+  const merged = tf.transpose(tf.reshape(context, [B, KVH, T, group * hd]), [0, 2, 1, 3]); // [B, T, KVH, group*hd]
+  return project([`${prefix}.o_proj`], tf.reshape(merged, [B, T, H * hd])) as tf.Tensor3D;
+}
 
-  const merged = tf.reshape(tf.transpose(tf.reshape(context, [B, H, T, hd]), [0, 2, 1, 3]), [B, T, H * hd]);
-  return project(`${prefix}.o_proj`, merged) as tf.Tensor3D;
+/** SwiGLU feed-forward: down(silu(gate(x)) * up(x)), gate and up as one product. */
+export function mlp(x: tf.Tensor3D, layer: number, project: Projection): tf.Tensor3D {
+  const prefix = `model.layers.${layer}.mlp`;
+  const gateUp = project([`${prefix}.gate_proj`, `${prefix}.up_proj`], x); // [B, T, 2F]
+  return project([`${prefix}.down_proj`], swiGlu(gateUp)) as tf.Tensor3D;
 }
 
 /**
- * [B, KVH, X, Y] -> [B*H, X, Y], each query head reading its kv group. A gather on axis 1 instead of a
- * rank-5 tile, whose gradient tfjs lacks.
+ * silu(gate) * up for [..., 2F] holding gate and up side by side -> [..., F]. The gradient is written
+ * out so its [..., F] intermediates are freed when it returns, not at the end of the backward pass.
  */
-function expandKvHeads(t: tf.Tensor4D, numHeads: number): tf.Tensor3D {
-  const [B, KVH, X, Y] = t.shape;
-  if (KVH === numHeads) return tf.reshape(t, [B * numHeads, X, Y]);
-  const group = numHeads / KVH;
-  const headToKv = tf.tensor1d(
-    Array.from({ length: numHeads }, (_, h) => Math.floor(h / group)),
-    'int32',
-  );
-  return tf.reshape(tf.gather(t, headToKv, 1), [B * numHeads, X, Y]);
-}
-
-/** SwiGLU feed-forward: down(silu(gate(x)) * up(x)). */
-export function mlp(x: tf.Tensor3D, layer: number, project: Projection): tf.Tensor3D {
-  const prefix = `model.layers.${layer}.mlp`;
-  const gate = project(`${prefix}.gate_proj`, x);
-  const up = project(`${prefix}.up_proj`, x);
-  return project(`${prefix}.down_proj`, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up)) as tf.Tensor3D;
+function swiGlu(gateUp: tf.Tensor): tf.Tensor {
+  const activate = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const [gate, up] = tf.split(x, 2, -1);
+    const sigmoid = tf.sigmoid(gate);
+    const silu = tf.mul(gate, sigmoid);
+    save([sigmoid, silu, up]);
+    return {
+      value: tf.mul(silu, up),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [s, a, u] = saved;
+          // silu'(g) = s + g s (1 - s) = s + a (1 - s), with s = sigmoid(g) and a = silu(g).
+          const dGate = tf.mul(tf.mul(dy, u), tf.add(s, tf.mul(a, tf.sub(1, s))));
+          return [tf.concat([dGate, tf.mul(dy, a)], -1)];
+        }),
+    };
+  });
+  return activate(gateUp);
 }
 
 /** A pre-norm decoder block: x + attn(norm(x)), then + mlp(norm(.)). */

@@ -24,32 +24,67 @@ function applyLlama3Scaling(inv: Float64Array, s: RopeScaling): Float64Array {
   });
 }
 
-/** cos and sin of position * frequency for positions [offset, offset + length): each [length, headDim / 2]. */
-export function rotaryTables(config: ModelConfig, offset: number, length: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
-  const inv = inverseFrequencies(config.headDim, config.ropeTheta, config.ropeScaling);
-  const half = inv.length;
-  const cos = new Float32Array(length * half);
-  const sin = new Float32Array(length * half);
+/**
+ * Tables that rotate the heads of a fused q/k/v projection [B, T, H + 2*KVH, hd] by position, for
+ * positions [offset, offset + length): each [length, H + 2*KVH, hd], so `applyRotary` is two elementwise
+ * products and a sum over the whole projection. The HF layout pairs dimension i with i + hd/2
+ * ("rotate_half"), not adjacent dimensions (GGUF's interleaved layout is converted on load):
+ *   out = x * cos + swapHalves(x) * sin,  cos = [c, c],  sin = [-s, s]  (the sign of rotate_half).
+ * Query heads are also scaled by `queryScale` (attention's 1/sqrt(hd), folded in here to save a pass
+ * over the scores); value heads pass through unchanged (cos 1, sin 0).
+ */
+export function rotaryTables(
+  config: ModelConfig,
+  offset: number,
+  length: number,
+  queryScale: number,
+): { cos: tf.Tensor3D; sin: tf.Tensor3D } {
+  const { numHeads: H, numKvHeads: KVH, headDim: hd } = config;
+  const inv = inverseFrequencies(hd, config.ropeTheta, config.ropeScaling);
+  const half = hd / 2;
+  const heads = H + 2 * KVH;
+  const cos = new Float32Array(length * heads * hd);
+  const sin = new Float32Array(length * heads * hd);
   for (let t = 0; t < length; t++) {
-    for (let i = 0; i < half; i++) {
-      const angle = (offset + t) * inv[i];
-      cos[t * half + i] = Math.cos(angle);
-      sin[t * half + i] = Math.sin(angle);
+    for (let head = 0; head < heads; head++) {
+      const at = (t * heads + head) * hd;
+      if (head >= H + KVH) {
+        cos.fill(1, at, at + hd); // value heads: no rotation
+        continue;
+      }
+      const scale = head < H ? queryScale : 1;
+      for (let i = 0; i < half; i++) {
+        const angle = (offset + t) * inv[i];
+        cos[at + i] = cos[at + half + i] = Math.cos(angle) * scale;
+        sin[at + i] = -Math.sin(angle) * scale;
+        sin[at + half + i] = Math.sin(angle) * scale;
+      }
     }
   }
-  return { cos: tf.tensor2d(cos, [length, half]), sin: tf.tensor2d(sin, [length, half]) };
+  const shape: [number, number, number] = [length, heads, hd];
+  return { cos: tf.tensor3d(cos, shape), sin: tf.tensor3d(sin, shape) };
 }
 
 /**
- * Rotates query/key vectors x [B, T, H, hd] by position. The HF layout pairs dimension i with i + hd/2
- * ("rotate_half"), not adjacent dimensions; GGUF's interleaved layout is converted on load.
+ * Rotates the heads of x [B, T, N, hd] with tables [T, N, hd] from `rotaryTables`. The gradient is the
+ * transposed rotation, dy * cos + swapHalves(dy * sin) (swapping halves is its own transpose), written
+ * out so that nothing of x is kept for it and its intermediates are freed when it returns.
  */
-export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
-  const [B, T, H, hd] = x.shape;
-  const half = hd / 2;
-  const c = tf.reshape(cos, [1, T, 1, half]);
-  const s = tf.reshape(sin, [1, T, 1, half]);
-  const x1 = tf.slice(x, [0, 0, 0, 0], [B, T, H, half]);
-  const x2 = tf.slice(x, [0, 0, 0, half], [B, T, H, half]);
-  return tf.concat([tf.sub(tf.mul(x1, c), tf.mul(x2, s)), tf.add(tf.mul(x2, c), tf.mul(x1, s))], 3) as tf.Tensor4D;
+export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor3D, sin: tf.Tensor3D): tf.Tensor4D {
+  const rotate = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
+    save([cos, sin]); // the caller may dispose the tables before the backward pass
+    return {
+      value: tf.add(tf.mul(xs, cos), tf.mul(swapHalves(xs), sin)),
+      gradFunc: (dy: tf.Tensor, [c, s]: tf.Tensor[]) =>
+        tf.tidy(() => tf.add(tf.mul(dy, c), swapHalves(tf.mul(dy, s) as tf.Tensor4D))),
+    };
+  });
+  return rotate(x) as tf.Tensor4D;
+}
+
+/** [..., hd] -> the same with its two halves exchanged. */
+function swapHalves(x: tf.Tensor4D): tf.Tensor4D {
+  const [B, T, N, hd] = x.shape;
+  return tf.reshape(tf.reverse(tf.reshape(x, [B, T, N, 2, hd / 2]), 3), x.shape);
 }

@@ -17,24 +17,26 @@ const crossEntropyWithGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFun
   const [logits, targetsAsFloat, mask, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
   const [N, V] = logits.shape;
   const targets = tf.cast(targetsAsFloat, 'int32');
-  const logZ = tf.logSumExp(logits, -1); // [N]
+  // One softmax pass (vectorized on wasm, where a separate exp over [N, V] costs 4x more) gives both the
+  // gradient's probabilities and the log-partition: the largest probability is 1 / sum(exp(x - max)),
+  // so logZ = max - log(max p). That probability is at least 1/V, so its log is as exact as logSumExp,
+  // where log(p[target]) could underflow.
+  const probs = tf.softmax(logits); // [N, V]
+  const logZ = tf.sub(tf.max(logits, -1), tf.log(tf.max(probs, -1))); // [N]
   const weights = maskWeights(mask); // [N]
   const targetLogits = tf.gather(tf.reshape(logits, [N * V]), targetIndices(targets, V)); // [N]
-  save([logits, logZ, targets, weights]);
+  save([probs, targets, weights]);
   return {
     value: tf.sum(tf.mul(tf.sub(logZ, targetLogits), weights)) as tf.Scalar,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [savedLogits, savedLogZ, savedTargets, savedWeights] = saved;
-      const scale = tf.mul(savedWeights, dy); // [N]
-      const probs = tf.exp(tf.sub(savedLogits, tf.expandDims(savedLogZ, 1))); // [N, V]
-      const onTarget = tf.scatterND(
-        tf.stack([tf.range(0, N, 1, 'int32'), savedTargets], 1),
-        scale,
-        [N, V],
-      );
-      const dLogits = tf.sub(tf.mul(probs, tf.expandDims(scale, 1)), onTarget);
-      return [dLogits, tf.zerosLike(targetsAsFloat), tf.zerosLike(savedWeights)];
-    },
+    // In a tidy: tfjs frees a gradient function's intermediates only when the whole backward pass ends.
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+      tf.tidy(() => {
+        const [savedProbs, savedTargets, savedWeights] = saved;
+        const scale = tf.mul(savedWeights, dy); // [N]
+        const onTarget = tf.scatterND(tf.stack([tf.range(0, N, 1, 'int32'), savedTargets], 1), scale, [N, V]);
+        const dLogits = tf.sub(tf.mul(savedProbs, tf.expandDims(scale, 1)), onTarget); // [N, V]
+        return [dLogits, tf.zerosLike(targetsAsFloat), tf.zerosLike(savedWeights)];
+      }),
   };
 }) as (logits: tf.Tensor2D, targets: tf.Tensor1D, mask: tf.Tensor1D) => tf.Scalar;
 

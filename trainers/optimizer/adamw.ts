@@ -93,7 +93,8 @@ export class AdamW {
       for (const [name, slot] of this.slots) {
         const g = grads.get(name)!;
         const m = tf.add(tf.mul(slot.m, scalars.beta1), tf.mul(g, scalars.oneMinusBeta1));
-        const v = tf.add(tf.mul(slot.v, scalars.beta2), tf.mul(tf.square(g), scalars.oneMinusBeta2));
+        // g * g rather than square(g): the same values, and wasm's Square costs 3x a Multiply per call.
+        const v = tf.add(tf.mul(slot.v, scalars.beta2), tf.mul(tf.mul(g, g), scalars.oneMinusBeta2));
         const denom = tf.add(tf.div(tf.sqrt(v), scalars.sqrtBiasCorrection2), scalars.eps);
         const update = tf.div(tf.mul(m, scalars.stepSize), denom);
         const decayed = slot.decays ? tf.mul(slot.param, scalars.decayFactor) : slot.param;

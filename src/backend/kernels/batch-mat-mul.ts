@@ -1,0 +1,227 @@
+import {
+  BatchMatMul,
+  broadcast_util,
+  util,
+  type BatchMatMulAttrs,
+  type BatchMatMulInputs,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { offsetOf, wholeBuffer } from './heap.ts';
+import { transposeValues } from './transpose.ts';
+
+/**
+ * BatchMatMul for wasm that always runs the backend's fast path. tfjs-backend-wasm 4.22 hands a product
+ * to XNNPACK only when it is one 2-D product without transposes; batched or transposed products fall to
+ * a naive C++ loop at 1-3 GFLOP/s, 10-30x slower (REFERENCE.md, "tfjs backends"). Here transposed
+ * operands are first copied into row-major order, and a batch runs as one native 2-D product per matrix,
+ * each reading its matrix in place through a temporary tensor id that points into the batch's memory.
+ * So models (and autodiff's gradients, which are transposed products) can use plain `tf.matMul`.
+ */
+function batchMatMul(args: { inputs: BatchMatMulInputs; backend: BackendWasm; attrs: BatchMatMulAttrs }): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const [a, b] = [inputs.a as TensorInfo, inputs.b as TensorInfo];
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') {
+    throw new Error(`BatchMatMul (wasm): inputs must be float32, got ${a.dtype} and ${b.dtype}`);
+  }
+  const left = asOperand(a, attrs.transposeA); // [..., M, K]
+  const right = asOperand(b, attrs.transposeB); // [..., K, N]
+  if (left.cols !== right.rows) {
+    throw new Error(
+      `BatchMatMul (wasm): inner dimensions differ: a [${a.shape}] (transposeA ${attrs.transposeA}) and ` +
+        `b [${b.shape}] (transposeB ${attrs.transposeB})`,
+    );
+  }
+  const batchShape = broadcast_util.assertAndGetBroadcastShape(left.batchShape, right.batchShape);
+  const out = backend.makeOutput([...batchShape, left.rows, right.cols], 'float32');
+  if (util.sizeFromShape(out.shape) === 0) return out;
+  if (left.cols === 0) {
+    backend.typedArrayFromHeap(out).fill(0);
+    return out;
+  }
+  const scratch: TensorInfo[] = [];
+  try {
+    if (costIfSwapped(left, right, batchShape) < costIfDirect(left, right)) {
+      // C^T = op(B)^T op(A)^T: the transposes that op() asks for cancel out; only C^T needs one.
+      const outT = allocate(backend, scratch, [...batchShape, right.cols, left.rows]);
+      const product = { info: outT, batchShape, rows: right.cols, cols: left.rows, transposed: false };
+      multiply(backend, rowMajor(backend, scratch, flip(right)), rowMajor(backend, scratch, flip(left)), product);
+      transposeMatrices(backend, outT, out, [util.sizeFromShape(batchShape), right.cols, left.rows]);
+    } else {
+      const product = { info: out, batchShape, rows: left.rows, cols: right.cols, transposed: false };
+      multiply(backend, rowMajor(backend, scratch, left), rowMajor(backend, scratch, right), product);
+    }
+  } finally {
+    for (const info of scratch) backend.disposeData(info.dataId);
+  }
+  return out;
+}
+
+/**
+ * A batch of matrices op(x) [..., rows, cols]; `transposed` when x holds them as [..., cols, rows] and
+ * its data must be transposed before a product can read them.
+ */
+interface Operand {
+  info: TensorInfo;
+  batchShape: number[];
+  rows: number;
+  cols: number;
+  transposed: boolean;
+}
+
+function asOperand(x: TensorInfo, transposed: boolean): Operand {
+  const [r, c] = x.shape.slice(-2);
+  return { info: x, batchShape: x.shape.slice(0, -2), rows: transposed ? c : r, cols: transposed ? r : c, transposed };
+}
+
+/** The same data read as the transposed matrices. */
+function flip(m: Operand): Operand {
+  return { ...m, rows: m.cols, cols: m.rows, transposed: !m.transposed };
+}
+
+function size(m: Operand): number {
+  return util.sizeFromShape(m.batchShape) * m.rows * m.cols;
+}
+
+/**
+ * Relative cost per value of the two ways a product reorders memory: a JavaScript transpose (about
+ * 1.2 ns a value) and XNNPACK's packing of the right operand, which it redoes for every new right
+ * matrix (about 3.5 ns a value, single-threaded; measured on tfjs-backend-wasm 4.22). The cheaper plan
+ * for a weight gradient x^T dy depends on which of x and dy is larger; for attention's p^T dO it is
+ * the transpose of p.
+ */
+const TRANSPOSE_COST = 1;
+const PACK_COST = 3;
+
+/** C = op(A) op(B): transposed operands are copied, B is packed. */
+function costIfDirect(a: Operand, b: Operand): number {
+  return TRANSPOSE_COST * ((a.transposed ? size(a) : 0) + (b.transposed ? size(b) : 0)) + PACK_COST * size(b);
+}
+
+/** C^T = op(B)^T op(A)^T: untransposed operands are copied, A is packed, and C^T is transposed back. */
+function costIfSwapped(a: Operand, b: Operand, batchShape: number[]): number {
+  const product = util.sizeFromShape(batchShape) * a.rows * b.cols;
+  const copies = (a.transposed ? 0 : size(a)) + (b.transposed ? 0 : size(b)) + product;
+  return TRANSPOSE_COST * copies + PACK_COST * size(a);
+}
+
+/** The operand's matrices in row-major order: its own data, or a transposed copy in `scratch`. */
+function rowMajor(backend: BackendWasm, scratch: TensorInfo[], m: Operand): Operand {
+  if (!m.transposed) return m;
+  const copy = allocate(backend, scratch, [...m.batchShape, m.rows, m.cols]);
+  transposeMatrices(backend, m.info, copy, [util.sizeFromShape(m.batchShape), m.cols, m.rows]);
+  return { ...m, info: copy, transposed: false };
+}
+
+function allocate(backend: BackendWasm, scratch: TensorInfo[], shape: number[]): TensorInfo {
+  const info = backend.makeOutput(shape, 'float32');
+  scratch.push(info);
+  return info;
+}
+
+/** Writes the [batch, rows, cols] matrices of `from` transposed to `to`. */
+function transposeMatrices(backend: BackendWasm, from: TensorInfo, to: TensorInfo, shape: number[]): void {
+  const [fromView, toView] = [backend.typedArrayFromHeap(from), backend.typedArrayFromHeap(to)];
+  transposeValues(wholeBuffer(fromView), offsetOf(fromView), offsetOf(toView), shape, [0, 2, 1]);
+}
+
+/**
+ * Tensor ids for the temporary views, far above the ids tfjs hands out (one per tensor, counting up
+ * from 1). Each is registered with the C++ side only for the duration of one native product.
+ */
+const VIEW_IDS = { left: 0x7ffffffd, right: 0x7ffffffe, out: 0x7fffffff } as const;
+
+/** out = left @ right for row-major operands, one native 2-D product per output matrix. */
+function multiply(backend: BackendWasm, left: Operand, right: Operand, out: Operand): void {
+  const batch = util.sizeFromShape(out.batchShape);
+  const [leftBatch, rightBatch] = [util.sizeFromShape(left.batchShape), util.sizeFromShape(right.batchShape)];
+  const native = nativeMatMul(backend);
+  if (rightBatch === 1 && leftBatch === batch) {
+    // One shared right matrix: the whole batch is one product [batch * M, K] x [K, N].
+    const [leftId, rightId, outId] = [left, right, out].map((m) => tensorId(backend, m.info));
+    native(leftId, batch * left.rows, left.cols, rightId, right.cols, outId);
+    return;
+  }
+  for (let i = 0; i < batch; i++) {
+    const leftId = view(backend, left, broadcastIndex(i, out.batchShape, left.batchShape), VIEW_IDS.left);
+    const rightId = view(backend, right, broadcastIndex(i, out.batchShape, right.batchShape), VIEW_IDS.right);
+    const outId = view(backend, out, i, VIEW_IDS.out);
+    try {
+      native(leftId, left.rows, left.cols, rightId, right.cols, outId);
+    } finally {
+      // Disposing a view id also drops the XNNPACK operator cached for it, so a reused id never sees
+      // another matrix's packed weights.
+      for (const id of Object.values(VIEW_IDS)) backend.wasm.tfjs.disposeData(id);
+    }
+  }
+}
+
+function tensorId(backend: BackendWasm, info: TensorInfo): number {
+  return backend.dataIdMap.get(info.dataId)!.id;
+}
+
+/** Matrix `index` of m as a tensor id of its own: m's id when m holds only one matrix. */
+function view(backend: BackendWasm, m: Operand, index: number, viewId: number): number {
+  if (util.sizeFromShape(m.batchShape) === 1) return tensorId(backend, m.info);
+  const matrixSize = m.rows * m.cols;
+  const { memoryOffset } = backend.dataIdMap.get(m.info.dataId)!;
+  backend.wasm.tfjs.registerTensor(viewId, matrixSize, memoryOffset + index * matrixSize * Float32Array.BYTES_PER_ELEMENT);
+  return viewId;
+}
+
+/** Flat index into a batch of shape `shape` of the flat output batch index `i`, with broadcasting. */
+export function broadcastIndex(i: number, outShape: number[], shape: number[]): number {
+  let index = 0;
+  let stride = 1;
+  let rest = i;
+  for (let axis = outShape.length - 1, own = shape.length - 1; axis >= 0; axis--, own--) {
+    const coordinate = rest % outShape[axis];
+    rest = Math.floor(rest / outShape[axis]);
+    if (own < 0) continue;
+    if (shape[own] !== 1) index += coordinate * stride;
+    stride *= shape[own];
+  }
+  return index;
+}
+
+/** The backend's own export: [1, M, K] x [1, K, N] without transposes is its XNNPACK path. */
+type NativeMatMul = (leftId: number, m: number, k: number, rightId: number, n: number, outId: number) => void;
+
+type CwrappedMatMul = (
+  aId: number,
+  aShape: Uint8Array,
+  aRank: number,
+  bId: number,
+  bShape: Uint8Array,
+  bRank: number,
+  transposeA: number,
+  transposeB: number,
+  outId: number,
+) => void;
+
+const natives = new WeakMap<object, NativeMatMul>();
+
+function nativeMatMul(backend: BackendWasm): NativeMatMul {
+  let native = natives.get(backend.wasm);
+  if (native === undefined) {
+    const module = backend.wasm as unknown as { cwrap: (name: string, ret: null, args: string[]) => CwrappedMatMul };
+    const argTypes = ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number'];
+    const call = module.cwrap(BatchMatMul, null, argTypes);
+    native = (leftId, m, k, rightId, n, outId) =>
+      call(leftId, shapeBytes(1, m, k), 3, rightId, shapeBytes(1, k, n), 3, 0, 0, outId);
+    natives.set(backend.wasm, native);
+  }
+  return native;
+}
+
+function shapeBytes(...shape: number[]): Uint8Array {
+  return new Uint8Array(new Int32Array(shape).buffer);
+}
+
+export const batchMatMulConfig: KernelConfig = {
+  kernelName: BatchMatMul,
+  backendName: 'wasm',
+  kernelFunc: batchMatMul as unknown as KernelFunc,
+};

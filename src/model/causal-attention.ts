@@ -1,0 +1,114 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Query positions per block: products stay large enough to run near full speed on wasm. */
+export const BLOCK_POSITIONS = 128;
+
+/**
+ * Causal attention softmax(q k^T + mask) v for G query heads per kv head.
+ *   q [N, T*G, hd]: rows ordered (position, head), already scaled by 1/sqrt(hd)
+ *   k, v [N, S, hd]: S = offset + T keys, the first `offset` of them cached
+ * Query position t sees keys [0, offset + t]. Returns [N, T*G, hd]. `blockPositions` sets the block
+ * size below (tests use small blocks to cover several).
+ *
+ * Positions run in blocks of BLOCK_POSITIONS, and each block multiplies only with the keys its positions
+ * can see: for T = 256 (two blocks) a quarter of the products, softmax and their gradients is never
+ * computed. The gradient is written out so that it reuses the saved probabilities and frees its
+ * intermediates as soon as it returns: tfjs keeps the gradient of every taped tensor until the whole
+ * backward pass ends, and autodiff through these ops left five [N, T*G, S] tensors per layer alive.
+ */
+export function causalAttention(
+  q: tf.Tensor3D,
+  k: tf.Tensor3D,
+  v: tf.Tensor3D,
+  offset: number,
+  blockPositions = BLOCK_POSITIONS,
+): tf.Tensor3D {
+  const [N, rows] = q.shape;
+  const S = k.shape[1];
+  const T = S - offset;
+  const G = rows / T;
+  const blocks = queryBlocks(T, offset, blockPositions);
+  const attend = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [qs, ks, vs, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
+    const probs = blocks.map((block) => {
+      const scores = tf.matMul(blockRows(qs, block, G), visibleKeys(ks, block), false, true); // [N, P*G, keys]
+      const masked = tf.add(tf.reshape(scores, [N, block.positions, G, block.keys]), blockMask(block)); // [N, P, G, keys]
+      return tf.reshape(tf.softmax(masked), [N, block.positions * G, block.keys]) as tf.Tensor3D;
+    });
+    const context = blocks.map((block, b) => tf.matMul(probs[b], visibleKeys(vs, block)) as tf.Tensor3D); // [N, P*G, hd] each
+    save([qs, ks, vs, ...probs]);
+    return {
+      value: concatRows(context),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [sq, sk, sv, ...sp] = saved as tf.Tensor3D[];
+          const [dq, dk, dv]: tf.Tensor3D[][] = [[], [], []];
+          blocks.forEach((block, b) => {
+            const dContext = blockRows(dy as tf.Tensor3D, block, G); // [N, P*G, hd]
+            const dScores = softmaxBackward(sp[b], tf.matMul(dContext, visibleKeys(sv, block), false, true));
+            dq.push(tf.matMul(dScores, visibleKeys(sk, block))); // [N, P*G, hd]
+            dk.push(padKeys(tf.matMul(dScores, blockRows(sq, block, G), true, false), S)); // [N, S, hd]
+            dv.push(padKeys(tf.matMul(sp[b], dContext, true, false), S)); // [N, S, hd]
+          });
+          return [concatRows(dq), tf.addN(dk), tf.addN(dv)];
+        }),
+    };
+  });
+  return attend(q, k, v) as tf.Tensor3D;
+}
+
+interface QueryBlock {
+  /** First query position of the block, and how many it holds. */
+  start: number;
+  positions: number;
+  /** Keys the block's last position sees: keys [0, keys). */
+  keys: number;
+  offset: number;
+}
+
+function queryBlocks(T: number, offset: number, blockPositions: number): QueryBlock[] {
+  const blocks: QueryBlock[] = [];
+  for (let start = 0; start < T; start += blockPositions) {
+    const positions = Math.min(blockPositions, T - start);
+    blocks.push({ start, positions, keys: offset + start + positions, offset });
+  }
+  return blocks;
+}
+
+/** The block's query rows [N, P*G, hd]: the whole tensor when there is one block. */
+function blockRows(x: tf.Tensor3D, block: QueryBlock, G: number): tf.Tensor3D {
+  const [N, rows, hd] = x.shape;
+  if (block.positions * G === rows) return x;
+  return tf.slice(x, [0, block.start * G, 0], [N, block.positions * G, hd]);
+}
+
+/** The keys (or values) the block can see, [N, keys, hd]. */
+function visibleKeys(x: tf.Tensor3D, block: QueryBlock): tf.Tensor3D {
+  const [N, S, hd] = x.shape;
+  return block.keys === S ? x : tf.slice(x, [0, 0, 0], [N, block.keys, hd]);
+}
+
+/** Additive mask [P, 1, keys]: 0 where position start + p sees the key, -1e9 where it is in the future. */
+function blockMask(block: QueryBlock): tf.Tensor3D {
+  const mask = new Float32Array(block.positions * block.keys);
+  for (let p = 0; p < block.positions; p++) {
+    const lastVisible = block.offset + block.start + p;
+    mask.fill(-1e9, p * block.keys + lastVisible + 1, (p + 1) * block.keys);
+  }
+  return tf.tensor3d(mask, [block.positions, 1, block.keys]);
+}
+
+function concatRows(parts: tf.Tensor3D[]): tf.Tensor3D {
+  return parts.length === 1 ? parts[0] : (tf.concat(parts, 1) as tf.Tensor3D);
+}
+
+/** [N, keys, hd] -> [N, S, hd] with zeros for the keys a block does not see. */
+function padKeys(x: tf.Tensor3D, S: number): tf.Tensor3D {
+  const keys = x.shape[1];
+  return keys === S ? x : tf.pad(x, [[0, 0], [0, S - keys], [0, 0]]);
+}
+
+/** Gradient of softmax along the last axis, from its output p and the gradient dp of the output. */
+function softmaxBackward(p: tf.Tensor3D, dp: tf.Tensor3D): tf.Tensor3D {
+  return tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true)));
+}

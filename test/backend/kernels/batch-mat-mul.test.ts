@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { broadcastIndex } from '../../../src/backend/kernels/batch-mat-mul.ts';
+import { expectSameResults, on, randomTensor } from './compare.ts';
+
+/** a @ b on wasm and on cpu, for shapes that take each of the kernel's paths. */
+async function expectMatchesCpu(
+  aShape: number[],
+  bShape: number[],
+  transposeA: boolean,
+  transposeB: boolean,
+  tolerance?: number,
+): Promise<void> {
+  const f = () => tf.matMul(randomTensor(aShape, 1), randomTensor(bShape, 2), transposeA, transposeB);
+  expectSameResults(await on('wasm', f), await on('cpu', f), tolerance);
+}
+
+describe('BatchMatMul on wasm', () => {
+  it.each([
+    ['2-D', [7, 5], [5, 3], false, false],
+    ['2-D, a transposed', [5, 7], [5, 3], true, false],
+    ['2-D, b transposed', [7, 5], [3, 5], false, true],
+    ['2-D, both transposed', [5, 7], [3, 5], true, true],
+    // A weight gradient x^T dy with dy the larger operand runs as (dy^T x)^T: these take that plan.
+    ['2-D, a transposed, b much larger', [64, 4], [64, 40], true, false],
+    ['batched, a transposed, b much larger', [3, 64, 4], [3, 64, 40], true, false],
+    ['a shared and transposed, b batched and much larger', [64, 4], [3, 64, 40], true, false],
+    ['batched', [4, 6, 5], [4, 5, 3], false, false],
+    ['batched, a transposed', [4, 5, 6], [4, 5, 3], true, false],
+    ['batched, b transposed', [4, 6, 5], [4, 3, 5], false, true],
+    ['batched, both transposed', [4, 5, 6], [4, 3, 5], true, true],
+    ['rank 4', [2, 3, 6, 5], [2, 3, 5, 4], false, false],
+    ['b shared by the batch', [4, 6, 5], [5, 3], false, false],
+    ['b shared by the batch, a transposed', [4, 5, 6], [1, 5, 3], true, false],
+    ['a shared by the batch', [6, 5], [4, 5, 3], false, false],
+  ])('matches the cpu backend: %s', async (_, aShape, bShape, transposeA, transposeB) => {
+    await expectMatchesCpu(aShape as number[], bShape as number[], transposeA as boolean, transposeB as boolean);
+  });
+
+  it('broadcasts batch axes of size 1 in both operands', async () => {
+    // The cpu backend gets this case wrong (tfjs 4.22), so the reference repeats the operands explicitly.
+    const [a, b] = [() => randomTensor([2, 1, 6, 5], 1), () => randomTensor([1, 3, 4, 5], 2)];
+    const broadcast = await on('wasm', () => tf.matMul(a(), b(), false, true));
+    const repeated = await on('cpu', () => tf.matMul(tf.tile(a(), [1, 3, 1, 1]), tf.tile(b(), [2, 1, 1, 1]), false, true));
+    expectSameResults(broadcast, repeated);
+  });
+
+  it('matches the cpu backend for attention-sized products', async () => {
+    await expectMatchesCpu([4, 512, 32], [4, 256, 32], false, true, 1e-4); // scores = q k^T
+    await expectMatchesCpu([4, 512, 256], [4, 512, 32], true, false, 1e-4); // dV = p^T dO
+  });
+
+  it('gives zeros for an empty inner dimension and an empty result for an empty outer one', async () => {
+    const [zeros] = await on('wasm', () => tf.matMul(tf.zeros([3, 0]), tf.zeros([0, 2])));
+    expect(zeros).toEqual({ shape: [3, 2], values: [0, 0, 0, 0, 0, 0] });
+    const [empty] = await on('wasm', () => tf.matMul(tf.zeros([2, 0, 4]), tf.zeros([2, 4, 3])));
+    expect(empty).toEqual({ shape: [2, 0, 3], values: [] });
+  });
+
+  it('matches the cpu backend for gradients of batched, transposed products', async () => {
+    const f = () => {
+      const [a, b] = [randomTensor([3, 4, 6], 3), randomTensor([3, 5, 6], 4)];
+      const weights = randomTensor([3, 4, 5], 5);
+      return tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, false, true), weights)))([a, b]);
+    };
+    expectSameResults(await on('wasm', f), await on('cpu', f));
+  });
+
+  it('rejects operands whose inner dimensions differ', async () => {
+    await on('wasm', () => tf.zeros([1]));
+    expect(() => tf.matMul(tf.zeros([2, 3, 4]), tf.zeros([2, 5, 6]))).toThrow(/inner/);
+  });
+});
+
+describe('broadcastIndex', () => {
+  it('maps an output batch index to the index into a broadcast operand', () => {
+    // out batch [2, 3]; operand [1, 3] repeats along the first axis; operand [2, 1] along the second.
+    expect([0, 1, 2, 3, 4, 5].map((i) => broadcastIndex(i, [2, 3], [1, 3]))).toEqual([0, 1, 2, 0, 1, 2]);
+    expect([0, 1, 2, 3, 4, 5].map((i) => broadcastIndex(i, [2, 3], [2, 1]))).toEqual([0, 0, 0, 1, 1, 1]);
+    expect([0, 1, 2, 3, 4, 5].map((i) => broadcastIndex(i, [2, 3], [3]))).toEqual([0, 1, 2, 0, 1, 2]);
+    expect([0, 5].map((i) => broadcastIndex(i, [2, 3], []))).toEqual([0, 0]);
+  });
+});
