@@ -1,0 +1,146 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { HostTensor } from '../formats/safetensors.ts';
+import { Rng } from '../util/rng.ts';
+import type { CausalLM } from './causal-lm.ts';
+import type { Projection } from './layers.ts';
+import { loraModules, loraScale, type LoraConfig, type LoraModule } from './lora-config.ts';
+import { linear } from './matmul.ts';
+
+/** PEFT's tensor names: `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]. */
+export function peftName(module: string, matrix: 'A' | 'B'): string {
+  return `base_model.model.${module}.lora_${matrix}.weight`;
+}
+
+/**
+ * Low-rank adapters on a frozen model: each adapted projection W x becomes W x + scale * B A x. Parameters
+ * are named as in PEFT and held transposed ([in, r] and [r, out]) so the products need no transposes.
+ */
+export class LoraAdapter {
+  readonly config: LoraConfig;
+  readonly scale: number;
+  /** Trainable variables by PEFT name. */
+  readonly params = new Map<string, tf.Variable>();
+  private readonly modules: Map<string, LoraModule>;
+  private readonly dropoutRng: Rng;
+  /** Dropout applies only while training. */
+  training = false;
+
+  private constructor(config: LoraConfig, modules: LoraModule[], seed: number) {
+    this.config = config;
+    this.scale = loraScale(config);
+    this.modules = new Map(modules.map((m) => [m.path, m]));
+    this.dropoutRng = new Rng(seed);
+  }
+
+  /**
+   * A from PEFT's init, kaiming_uniform(a = sqrt(5)): uniform in +-1/sqrt(in); B zero, so the adapted model
+   * starts equal to the base.
+   */
+  static init(model: CausalLM, config: LoraConfig, seed: number): LoraAdapter {
+    const adapter = new LoraAdapter(config, loraModules(model.config, config), seed);
+    const rng = new Rng(seed ^ 0x5eed);
+    for (const m of adapter.modules.values()) {
+      const bound = 1 / Math.sqrt(m.inFeatures);
+      const a = Float32Array.from({ length: m.inFeatures * config.rank }, () => (2 * rng.next() - 1) * bound);
+      adapter.params.set(peftName(m.path, 'A'), variable(tf.tensor2d(a, [m.inFeatures, config.rank])));
+      adapter.params.set(peftName(m.path, 'B'), variable(tf.zeros([config.rank, m.outFeatures])));
+    }
+    return adapter;
+  }
+
+  /** Rebuilds an adapter from tensors in PEFT layout (an adapter_model.safetensors). */
+  static fromPeftTensors(model: CausalLM, config: LoraConfig, tensors: Map<string, HostTensor>, seed = 0): LoraAdapter {
+    const adapter = new LoraAdapter(config, loraModules(model.config, config), seed);
+    for (const m of adapter.modules.values()) {
+      for (const [matrix, shape] of [['A', [config.rank, m.inFeatures]], ['B', [m.outFeatures, config.rank]]] as const) {
+        const name = peftName(m.path, matrix);
+        const t = tensors.get(name);
+        if (!t) throw new Error(`adapter: missing tensor ${name} (shape [${shape}])`);
+        if (t.shape.join() !== shape.join()) throw new Error(`adapter: ${name} has shape [${t.shape}], expected [${shape}]`);
+        adapter.params.set(name, variable(tf.tidy(() => tf.transpose(tf.tensor2d(t.data, shape as [number, number])))));
+      }
+    }
+    return adapter;
+  }
+
+  /** The adapter's tensors in PEFT names and layout. */
+  peftTensors(): HostTensor[] {
+    return [...this.params].map(([name, v]) => {
+      const t = tf.transpose(v);
+      const data = t.dataSync() as Float32Array;
+      t.dispose();
+      return { name, shape: t.shape, data };
+    });
+  }
+
+  /** Wraps the model's projections: the base output plus each adapted projection's low-rank update. */
+  wrap(model: CausalLM, base: Projection = model.project): Projection {
+    return (prefixes, x) => {
+      const y = base(prefixes, x);
+      if (!prefixes.some((p) => this.modules.has(p))) return y;
+      const input = this.training && this.config.dropout > 0 ? tf.dropout(x, this.config.dropout, undefined, this.dropoutRng.int(2 ** 31)) : x;
+      const updates = prefixes.map((prefix) =>
+        this.modules.has(prefix)
+          ? this.update(prefix, input)
+          : tf.zeros([...x.shape.slice(0, -1), model.param(`${prefix}.weight`).shape[1] as number]),
+      );
+      return tf.add(y, updates.length === 1 ? updates[0] : tf.concat(updates, -1));
+    };
+  }
+
+  /** scale * (x A) B for one module; x [..., in] -> [..., out]. */
+  private update(module: string, x: tf.Tensor): tf.Tensor {
+    const a = this.params.get(peftName(module, 'A')) as tf.Variable<tf.Rank.R2>; // [in, r]
+    const b = this.params.get(peftName(module, 'B')) as tf.Variable<tf.Rank.R2>; // [r, out]
+    return tf.mul(linear(linear(x, a), b), this.scale);
+  }
+
+  /** W += scale * A B for every adapted module (W held [in, out]); refuses non-finite results. */
+  merge(model: CausalLM): void {
+    this.applyDelta(model, 1);
+  }
+
+  /** The exact inverse of merge. */
+  unmerge(model: CausalLM): void {
+    this.applyDelta(model, -1);
+  }
+
+  private applyDelta(model: CausalLM, sign: 1 | -1): void {
+    const merged = new Map<string, tf.Tensor>();
+    try {
+      for (const module of this.modules.keys()) {
+        const weight = model.params.get(`${module}.weight`)!;
+        const next = tf.tidy(() => tf.add(weight, tf.mul(tf.matMul(this.params.get(peftName(module, 'A'))!, this.params.get(peftName(module, 'B'))!), sign * this.scale)));
+        merged.set(module, next);
+        if (!tf.tidy(() => tf.all(tf.isFinite(next)).dataSync()[0])) throw new Error(`adapter: merging into ${module} gives non-finite weights; nothing was changed`);
+      }
+      for (const [module, next] of merged) model.params.get(`${module}.weight`)!.assign(next);
+    } finally {
+      for (const t of merged.values()) t.dispose();
+    }
+  }
+
+  get dropoutState(): number {
+    return this.dropoutRng.getState();
+  }
+
+  set dropoutState(state: number) {
+    this.dropoutRng.setState(state);
+  }
+
+  parameterCount(): number {
+    let n = 0;
+    for (const p of this.params.values()) n += p.size;
+    return n;
+  }
+
+  dispose(): void {
+    for (const p of this.params.values()) p.dispose();
+  }
+}
+
+function variable(initial: tf.Tensor): tf.Variable {
+  const v = tf.variable(initial, true);
+  initial.dispose();
+  return v;
+}
