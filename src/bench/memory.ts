@@ -12,6 +12,11 @@ export class PeakMemory {
     this.tensorBytes = Math.max(this.tensorBytes, tf.memory().numBytes);
   }
 
+  /** A peak measured elsewhere (tf.profile's peakBytes). */
+  recordTensorBytes(bytes: number): void {
+    this.tensorBytes = Math.max(this.tensorBytes, bytes);
+  }
+
   peaks(): { peakRssMiB: number; peakTensorMiB: number } {
     this.sample();
     return { peakRssMiB: round(this.rss / MiB), peakTensorMiB: round(this.tensorBytes / MiB) };

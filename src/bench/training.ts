@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { CausalLM } from '../model/causal-lm.ts';
 import { countParameters, resolveModelConfig, type ModelConfig } from '../model/config.ts';
 import { Rng } from '../util/rng.ts';
@@ -54,6 +55,10 @@ export async function benchTraining(options: TrainingBenchOptions): Promise<Trai
   const started = performance.now();
   await run(options.warmupSteps, options.warmupSteps + options.steps, () => memory.sample());
   const seconds = (performance.now() - started) / 1000;
+  // Live tensors peak inside a step (activations and gradients), where only tf.profile sees them.
+  const end = options.warmupSteps + options.steps;
+  const { peakBytes } = await tf.profile(() => run(end, end + 1));
+  memory.recordTensorBytes(peakBytes);
   optimizer.dispose();
   model.dispose();
   return {

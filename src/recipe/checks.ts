@@ -16,6 +16,7 @@ export function checkRecipe(recipe: ResolvedRecipeYaml): RecipeProblem[] {
 }
 
 function checkArchitecture(recipe: ResolvedRecipeYaml): RecipeProblem[] {
+  if (recipe.student.type !== 'scratch') return [];
   const arch = recipe.student.architecture;
   const at = (key: string) => ['student', 'architecture', key];
   const problems: RecipeProblem[] = [];
@@ -45,6 +46,8 @@ function checkArchitecture(recipe: ResolvedRecipeYaml): RecipeProblem[] {
 }
 
 function checkData(recipe: ResolvedRecipeYaml): RecipeProblem[] {
+  // A pretrained base's context length is known only once it is loaded (the train stage checks it).
+  if (recipe.student.type !== 'scratch') return [];
   const maxPositions = recipe.student.architecture.max_position_embeddings;
   if (recipe.data.seq_len <= maxPositions) return [];
   return [
@@ -65,16 +68,22 @@ function checkFiles(recipe: ResolvedRecipeYaml): RecipeProblem[] {
   const files: [KeyPath, string][] = [[['data', 'train'], recipe.data.train]];
   const { validation } = recipe.data;
   if ('path' in validation) files.push([['data', 'validation', 'path'], validation.path]);
-  if (recipe.student.tokenizer !== 'byte') files.push([['student', 'tokenizer'], recipe.student.tokenizer]);
-  return files.flatMap(([keyPath, path]) => {
+  const { student } = recipe;
+  if (student.type === 'scratch' && student.tokenizer !== 'byte') files.push([['student', 'tokenizer'], student.tokenizer]);
+  const problems = files.flatMap(([keyPath, path]) => {
     const problem = fileProblem(path);
     return problem ? [{ keyPath, message: problem }] : [];
   });
+  if (student.type === 'lora' && !student.base.startsWith('ollama:')) {
+    const problem = fileProblem(student.base, { folderAllowed: true });
+    if (problem) problems.push({ keyPath: ['student', 'base'], message: problem });
+  }
+  return problems;
 }
 
-function fileProblem(path: string): string | undefined {
+function fileProblem(path: string, { folderAllowed = false } = {}): string | undefined {
   const stats = statSync(path, { throwIfNoEntry: false });
   if (!stats) return `file not found: ${path}`;
-  if (!stats.isFile()) return `not a file: ${path}`;
+  if (!stats.isFile() && !(folderAllowed && stats.isDirectory())) return `not a file: ${path}`;
   return undefined;
 }

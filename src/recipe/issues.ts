@@ -33,6 +33,8 @@ interface DescribedIssue extends SchemaProblem {
 }
 
 function describeIssue(issue: Issue, data: unknown): DescribedIssue[] {
+  const branch = matchingUnionBranch(issue);
+  if (branch) return branch.flatMap((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] } as Issue, data));
   const keyPath = issue.path.map((key) => (typeof key === 'number' ? key : String(key)));
   if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => unknownKey(keyPath, key));
   const given = valueAt(data, keyPath);
@@ -44,6 +46,18 @@ function describeIssue(issue: Issue, data: unknown): DescribedIssue[] {
   const expected = expectation(issue, keyPath);
   const message = quoteGiven ? `${expected}, got ${quote(given)}` : expected;
   return [{ keyPath, message, target: 'value' }];
+}
+
+/**
+ * The issues of the one union variant whose type the value has (a list for `'all-linear' | [q, k]`), so
+ * the error points inside the value instead of saying it matches no variant.
+ */
+function matchingUnionBranch(issue: Issue): Issue[] | undefined {
+  if (issue.code !== 'invalid_union' || !('errors' in issue)) return undefined;
+  const sameType = issue.errors.filter(
+    (errors) => errors.length > 0 && !errors.some((e) => e.path.length === 0 && (e.code === 'invalid_type' || e.code === 'invalid_value')),
+  );
+  return sameType.length === 1 ? (sameType[0] as Issue[]) : undefined;
 }
 
 function isSecretReference(keyPath: KeyPath): boolean {

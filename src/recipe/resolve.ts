@@ -20,7 +20,10 @@ export function resolvePaths(recipe: RecipeYaml, { baseDir, cwd }: PathContext):
     seed: recipe.seed,
     backend: recipe.backend,
     output_dir: recipe.output_dir === undefined ? resolve(cwd, 'runs') : fromRecipe(recipe.output_dir),
-    student: { ...recipe.student, tokenizer: resolveTokenizer(recipe.student.tokenizer, baseDir) },
+    student:
+      recipe.student.type === 'scratch'
+        ? { ...recipe.student, tokenizer: resolveTokenizer(recipe.student.tokenizer, baseDir) }
+        : { ...recipe.student, base: resolveBase(recipe.student.base, baseDir) },
     data: {
       ...recipe.data,
       train: fromRecipe(recipe.data.train),
@@ -35,6 +38,11 @@ function resolveTokenizer(tokenizer: string, baseDir: string): string {
   if (tokenizer === 'byte') return tokenizer;
   const path = resolve(baseDir, tokenizer);
   return isDirectory(path) ? join(path, 'tokenizer.json') : path;
+}
+
+/** `ollama:` names stay as written; paths become absolute. */
+function resolveBase(base: string, baseDir: string): string {
+  return base.startsWith('ollama:') ? base : resolve(baseDir, base);
 }
 
 function isDirectory(path: string): boolean {

@@ -62,8 +62,23 @@ const scratchStudent = z.strictObject({
   init_std: z.number().positive().default(0.02).describe('standard deviation of the random initial weights'),
 });
 
-// One variant per student kind, told apart by `type`; later kinds (lora, ...) are added to this list.
-const student = z.discriminatedUnion('type', [scratchStudent]);
+export const LORA_TARGET_NAMES = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
+
+const loraStudent = z.strictObject({
+  type: z.literal('lora').describe('low-rank adapters on a frozen pretrained model'),
+  base: path().describe('a Hugging Face model folder, a .gguf file, or ollama:NAME[:TAG]'),
+  rank: positiveInt().default(16).describe('higher: more capacity, more memory and time'),
+  alpha: z.number().positive().default(32).describe('updates are scaled by alpha / rank (alpha / sqrt(rank) with rslora)'),
+  dropout: z.number().min(0).lt(1).default(0).describe('dropout on the adapter input while training'),
+  targets: z
+    .union([z.literal('all-linear'), z.array(z.enum(LORA_TARGET_NAMES)).min(1)])
+    .default(['q', 'k', 'v', 'o'])
+    .describe('projections to adapt; all-linear: q k v o gate up down'),
+  rslora: z.boolean().default(false).describe('rank-stabilized scaling, alpha / sqrt(rank)'),
+});
+
+// One variant per student kind, told apart by `type`.
+const student = z.discriminatedUnion('type', [scratchStudent, loraStudent]);
 
 const validation = z
   .strictObject({

@@ -19,7 +19,18 @@ export interface Recipe {
 }
 
 /** One variant per kind of student, told apart by `type`. */
-export type StudentSpec = ScratchStudentSpec;
+export type StudentSpec = ScratchStudentSpec | LoraStudentSpec;
+
+export interface LoraStudentSpec {
+  type: 'lora';
+  /** Absolute path of a model folder or .gguf file, or `ollama:NAME[:TAG]` as written. */
+  base: string;
+  rank: number;
+  alpha: number;
+  dropout: number;
+  targets: 'all-linear' | ('q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down')[];
+  rslora: boolean;
+}
 
 export interface ScratchStudentSpec {
   type: 'scratch';

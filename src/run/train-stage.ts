@@ -1,18 +1,13 @@
 /**
  * The train stage of a recipe: set up tokenizer, data, model and optimizer, resume from the latest
- * checkpoint, run the loop with validation and checkpoints, and write final/ as a Hugging Face model dir.
+ * checkpoint, run the loop with validation and checkpoints, and write final/ (a Hugging Face model folder,
+ * or a PEFT adapter folder for LoRA).
  */
 import type { BackendReport } from '../backend/index.ts';
-import { writeHfModelDir } from '../formats/hf-model-dir.ts';
-import { CausalLM } from '../model/causal-lm.ts';
-import { countParameters, resolveModelConfig, type ModelConfig } from '../model/config.ts';
-import type { Recipe, ScratchStudentSpec } from '../recipe/index.ts';
-import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
-import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
-import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import type { Recipe } from '../recipe/index.ts';
 import { SlmError } from '../util/errors.ts';
 import { loadTextDataset, type TextDataset } from '../../datasets/text-dataset.ts';
-import type { BatchIteratorState } from '../../datasets/batches.ts';
+import type { Batch, BatchIteratorState } from '../../datasets/batches.ts';
 import { latestCheckpoint, loadCheckpoint, pruneCheckpoints, restoreParams, saveCheckpoint } from '../../trainers/checkpoint.ts';
 import { nextTokenLoss } from '../../trainers/losses/next-token.ts';
 import { DivergenceError, fit, type StepMetrics } from '../../trainers/loop.ts';
@@ -21,6 +16,7 @@ import { validationLoss } from '../../trainers/validation.ts';
 import type { RunPaths } from './layout.ts';
 import { MetricsLog, type MetricsRecord } from './metrics.ts';
 import type { Progress } from './progress.ts';
+import { buildStudent, type Student } from './student.ts';
 
 export interface TrainSummary {
   parameters: number;
@@ -44,7 +40,7 @@ interface TrainerState {
 interface TrainSession {
   recipe: Recipe;
   paths: RunPaths;
-  model: CausalLM;
+  student: Student;
   optimizer: AdamW;
   data: TextDataset;
   metrics: MetricsLog;
@@ -63,24 +59,35 @@ export async function trainStage(
   progress: Progress,
   hooks: TrainHooks = {},
 ): Promise<TrainSummary> {
-  const tokenizer = await studentTokenizer(recipe.student);
-  const data = await loadTextDataset(tokenizer, {
-    path: recipe.data.train,
-    format: recipe.data.format,
-    textField: recipe.data.textField,
-    promptField: recipe.data.promptField,
-    responseField: recipe.data.responseField,
-    validation: recipe.data.validation,
-    seqLen: recipe.data.seqLen,
-    batchSize: recipe.train.batchSize,
-    seed: recipe.seed,
-  });
-  const config = studentConfig(recipe.student, tokenizer, recipe.data.seqLen);
-  progress.info(
-    `model: ${formatCount(countParameters(config))} parameters, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize}; backend ${backend.backend} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})`,
-  );
-  const model = CausalLM.init(config, { seed: recipe.seed, std: recipe.student.initStd });
-  const optimizer = new AdamW(model.params, {
+  const student = await buildStudent(recipe.student, recipe.seed, recipe.data.seqLen, progress);
+  try {
+    const data = await loadTextDataset(student.tokenizer, {
+      path: recipe.data.train,
+      format: recipe.data.format,
+      textField: recipe.data.textField,
+      promptField: recipe.data.promptField,
+      responseField: recipe.data.responseField,
+      validation: recipe.data.validation,
+      seqLen: recipe.data.seqLen,
+      batchSize: recipe.train.batchSize,
+      seed: recipe.seed,
+    });
+    progress.info(`${student.summary}; backend ${backend.backend} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})`);
+    return await trainStudent(recipe, paths, student, data, progress, hooks);
+  } finally {
+    student.dispose();
+  }
+}
+
+async function trainStudent(
+  recipe: Recipe,
+  paths: RunPaths,
+  student: Student,
+  data: TextDataset,
+  progress: Progress,
+  hooks: TrainHooks,
+): Promise<TrainSummary> {
+  const optimizer = new AdamW(student.trainable, {
     lr: recipe.train.lr,
     betas: recipe.train.betas,
     eps: recipe.train.eps,
@@ -88,19 +95,13 @@ export async function trainStage(
   });
   const metrics = MetricsLog.open(paths.metrics);
   try {
-    const session: TrainSession = { recipe, paths, model, optimizer, data, metrics, progress };
+    const session: TrainSession = { recipe, paths, student, optimizer, data, metrics, progress };
     const resumed = await resumeIfPossible(session);
     const outcome = await trainLoop(session, resumed, hooks);
     progress.stop();
-    await writeHfModelDir(paths.final, {
-      config,
-      tensors: model.hfTensors(),
-      dtype: 'F32',
-      tokenizerJson: tokenizer.toJSON(),
-      tokenizerConfig: recipe.student.tokenizer === 'byte' ? BYTE_LEVEL_TOKENIZER_CONFIG : undefined,
-    });
+    await student.writeFinal(paths.final);
     return {
-      parameters: model.parameterCount(),
+      parameters: student.model.parameterCount(),
       steps: recipe.train.maxSteps,
       resumedFromStep: resumed?.step ?? null,
       ...outcome,
@@ -109,43 +110,28 @@ export async function trainStage(
   } finally {
     metrics.close();
     optimizer.dispose();
-    model.dispose();
   }
 }
 
-async function studentTokenizer(student: ScratchStudentSpec): Promise<Tokenizer> {
-  return student.tokenizer === 'byte' ? createByteLevelTokenizer() : loadTokenizer(student.tokenizer);
-}
-
-function studentConfig(student: ScratchStudentSpec, tokenizer: Tokenizer, seqLen: number): ModelConfig {
-  const arch = student.architecture;
-  if (arch.maxPositionEmbeddings < seqLen) {
-    throw new SlmError(
-      `student.architecture.max_position_embeddings (${arch.maxPositionEmbeddings}) is shorter than data.seq_len (${seqLen})`,
-      { code: 'ERR_RECIPE' },
-    );
-  }
-  return resolveModelConfig({ ...arch, vocabSize: tokenizer.vocabSize, bosTokenId: tokenizer.bosId, eosTokenId: tokenizer.eosId });
-}
-
-async function resumeIfPossible({ recipe, paths, model, optimizer, data, metrics, progress }: TrainSession): Promise<TrainerState | null> {
+async function resumeIfPossible({ recipe, paths, student, optimizer, data, metrics, progress }: TrainSession): Promise<TrainerState | null> {
   const latest = recipe.train.resume === 'auto' ? await latestCheckpoint(paths.checkpoints) : undefined;
   if (!latest) {
     metrics.truncateAfterStep(-1);
     return null;
   }
   const checkpoint = await loadCheckpoint(latest.dir);
-  restoreParams(model.params, checkpoint.params);
+  restoreParams(student.trainable, checkpoint.params);
   optimizer.loadState(checkpoint.optimizer);
   const state = checkpoint.trainerState as unknown as TrainerState;
   data.train.setState(state.dataState);
+  student.rngState = state.rngState;
   metrics.truncateAfterStep(state.step);
   progress.info(`resuming from ${latest.dir} (step ${state.step})`);
   return state;
 }
 
 async function trainLoop(
-  { recipe, paths, model, optimizer, data, metrics, progress }: TrainSession,
+  { recipe, paths, student, optimizer, data, metrics, progress }: TrainSession,
   resumed: TrainerState | null,
   hooks: TrainHooks,
 ): Promise<Pick<TrainSummary, 'finalLoss' | 'validationLoss' | 'tokensPerSecond'>> {
@@ -153,8 +139,14 @@ async function trainLoop(
   const startStep = resumed?.step ?? 0;
   const startedAt = performance.now() - (resumed?.elapsedSeconds ?? 0) * 1000;
   const elapsed = () => (performance.now() - startedAt) / 1000;
-  const loss = (batch: Parameters<typeof nextTokenLoss>[1]) => nextTokenLoss(model, batch);
-  const validate = () => (data.validation ? validationLoss(data.validation.batches(train.evalBatches), loss) : null);
+  const loss = (batch: Batch) => nextTokenLoss(student.model, batch, student.project);
+  const validate = () => {
+    if (!data.validation) return null;
+    student.setTraining(false);
+    const value = validationLoss(data.validation.batches(train.evalBatches), loss);
+    student.setTraining(true);
+    return value;
+  };
   let last: StepMetrics | null = null;
   let lastValidation: number | null = null;
   let tokensSeen = 0;
@@ -175,19 +167,20 @@ async function trainLoop(
     if (record.val_loss !== undefined) progress.info(`step ${m.step}: validation loss ${record.val_loss.toFixed(4)}`);
     if (m.step % train.checkpointEvery === 0 || isLast) {
       await saveCheckpoint(paths.checkpoint(m.step), {
-        params: model.params,
+        params: student.trainable,
         optimizer: optimizer.state(),
-        trainerState: { step: m.step, dataState: data.train.getState(), rngState: data.train.getState().rngState, elapsedSeconds: elapsed() },
-        config: model.config,
+        trainerState: { step: m.step, dataState: data.train.getState(), rngState: student.rngState, elapsedSeconds: elapsed() },
+        config: student.model.config,
       });
       await pruneCheckpoints(paths.checkpoints, train.keepCheckpoints);
     }
     await hooks.afterStep?.(m);
   };
 
+  student.setTraining(true);
   try {
     await fit(
-      model.params,
+      student.trainable,
       optimizer,
       data.train,
       loss,
@@ -201,20 +194,18 @@ async function trainLoop(
       { afterStep },
     );
   } catch (error) {
+    student.setTraining(false);
     if (!(error instanceof DivergenceError)) throw error;
     const kept = await latestCheckpoint(paths.checkpoints);
     throw new SlmError(`${error.message}; ${kept ? `the last good checkpoint is ${kept.dir}` : 'no checkpoint was written before it'}`, {
       code: error.code,
     });
   }
+  student.setTraining(false);
   const finalStep = last as StepMetrics | null;
   return {
     finalLoss: finalStep?.loss ?? null,
     validationLoss: lastValidation,
     tokensPerSecond: trainSeconds > 0 ? tokensSeen / trainSeconds : null,
   };
-}
-
-function formatCount(n: number): string {
-  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`;
 }

@@ -88,6 +88,7 @@ describe('parseRecipe: valid recipes', () => {
 
   it('keeps every explicit value and resolves paths against the recipe folder', async () => {
     const recipe = await loadRecipe(join(fixtures, 'full.yaml'));
+    if (recipe.student.type !== 'scratch') throw new Error('full.yaml has a scratch student');
     expect(recipe.outputDir).toBe(join(fixtures, 'out'));
     expect(recipe.student.tokenizer).toBe(join(fixtures, 'tokenizer', 'tokenizer.json'));
     expect(recipe.data.validation).toEqual({ path: join(fixtures, 'train.jsonl') });
@@ -132,7 +133,7 @@ describe('parseRecipe: errors point at the line and column of the key', () => {
     ['an empty value', minimal.replace('max_steps: 10', 'max_steps:'), 'recipe.yaml:13:13: train.max_steps: expected an integer, got null'],
     ['a bound', minimal.replace('max_steps: 10', 'max_steps: 0'), 'recipe.yaml:13:14: train.max_steps: expected an integer > 0, got 0'],
     ['a list element', withLine('train', 'betas: [0.9, 1.5]'), 'recipe.yaml:13:16: train.betas[1]: expected a number < 1, got 1.5'],
-    ['an unknown student type', minimal.replace('type: scratch', 'type: lora'), 'recipe.yaml:4:9: student.type: expected scratch, got "lora"'],
+    ['an unknown student type', minimal.replace('type: scratch', 'type: qlora'), 'recipe.yaml:4:9: student.type: expected one of scratch | lora, got "qlora"'],
     [
       'a validation fraction out of range',
       withLine('data', 'validation: { fraction: 1 }'),
@@ -196,5 +197,29 @@ describe('loadRecipe', () => {
     const recipe = await loadRecipe(join(dir, 'r.yaml'));
     expect(recipe.data.train).toBe(join(dir, 'data.jsonl'));
     expect(recipe.outputDir).toBe(join(dir, '..', 'elsewhere'));
+  });
+});
+
+describe('a LoRA student', () => {
+  const lora = (base: string, extra = '') => `name: tiny-lora
+student:
+  type: lora
+  base: ${base}
+${extra}data:
+  train: train.jsonl
+train:
+  max_steps: 2
+`;
+
+  it('fills PEFT-like defaults, resolves a base path against the recipe folder and keeps ollama: names', () => {
+    const recipe = parseRecipe(lora('ollama:llama3.2:1b'), 'recipe.yaml', fixtures);
+    expect(recipe.student).toEqual({ type: 'lora', base: 'ollama:llama3.2:1b', rank: 16, alpha: 32, dropout: 0, targets: ['q', 'k', 'v', 'o'], rslora: false });
+    const local = parseRecipe(lora('tokenizer', '  targets: all-linear\n'), 'recipe.yaml', fixtures);
+    expect(local.student).toMatchObject({ base: join(fixtures, 'tokenizer'), targets: 'all-linear' });
+  });
+
+  it('reports a missing base and an unknown target at their keys', () => {
+    expect(() => parseRecipe(lora('nowhere'), 'recipe.yaml', fixtures)).toThrow(`recipe.yaml:4:9: student.base: file not found: ${join(fixtures, 'nowhere')}`);
+    expect(() => parseRecipe(lora('ollama:x', '  targets: [q, qkv]\n'), 'recipe.yaml', fixtures)).toThrow('recipe.yaml:5:16: student.targets[1]');
   });
 });

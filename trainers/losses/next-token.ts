@@ -1,12 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../../datasets/batches.ts';
 import type { CausalLM } from '../../src/model/causal-lm.ts';
+import type { Projection } from '../../src/model/layers.ts';
 import { crossEntropy } from './cross-entropy.ts';
 
-/** Cross-entropy of the model's next-token predictions on a batch, over the positions its mask scores. */
-export function nextTokenLoss(model: CausalLM, batch: Batch): tf.Scalar {
+/**
+ * Cross-entropy of the model's next-token predictions on a batch, over the positions its mask scores;
+ * `project` carries adapters (LoRA) when the model has them.
+ */
+export function nextTokenLoss(model: CausalLM, batch: Batch, project: Projection = model.project): tf.Scalar {
   const { batchSize: B, seqLen: T } = batch;
-  const logits = model.forward(tf.tensor2d(batch.inputs, [B, T], 'int32')); // [B, T, V]
+  const logits = model.forward(tf.tensor2d(batch.inputs, [B, T], 'int32'), undefined, project); // [B, T, V]
   return crossEntropy(
     tf.reshape(logits, [B * T, model.config.vocabSize]) as tf.Tensor2D,
     tf.tensor1d(batch.targets, 'int32'),

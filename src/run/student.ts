@@ -1,0 +1,110 @@
+/**
+ * The model a recipe trains, whatever its kind: a scratch transformer whose every weight trains, or LoRA
+ * adapters on a frozen pretrained base. The train stage works only through this interface.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import { writeHfModelDir } from '../formats/hf-model-dir.ts';
+import { writePeftAdapter } from '../export/peft.ts';
+import { CausalLM } from '../model/causal-lm.ts';
+import { countParameters, resolveModelConfig } from '../model/config.ts';
+import type { Projection } from '../model/layers.ts';
+import { loadModel } from '../model/load.ts';
+import { LoraAdapter } from '../model/lora.ts';
+import { resolveLoraConfig } from '../model/lora-config.ts';
+import type { LoraStudentSpec, ScratchStudentSpec, StudentSpec } from '../recipe/index.ts';
+import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
+import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { SlmError } from '../util/errors.ts';
+import type { Logger } from './progress.ts';
+
+export interface Student {
+  model: CausalLM;
+  tokenizer: Tokenizer;
+  /** What the optimizer updates and checkpoints hold. */
+  trainable: Map<string, tf.Variable>;
+  /** The forward pass's projections: the model's own, or with adapter updates. */
+  project: Projection;
+  /** Random state besides the data order (LoRA dropout), checkpointed for an exact resume. */
+  rngState: number;
+  setTraining(on: boolean): void;
+  /** Writes the trained result: a Hugging Face model folder, or a PEFT adapter folder. */
+  writeFinal(dir: string): Promise<void>;
+  /** One line for the log: size, and what trains. */
+  summary: string;
+  dispose(): void;
+}
+
+export async function buildStudent(spec: StudentSpec, seed: number, seqLen: number, logger: Logger): Promise<Student> {
+  return spec.type === 'scratch' ? scratchStudent(spec, seed, seqLen) : loraStudent(spec, seed, seqLen, logger);
+}
+
+async function scratchStudent(spec: ScratchStudentSpec, seed: number, seqLen: number): Promise<Student> {
+  const tokenizer = spec.tokenizer === 'byte' ? createByteLevelTokenizer() : await loadTokenizer(spec.tokenizer);
+  const arch = spec.architecture;
+  checkContext(arch.maxPositionEmbeddings, seqLen, 'student.architecture.max_position_embeddings');
+  const config = resolveModelConfig({ ...arch, vocabSize: tokenizer.vocabSize, bosTokenId: tokenizer.bosId, eosTokenId: tokenizer.eosId });
+  const model = CausalLM.init(config, { seed, std: spec.initStd });
+  return {
+    model,
+    tokenizer,
+    trainable: model.params,
+    project: model.project,
+    rngState: 0,
+    setTraining: () => {},
+    writeFinal: (dir) =>
+      writeHfModelDir(dir, {
+        config,
+        tensors: model.hfTensors(),
+        dtype: 'F32',
+        tokenizerJson: tokenizer.toJSON(),
+        tokenizerConfig: spec.tokenizer === 'byte' ? BYTE_LEVEL_TOKENIZER_CONFIG : undefined,
+      }),
+    summary: `scratch model: ${formatCount(countParameters(config))} parameters, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize}`,
+    dispose: () => model.dispose(),
+  };
+}
+
+async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, logger: Logger): Promise<Student> {
+  const { model, tokenizer } = await loadModel(spec.base, { logger });
+  if (!tokenizer) {
+    model.dispose();
+    throw new SlmError(`student.base: ${spec.base} has no tokenizer (tokenizer.json), which training needs`, { code: 'ERR_RECIPE' });
+  }
+  checkContext(model.config.maxPositionEmbeddings, seqLen, `the base model's context length (${spec.base})`);
+  for (const p of model.params.values()) p.trainable = false;
+  const lora = resolveLoraConfig({
+    ...spec,
+    targets: spec.targets === 'all-linear' ? 'all-linear' : spec.targets.map((t) => `${t}_proj`),
+  });
+  const adapter = LoraAdapter.init(model, lora, seed);
+  return {
+    model,
+    tokenizer,
+    trainable: adapter.params,
+    project: adapter.wrap(model),
+    get rngState() {
+      return adapter.dropoutState;
+    },
+    set rngState(state: number) {
+      adapter.dropoutState = state;
+    },
+    setTraining: (on) => (adapter.training = on),
+    writeFinal: (dir) => writePeftAdapter(dir, lora, adapter.peftTensors(), spec.base),
+    summary: `LoRA rank ${lora.rank} on ${lora.targets.join(', ')}: ${formatCount(adapter.parameterCount())} trainable of ${formatCount(model.parameterCount())} base parameters (frozen)`,
+    dispose: () => {
+      adapter.dispose();
+      model.dispose();
+    },
+  };
+}
+
+function checkContext(maxPositions: number, seqLen: number, what: string): void {
+  if (maxPositions < seqLen) {
+    throw new SlmError(`data.seq_len (${seqLen}) is longer than ${what}: ${maxPositions}`, { code: 'ERR_RECIPE' });
+  }
+}
+
+function formatCount(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`;
+}
