@@ -105,7 +105,7 @@ describe('parseRecipe: valid recipes', () => {
 
   it('accepts a tokenizer given as a file', () => {
     const recipe = parse(withLine('student', 'tokenizer: tokenizer/tokenizer.json'));
-    expect(recipe.student.tokenizer).toBe(join(fixtures, 'tokenizer', 'tokenizer.json'));
+    expect(recipe.student).toMatchObject({ type: 'scratch', tokenizer: join(fixtures, 'tokenizer', 'tokenizer.json') });
   });
 });
 
