@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.ts';
 import { registerDoctor } from './commands/doctor.ts';
+import { registerExport } from './commands/export.ts';
 import { registerGenerate } from './commands/generate.ts';
 import { registerRun } from './commands/run.ts';
 import { registerSchema } from './commands/schema.ts';
@@ -18,6 +19,7 @@ const COMMANDS: ((program: Command, context: CommandContext) => void)[] = [
   registerRun,
   registerScore,
   registerGenerate,
+  registerExport,
   registerDoctor,
   registerBench,
   registerSchema,

@@ -51,6 +51,11 @@ export class GgufMetadata {
     return this.entries.has(key);
   }
 
+  /** Every value without its type tag, for code that reads decoded values (the tokenizer). */
+  values(): Map<string, unknown> {
+    return new Map([...this.entries].map(([key, entry]) => [key, entry.value]));
+  }
+
   get(key: string): GgufValue | undefined {
     return this.entries.get(key);
   }

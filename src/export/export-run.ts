@@ -1,0 +1,126 @@
+/**
+ * The export stage: turns a finished run's final/ into the formats people run. A scratch run's final/ is a
+ * Hugging Face folder; a LoRA run's is a PEFT adapter, merged into its base for the full-model formats.
+ * Everything is written under runs/<name>/export/<format>/.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { exportGguf, type GgufExportType } from '../formats/gguf-model.ts';
+import { GgufFile } from '../formats/gguf/index.ts';
+import { writeHfModelDir } from '../formats/hf-model-dir.ts';
+import { ollamaModelfile } from '../formats/modelfile.ts';
+import { resolveOllamaModel } from '../formats/ollama-store.ts';
+import type { WritableDtype } from '../formats/safetensors.ts';
+import type { CausalLM } from '../model/causal-lm.ts';
+import { loadModel } from '../model/load.ts';
+import { LoraAdapter } from '../model/lora.ts';
+import { loadRecipe, type Recipe } from '../recipe/index.ts';
+import { runPathsAt } from '../run/layout.ts';
+import type { TokenizerConfigJson } from '../tokenizer/special-tokens.ts';
+import { ggufTokenizerFiles } from '../tokenizer/gguf-tokenizer.ts';
+import { replaceDirAtomic, writeFileAtomic } from '../util/atomic.ts';
+import { SlmError } from '../util/errors.ts';
+import { pathExists } from '../util/path-exists.ts';
+import { readPeftAdapter, writePeftAdapter } from './peft.ts';
+
+export type ExportFormat = 'peft' | 'hf' | 'gguf' | 'ollama';
+
+export interface ExportOptions {
+  /** The run folder, runs/<name>. */
+  run: string;
+  format: ExportFormat;
+  /** Tensor storage: safetensors dtype for hf, GGUF type for gguf and ollama. */
+  dtype?: WritableDtype;
+  ggufType?: GgufExportType;
+}
+
+export interface ExportResult {
+  format: ExportFormat;
+  /** The folder the export was written to. */
+  path: string;
+  files: string[];
+}
+
+interface TokenizerFiles {
+  json: string;
+  config?: TokenizerConfigJson;
+}
+
+export async function exportRun(options: ExportOptions): Promise<ExportResult> {
+  const paths = runPathsAt(options.run);
+  if (!(await pathExists(paths.final))) {
+    throw new SlmError(`${options.run}: no final/ yet; run the recipe to the end first`, { code: 'ERR_EXPORT' });
+  }
+  const recipe = await loadRecipe(paths.recipe);
+  const out = join(paths.root, 'export', options.format);
+  switch (options.format) {
+    case 'peft':
+      return exportPeft(recipe, paths.final, out);
+    case 'hf':
+      return withMergedModel(recipe, paths.final, async (model, tokenizer) => {
+        await writeHfModelDir(out, { config: model.config, tensors: model.hfTensors(), dtype: options.dtype ?? 'F32', tokenizerJson: tokenizer.json, tokenizerConfig: tokenizer.config });
+        return { format: 'hf', path: out, files: ['config.json', 'model.safetensors', 'tokenizer.json', ...(tokenizer.config ? ['tokenizer_config.json'] : [])] };
+      });
+    case 'gguf':
+    case 'ollama':
+      return withMergedModel(recipe, paths.final, async (model, tokenizer) => {
+        const type = options.ggufType ?? 'F16';
+        const file = `${recipe.name}-${type.toLowerCase()}.gguf`;
+        await replaceDirAtomic(out, async (tmp) => {
+          await exportGguf(model, tokenizer, join(tmp, file), { type, name: recipe.name });
+          if (options.format === 'ollama') await writeFileAtomic(join(tmp, 'Modelfile'), modelfileFor(file, tokenizer));
+        });
+        return { format: options.format, path: out, files: options.format === 'ollama' ? [file, 'Modelfile'] : [file] };
+      });
+  }
+}
+
+async function exportPeft(recipe: Recipe, finalDir: string, out: string): Promise<ExportResult> {
+  if (recipe.student.type !== 'lora') {
+    throw new SlmError(`run '${recipe.name}' trained a scratch model, not LoRA adapters: export it as hf, gguf or ollama`, { code: 'ERR_EXPORT' });
+  }
+  const adapter = await readPeftAdapter(finalDir);
+  await writePeftAdapter(out, adapter.config, [...adapter.tensors.values()], adapter.baseModel);
+  return { format: 'peft', path: out, files: ['adapter_config.json', 'adapter_model.safetensors'] };
+}
+
+/** The trained model with any adapter merged in, and its tokenizer files; disposed after `use`. */
+async function withMergedModel<T>(recipe: Recipe, finalDir: string, use: (model: CausalLM, tokenizer: TokenizerFiles) => Promise<T>): Promise<T> {
+  const source = recipe.student.type === 'lora' ? recipe.student.base : finalDir;
+  const { model } = await loadModel(source);
+  try {
+    if (recipe.student.type === 'lora') {
+      const saved = await readPeftAdapter(finalDir);
+      const adapter = LoraAdapter.fromPeftTensors(model, saved.config, saved.tensors);
+      adapter.merge(model);
+      adapter.dispose();
+    }
+    return await use(model, await tokenizerFiles(source));
+  } finally {
+    model.dispose();
+  }
+}
+
+/** tokenizer.json (+ tokenizer_config.json) of a model folder, or converted from a GGUF's metadata. */
+async function tokenizerFiles(source: string): Promise<TokenizerFiles> {
+  if (source.startsWith('ollama:') || source.endsWith('.gguf')) {
+    const path = source.startsWith('ollama:') ? (await resolveOllamaModel(source)).modelBlob : source;
+    const file = await GgufFile.open(path);
+    try {
+      const { tokenizerJson, tokenizerConfig } = ggufTokenizerFiles(file.metadata.values(), { source: path });
+      return { json: JSON.stringify(tokenizerJson), config: tokenizerConfig };
+    } finally {
+      await file.close();
+    }
+  }
+  const json = await readFile(join(source, 'tokenizer.json'), 'utf8');
+  const configPath = join(source, 'tokenizer_config.json');
+  const config = (await pathExists(configPath)) ? (JSON.parse(await readFile(configPath, 'utf8')) as TokenizerConfigJson) : undefined;
+  return { json, config };
+}
+
+/** FROM the exported GGUF; Ollama reads the chat template from the GGUF's metadata. */
+function modelfileFor(ggufFile: string, tokenizer: TokenizerFiles): string {
+  const eos = typeof tokenizer.config?.eos_token === 'string' ? tokenizer.config.eos_token : undefined;
+  return ollamaModelfile({ from: `./${basename(ggufFile)}`, parameters: eos ? { stop: [eos] } : undefined });
+}
