@@ -1,5 +1,6 @@
 /**
- * Hugging Face `config.json` <-> ModelConfig for the Llama family this project runs: llama, mistral, qwen2.
+ * Hugging Face `config.json` <-> ModelConfig for the Llama family this project runs: llama, mistral, qwen2,
+ * qwen3.
  * Field names and defaults follow transformers' LlamaConfig / MistralConfig / Qwen2Config; anything that
  * would make the checkpoint compute something our transformer does not is refused by name.
  */
@@ -14,6 +15,7 @@ const ARCHITECTURES = {
   llama: 'LlamaForCausalLM',
   mistral: 'MistralForCausalLM',
   qwen2: 'Qwen2ForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
 } as const;
 
 type SupportedModelType = keyof typeof ARCHITECTURES;
@@ -49,6 +51,7 @@ export function modelConfigFromHf(raw: Record<string, unknown>, file: string): M
     maxPositionEmbeddings,
     // Qwen2 always has q/k/v biases; its config has no flag for them
     attentionBias: modelType === 'qwen2',
+    qkNorm: modelType === 'qwen3',
     tieWordEmbeddings: fields.optionalBoolean('tie_word_embeddings') ?? false,
     bosTokenId: fields.tokenId('bos_token_id'),
     eosTokenId: fields.tokenId('eos_token_id'),
@@ -65,6 +68,9 @@ export function hfConfigJson(config: ModelConfig, dtype: WritableDtype = 'F32'):
   const modelType = config.modelType;
   if (!isSupported(modelType)) {
     throw new HfModelDirError('config.json', 'UNSUPPORTED', `model_type '${modelType}' cannot be exported; supported: ${supportedList()}`);
+  }
+  if (config.qkNorm !== (modelType === 'qwen3')) {
+    throw new HfModelDirError('config.json', 'UNSUPPORTED', `qkNorm ${config.qkNorm} cannot be expressed for model_type '${modelType}' (only qwen3 has q/k norms)`);
   }
   if (config.attentionBias !== (modelType === 'qwen2')) {
     throw new HfModelDirError(
@@ -113,6 +119,8 @@ function typeSpecificFields(modelType: SupportedModelType): Record<string, unkno
       return { sliding_window: null };
     case 'qwen2':
       return { use_sliding_window: false };
+    case 'qwen3':
+      return { attention_bias: false, use_sliding_window: false };
   }
 }
 
@@ -120,7 +128,8 @@ function supportedModelType(fields: ConfigFields): SupportedModelType {
   const modelType = fields.raw.model_type;
   if (typeof modelType !== 'string') fields.fail('INVALID_CONFIG', `model_type must be a string, got ${describeValue(modelType)}`);
   if (!isSupported(modelType)) {
-    fields.fail('UNSUPPORTED', `model_type '${modelType}' is not supported yet; supported: ${supportedList()}`);
+    const later = typeof modelType === 'string' && modelType.startsWith('gemma') ? '; Gemma 2/3 support may follow' : '';
+    fields.fail('UNSUPPORTED', `model_type '${modelType}' is not supported yet; supported: ${supportedList()}${later}`);
   }
   return modelType;
 }
@@ -135,7 +144,7 @@ function supportedList(): string {
 
 function checkSlidingWindow(fields: ConfigFields, modelType: SupportedModelType, maxPositions: number): void {
   const window = fields.raw.sliding_window;
-  const active = modelType === 'mistral' || (modelType === 'qwen2' && fields.raw.use_sliding_window === true);
+  const active = modelType === 'mistral' || (modelType.startsWith('qwen') && fields.raw.use_sliding_window === true);
   if (!active || window === undefined || window === null) return;
   if (typeof window !== 'number' || window < maxPositions) {
     fields.fail(

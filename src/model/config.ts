@@ -27,6 +27,8 @@ export interface ModelConfig {
   maxPositionEmbeddings: number;
   /** q/k/v projections carry a bias (Qwen2). */
   attentionBias: boolean;
+  /** Per-head RMSNorm of queries and keys before RoPE (Qwen3). */
+  qkNorm: boolean;
   tieWordEmbeddings: boolean;
   bosTokenId: number | null;
   eosTokenId: number | null;
@@ -52,6 +54,7 @@ export function resolveModelConfig(input: ModelConfigInput): ModelConfig {
     ropeScaling: input.ropeScaling ?? null,
     maxPositionEmbeddings: input.maxPositionEmbeddings ?? 2048,
     attentionBias: input.attentionBias ?? false,
+    qkNorm: input.qkNorm ?? false,
     tieWordEmbeddings: input.tieWordEmbeddings ?? false,
     bosTokenId: input.bosTokenId ?? null,
     eosTokenId: input.eosTokenId ?? null,
@@ -79,7 +82,8 @@ export function countParameters(config: ModelConfig): number {
   const { hiddenSize: d, intermediateSize: f, numLayers, numHeads, numKvHeads, headDim, vocabSize } = config;
   const qDim = numHeads * headDim;
   const kvDim = numKvHeads * headDim;
-  const attention = d * qDim + 2 * d * kvDim + qDim * d + (config.attentionBias ? qDim + 2 * kvDim : 0);
+  const attention =
+    d * qDim + 2 * d * kvDim + qDim * d + (config.attentionBias ? qDim + 2 * kvDim : 0) + (config.qkNorm ? 2 * headDim : 0);
   const mlp = 3 * d * f;
   const norms = 2 * d;
   const embeddings = vocabSize * d * (config.tieWordEmbeddings ? 1 : 2);

@@ -61,6 +61,7 @@ export function attention(
   x: tf.Tensor3D,
   layer: number,
   config: ModelConfig,
+  param: ParamLookup,
   project: Projection,
   inputs: AttentionInputs,
 ): tf.Tensor3D {
@@ -69,7 +70,8 @@ export function attention(
   const group = H / KVH;
   const prefix = `model.layers.${layer}.self_attn`;
   const qkv = project([`${prefix}.q_proj`, `${prefix}.k_proj`, `${prefix}.v_proj`], x); // [B, T, (H+2KVH)*hd]
-  const heads = tf.reshape(qkv, [B, T, H + 2 * KVH, hd]) as tf.Tensor4D;
+  let heads = tf.reshape(qkv, [B, T, H + 2 * KVH, hd]) as tf.Tensor4D;
+  if (config.qkNorm) heads = normalizeQueriesAndKeys(heads, prefix, config, param);
   const [q, kNew, vNew] = tf.split(applyRotary(heads, inputs.rope.cos, inputs.rope.sin), [H, KVH, KVH], 2);
   const headsFirst = (t: tf.Tensor) => tf.transpose(t, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KVH, T, hd]
   const { k, v } = inputs.cache
@@ -88,6 +90,15 @@ export function attention(
   ); // [B*KVH, T*group, hd]
   const merged = tf.transpose(tf.reshape(context, [B, KVH, T, group * hd]), [0, 2, 1, 3]); // [B, T, KVH, group*hd]
   return project([`${prefix}.o_proj`], tf.reshape(merged, [B, T, H * hd])) as tf.Tensor3D;
+}
+
+/** Qwen3's RMSNorm over each query and key head, [B, T, H+2KVH, hd] -> same, values untouched. */
+function normalizeQueriesAndKeys(heads: tf.Tensor4D, prefix: string, config: ModelConfig, param: ParamLookup): tf.Tensor4D {
+  const { numHeads: H, numKvHeads: KVH, rmsNormEps: eps } = config;
+  const [q, k, v] = tf.split(heads, [H, KVH, KVH], 2);
+  const qNormed = rmsNorm(q, param(`${prefix}.q_norm.weight`)!, eps);
+  const kNormed = rmsNorm(k, param(`${prefix}.k_norm.weight`)!, eps);
+  return tf.concat([qNormed, kNormed, v], 2) as tf.Tensor4D;
 }
 
 /** SwiGLU feed-forward: down(silu(gate(x)) * up(x)), gate and up as one product. */
@@ -133,7 +144,7 @@ export function decoderBlock(
 ): tf.Tensor3D {
   const prefix = `model.layers.${layer}`;
   const attnIn = rmsNorm(x, param(`${prefix}.input_layernorm.weight`)!, config.rmsNormEps) as tf.Tensor3D;
-  const h = tf.add(x, attention(attnIn, layer, config, project, inputs)) as tf.Tensor3D;
+  const h = tf.add(x, attention(attnIn, layer, config, param, project, inputs)) as tf.Tensor3D;
   const mlpIn = rmsNorm(h, param(`${prefix}.post_attention_layernorm.weight`)!, config.rmsNormEps) as tf.Tensor3D;
   return tf.add(h, mlp(mlpIn, layer, project)) as tf.Tensor3D;
 }

@@ -42,6 +42,9 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
       linear(`${p}.self_attn.v_proj`, kvDim, d),
       linear(`${p}.self_attn.o_proj`, d, qDim, true),
     );
+    if (config.qkNorm) {
+      specs.push(vector(`${p}.self_attn.q_norm.weight`, headDim, 'ones'), vector(`${p}.self_attn.k_norm.weight`, headDim, 'ones'));
+    }
     if (config.attentionBias) {
       specs.push(
         vector(`${p}.self_attn.q_proj.bias`, qDim, 'zeros'),

@@ -78,6 +78,7 @@ describe('modelConfigFromHf', () => {
       ropeScaling: { ropeType: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
       maxPositionEmbeddings: 131072,
       attentionBias: false,
+      qkNorm: false,
       tieWordEmbeddings: true,
       bosTokenId: 128000,
       eosTokenId: 128001,
@@ -126,7 +127,7 @@ describe('modelConfigFromHf', () => {
   });
 
   it.each([
-    ['an unsupported model_type', { ...llama32, model_type: 'gemma2' }, 'UNSUPPORTED', "model_type 'gemma2' is not supported yet; supported: llama, mistral, qwen2"],
+    ['an unsupported model_type', { ...llama32, model_type: 'gemma2' }, 'UNSUPPORTED', "model_type 'gemma2' is not supported yet; supported: llama, mistral, qwen2, qwen3; Gemma 2/3 support may follow"],
     ['a missing model_type', { ...llama32, model_type: undefined }, 'INVALID_CONFIG', 'model_type must be a string'],
     ['a missing hidden_size', { ...llama32, hidden_size: undefined }, 'INVALID_CONFIG', 'hidden_size is required'],
     ['a non-integer layer count', { ...llama32, num_hidden_layers: '16' }, 'INVALID_CONFIG', 'num_hidden_layers must be a positive integer, got "16"'],

@@ -67,6 +67,7 @@ describe('tiny-llama (F32, two shards, llama3 rope scaling, GQA)', () => {
       ropeScaling: { ropeType: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 16 },
       maxPositionEmbeddings: 128,
       attentionBias: false,
+      qkNorm: false,
       tieWordEmbeddings: false,
       bosTokenId: 1,
       eosTokenId: 2,

@@ -3,7 +3,7 @@ import { resolveModelConfig, type ModelConfigInput } from '../../src/model/confi
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { Rng } from '../../src/util/rng.ts';
 
-/** A model small enough for finite differences and exhaustive comparisons, with GQA and biases on. */
+/** A model small enough for finite differences and exhaustive comparisons, with GQA, biases and q/k norms on. */
 export function tinyConfig(overrides: Partial<ModelConfigInput> = {}) {
   return resolveModelConfig({
     vocabSize: 23,
@@ -13,6 +13,7 @@ export function tinyConfig(overrides: Partial<ModelConfigInput> = {}) {
     numHeads: 4,
     numKvHeads: 2,
     attentionBias: true,
+    qkNorm: true,
     tieWordEmbeddings: false,
     ...overrides,
   });

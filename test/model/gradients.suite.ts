@@ -36,7 +36,7 @@ export function gradientSuite(): void {
     it('attention (GQA, rotary, causal mask, biases), with respect to its input', () => {
       const x = randomTensor([B, T, D], 4) as tf.Tensor3D;
       const inputs = { rope: rotaryTables(config, 0, T, 1 / Math.sqrt(config.headDim)) };
-      expectGradientMatchesFiniteDifferences((xi) => projectToScalar(attention(xi as tf.Tensor3D, 0, config, model.project, inputs), 5), x, { samples: 10 });
+      expectGradientMatchesFiniteDifferences((xi) => projectToScalar(attention(xi as tf.Tensor3D, 0, config, model.param, model.project, inputs), 5), x, { samples: 10 });
     });
 
     it('SwiGLU MLP, with respect to its input', () => {

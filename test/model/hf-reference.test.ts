@@ -26,7 +26,7 @@ function maxAbsDiff(a: number[][], b: number[][]): number {
  * Logits of models loaded from Hugging Face directories against test/fixtures/make_hf_reference.py, a
  * separate PyTorch implementation of the same architectures (float32 throughout).
  */
-describe.each(['tiny-llama', 'tiny-qwen2'])('%s from its HF directory', (name) => {
+describe.each(['tiny-llama', 'tiny-qwen2', 'tiny-qwen3'])('%s from its HF directory', (name) => {
   const expected = JSON.parse(readFileSync(join(FIXTURES, name, 'expected.json'), 'utf8')) as Expected;
   const ids = expected.input_ids;
 

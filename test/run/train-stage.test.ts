@@ -18,6 +18,7 @@ const TINY_SCRATCH = resolve(import.meta.dirname, '../../recipes/tiny-scratch.ya
 /** recipes/tiny-scratch.yaml, shrunk to train a dozen steps in a second or two. */
 async function smallRecipe(outputDir: string): Promise<Recipe> {
   const recipe = await loadRecipe(TINY_SCRATCH);
+  if (recipe.student.type !== 'scratch') throw new Error('tiny-scratch.yaml has a scratch student');
   return {
     ...recipe,
     seed: 3,
