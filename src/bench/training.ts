@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CausalLM } from '../model/causal-lm.ts';
 import { countParameters, resolveModelConfig, type ModelConfig } from '../model/config.ts';
+import { LoraAdapter } from '../model/lora.ts';
+import { resolveLoraConfig, type LoraConfig } from '../model/lora-config.ts';
 import { Rng } from '../util/rng.ts';
 import { nextTokenLoss } from '../../trainers/losses/next-token.ts';
 import type { Batch } from '../../datasets/batches.ts';
@@ -20,16 +22,22 @@ export const BENCH_MODEL: ModelConfig = resolveModelConfig({
   maxPositionEmbeddings: 1024,
 });
 
+/** The LoRA case: rank 16 on the attention projections, as in most LoRA recipes. */
+export const BENCH_LORA: LoraConfig = resolveLoraConfig({ rank: 16, alpha: 32, targets: ['q', 'k', 'v', 'o'] });
+
 export interface TrainingBenchOptions {
   config: ModelConfig;
   batchSize: number;
   seqLen: number;
   warmupSteps: number;
   steps: number;
+  /** Train LoRA adapters on the (frozen) model instead of every weight. */
+  lora?: LoraConfig;
 }
 
 export interface TrainingBenchResult {
   parameters: number;
+  trainableParameters: number;
   batchSize: number;
   seqLen: number;
   steps: number;
@@ -43,12 +51,16 @@ export interface TrainingBenchResult {
 export async function benchTraining(options: TrainingBenchOptions): Promise<TrainingBenchResult> {
   const { config, batchSize, seqLen } = options;
   const model = CausalLM.init(config, { seed: 0 });
-  const optimizer = new AdamW(model.params, { lr: 1e-4, betas: [0.9, 0.95], weightDecay: 0.1 });
+  const adapter = options.lora && LoraAdapter.init(model, options.lora, 0);
+  if (adapter) for (const p of model.params.values()) p.trainable = false;
+  const trainable = adapter ? adapter.params : model.params;
+  const project = adapter ? adapter.wrap(model) : model.project;
+  const optimizer = new AdamW(trainable, { lr: 1e-4, betas: [0.9, 0.95], weightDecay: 0.1 });
   const batches = { nextBatch: randomBatches(config.vocabSize, batchSize, seqLen) };
-  const loss = (batch: Batch) => nextTokenLoss(model, batch);
+  const loss = (batch: Batch) => nextTokenLoss(model, batch, project);
   const schedule = { lr: 1e-4, minLrRatio: 0.1, warmupSteps: 0, maxSteps: 1_000_000, schedule: 'constant' as const };
   const run = (startStep: number, maxSteps: number, afterStep?: () => void) =>
-    fit(model.params, optimizer, batches, loss, { startStep, maxSteps, gradAccum: 1, schedule, clipGradNorm: 1 }, { afterStep });
+    fit(trainable, optimizer, batches, loss, { startStep, maxSteps, gradAccum: 1, schedule, clipGradNorm: 1 }, { afterStep });
 
   await run(0, options.warmupSteps);
   const memory = new PeakMemory();
@@ -59,10 +71,13 @@ export async function benchTraining(options: TrainingBenchOptions): Promise<Trai
   const end = options.warmupSteps + options.steps;
   const { peakBytes } = await tf.profile(() => run(end, end + 1));
   memory.recordTensorBytes(peakBytes);
+  const trainableParameters = [...trainable.values()].reduce((n, p) => n + p.size, 0);
   optimizer.dispose();
+  adapter?.dispose();
   model.dispose();
   return {
     parameters: countParameters(config),
+    trainableParameters,
     batchSize,
     seqLen,
     steps: options.steps,
