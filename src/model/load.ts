@@ -1,5 +1,9 @@
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FormatError } from '../formats/format-error.ts';
+import { loadGgufModel } from '../formats/gguf-model.ts';
 import { openHfWeights, readHfConfig } from '../formats/hf-model-dir.ts';
+import { resolveOllamaModel } from '../formats/ollama-store.ts';
 import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { pathExists } from '../util/path-exists.ts';
@@ -7,8 +11,33 @@ import { CausalLM } from './causal-lm.ts';
 
 export interface LoadedModel {
   model: CausalLM;
-  /** Null when the directory has no tokenizer.json (score then needs ids). */
+  /** Null when a model directory has no tokenizer.json (score then needs ids). */
   tokenizer: Tokenizer | null;
+  /** The Jinja chat template (tokenizer_config.json or GGUF `tokenizer.chat_template`), null when there is none. */
+  chatTemplate: string | null;
+}
+
+export interface LoadModelOptions {
+  /** Told the memory a GGUF model will take before its weights are read. */
+  logger?: { info(message: string): void };
+  /** Ollama's store for `ollama:` references; default $OLLAMA_MODELS or ~/.ollama/models. */
+  ollamaModelsDir?: string;
+}
+
+export class ModelLoadError extends FormatError {}
+
+const OLLAMA_PREFIX = 'ollama:';
+
+/**
+ * A model from any source this project reads: a Hugging Face model directory, a GGUF file, or
+ * `ollama:NAME[:TAG]` (the GGUF of a model in Ollama's store).
+ */
+export async function loadModel(ref: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  if (ref.startsWith(OLLAMA_PREFIX)) return loadOllamaModel(ref, options);
+  const stats = await stat(ref).catch(() => undefined);
+  if (stats?.isDirectory()) return loadModelDir(ref);
+  if (stats?.isFile()) return loadGgufModel(ref, options);
+  throw new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
 }
 
 /** A Hugging Face model directory (config.json + safetensors, tokenizer.json when present). */
@@ -19,8 +48,37 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
     const names = new Set(weights.names());
     const model = await CausalLM.fromHfTensors(config, (name) => (names.has(name) ? weights.read(name) : Promise.resolve(undefined)));
     const tokenizer = (await pathExists(join(dir, 'tokenizer.json'))) ? await loadTokenizer(dir) : null;
-    return { model, tokenizer };
+    return { model, tokenizer, chatTemplate: await chatTemplateIn(dir) };
   } finally {
     weights.close();
+  }
+}
+
+/** The base model only: a model that Ollama runs with LoRA adapters on top would compute something else. */
+async function loadOllamaModel(ref: string, options: LoadModelOptions): Promise<LoadedModel> {
+  const resolved = await resolveOllamaModel(ref, { modelsDir: options.ollamaModelsDir });
+  if (resolved.adapters.length > 0) {
+    throw new ModelLoadError(
+      resolved.manifestPath,
+      'UNSUPPORTED',
+      `${resolved.name} applies ${resolved.adapters.length} LoRA adapter(s) on top of its GGUF, which loading does not support yet`,
+    );
+  }
+  return loadGgufModel(resolved.modelBlob, options);
+}
+
+/** tokenizer_config.json's `chat_template` when it is a string; null without the file or the key. */
+async function chatTemplateIn(dir: string): Promise<string | null> {
+  const file = join(dir, 'tokenizer_config.json');
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (text === undefined) return null;
+  try {
+    const template = (JSON.parse(text) as { chat_template?: unknown }).chat_template;
+    return typeof template === 'string' ? template : null;
+  } catch (error) {
+    throw new ModelLoadError(file, 'INVALID_JSON', `not valid JSON (${(error as Error).message})`);
   }
 }

@@ -1,0 +1,267 @@
+/**
+ * GGUF metadata <-> ModelConfig for the architectures this project runs, with the keys and defaults llama.cpp
+ * reads (src/llama-model.cpp load_hparams, src/llama-arch.cpp LLM_KV names) and convert_hf_to_gguf.py writes
+ * (TextModel.set_gguf_parameters, LlamaModel, Qwen2Model, Phi3MiniModel):
+ *
+ *   llama   Llama 2/3, Mistral, SmolLM, TinyLlama. q/k rows interleaved per head (see gguf-tensors.ts);
+ *           Llama 3 rope scaling as the `rope_freqs.weight` factors (see gguf-rope-factors.ts); optional
+ *           q/k/v biases (a Qwen2 that llama.cpp's qwen2 cannot hold, see ggufArchitectureOf).
+ *   qwen2   q/k/v biases, rotate-half layout as in Hugging Face files, head_dim = hidden / heads.
+ *   phi3    a Llama with fused attn_qkv and ffn_up (gate then up); split on load, so it runs as `llama`.
+ *
+ * Anything that would make the file compute something our transformer does not is refused by name.
+ */
+import { countParameters, resolveModelConfig } from '../model/config.ts';
+import type { ModelConfig, RopeScaling } from '../model/config.ts';
+import { describeValue, FormatError } from './format-error.ts';
+import { GGUF_KEY, archKey } from './gguf/constants.ts';
+import type { GgufMetadata, GgufValue } from './gguf/metadata.ts';
+import { ropeScalingFromFactors } from './gguf-rope-factors.ts';
+
+export class GgufModelError extends FormatError {}
+
+export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'qwen2', 'phi3'] as const;
+export type SupportedGgufArchitecture = (typeof SUPPORTED_GGUF_ARCHITECTURES)[number];
+
+/** What would be needed to run the architectures people are most likely to try next. */
+const UNSUPPORTED_HINTS: Record<string, string> = {
+  gemma: 'Gemma 2/3 support may follow',
+  gemma2: 'Gemma 2/3 support may follow',
+  gemma3: 'Gemma 2/3 support may follow',
+  qwen3: 'Qwen3 normalizes every query and key head (attn_q_norm, attn_k_norm), which GGUF loading does not map yet',
+  qwen3moe: 'Qwen3 MoE needs per-head q/k norms and mixture-of-experts layers, which this model lacks',
+  phi2: 'Phi-2 uses LayerNorm, GELU and a parallel attention/MLP block',
+};
+
+/** Tensor facts the metadata alone does not give. */
+export interface GgufModelFacts {
+  /** The file, for error messages. */
+  file: string;
+  tensorNames: ReadonlySet<string>;
+  /** `rope_freqs.weight` when the file has it. */
+  ropeFactors: ArrayLike<number> | null;
+}
+
+/** The ModelConfig of a GGUF file, or a GgufModelError that says what it has that we cannot run. */
+export function ggufModelConfig(metadata: GgufMetadata, facts: GgufModelFacts): ModelConfig {
+  const keys = new ArchKeys(metadata, facts.file);
+  const arch = keys.architecture();
+  const { tensorNames } = facts;
+  refuseUnsupportedFeatures(keys, arch, tensorNames);
+  const hiddenSize = keys.integer('embedding_length');
+  const numHeads = keys.uniformInteger('attention.head_count');
+  const headDim = keys.optionalInteger('attention.key_length') ?? hiddenSize / numHeads;
+  checkHeadDims(keys, headDim);
+  const ropeTheta = keys.optionalFloat('rope.freq_base') ?? 10000;
+  // q/k/v biases and no others (attn_output.bias is refused) is what Qwen2 adds to a Llama, whatever the file's arch
+  const attentionBias = tensorNames.has('blk.0.attn_q.bias');
+  const input = {
+    modelType: attentionBias ? 'qwen2' : 'llama',
+    vocabSize: keys.optionalInteger('vocab_size') ?? keys.tokenCount(),
+    hiddenSize,
+    intermediateSize: keys.uniformInteger('feed_forward_length'),
+    numLayers: keys.integer('block_count'),
+    numHeads,
+    numKvHeads: keys.optionalUniformInteger('attention.head_count_kv') ?? numHeads,
+    headDim,
+    rmsNormEps: keys.float('attention.layer_norm_rms_epsilon'),
+    ropeTheta,
+    ropeScaling: arch === 'llama' ? ropeScaling(keys, facts.ropeFactors, headDim, ropeTheta) : null,
+    maxPositionEmbeddings: keys.integer('context_length'),
+    attentionBias,
+    tieWordEmbeddings: !tensorNames.has('output.weight'),
+    bosTokenId: keys.optionalTokenId(GGUF_KEY.TOKENIZER_BOS_ID),
+    eosTokenId: keys.optionalTokenId(GGUF_KEY.TOKENIZER_EOS_ID),
+  };
+  try {
+    return resolveModelConfig(input);
+  } catch (error) {
+    throw new GgufModelError(facts.file, 'INVALID_CONFIG', (error as Error).message, { cause: error });
+  }
+}
+
+/** Bytes the model's parameters take as float32, the way CausalLM holds them. */
+export function float32Bytes(config: ModelConfig): number {
+  return countParameters(config) * 4;
+}
+
+/**
+ * The GGUF architecture a config is written as. Qwen2 keeps its own name when llama.cpp's qwen2 can hold it:
+ * that one sizes q as hidden x hidden and reads no rope_freqs, while its llama reads q/k/v biases of any
+ * size, so a Qwen2 with an explicit head_dim or Llama 3 rope scaling is written as a llama with biases.
+ */
+export function ggufArchitectureOf(config: ModelConfig): 'llama' | 'qwen2' {
+  if (config.modelType === 'qwen2') {
+    return config.numHeads * config.headDim === config.hiddenSize && config.ropeScaling === null ? 'qwen2' : 'llama';
+  }
+  if (config.modelType === 'llama' || config.modelType === 'mistral') return 'llama';
+  throw new GgufModelError('(export)', 'UNSUPPORTED', `model_type '${config.modelType}' cannot be written to GGUF; supported: llama, mistral, qwen2`);
+}
+
+/** The `<arch>.*` keys llama.cpp reads for `config`, typed as convert_hf_to_gguf.py writes them. */
+export function ggufHyperparameters(config: ModelConfig): [key: string, value: GgufValue][] {
+  const arch = ggufArchitectureOf(config);
+  const u32 = (value: number): GgufValue => ({ type: 'UINT32', value });
+  const f32 = (value: number): GgufValue => ({ type: 'FLOAT32', value });
+  const entries: [string, GgufValue][] = [
+    [GGUF_KEY.CONTEXT_LENGTH, u32(config.maxPositionEmbeddings)],
+    [GGUF_KEY.EMBEDDING_LENGTH, u32(config.hiddenSize)],
+    [GGUF_KEY.BLOCK_COUNT, u32(config.numLayers)],
+    [GGUF_KEY.FEED_FORWARD_LENGTH, u32(config.intermediateSize)],
+    [GGUF_KEY.ATTENTION_HEAD_COUNT, u32(config.numHeads)],
+    [GGUF_KEY.ATTENTION_HEAD_COUNT_KV, u32(config.numKvHeads)],
+    [GGUF_KEY.ROPE_FREQ_BASE, f32(config.ropeTheta)],
+    [GGUF_KEY.ATTENTION_LAYERNORM_RMS_EPS, f32(config.rmsNormEps)],
+    [GGUF_KEY.ROPE_DIMENSION_COUNT, u32(config.headDim)],
+    [GGUF_KEY.ATTENTION_KEY_LENGTH, u32(config.headDim)],
+    [GGUF_KEY.ATTENTION_VALUE_LENGTH, u32(config.headDim)],
+    [GGUF_KEY.VOCAB_SIZE, u32(config.vocabSize)],
+  ];
+  return entries.map(([key, value]) => [archKey(key, arch), value]);
+}
+
+// ---- refusals -------------------------------------------------------------------------------------------
+
+function refuseUnsupportedFeatures(keys: ArchKeys, arch: SupportedGgufArchitecture, tensorNames: ReadonlySet<string>): void {
+  const experts = keys.optionalInteger('expert_count') ?? 0;
+  if (experts > 0) keys.fail('UNSUPPORTED', `${keys.name('expert_count')} is ${experts}: mixture-of-experts models are not supported`);
+  const scalingType = keys.optionalString('rope.scaling.type');
+  const scalingFactor = keys.optionalFloat('rope.scaling.factor') ?? 1;
+  if (scalingType !== undefined && scalingType !== 'none' && !(scalingType === 'linear' && scalingFactor === 1)) {
+    const supported = 'only Llama 3 scaling, stored as rope_freqs.weight';
+    keys.fail('UNSUPPORTED', `${keys.name('rope.scaling.type')} '${scalingType}' is not supported (${supported})`);
+  }
+  const window = keys.optionalInteger('attention.sliding_window') ?? 0;
+  const context = keys.integer('context_length');
+  if (window > 0 && window < context) {
+    keys.fail(
+      'UNSUPPORTED',
+      `${keys.name('attention.sliding_window')} is ${window}, shorter than the ${context}-token context: sliding-window attention is not supported`,
+    );
+  }
+  if (arch === 'phi3' && (tensorNames.has('rope_factors_long.weight') || tensorNames.has('rope_factors_short.weight'))) {
+    keys.fail('UNSUPPORTED', 'Phi-3 long-rope scaling (rope_factors_long/rope_factors_short) is not supported');
+  }
+}
+
+function checkHeadDims(keys: ArchKeys, headDim: number): void {
+  const valueLength = keys.optionalInteger('attention.value_length') ?? headDim;
+  if (valueLength !== headDim) {
+    keys.fail('UNSUPPORTED', `${keys.name('attention.value_length')} ${valueLength} differs from the key length ${headDim}`);
+  }
+  const rotated = keys.optionalInteger('rope.dimension_count') ?? headDim;
+  if (rotated !== headDim) {
+    const detail = `is ${rotated} of ${headDim} head dimensions: partial rotary embeddings are not supported`;
+    keys.fail('UNSUPPORTED', `${keys.name('rope.dimension_count')} ${detail}`);
+  }
+}
+
+function ropeScaling(keys: ArchKeys, factors: ArrayLike<number> | null, headDim: number, theta: number): RopeScaling | null {
+  if (factors === null) return null;
+  const mapped = ropeScalingFromFactors(factors, headDim, theta);
+  if (!mapped.ok) {
+    keys.fail('UNSUPPORTED', `rope_freqs.weight cannot be run: ${mapped.reason} (only Llama 3 rope scaling is supported)`);
+  }
+  return mapped.scaling;
+}
+
+// ---- typed access ---------------------------------------------------------------------------------------
+
+/** `<arch>.*` keys of one file; every failure names the file and the key. */
+class ArchKeys {
+  private arch = '';
+
+  constructor(
+    private readonly metadata: GgufMetadata,
+    private readonly file: string,
+  ) {}
+
+  fail(code: string, detail: string): never {
+    throw new GgufModelError(this.file, code, detail);
+  }
+
+  architecture(): SupportedGgufArchitecture {
+    const arch = this.metadata.getString(GGUF_KEY.GENERAL_ARCHITECTURE);
+    if (arch === undefined) this.fail('MISSING_KEY', `${GGUF_KEY.GENERAL_ARCHITECTURE} is missing: not a model file`);
+    if (!(SUPPORTED_GGUF_ARCHITECTURES as readonly string[]).includes(arch)) {
+      const hint = UNSUPPORTED_HINTS[arch];
+      this.fail(
+        'UNSUPPORTED_ARCHITECTURE',
+        `architecture '${arch}' is not supported yet (supported: ${SUPPORTED_GGUF_ARCHITECTURES.join(', ')})${hint ? `; ${hint}` : ''}`,
+      );
+    }
+    this.arch = arch;
+    return arch as SupportedGgufArchitecture;
+  }
+
+  name(suffix: string): string {
+    return `${this.arch}.${suffix}`;
+  }
+
+  integer(suffix: string): number {
+    return this.optionalInteger(suffix) ?? this.missing(suffix, 'a positive integer');
+  }
+
+  optionalInteger(suffix: string): number | undefined {
+    const value = this.metadata.getNumber(this.name(suffix));
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
+      this.fail('INVALID_METADATA', `${this.name(suffix)} must be a non-negative integer, got ${value}`);
+    }
+    return value;
+  }
+
+  /** A number per model or one per layer (llama.cpp accepts both); per-layer values must all be equal. */
+  uniformInteger(suffix: string): number {
+    return this.optionalUniformInteger(suffix) ?? this.missing(suffix, 'a positive integer');
+  }
+
+  optionalUniformInteger(suffix: string): number | undefined {
+    const entry = this.metadata.get(this.name(suffix));
+    if (entry?.type !== 'ARRAY') return this.optionalInteger(suffix);
+    const values = this.metadata.getNumberArray(this.name(suffix)) ?? [];
+    if (values.length === 0 || values.some((v) => v !== values[0])) {
+      this.fail('UNSUPPORTED', `${this.name(suffix)} differs between layers (${describeValue(values)}), which this model cannot run`);
+    }
+    return values[0];
+  }
+
+  float(suffix: string): number {
+    return this.optionalFloat(suffix) ?? this.missing(suffix, 'a number');
+  }
+
+  /** Float32 values come back as the shortest decimal that rounds to them (1e-5, not 9.99999974737875e-6). */
+  optionalFloat(suffix: string): number | undefined {
+    const key = this.name(suffix);
+    const entry = this.metadata.get(key);
+    const value = this.metadata.getNumber(key);
+    if (value === undefined) return undefined;
+    if (!Number.isFinite(value) || value <= 0) this.fail('INVALID_METADATA', `${key} must be a positive number, got ${value}`);
+    return entry?.type === 'FLOAT32' ? shortestFloat32Decimal(value) : value;
+  }
+
+  optionalString(suffix: string): string | undefined {
+    return this.metadata.getString(this.name(suffix));
+  }
+
+  optionalTokenId(key: string): number | null {
+    return this.metadata.getNumber(key) ?? null;
+  }
+
+  /** `<arch>.vocab_size` is optional: llama.cpp counts the tokens. */
+  tokenCount(): number {
+    const tokens = this.metadata.getStringArray(GGUF_KEY.TOKENIZER_TOKENS);
+    return tokens?.length ?? this.missing('vocab_size', `a positive integer (or a ${GGUF_KEY.TOKENIZER_TOKENS} array)`);
+  }
+
+  private missing(suffix: string, expected: string): never {
+    return this.fail('MISSING_KEY', `${this.name(suffix)} is missing (expected ${expected})`);
+  }
+}
+
+function shortestFloat32Decimal(value: number): number {
+  for (let digits = 1; digits < 17; digits++) {
+    const decimal = Number(value.toPrecision(digits));
+    if (Math.fround(decimal) === value) return decimal;
+  }
+  return value;
+}

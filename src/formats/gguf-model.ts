@@ -1,0 +1,187 @@
+/**
+ * Llama-family models in GGUF files: loading one into a CausalLM (and its tokenizer), and writing a CausalLM
+ * as a GGUF that llama.cpp runs with the same probabilities. The config mapping lives in gguf-model-config.ts,
+ * tensor names and layouts in gguf-tensors.ts, Llama 3 rope factors in gguf-rope-factors.ts, the tokenizer
+ * metadata in gguf-vocab.ts.
+ */
+import { CausalLM } from '../model/causal-lm.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { parameterSpecs } from '../model/parameters.ts';
+import { tokenizerFromGguf } from '../tokenizer/gguf-tokenizer.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { GGML_QUANT_VERSION, GGUF_KEY } from './gguf/constants.ts';
+import { GgufFile } from './gguf/reader.ts';
+import { GgufWriter } from './gguf/writer.ts';
+import type { GgufWritableType } from './gguf/writer.ts';
+import {
+  float32Bytes,
+  ggufArchitectureOf,
+  ggufHyperparameters,
+  ggufModelConfig,
+  GgufModelError,
+  type SupportedGgufArchitecture,
+} from './gguf-model-config.ts';
+import { llama3RopeFactors } from './gguf-rope-factors.ts';
+import { fromGgufLayout, ggufTensorName, ROPE_FREQS_TENSOR, tensorSources, toGgufLayout, type TensorSource } from './gguf-tensors.ts';
+import { ggufTokenizerMetadata, type GgufExportTokenizer } from './gguf-vocab.ts';
+import type { HostTensor } from './safetensors.ts';
+
+export { ggufModelConfig, GgufModelError, SUPPORTED_GGUF_ARCHITECTURES } from './gguf-model-config.ts';
+export type { GgufExportTokenizer } from './gguf-vocab.ts';
+
+export interface GgufModel {
+  model: CausalLM;
+  tokenizer: Tokenizer;
+  /** `tokenizer.chat_template` (Jinja), or null when the file has none. */
+  chatTemplate: string | null;
+  config: ModelConfig;
+}
+
+export interface LoadGgufOptions {
+  /** Told the memory the model will take before any weight is read. */
+  logger?: { info(message: string): void };
+}
+
+/** The config of a GGUF model file, read from its metadata and tensor list (and `rope_freqs` when present). */
+export async function readGgufModelConfig(file: GgufFile): Promise<ModelConfig> {
+  const tensorNames = new Set(file.tensorNames());
+  const ropeFactors = tensorNames.has(ROPE_FREQS_TENSOR) ? await file.readTensor(ROPE_FREQS_TENSOR) : null;
+  return ggufModelConfig(file.metadata, { file: file.path, tensorNames, ropeFactors });
+}
+
+/**
+ * Loads a GGUF model, dequantizing one tensor at a time to float32 (phi3's fused tensors are read once
+ * and split). Every tensor's presence and shape is checked before the first weight is read.
+ */
+export async function loadGgufModel(path: string, options: LoadGgufOptions = {}): Promise<GgufModel> {
+  const file = await GgufFile.open(path);
+  try {
+    const config = await readGgufModelConfig(file);
+    const arch = file.metadata.getString(GGUF_KEY.GENERAL_ARCHITECTURE) as SupportedGgufArchitecture;
+    const tokenizer = tokenizerFromGguf(plainMetadata(file), { source: path });
+    const sources = tensorSources(config, arch, file.hasTensor('blk.0.attn_qkv.weight'));
+    checkTensors(file, sources, arch);
+    const bytes = float32Bytes(config);
+    const parameters = (bytes / 4).toLocaleString('en');
+    options.logger?.info(`${path}: ${arch}, ${config.numLayers} layers, ${parameters} parameters: ${formatBytes(bytes)} as float32`);
+    const model = await CausalLM.fromHfTensors(config, readerOver(file, sources));
+    return { model, tokenizer, chatTemplate: tokenizer.chatTemplate, config };
+  } finally {
+    await file.close();
+  }
+}
+
+export type GgufExportType = 'F32' | 'F16' | 'Q8_0';
+
+export interface ExportGgufOptions {
+  /** Storage of the 2-D weights; norms, biases and rope factors stay F32, as llama.cpp's converter keeps them. */
+  type: GgufExportType;
+  /** `general.name`. */
+  name?: string;
+}
+
+/** llama.cpp's LlamaFileType for `general.file_type`. */
+const FILE_TYPE: Record<GgufExportType, number> = { F32: 0, F16: 1, Q8_0: 7 };
+
+/**
+ * Writes `model` as a GGUF file that llama.cpp loads: arch `llama` (`qwen2` for a Qwen2 that llama.cpp's qwen2
+ * can hold), the keys it reads, the tokenizer converted from tokenizer.json, and the weights in its layout.
+ */
+export async function exportGguf(model: CausalLM, tokenizer: GgufExportTokenizer, path: string, options: ExportGgufOptions): Promise<void> {
+  const config = model.config;
+  const arch = ggufArchitectureOf(config);
+  const unnamed = parameterSpecs(config).find((spec) => ggufTensorName(spec.name) === undefined);
+  if (unnamed) {
+    const detail = `parameter '${unnamed.name}' has no GGUF tensor this exporter writes (Qwen3's per-head q/k norms are not supported yet)`;
+    throw new GgufModelError(path, 'UNSUPPORTED', detail);
+  }
+  const writer = new GgufWriter(path);
+  writer.addString(GGUF_KEY.GENERAL_ARCHITECTURE, arch);
+  writer.addString(GGUF_KEY.GENERAL_NAME, options.name ?? 'slm-train model');
+  writer.addUint32(GGUF_KEY.GENERAL_FILE_TYPE, FILE_TYPE[options.type]);
+  writer.addUint32(GGUF_KEY.GENERAL_QUANTIZATION_VERSION, GGML_QUANT_VERSION);
+  for (const [key, value] of ggufHyperparameters(config)) writer.add(key, value);
+  for (const [key, value] of ggufTokenizerMetadata(tokenizer, config.vocabSize)) writer.add(key, value);
+
+  const tensors = ggufTensors(model, arch);
+  for (const tensor of tensors) writer.addTensorInfo(tensor.name, tensor.shape, storageType(options.type, tensor.shape));
+  await writer.write(tensors);
+}
+
+/** The model's tensors under their GGUF names and in llama.cpp's layout, rope factors first as the converter writes them. */
+function ggufTensors(model: CausalLM, arch: 'llama' | 'qwen2'): HostTensor[] {
+  const { config } = model;
+  const tensors: HostTensor[] = [];
+  if (config.ropeScaling) {
+    const factors = Float32Array.from(llama3RopeFactors(config.ropeScaling, config.headDim, config.ropeTheta));
+    tensors.push({ name: ROPE_FREQS_TENSOR, shape: [factors.length], data: factors });
+  }
+  for (const tensor of model.hfTensors()) tensors.push(toGgufLayout(tensor, config, arch));
+  return tensors;
+}
+
+/**
+ * convert_hf_to_gguf.py's choice: vectors stay F32; Q8_0 needs rows in whole blocks of 32 and falls back
+ * to F16 otherwise.
+ */
+function storageType(type: GgufExportType, shape: readonly number[]): GgufWritableType {
+  if (shape.length < 2) return 'F32';
+  if (type === 'Q8_0' && shape[shape.length - 1] % 32 !== 0) return 'F16';
+  return type;
+}
+
+// ---- loading helpers ------------------------------------------------------------------------------------
+
+/** Missing tensors, wrong shapes and tensors the model would ignore, reported before anything is read. */
+function checkTensors(file: GgufFile, sources: Map<string, TensorSource>, arch: SupportedGgufArchitecture): void {
+  const needed = new Map([...sources.values()].map((source) => [source.gguf, source.shape]));
+  for (const [name, shape] of needed) {
+    if (!file.hasTensor(name)) {
+      throw new GgufModelError(file.path, 'MISSING_TENSOR', `tensor '${name}' (shape [${shape}]) is missing; the metadata implies it`);
+    }
+    const actual = file.tensorInfo(name).shape;
+    if (actual.join() !== shape.join()) {
+      throw new GgufModelError(file.path, 'WRONG_SHAPE', `tensor '${name}' has shape [${actual}], but the metadata implies [${shape}]`);
+    }
+  }
+  const known = new Set([...needed.keys(), ...(arch === 'llama' ? [ROPE_FREQS_TENSOR] : [])]);
+  const unused = file.tensorNames().filter((name) => !known.has(name));
+  if (unused.length > 0) {
+    const shown = unused.slice(0, 5).map((name) => `'${name}'`).join(', ');
+    throw new GgufModelError(
+      file.path,
+      'UNSUPPORTED_TENSORS',
+      `tensors this model has no place for: ${shown}${unused.length > 5 ? ` and ${unused.length - 5} more` : ''} (a ${arch} variant it cannot run)`,
+    );
+  }
+}
+
+/** Reads each parameter from its GGUF tensor; a fused tensor is kept until its last part has been taken. */
+function readerOver(file: GgufFile, sources: Map<string, TensorSource>) {
+  let held: { name: string; data: Float32Array } | null = null;
+  return async (hfName: string): Promise<HostTensor | undefined> => {
+    const source = sources.get(hfName);
+    if (!source) return undefined;
+    if (held?.name !== source.gguf) held = { name: source.gguf, data: await file.readTensor(source.gguf) };
+    const data = fromGgufLayout(held.data, source);
+    if (!source.rows) held = null;
+    const rows = source.rows ? source.rows[1] - source.rows[0] : source.shape[0];
+    return { name: hfName, shape: source.shape.length > 1 ? [rows, source.shape[1]] : [rows], data };
+  };
+}
+
+/** The metadata as plain values, the form the tokenizer reader takes. */
+function plainMetadata(file: GgufFile): Map<string, unknown> {
+  return new Map(file.metadata.keys().map((key) => [key, file.metadata.get(key)!.value]));
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}

@@ -1,0 +1,196 @@
+/**
+ * Exported GGUF files run by real llama.cpp (node-llama-cpp's prebuilt CPU binaries): its next-token
+ * probabilities against our model's softmax at every position, and its tokenization against ours.
+ *
+ * llama.cpp is asked for the full distribution: sampling with temperature 1, topK = vocabulary size, topP 1,
+ * minP 0 leaves every logit as it is. Its KV cache is F32 and flash attention is off, since both otherwise
+ * round keys and values to F16 (with them on, the F32 difference below grows from ~1e-8 to ~3e-5).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getLlama, LlamaLogLevel, type ControlledEvaluateInputItem, type Llama, type Token } from 'node-llama-cpp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.ts';
+import { exportGguf, loadGgufModel, type GgufExportTokenizer } from '../../src/formats/gguf-model.ts';
+import { GgufFile } from '../../src/formats/gguf/reader.ts';
+import { CausalLM } from '../../src/model/causal-lm.ts';
+import { resolveModelConfig, type ModelConfigInput } from '../../src/model/config.ts';
+import { loadModelDir } from '../../src/model/load.ts';
+import { parameterSpecs } from '../../src/model/parameters.ts';
+import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
+import { tokenizerFromJson } from '../../src/tokenizer/hf-tokenizer.ts';
+import { Rng } from '../../src/util/rng.ts';
+import { FIXTURE_TOKENIZER, LLAMA3_SPLIT, MERGES_VOCAB_SIZE, mergesTokenizer, QWEN2_SPLIT } from '../fixtures/gguf/tokenizers.ts';
+
+await initBackend('cpu');
+
+const FIXTURES = join(import.meta.dirname, '../fixtures/hf');
+
+let llama: Llama;
+let dir: string;
+beforeAll(async () => {
+  llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+  dir = await mkdtemp(join(tmpdir(), 'slm-llama-cpp-'));
+});
+afterAll(async () => {
+  await llama?.dispose();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** llama.cpp's next-token distribution after each prefix of `ids`, as dense rows [T][vocab]. */
+async function llamaCppProbabilities(path: string, ids: number[], vocabSize: number): Promise<number[][]> {
+  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+  const context = await model.createContext({
+    contextSize: 128,
+    // ggml's worker threads spin while they wait: on two cores that costs ~100 ms a token, one thread ~0.3 ms
+    threads: 1,
+    flashAttention: false,
+    experimentalKvCacheKeyType: 'F32',
+    experimentalKvCacheValueType: 'F32',
+  });
+  try {
+    const options = { temperature: 1, topK: vocabSize, topP: 1, minP: 0 };
+    const input = ids.map((id): ControlledEvaluateInputItem => [id as Token, { generateNext: { probabilities: true, options } }]);
+    const outputs = await context.getSequence().controlledEvaluate(input);
+    return outputs.map((output) => {
+      const row = new Array<number>(vocabSize).fill(Number.NaN);
+      for (const [token, p] of output!.next.probabilities!) row[token] = p;
+      return row;
+    });
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
+}
+
+function ourProbabilities(model: CausalLM, ids: number[]): number[][] {
+  return tf.tidy(() => (tf.softmax(model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'))).arraySync() as number[][][])[0]);
+}
+
+/** NaN (a token llama.cpp left out) makes the difference NaN, which fails every bound. */
+function maxAbsDiff(a: number[][], b: number[][]): number {
+  let max = 0;
+  a.forEach((row, i) => row.forEach((v, j) => (max = Math.max(max, Number.isNaN(v - b[i][j]) ? Number.NaN : Math.abs(v - b[i][j])))));
+  return max;
+}
+
+interface Case {
+  /** The GGUF architecture the export should use. */
+  arch: string;
+  load(): Promise<{ model: CausalLM; tokenizer: GgufExportTokenizer; ids: number[] }>;
+}
+
+/** Every weight random (std 0.1, norms around 1, biases around 0), so no part of the model is trivially exact. */
+async function randomModel(input: ModelConfigInput, seed: number): Promise<CausalLM> {
+  const config = resolveModelConfig(input);
+  const rng = new Rng(seed);
+  const noise = (size: number, mean: number, std: number) => Float32Array.from({ length: size }, () => mean + std * rng.normal());
+  const tensors = new Map(
+    parameterSpecs(config).map((spec) => {
+      const size = spec.hfShape.reduce((a, b) => a * b, 1);
+      const data = spec.init === 'ones' ? noise(size, 1, 0.1) : spec.init === 'zeros' ? noise(size, 0, 0.05) : noise(size, 0, 0.1);
+      return [spec.name, { name: spec.name, shape: spec.hfShape, data }];
+    }),
+  );
+  return CausalLM.fromHfTensors(config, async (name) => tensors.get(name));
+}
+
+const byteLevel = createByteLevelTokenizer();
+const BYTE_LEVEL = { json: byteLevel.toJSON(), config: BYTE_LEVEL_TOKENIZER_CONFIG };
+const SCRATCH_SHAPE = {
+  vocabSize: 259,
+  hiddenSize: 64,
+  intermediateSize: 128,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+  bosTokenId: 256,
+  eosTokenId: 257,
+};
+const scratchCase = (arch: string, overrides: Partial<ModelConfigInput>): Case => ({
+  arch,
+  async load() {
+    const model = await randomModel({ ...SCRATCH_SHAPE, ...overrides }, 5);
+    const ids = byteLevel.encode('The quick brown fox jumps over the lazy dog. Ünïcödé 🦙!', { addSpecialTokens: true });
+    return { model, tokenizer: BYTE_LEVEL, ids };
+  },
+});
+
+const fixtureCase = (arch: string, name: string): Case => ({
+  arch,
+  async load() {
+    const { model } = await loadModelDir(join(FIXTURES, name));
+    const { input_ids: ids } = JSON.parse(await readFile(join(FIXTURES, name, 'expected.json'), 'utf8')) as { input_ids: number[] };
+    return { model, tokenizer: FIXTURE_TOKENIZER, ids };
+  },
+});
+
+const CASES: [string, Case][] = [
+  ['a byte-level scratch model (vocab 259, hidden 64, GQA 4/2)', scratchCase('llama', {})],
+  [
+    'the same shape as qwen2 (q/k/v biases, tied embeddings)',
+    scratchCase('qwen2', { modelType: 'qwen2', attentionBias: true, tieWordEmbeddings: true }),
+  ],
+  ['tiny-llama (Llama 3 rope scaling, untied head)', fixtureCase('llama', 'tiny-llama')],
+  ['tiny-qwen2 (head_dim 16 != 48/4: written as llama with biases)', fixtureCase('llama', 'tiny-qwen2')],
+];
+
+describe.each(CASES)('llama.cpp runs the GGUF export of %s', (name, testCase) => {
+  it('with the same next-token probabilities from F32 (1e-5) and Q8_0 (5e-3 against the same Q8_0 weights)', async () => {
+    const { model, tokenizer, ids } = await testCase.load();
+    const vocab = model.config.vocabSize;
+    const f32 = join(dir, `${name.replace(/\W/g, '').slice(0, 24)}-f32.gguf`);
+    await exportGguf(model, tokenizer, f32, { type: 'F32' });
+    const file = await GgufFile.open(f32);
+    expect(file.metadata.getString('general.architecture')).toBe(testCase.arch);
+    await file.close();
+    const ours = ourProbabilities(model, ids);
+    // measured: 3.0e-8 to 3.7e-8 on the four models (their largest probabilities are 0.04 to 0.13)
+    expect(maxAbsDiff(await llamaCppProbabilities(f32, ids, vocab), ours)).toBeLessThan(1e-5);
+
+    const q8 = f32.replace('-f32', '-q8_0');
+    await exportGguf(model, tokenizer, q8, { type: 'Q8_0' });
+    const quantized = await loadGgufModel(q8);
+    const cpp = await llamaCppProbabilities(q8, ids, vocab);
+    // llama.cpp also rounds activations to Q8_0 before each product with a Q8_0 weight: measured 0.7e-3 to 2.0e-3
+    expect(maxAbsDiff(cpp, ourProbabilities(quantized.model, ids))).toBeLessThan(5e-3);
+    // against the unquantized model: measured 1.2e-3 to 3.0e-3
+    expect(maxAbsDiff(cpp, ours)).toBeLessThan(1e-2);
+    model.dispose();
+    quantized.model.dispose();
+  });
+});
+
+describe('llama.cpp tokenizes exported vocabularies as we do', () => {
+  const TEXTS = [
+    'Hello world, hello WORLD!',
+    "it's 1234567 o'clock, they'll say 3.14159",
+    '  two spaces\n\nand\ttabs \n',
+    'naïve 中文 🦙 ✅ <|eot_id|>',
+  ];
+
+  it.each([
+    ['the byte-level scratch tokenizer', BYTE_LEVEL, 259],
+    ["merges with Llama 3's split (llama-bpe)", mergesTokenizer(LLAMA3_SPLIT, true), MERGES_VOCAB_SIZE],
+    ["merges with Qwen2's split (qwen2)", mergesTokenizer(QWEN2_SPLIT), MERGES_VOCAB_SIZE],
+    ["merges with GPT-2's split (gpt-2)", mergesTokenizer(), MERGES_VOCAB_SIZE],
+  ])('%s', async (name, tokenizer: GgufExportTokenizer, vocabSize) => {
+    const config = resolveModelConfig({ vocabSize, hiddenSize: 32, intermediateSize: 32, numLayers: 1, numHeads: 2 });
+    const model = CausalLM.init(config, { seed: 1 });
+    const path = join(dir, `tokenizer-${name.split(' ').slice(-1)[0].replace(/\W/g, '')}.gguf`);
+    await exportGguf(model, tokenizer, path, { type: 'F32' });
+    model.dispose();
+    const ours = tokenizerFromJson(tokenizer.json, tokenizer.config);
+    const cpp = await llama.loadModel({ modelPath: path, gpuLayers: 0, vocabOnly: true });
+    try {
+      for (const text of TEXTS) {
+        expect(cpp.tokenize(text, false), text).toEqual(ours.encode(text));
+        expect(cpp.tokenize(text, true), text).toEqual(ours.encode(text, { parseSpecialTokens: true }));
+      }
+    } finally {
+      await cpp.dispose();
+    }
+  });
+});
