@@ -1,21 +1,21 @@
 import type { LoadedModel } from '../model/load.ts';
 import type { Backend } from '../recipe/index.ts';
 
-/** What `score` and `generate` run on: a model directory and the backend to run it with. */
+/** What `score` and `generate` run on: a model (folder, .gguf or ollama:NAME) and the backend to run it with. */
 export interface ModelTarget {
   model: string;
   backend: Backend;
 }
 
 /**
- * Starts the backend, loads the model directory and hands it to `use`, disposing the model however `use`
+ * Starts the backend, loads the model and hands it to `use`, disposing the model however `use`
  * ends. tfjs is imported only here, on first use, so commands that need no model start fast.
  */
-export async function withModelDir<T>(target: ModelTarget, use: (loaded: LoadedModel) => Promise<T>): Promise<T> {
+export async function withModel<T>(target: ModelTarget, use: (loaded: LoadedModel) => Promise<T>): Promise<T> {
   const { initBackend } = await import('../backend/index.ts');
-  const { loadModelDir } = await import('../model/load.ts');
+  const { loadModel } = await import('../model/load.ts');
   await initBackend(target.backend);
-  const loaded = await loadModelDir(target.model);
+  const loaded = await loadModel(target.model);
   try {
     return await use(loaded);
   } finally {

@@ -6,8 +6,8 @@ export function backendOption(description = 'tfjs backend'): Option {
   return new Option('--backend <name>', description).choices(BACKENDS);
 }
 
-export function modelDirOption(): Option {
-  return new Option('--model <dir>', 'Hugging Face model directory (config.json, safetensors, tokenizer.json)').makeOptionMandatory();
+export function modelOption(): Option {
+  return new Option('--model <path>', 'a Hugging Face model folder, a .gguf file, or ollama:NAME[:TAG]').makeOptionMandatory();
 }
 
 export function integerArg(min: number): (value: string) => number {

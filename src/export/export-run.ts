@@ -5,25 +5,29 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { exportGguf, type GgufExportType } from '../formats/gguf-model.ts';
+import { exportGguf, readGgufModelConfig, type GgufExportType } from '../formats/gguf-model.ts';
 import { GgufFile } from '../formats/gguf/index.ts';
-import { writeHfModelDir } from '../formats/hf-model-dir.ts';
+import { readHfConfig, writeHfModelDir } from '../formats/hf-model-dir.ts';
 import { ollamaModelfile } from '../formats/modelfile.ts';
 import { resolveOllamaModel } from '../formats/ollama-store.ts';
 import type { WritableDtype } from '../formats/safetensors.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
+import type { ModelConfig } from '../model/config.ts';
 import { loadModel } from '../model/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
-import { loadRecipe, type Recipe } from '../recipe/index.ts';
+import { loadRecipe, type LoraStudentSpec, type Recipe } from '../recipe/index.ts';
 import { runPathsAt } from '../run/layout.ts';
 import type { TokenizerConfigJson } from '../tokenizer/special-tokens.ts';
 import { ggufTokenizerFiles } from '../tokenizer/gguf-tokenizer.ts';
 import { replaceDirAtomic, writeFileAtomic } from '../util/atomic.ts';
 import { SlmError } from '../util/errors.ts';
 import { pathExists } from '../util/path-exists.ts';
+import { exportGgufLora } from './gguf-lora.ts';
 import { readPeftAdapter, writePeftAdapter } from './peft.ts';
 
-export type ExportFormat = 'peft' | 'hf' | 'gguf' | 'ollama';
+const ADAPTER_GGUF = 'adapter-lora.gguf';
+
+export type ExportFormat = 'peft' | 'hf' | 'gguf' | 'gguf-lora' | 'ollama';
 
 export interface ExportOptions {
   /** The run folder, runs/<name>. */
@@ -61,27 +65,75 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
         await writeHfModelDir(out, { config: model.config, tensors: model.hfTensors(), dtype: options.dtype ?? 'F32', tokenizerJson: tokenizer.json, tokenizerConfig: tokenizer.config });
         return { format: 'hf', path: out, files: ['config.json', 'model.safetensors', 'tokenizer.json', ...(tokenizer.config ? ['tokenizer_config.json'] : [])] };
       });
-    case 'gguf':
+    case 'gguf-lora':
+      return exportLoraGguf(recipe, paths.final, out);
     case 'ollama':
-      return withMergedModel(recipe, paths.final, async (model, tokenizer) => {
-        const type = options.ggufType ?? 'F16';
-        const file = `${recipe.name}-${type.toLowerCase()}.gguf`;
-        await replaceDirAtomic(out, async (tmp) => {
-          await exportGguf(model, tokenizer, join(tmp, file), { type, name: recipe.name });
-          if (options.format === 'ollama') await writeFileAtomic(join(tmp, 'Modelfile'), modelfileFor(file, tokenizer));
-        });
-        return { format: options.format, path: out, files: options.format === 'ollama' ? [file, 'Modelfile'] : [file] };
-      });
+      if (recipe.student.type === 'lora' && recipe.student.base.startsWith('ollama:')) return exportOllamaAdapter(recipe, paths.final, out);
+      return exportMergedGguf(recipe, paths.final, out, options);
+    case 'gguf':
+      return exportMergedGguf(recipe, paths.final, out, options);
   }
 }
 
-async function exportPeft(recipe: Recipe, finalDir: string, out: string): Promise<ExportResult> {
+/** One GGUF of the whole (merged) model; for ollama, with a Modelfile FROM it. */
+async function exportMergedGguf(recipe: Recipe, finalDir: string, out: string, options: ExportOptions): Promise<ExportResult> {
+  return withMergedModel(recipe, finalDir, async (model, tokenizer) => {
+    const type = options.ggufType ?? 'F16';
+    const file = `${recipe.name}-${type.toLowerCase()}.gguf`;
+    await replaceDirAtomic(out, async (tmp) => {
+      await exportGguf(model, tokenizer, join(tmp, file), { type, name: recipe.name });
+      if (options.format === 'ollama') await writeFileAtomic(join(tmp, 'Modelfile'), modelfileFor(file, tokenizer));
+    });
+    return { format: options.format, path: out, files: options.format === 'ollama' ? [file, 'Modelfile'] : [file] };
+  });
+}
+
+function requireLora(recipe: Recipe, format: ExportFormat): LoraStudentSpec {
   if (recipe.student.type !== 'lora') {
-    throw new SlmError(`run '${recipe.name}' trained a scratch model, not LoRA adapters: export it as hf, gguf or ollama`, { code: 'ERR_EXPORT' });
+    throw new SlmError(`run '${recipe.name}' trained a scratch model, not LoRA adapters: export it as hf, gguf or ollama, not ${format}`, { code: 'ERR_EXPORT' });
   }
+  return recipe.student;
+}
+
+async function exportPeft(recipe: Recipe, finalDir: string, out: string): Promise<ExportResult> {
+  requireLora(recipe, 'peft');
   const adapter = await readPeftAdapter(finalDir);
   await writePeftAdapter(out, adapter.config, [...adapter.tensors.values()], adapter.baseModel);
   return { format: 'peft', path: out, files: ['adapter_config.json', 'adapter_model.safetensors'] };
+}
+
+/** The adapter alone as a GGUF LoRA, for llama.cpp's --lora or Ollama's ADAPTER over the unchanged base. */
+async function exportLoraGguf(recipe: Recipe, finalDir: string, out: string): Promise<ExportResult> {
+  await replaceDirAtomic(out, (tmp) => writeLoraGguf(recipe, finalDir, join(tmp, ADAPTER_GGUF)));
+  return { format: 'gguf-lora', path: out, files: [ADAPTER_GGUF] };
+}
+
+/** A base that Ollama already has: FROM it, ADAPTER the trained LoRA; nothing large is copied. */
+async function exportOllamaAdapter(recipe: Recipe, finalDir: string, out: string): Promise<ExportResult> {
+  const base = requireLora(recipe, 'ollama').base;
+  await replaceDirAtomic(out, async (tmp) => {
+    await writeLoraGguf(recipe, finalDir, join(tmp, ADAPTER_GGUF));
+    await writeFileAtomic(join(tmp, 'Modelfile'), ollamaModelfile({ from: base.slice('ollama:'.length), adapter: `./${ADAPTER_GGUF}` }));
+  });
+  return { format: 'ollama', path: out, files: [ADAPTER_GGUF, 'Modelfile'] };
+}
+
+async function writeLoraGguf(recipe: Recipe, finalDir: string, path: string): Promise<void> {
+  const spec = requireLora(recipe, 'gguf-lora');
+  const saved = await readPeftAdapter(finalDir);
+  const config = await baseConfig(spec.base);
+  await exportGgufLora(path, config, saved.config, [...saved.tensors.values()]);
+}
+
+/** The base model's architecture, read without loading its weights. */
+async function baseConfig(base: string): Promise<ModelConfig> {
+  if (!base.startsWith('ollama:') && !base.endsWith('.gguf')) return (await readHfConfig(base)).config;
+  const file = await GgufFile.open(base.startsWith('ollama:') ? (await resolveOllamaModel(base)).modelBlob : base);
+  try {
+    return await readGgufModelConfig(file);
+  } finally {
+    await file.close();
+  }
 }
 
 /** The trained model with any adapter merged in, and its tokenizer files; disposed after `use`. */

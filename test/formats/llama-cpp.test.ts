@@ -10,7 +10,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getLlama, LlamaLogLevel, type ControlledEvaluateInputItem, type Llama, type Token } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
 import { exportGguf, loadGgufModel, type GgufExportTokenizer } from '../../src/formats/gguf-model.ts';
@@ -22,48 +21,21 @@ import { parameterSpecs } from '../../src/model/parameters.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { tokenizerFromJson } from '../../src/tokenizer/hf-tokenizer.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { disposeLlamaCpp, llamaCpp, llamaCppProbabilities } from '../helpers/llama-cpp.ts';
 import { FIXTURE_TOKENIZER, LLAMA3_SPLIT, MERGES_VOCAB_SIZE, mergesTokenizer, QWEN2_SPLIT } from '../fixtures/gguf/tokenizers.ts';
 
 await initBackend('cpu');
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/hf');
 
-let llama: Llama;
 let dir: string;
 beforeAll(async () => {
-  llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
   dir = await mkdtemp(join(tmpdir(), 'slm-llama-cpp-'));
 });
 afterAll(async () => {
-  await llama?.dispose();
+  await disposeLlamaCpp();
   await rm(dir, { recursive: true, force: true });
 });
-
-/** llama.cpp's next-token distribution after each prefix of `ids`, as dense rows [T][vocab]. */
-async function llamaCppProbabilities(path: string, ids: number[], vocabSize: number): Promise<number[][]> {
-  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-  const context = await model.createContext({
-    contextSize: 128,
-    // ggml's worker threads spin while they wait: on two cores that costs ~100 ms a token, one thread ~0.3 ms
-    threads: 1,
-    flashAttention: false,
-    experimentalKvCacheKeyType: 'F32',
-    experimentalKvCacheValueType: 'F32',
-  });
-  try {
-    const options = { temperature: 1, topK: vocabSize, topP: 1, minP: 0 };
-    const input = ids.map((id): ControlledEvaluateInputItem => [id as Token, { generateNext: { probabilities: true, options } }]);
-    const outputs = await context.getSequence().controlledEvaluate(input);
-    return outputs.map((output) => {
-      const row = new Array<number>(vocabSize).fill(Number.NaN);
-      for (const [token, p] of output!.next.probabilities!) row[token] = p;
-      return row;
-    });
-  } finally {
-    await context.dispose();
-    await model.dispose();
-  }
-}
 
 function ourProbabilities(model: CausalLM, ids: number[]): number[][] {
   return tf.tidy(() => (tf.softmax(model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'))).arraySync() as number[][][])[0]);
@@ -183,7 +155,7 @@ describe('llama.cpp tokenizes exported vocabularies as we do', () => {
     await exportGguf(model, tokenizer, path, { type: 'F32' });
     model.dispose();
     const ours = tokenizerFromJson(tokenizer.json, tokenizer.config);
-    const cpp = await llama.loadModel({ modelPath: path, gpuLayers: 0, vocabOnly: true });
+    const cpp = await (await llamaCpp()).loadModel({ modelPath: path, gpuLayers: 0, vocabOnly: true });
     try {
       for (const text of TEXTS) {
         expect(cpp.tokenize(text, false), text).toEqual(ours.encode(text));

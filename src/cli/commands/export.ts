@@ -22,8 +22,8 @@ export function parseFormat(value: string): { format: ExportFormat; ggufType?: G
   if ((format === 'gguf' || format === 'ollama') && (type === undefined || type in ggufTypes)) {
     return { format, ggufType: type === undefined ? undefined : ggufTypes[type] };
   }
-  if ((format === 'peft' || format === 'hf') && type === undefined) return { format };
-  throw new InvalidArgumentError(`expected peft, hf, gguf[:f32|f16|q8_0] or ollama[:f32|f16|q8_0], got "${value}"`);
+  if ((format === 'peft' || format === 'hf' || format === 'gguf-lora') && type === undefined) return { format };
+  throw new InvalidArgumentError(`expected peft, hf, gguf[:f32|f16|q8_0], gguf-lora or ollama[:f32|f16|q8_0], got "${value}"`);
 }
 
 function parseDtype(value: string): WritableDtype {
@@ -63,7 +63,7 @@ export function registerExport(program: Command, { io, setExitCode }: CommandCon
     .command('export')
     .description('write a finished run as a PEFT adapter, a Hugging Face folder, a GGUF file or an Ollama model')
     .requiredOption('--run <dir>', 'the run folder, runs/<name>')
-    .option('--format <format>', 'peft | hf | gguf[:f32|f16|q8_0] | ollama[:f32|f16|q8_0]', parseFormat, { format: 'hf' })
+    .option('--format <format>', 'peft | hf | gguf[:f32|f16|q8_0] | gguf-lora | ollama[:f32|f16|q8_0]', parseFormat, { format: 'hf' })
     .option('--dtype <dtype>', 'tensor type of an hf export: f32, f16 or bf16', parseDtype)
     .option('--ollama <name>', 'also create an Ollama model with this name (runs `ollama create`, or prints the command)')
     .option('--json', 'print {format, path, files[, ollama]} as JSON')

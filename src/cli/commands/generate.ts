@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import type { CliIo, CommandContext } from '../io.ts';
-import { withModelDir, type ModelTarget } from '../model-target.ts';
-import { backendOption, integerArg, modelDirOption, numberArg } from '../options.ts';
+import { withModel, type ModelTarget } from '../model-target.ts';
+import { backendOption, integerArg, modelOption, numberArg } from '../options.ts';
 
 export interface GenerateCommandOptions extends ModelTarget {
   prompt: string;
@@ -17,8 +17,8 @@ export interface GenerateCommandOptions extends ModelTarget {
 /** Continues a prompt with a model directory, streaming the text as it is decoded. */
 export async function generateCommand(options: GenerateCommandOptions, io: CliIo): Promise<number> {
   const { generateTokens } = await import('../../model/generate.ts');
-  return withModelDir(options, async ({ model, tokenizer }) => {
-    if (!tokenizer) throw new UsageError(`generate: ${options.model} has no tokenizer.json`);
+  return withModel(options, async ({ model, tokenizer }) => {
+    if (!tokenizer) throw new UsageError(`generate: ${options.model} has no tokenizer`);
     const promptIds = tokenizer.encode(options.prompt, { addSpecialTokens: true });
     const ids: number[] = [];
     let printed = '';
@@ -47,7 +47,7 @@ export function registerGenerate(program: Command, { io, setExitCode }: CommandC
   program
     .command('generate')
     .description('continue a prompt with a model (greedy by default)')
-    .addOption(modelDirOption())
+    .addOption(modelOption())
     .requiredOption('--prompt <text>', 'the text to continue')
     .option('--max-tokens <n>', 'new tokens at most', integerArg(1), 128)
     .option('--temperature <t>', '0: greedy; higher: more varied', numberArg, 0)

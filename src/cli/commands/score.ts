@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import type { CliIo, CommandContext } from '../io.ts';
-import { withModelDir, type ModelTarget } from '../model-target.ts';
-import { backendOption, idListArg, integerArg, modelDirOption } from '../options.ts';
+import { withModel, type ModelTarget } from '../model-target.ts';
+import { backendOption, idListArg, integerArg, modelOption } from '../options.ts';
 
 export interface ScoreCommandOptions extends ModelTarget {
   text?: string;
@@ -15,10 +15,10 @@ export interface ScoreCommandOptions extends ModelTarget {
 export async function scoreCommand(options: ScoreCommandOptions, io: CliIo): Promise<number> {
   if ((options.text === undefined) === (options.ids === undefined)) throw new UsageError('score: give exactly one of --text or --ids');
   const { scoreTokens } = await import('../../model/score.ts');
-  return withModelDir(options, async ({ model, tokenizer }) => {
+  return withModel(options, async ({ model, tokenizer }) => {
     let ids = options.ids;
     if (ids === undefined) {
-      if (!tokenizer) throw new UsageError(`score: ${options.model} has no tokenizer.json; pass --ids instead of --text`);
+      if (!tokenizer) throw new UsageError(`score: ${options.model} has no tokenizer; pass --ids instead of --text`);
       ids = tokenizer.encode(options.text!, { addSpecialTokens: true });
     }
     const scores = await scoreTokens(model, ids, options.topK);
@@ -42,7 +42,7 @@ export function registerScore(program: Command, { io, setExitCode }: CommandCont
   program
     .command('score')
     .description('per-token log-probabilities of a text under a model')
-    .addOption(modelDirOption())
+    .addOption(modelOption())
     .option('--text <text>', 'text to score (tokenized with the model tokenizer, special tokens added)')
     .option('--ids <ids>', 'token ids to score, comma-separated', idListArg)
     .option('--top-k <k>', 'also list the k most likely tokens at each position', integerArg(0), 0)
