@@ -8,6 +8,7 @@ import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { pathExists } from '../util/path-exists.ts';
 import { CausalLM } from './causal-lm.ts';
+import { countParameters } from './config.ts';
 
 export interface LoadedModel {
   model: CausalLM;
@@ -18,7 +19,7 @@ export interface LoadedModel {
 }
 
 export interface LoadModelOptions {
-  /** Told the memory a GGUF model will take before its weights are read. */
+  /** Told the memory the model will take before its weights are read. */
   logger?: { info(message: string): void };
   /** Ollama's store for `ollama:` references; default $OLLAMA_MODELS or ~/.ollama/models. */
   ollamaModelsDir?: string;
@@ -35,14 +36,16 @@ const OLLAMA_PREFIX = 'ollama:';
 export async function loadModel(ref: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   if (ref.startsWith(OLLAMA_PREFIX)) return loadOllamaModel(ref, options);
   const stats = await stat(ref).catch(() => undefined);
-  if (stats?.isDirectory()) return loadModelDir(ref);
+  if (stats?.isDirectory()) return loadModelDir(ref, options);
   if (stats?.isFile()) return loadGgufModel(ref, options);
   throw new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
 }
 
 /** A Hugging Face model directory (config.json + safetensors, tokenizer.json when present). */
-export async function loadModelDir(dir: string): Promise<LoadedModel> {
+export async function loadModelDir(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   const { config } = await readHfConfig(dir);
+  const parameters = countParameters(config);
+  options.logger?.info(`${dir}: ${config.modelType}, ${config.numLayers} layers, ${parameters.toLocaleString('en')} parameters: ${(parameters * 4 / 2 ** 20).toFixed(1)} MiB as float32`);
   const weights = await openHfWeights(dir);
   try {
     const names = new Set(weights.names());
