@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../datasets/batches.ts';
 import { SlmError } from '../src/util/errors.ts';
 import { clipByGlobalNorm, globalNorm } from './clip.ts';
+import { disposeAll } from '../src/model/variables.ts';
 import type { AdamW } from './optimizer/adamw.ts';
 import { learningRate, type ScheduleOptions } from './schedule.ts';
 
@@ -128,8 +129,4 @@ function clip(grads: Map<string, tf.Tensor>, maxNorm: number | null): { norm: nu
 /** Steps are synchronous tensor work: let timers (progress redraws) and signal handlers run between them. */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-function disposeAll(tensors: Map<string, tf.Tensor>): void {
-  for (const t of tensors.values()) t.dispose();
 }

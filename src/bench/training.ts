@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CausalLM } from '../model/causal-lm.ts';
 import { countParameters, resolveModelConfig, type ModelConfig } from '../model/config.ts';
 import { LoraAdapter } from '../model/lora.ts';
+import { elementCount } from '../model/variables.ts';
 import { resolveLoraConfig, type LoraConfig } from '../model/lora-config.ts';
 import { Rng } from '../util/rng.ts';
 import { nextTokenLoss } from '../../trainers/losses/next-token.ts';
@@ -71,7 +72,7 @@ export async function benchTraining(options: TrainingBenchOptions): Promise<Trai
   const end = options.warmupSteps + options.steps;
   const { peakBytes } = await tf.profile(() => run(end, end + 1));
   memory.recordTensorBytes(peakBytes);
-  const trainableParameters = [...trainable.values()].reduce((n, p) => n + p.size, 0);
+  const trainableParameters = elementCount(trainable);
   optimizer.dispose();
   adapter?.dispose();
   model.dispose();

@@ -7,6 +7,7 @@ import { decoderBlock, rmsNorm, type Projection } from './layers.ts';
 import { linear } from './matmul.ts';
 import { memoryShape, parameterSpecs, type ParameterSpec } from './parameters.ts';
 import { rotaryTables } from './rope.ts';
+import { disposeAll, elementCount, ownedVariable } from './variables.ts';
 
 export interface InitOptions {
   seed: number;
@@ -45,7 +46,7 @@ export class CausalLM {
         const s = spec.init === 'normal' ? std : residualStd;
         for (let i = 0; i < size; i++) values[i] = rng.normal() * s;
       }
-      params.set(spec.name, toVariable(tf.tensor(values, memoryShape(spec))));
+      params.set(spec.name, ownedVariable(tf.tensor(values, memoryShape(spec))));
     }
     return new CausalLM(config, params);
   }
@@ -60,10 +61,10 @@ export class CausalLM {
         if (tensor.shape.join() !== spec.hfShape.join()) {
           throw new Error(`weights: ${spec.name} has shape [${tensor.shape}], the config implies [${spec.hfShape}]`);
         }
-        params.set(spec.name, toVariable(fromHfLayout(tensor.data, spec)));
+        params.set(spec.name, ownedVariable(fromHfLayout(tensor.data, spec)));
       }
     } catch (error) {
-      for (const p of params.values()) p.dispose();
+      disposeAll(params);
       throw error;
     }
     return new CausalLM(config, params);
@@ -126,29 +127,17 @@ export class CausalLM {
   };
 
   parameterCount(): number {
-    let n = 0;
-    for (const p of this.params.values()) n += p.size;
-    return n;
+    return elementCount(this.params);
   }
 
   dispose(): void {
-    for (const p of this.params.values()) p.dispose();
+    disposeAll(this.params);
   }
 }
 
 /** Tensors concatenated along their last axis; a single one as it is. */
 function concatOrSingle(tensors: tf.Tensor[]): tf.Tensor {
   return tensors.length === 1 ? tensors[0] : tf.concat(tensors, -1);
-}
-
-/**
- * Variables stay unnamed: tfjs names are process-global, and a teacher and a student (or two tests) may hold
- * the same parameter names.
- */
-function toVariable(initial: tf.Tensor): tf.Variable {
-  const variable = tf.variable(initial, true);
-  initial.dispose();
-  return variable;
 }
 
 function fromHfLayout(data: Float32Array, spec: ParameterSpec): tf.Tensor {

@@ -5,6 +5,7 @@ import type { CausalLM } from './causal-lm.ts';
 import type { Projection } from './layers.ts';
 import { loraModules, loraScale, type LoraConfig, type LoraModule } from './lora-config.ts';
 import { linear } from './matmul.ts';
+import { disposeAll, elementCount, ownedVariable } from './variables.ts';
 
 /** PEFT's tensor names: `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]. */
 export function peftName(module: string, matrix: 'A' | 'B'): string {
@@ -42,8 +43,8 @@ export class LoraAdapter {
     for (const m of adapter.modules.values()) {
       const bound = 1 / Math.sqrt(m.inFeatures);
       const a = Float32Array.from({ length: m.inFeatures * config.rank }, () => (2 * rng.next() - 1) * bound);
-      adapter.params.set(peftName(m.path, 'A'), variable(tf.tensor2d(a, [m.inFeatures, config.rank])));
-      adapter.params.set(peftName(m.path, 'B'), variable(tf.zeros([config.rank, m.outFeatures])));
+      adapter.params.set(peftName(m.path, 'A'), ownedVariable(tf.tensor2d(a, [m.inFeatures, config.rank])));
+      adapter.params.set(peftName(m.path, 'B'), ownedVariable(tf.zeros([config.rank, m.outFeatures])));
     }
     return adapter;
   }
@@ -57,7 +58,7 @@ export class LoraAdapter {
         const t = tensors.get(name);
         if (!t) throw new Error(`adapter: missing tensor ${name} (shape [${shape}])`);
         if (t.shape.join() !== shape.join()) throw new Error(`adapter: ${name} has shape [${t.shape}], expected [${shape}]`);
-        adapter.params.set(name, variable(tf.tidy(() => tf.transpose(tf.tensor2d(t.data, shape as [number, number])))));
+        adapter.params.set(name, ownedVariable(tf.tidy(() => tf.transpose(tf.tensor2d(t.data, shape as [number, number])))));
       }
     }
     return adapter;
@@ -129,18 +130,10 @@ export class LoraAdapter {
   }
 
   parameterCount(): number {
-    let n = 0;
-    for (const p of this.params.values()) n += p.size;
-    return n;
+    return elementCount(this.params);
   }
 
   dispose(): void {
-    for (const p of this.params.values()) p.dispose();
+    disposeAll(this.params);
   }
-}
-
-function variable(initial: tf.Tensor): tf.Variable {
-  const v = tf.variable(initial, true);
-  initial.dispose();
-  return v;
 }
