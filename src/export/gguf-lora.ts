@@ -4,7 +4,7 @@
  * adapted weight `<gguf name>.lora_a` [r, in] and `.lora_b` [out, r]. llama.cpp scales by alpha / r, and
  * for arch llama the q/k rows are interleaved, which applies to lora_b (the rows of the update).
  */
-import { ggufArchitectureOf } from '../formats/gguf-model-config.ts';
+import { ggufArchitectureOf, type ExportedGgufArchitecture } from '../formats/gguf-model-config.ts';
 import { interleavedHeads, interleaveHeadRows, ggufTensorName } from '../formats/gguf-tensors.ts';
 import { GgufWriter } from '../formats/gguf/index.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
@@ -26,7 +26,7 @@ export async function exportGgufLora(path: string, model: ModelConfig, lora: Lor
   await writer.write(tensors);
 }
 
-function toGgufLora(tensor: HostTensor, model: ModelConfig, arch: 'llama' | 'qwen2'): HostTensor {
+function toGgufLora(tensor: HostTensor, model: ModelConfig, arch: ExportedGgufArchitecture): HostTensor {
   const [, module, matrix] = PEFT_NAME.exec(tensor.name) ?? [];
   const base = module && ggufTensorName(`${module}.weight`);
   if (!base) throw new RangeError(`no GGUF name is known for adapter tensor '${tensor.name}'`);

@@ -8,6 +8,9 @@
  *           q/k/v biases (a Qwen2 that llama.cpp's qwen2 cannot hold, see ggufArchitectureOf).
  *   qwen2   q/k/v biases, rotate-half layout as in Hugging Face files, head_dim = hidden / heads.
  *   phi3    a Llama with fused attn_qkv and ffn_up (gate then up); split on load, so it runs as `llama`.
+ *   qwen3   a Llama with per-head q/k RMSNorm (attn_q_norm, attn_k_norm) before rope, HF row order, head_dim
+ *           from key_length (Qwen3Model extends Qwen2Model in the converter; llama.cpp's qwen3 reads no biases
+ *           and no rope_freqs).
  *
  * Anything that would make the file compute something our transformer does not is refused by name.
  */
@@ -20,7 +23,7 @@ import { ropeScalingFromFactors } from './gguf-rope-factors.ts';
 
 export class GgufModelError extends FormatError {}
 
-export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'qwen2', 'phi3'] as const;
+export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'qwen2', 'phi3', 'qwen3'] as const;
 export type SupportedGgufArchitecture = (typeof SUPPORTED_GGUF_ARCHITECTURES)[number];
 
 /** What would be needed to run the architectures people are most likely to try next. */
@@ -28,7 +31,6 @@ const UNSUPPORTED_HINTS: Record<string, string> = {
   gemma: 'Gemma 2/3 support may follow',
   gemma2: 'Gemma 2/3 support may follow',
   gemma3: 'Gemma 2/3 support may follow',
-  qwen3: 'Qwen3 normalizes every query and key head (attn_q_norm, attn_k_norm), which GGUF loading does not map yet',
   qwen3moe: 'Qwen3 MoE needs per-head q/k norms and mixture-of-experts layers, which this model lacks',
   phi2: 'Phi-2 uses LayerNorm, GELU and a parallel attention/MLP block',
 };
@@ -53,10 +55,12 @@ export function ggufModelConfig(metadata: GgufMetadata, facts: GgufModelFacts): 
   const headDim = keys.optionalInteger('attention.key_length') ?? hiddenSize / numHeads;
   checkHeadDims(keys, headDim);
   const ropeTheta = keys.optionalFloat('rope.freq_base') ?? 10000;
-  // q/k/v biases and no others (attn_output.bias is refused) is what Qwen2 adds to a Llama, whatever the file's arch
-  const attentionBias = tensorNames.has('blk.0.attn_q.bias');
+  const qkNorm = arch === 'qwen3';
+  // q/k/v biases and no others (attn_output.bias is refused) is what Qwen2 adds to a Llama, whatever the file's
+  // arch, except qwen3, whose llama.cpp graph adds none (so its bias tensors are refused as unused)
+  const attentionBias = !qkNorm && tensorNames.has('blk.0.attn_q.bias');
   const input = {
-    modelType: attentionBias ? 'qwen2' : 'llama',
+    modelType: qkNorm ? 'qwen3' : attentionBias ? 'qwen2' : 'llama',
     vocabSize: keys.optionalInteger('vocab_size') ?? keys.tokenCount(),
     hiddenSize,
     intermediateSize: keys.uniformInteger('feed_forward_length'),
@@ -69,6 +73,7 @@ export function ggufModelConfig(metadata: GgufMetadata, facts: GgufModelFacts): 
     ropeScaling: arch === 'llama' ? ropeScaling(keys, facts.ropeFactors, headDim, ropeTheta) : null,
     maxPositionEmbeddings: keys.integer('context_length'),
     attentionBias,
+    qkNorm,
     tieWordEmbeddings: !tensorNames.has('output.weight'),
     bosTokenId: keys.optionalTokenId(GGUF_KEY.TOKENIZER_BOS_ID),
     eosTokenId: keys.optionalTokenId(GGUF_KEY.TOKENIZER_EOS_ID),
@@ -89,13 +94,26 @@ export function float32Bytes(config: ModelConfig): number {
  * The GGUF architecture a config is written as. Qwen2 keeps its own name when llama.cpp's qwen2 can hold it:
  * that one sizes q as hidden x hidden and reads no rope_freqs, while its llama reads q/k/v biases of any
  * size, so a Qwen2 with an explicit head_dim or Llama 3 rope scaling is written as a llama with biases.
+ * q/k norms exist only in llama.cpp's qwen3, which has no biases and no rope scaling.
  */
-export function ggufArchitectureOf(config: ModelConfig): 'llama' | 'qwen2' {
+export function ggufArchitectureOf(config: ModelConfig): ExportedGgufArchitecture {
+  if (config.qkNorm) return qwen3Architecture(config);
   if (config.modelType === 'qwen2') {
     return config.numHeads * config.headDim === config.hiddenSize && config.ropeScaling === null ? 'qwen2' : 'llama';
   }
   if (config.modelType === 'llama' || config.modelType === 'mistral') return 'llama';
-  throw new GgufModelError('(export)', 'UNSUPPORTED', `model_type '${config.modelType}' cannot be written to GGUF; supported: llama, mistral, qwen2`);
+  throw new GgufModelError('(export)', 'UNSUPPORTED', `model_type '${config.modelType}' cannot be written to GGUF; supported: llama, mistral, qwen2, qwen3`);
+}
+
+export type ExportedGgufArchitecture = 'llama' | 'qwen2' | 'qwen3';
+
+function qwen3Architecture(config: ModelConfig): 'qwen3' {
+  const cannot = (what: string): never => {
+    throw new GgufModelError('(export)', 'UNSUPPORTED', `a model with q/k norms and ${what} cannot be written to GGUF: llama.cpp's qwen3 has neither`);
+  };
+  if (config.attentionBias) cannot('attention biases');
+  if (config.ropeScaling !== null) cannot(`${config.ropeScaling.ropeType} rope scaling`);
+  return 'qwen3';
 }
 
 /** The `<arch>.*` keys llama.cpp reads for `config`, typed as convert_hf_to_gguf.py writes them. */

@@ -19,6 +19,7 @@ import {
   ggufHyperparameters,
   ggufModelConfig,
   GgufModelError,
+  type ExportedGgufArchitecture,
   type SupportedGgufArchitecture,
 } from './gguf-model-config.ts';
 import { llama3RopeFactors } from './gguf-rope-factors.ts';
@@ -85,14 +86,15 @@ const FILE_TYPE: Record<GgufExportType, number> = { F32: 0, F16: 1, Q8_0: 7 };
 
 /**
  * Writes `model` as a GGUF file that llama.cpp loads: arch `llama` (`qwen2` for a Qwen2 that llama.cpp's qwen2
- * can hold), the keys it reads, the tokenizer converted from tokenizer.json, and the weights in its layout.
+ * can hold, `qwen3` for a model with q/k norms), the keys it reads, the tokenizer converted from tokenizer.json,
+ * and the weights in its layout.
  */
 export async function exportGguf(model: CausalLM, tokenizer: GgufExportTokenizer, path: string, options: ExportGgufOptions): Promise<void> {
   const config = model.config;
   const arch = ggufArchitectureOf(config);
   const unnamed = parameterSpecs(config).find((spec) => ggufTensorName(spec.name) === undefined);
   if (unnamed) {
-    const detail = `parameter '${unnamed.name}' has no GGUF tensor this exporter writes (Qwen3's per-head q/k norms are not supported yet)`;
+    const detail = `parameter '${unnamed.name}' has no GGUF tensor this exporter writes`;
     throw new GgufModelError(path, 'UNSUPPORTED', detail);
   }
   const writer = new GgufWriter(path);
@@ -109,7 +111,7 @@ export async function exportGguf(model: CausalLM, tokenizer: GgufExportTokenizer
 }
 
 /** The model's tensors under their GGUF names and in llama.cpp's layout, rope factors first as the converter writes them. */
-function ggufTensors(model: CausalLM, arch: 'llama' | 'qwen2'): HostTensor[] {
+function ggufTensors(model: CausalLM, arch: ExportedGgufArchitecture): HostTensor[] {
   const { config } = model;
   const tensors: HostTensor[] = [];
   if (config.ropeScaling) {

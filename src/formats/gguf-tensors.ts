@@ -6,7 +6,8 @@
  * - `llama` q/k rows are interleaved per head. convert_hf_to_gguf.py LlamaModel.permute reshapes a weight to
  *   [heads, 2, headDim/2, cols] and swaps the middle axes, so HF row `h*hd + half*hd/2 + i` becomes GGUF row
  *   `h*hd + 2i + half`: llama.cpp's rope rotates adjacent pairs, HF's rotate_half the two halves of a head.
- *   k uses the kv head count. qwen2 and phi3 files keep the HF order.
+ *   k uses the kv head count. qwen2, qwen3 and phi3 files keep the HF order (qwen3's q/k norm weights are per
+ *   in-head position, so they too stay as they are).
  * - `phi3` fuses attention into `attn_qkv` (rows q, then k, then v) and the MLP's gate and up into `ffn_up`
  *   (rows gate, then up: llama.cpp's swiglu applies silu to the first half).
  */
@@ -41,6 +42,8 @@ const IN_BLOCK: Record<string, string> = {
   'self_attn.k_proj.bias': 'attn_k.bias',
   'self_attn.v_proj.weight': 'attn_v.weight',
   'self_attn.v_proj.bias': 'attn_v.bias',
+  'self_attn.q_norm.weight': 'attn_q_norm.weight',
+  'self_attn.k_norm.weight': 'attn_k_norm.weight',
   'self_attn.o_proj.weight': 'attn_output.weight',
   'post_attention_layernorm.weight': 'ffn_norm.weight',
   'mlp.gate_proj.weight': 'ffn_gate.weight',
@@ -97,7 +100,7 @@ export function interleavedHeads(ggufName: string, config: ModelConfig, arch: Su
   return undefined;
 }
 
-/** A parameter in HF layout as the GGUF tensor `arch` stores it (not fused: this project writes llama and qwen2). */
+/** A parameter in HF layout as the GGUF tensor `arch` stores it (not fused: this project writes llama, qwen2 and qwen3). */
 export function toGgufLayout(tensor: HostTensor, config: ModelConfig, arch: SupportedGgufArchitecture): HostTensor {
   const name = knownGgufName(tensor.name);
   const heads = interleavedHeads(name, config, arch);

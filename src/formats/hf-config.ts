@@ -1,6 +1,7 @@
 /**
  * Hugging Face `config.json` <-> ModelConfig for the Llama family this project runs: llama, mistral, qwen2,
- * qwen3.
+ * qwen3, and (load only) phi3, a Llama whose fused qkv_proj and gate_up_proj hf-model-dir.ts splits on
+ * load, so it runs and is written back as `llama`.
  * Field names and defaults follow transformers' LlamaConfig / MistralConfig / Qwen2Config; anything that
  * would make the checkpoint compute something our transformer does not is refused by name.
  */
@@ -18,7 +19,11 @@ const ARCHITECTURES = {
   qwen3: 'Qwen3ForCausalLM',
 } as const;
 
+/** Model types read as another one, whose config.json fields mean the same. */
+const LOADED_AS: Record<string, keyof typeof ARCHITECTURES> = { phi3: 'llama' };
+
 type SupportedModelType = keyof typeof ARCHITECTURES;
+type ReadableModelType = SupportedModelType | 'phi3';
 
 const TORCH_DTYPES: Record<WritableDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
@@ -37,7 +42,7 @@ export function modelConfigFromHf(raw: Record<string, unknown>, file: string): M
   const maxPositionEmbeddings = fields.optionalInteger('max_position_embeddings');
   checkSlidingWindow(fields, modelType, maxPositionEmbeddings ?? 2048);
   const input = {
-    modelType,
+    modelType: LOADED_AS[modelType] ?? modelType,
     vocabSize: fields.integer('vocab_size'),
     hiddenSize: fields.integer('hidden_size'),
     intermediateSize: fields.integer('intermediate_size'),
@@ -124,9 +129,10 @@ function typeSpecificFields(modelType: SupportedModelType): Record<string, unkno
   }
 }
 
-function supportedModelType(fields: ConfigFields): SupportedModelType {
+function supportedModelType(fields: ConfigFields): ReadableModelType {
   const modelType = fields.raw.model_type;
   if (typeof modelType !== 'string') fields.fail('INVALID_CONFIG', `model_type must be a string, got ${describeValue(modelType)}`);
+  if (modelType === 'phi3') return modelType;
   if (!isSupported(modelType)) {
     const later = typeof modelType === 'string' && modelType.startsWith('gemma') ? '; Gemma 2/3 support may follow' : '';
     fields.fail('UNSUPPORTED', `model_type '${modelType}' is not supported yet; supported: ${supportedList()}${later}`);
@@ -142,9 +148,11 @@ function supportedList(): string {
   return Object.keys(ARCHITECTURES).join(', ');
 }
 
-function checkSlidingWindow(fields: ConfigFields, modelType: SupportedModelType, maxPositions: number): void {
+/** Mistral and Phi-3 always use their window (null or absent means none), Qwen only with use_sliding_window. */
+function checkSlidingWindow(fields: ConfigFields, modelType: ReadableModelType, maxPositions: number): void {
   const window = fields.raw.sliding_window;
-  const active = modelType === 'mistral' || (modelType.startsWith('qwen') && fields.raw.use_sliding_window === true);
+  const alwaysOn = modelType === 'mistral' || modelType === 'phi3';
+  const active = alwaysOn || (modelType.startsWith('qwen') && fields.raw.use_sliding_window === true);
   if (!active || window === undefined || window === null) return;
   if (typeof window !== 'number' || window < maxPositions) {
     fields.fail(

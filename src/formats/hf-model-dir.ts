@@ -1,7 +1,9 @@
 /**
  * A Hugging Face model directory: config.json, weights in model.safetensors or in shards listed by
  * model.safetensors.index.json (`{metadata: {total_size}, weight_map: {tensor: shard file}}`), and the
- * tokenizer files. Tensor names and layouts are the model's business; this module moves named tensors.
+ * tokenizer files. Tensor names and layouts are the model's business; this module moves named tensors, with
+ * one exception: Phi-3's fused `qkv_proj` and `gate_up_proj` are offered as the separate q/k/v and gate/up
+ * projections of a Llama.
  */
 import { lstat, readFile, rename } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
@@ -37,8 +39,22 @@ export interface HfWeights {
   close(): Promise<void>;
 }
 
-/** Opens the weights of a model directory; each tensor is read from disk only when asked for. */
+/**
+ * Opens the weights of a model directory; each tensor is read from disk only when asked for (a fused Phi-3
+ * tensor once for all its parts, when they are asked for one after another as the model does).
+ */
 export async function openHfWeights(dir: string): Promise<HfWeights> {
+  const weights = await openStoredWeights(dir);
+  if (!weights.names().some((name) => FUSED_PATTERN.test(name))) return weights;
+  try {
+    return splitFused(weights, (await readHfConfig(dir)).config, dir);
+  } catch (error) {
+    await weights.close();
+    throw error;
+  }
+}
+
+async function openStoredWeights(dir: string): Promise<HfWeights> {
   const indexPath = join(dir, INDEX_FILE);
   if (await pathExists(indexPath)) return openShards(dir, indexPath);
   const single = join(dir, SINGLE_WEIGHTS_FILE);
@@ -106,6 +122,67 @@ function weightsOver(location: Map<string, SafetensorsFile>, files: SafetensorsF
     close: async () => {
       await Promise.all(files.map((file) => file.close()));
     },
+  };
+}
+
+// ---------------------------------------------------------------- Phi-3's fused projections
+
+const FUSED_PATTERN = /^(.*\.)(self_attn\.qkv_proj|mlp\.gate_up_proj)\.weight$/;
+
+/** A part of a fused tensor: its rows [start, end). */
+interface FusedPart {
+  fused: string;
+  rows: [start: number, end: number];
+}
+
+/** qkv_proj [(H+2KVH)*hd, d] holds q, k, v rows in that order; gate_up_proj [2F, d] gate rows, then up rows. */
+function fusedParts(fused: string, config: ModelConfig): [name: string, part: FusedPart][] {
+  const [, prefix, kind] = FUSED_PATTERN.exec(fused)!;
+  const { numHeads, numKvHeads, headDim, intermediateSize: f } = config;
+  const [q, kv] = [numHeads * headDim, numKvHeads * headDim];
+  const rows: [string, [number, number]][] =
+    kind === 'mlp.gate_up_proj'
+      ? [['mlp.gate_proj', [0, f]], ['mlp.up_proj', [f, 2 * f]]]
+      : [['self_attn.q_proj', [0, q]], ['self_attn.k_proj', [q, q + kv]], ['self_attn.v_proj', [q + kv, q + 2 * kv]]];
+  return rows.map(([name, range]) => [`${prefix}${name}.weight`, { fused, rows: range }]);
+}
+
+/** `weights` with each fused tensor replaced by its parts; the shape of each fused tensor is checked against `config`. */
+function splitFused(weights: HfWeights, config: ModelConfig, dir: string): HfWeights {
+  const parts = new Map<string, FusedPart>();
+  for (const name of weights.names().filter((n) => FUSED_PATTERN.test(n))) {
+    const split = fusedParts(name, config);
+    const expected = [split[split.length - 1][1].rows[1], config.hiddenSize];
+    const actual = weights.info(name).shape;
+    if (actual.join() !== expected.join()) {
+      throw new HfModelDirError(dir, 'WRONG_SHAPE', `tensor '${name}' has shape [${actual}], but config.json implies [${expected}]`);
+    }
+    for (const [partName, part] of split) parts.set(partName, part);
+  }
+  const fusedNames = new Set([...parts.values()].map((part) => part.fused));
+  let held: { name: string; data: Float32Array } | null = null;
+  const partInfo = (part: FusedPart): TensorInfo => {
+    const info = weights.info(part.fused);
+    const rows = part.rows[1] - part.rows[0];
+    return { ...info, shape: [rows, info.shape[1]], byteLength: (info.byteLength / info.shape[0]) * rows };
+  };
+  return {
+    names: () => [...weights.names().filter((name) => !fusedNames.has(name)), ...parts.keys()],
+    info: (name) => {
+      const part = parts.get(name);
+      return part ? partInfo(part) : weights.info(name);
+    },
+    read: async (name) => {
+      const part = parts.get(name);
+      if (!part) return weights.read(name);
+      if (held?.name !== part.fused) held = { name: part.fused, data: (await weights.read(part.fused)).data };
+      const [start, end] = part.rows;
+      const cols = config.hiddenSize;
+      const data = held.data.slice(start * cols, end * cols);
+      if (end * cols === held.data.length) held = null;
+      return { name, shape: [end - start, cols], data };
+    },
+    close: () => weights.close(),
   };
 }
 

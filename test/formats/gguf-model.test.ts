@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
+import { GgufFile } from '../../src/formats/gguf/reader.ts';
 import { GgufWriter } from '../../src/formats/gguf/writer.ts';
 import type { GgufWritableType } from '../../src/formats/gguf/writer.ts';
 import type { GgufValue } from '../../src/formats/gguf/metadata.ts';
@@ -19,6 +20,7 @@ await initBackend('cpu');
 const FIXTURES = join(import.meta.dirname, '../fixtures/hf');
 const LLAMA_DIR = join(FIXTURES, 'tiny-llama');
 const QWEN2_DIR = join(FIXTURES, 'tiny-qwen2');
+const QWEN3_DIR = join(FIXTURES, 'tiny-qwen3');
 
 interface Expected {
   input_ids: number[];
@@ -49,6 +51,7 @@ function maxAbsDiff(a: number[][], b: number[][]): number {
 describe.each([
   ['tiny-llama', LLAMA_DIR],
   ['tiny-qwen2', QWEN2_DIR],
+  ['tiny-qwen3', QWEN3_DIR],
 ])('%s through exportGguf and loadGgufModel', (name, fixture) => {
   // Logits are of order 1. Measured: F16 1.1e-3 (tiny-qwen2's BF16 weights are nearly exact in F16), Q8_0 2.6e-2.
   const tolerance = { F32: 0, F16: 5e-3, Q8_0: 6e-2 };
@@ -64,6 +67,46 @@ describe.each([
     expect(loaded.chatTemplate).toBe(FIXTURE_TOKENIZER.config.chat_template);
     model.dispose();
     loaded.model.dispose();
+  });
+});
+
+describe('tiny-qwen3 in GGUF', () => {
+  it("is written as llama.cpp's qwen3: per-head q/k norm tensors in HF order, head_dim as key_length", async () => {
+    const { model } = await loadModelDir(QWEN3_DIR);
+    const path = join(dir, 'tiny-qwen3-layout.gguf');
+    await exportGguf(model, FIXTURE_TOKENIZER, path, { type: 'F32' });
+    const file = await GgufFile.open(path);
+    try {
+      expect(file.metadata.getString('general.architecture')).toBe('qwen3');
+      expect(file.metadata.getNumber('qwen3.attention.key_length')).toBe(16);
+      expect(file.tensorInfo('blk.1.attn_k_norm.weight').shape).toEqual([16]);
+      const weights = await openHfWeights(QWEN3_DIR);
+      for (const [hf, gguf] of [
+        ['model.layers.1.self_attn.q_norm.weight', 'blk.1.attn_q_norm.weight'],
+        ['model.layers.0.self_attn.k_proj.weight', 'blk.0.attn_k.weight'],
+      ]) {
+        expect(await file.readTensor(gguf)).toEqual((await weights.read(hf)).data);
+      }
+      await weights.close();
+    } finally {
+      await file.close();
+    }
+    // and the loaded file still computes PyTorch's logits
+    const expected = await expectedOf(QWEN3_DIR);
+    const loaded = await loadGgufModel(path);
+    expect(maxAbsDiff(logitsOf(loaded.model, expected.input_ids), expected.logits)).toBeLessThan(1e-4);
+    model.dispose();
+    loaded.model.dispose();
+  });
+
+  it('refuses to write q/k norms with attention biases, which llama.cpp qwen3 lacks', async () => {
+    const { model } = await loadModelDir(QWEN3_DIR);
+    const biased = CausalLM.init({ ...model.config, attentionBias: true }, { seed: 1 });
+    await expect(exportGguf(biased, FIXTURE_TOKENIZER, join(dir, 'biased-qwen3.gguf'), { type: 'F32' })).rejects.toThrow(
+      /q\/k norms and attention biases cannot be written to GGUF/,
+    );
+    model.dispose();
+    biased.dispose();
   });
 });
 
@@ -297,9 +340,9 @@ describe('loadModel', () => {
       expect(maxAbsDiff(logitsOf(loaded.model, expected.input_ids), expected.logits)).toBeLessThan(1e-4);
       loaded.model.dispose();
     }
-    // 19,616 float32 parameters, announced before loading for each GGUF
-    expect(messages).toHaveLength(2);
-    expect(messages[0]).toMatch(/llama, 2 layers, 19,616 parameters: 76\.6 KiB as float32/);
+    // 19,616 float32 parameters, announced before loading each of the three
+    expect(messages).toHaveLength(3);
+    expect(messages[1]).toMatch(/llama, 2 layers, 19,616 parameters: 76\.6 KiB as float32/);
   });
 
   it('refuses an Ollama model that runs LoRA adapters on top of its GGUF', async () => {
@@ -336,10 +379,10 @@ describe('clear errors', () => {
   it('names an unsupported architecture and what would be needed', async () => {
     const path = join(dir, 'gemma2.gguf');
     await expect(load('gemma2.gguf', (s) => (s.metadata['general.architecture'] = str('gemma2')))).rejects.toThrow(
-      `${path}: architecture 'gemma2' is not supported yet (supported: llama, qwen2, phi3); Gemma 2/3 support may follow`,
+      `${path}: architecture 'gemma2' is not supported yet (supported: llama, qwen2, phi3, qwen3); Gemma 2/3 support may follow`,
     );
-    await expect(load('qwen3.gguf', (s) => (s.metadata['general.architecture'] = str('qwen3')))).rejects.toThrow(
-      /'qwen3' .*\(attn_q_norm, attn_k_norm\)/,
+    await expect(load('qwen3moe.gguf', (s) => (s.metadata['general.architecture'] = str('qwen3moe')))).rejects.toThrow(
+      /'qwen3moe' .*supported: llama, qwen2, phi3, qwen3\); Qwen3 MoE needs per-head q\/k norms and mixture-of-experts/,
     );
   });
 

@@ -52,6 +52,29 @@ const qwen25 = {
   vocab_size: 151936,
 };
 
+/** Phi-3-mini-4k-instruct's config.json, with sliding_window raised to the context (its 2047 is refused below). */
+const phi3 = {
+  architectures: ['Phi3ForCausalLM'],
+  bos_token_id: 1,
+  eos_token_id: 32000,
+  hidden_act: 'silu',
+  hidden_size: 3072,
+  intermediate_size: 8192,
+  max_position_embeddings: 4096,
+  model_type: 'phi3',
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  num_key_value_heads: 32,
+  original_max_position_embeddings: 4096,
+  rms_norm_eps: 1e-5,
+  rope_scaling: null,
+  rope_theta: 10000.0,
+  sliding_window: 4096,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  vocab_size: 32064,
+};
+
 function errorOf(run: () => unknown): HfModelDirError {
   try {
     run();
@@ -126,7 +149,32 @@ describe('modelConfigFromHf', () => {
     expect(modelConfigFromHf({ ...mistral, sliding_window: 32768 }, FILE).modelType).toBe('mistral');
   });
 
+  it('reads phi3 as the llama it is once its fused projections are split', () => {
+    expect(modelConfigFromHf(phi3, FILE)).toEqual(
+      resolveModelConfig({
+        modelType: 'llama',
+        vocabSize: 32064,
+        hiddenSize: 3072,
+        intermediateSize: 8192,
+        numLayers: 32,
+        numHeads: 32,
+        numKvHeads: 32,
+        headDim: 96,
+        rmsNormEps: 1e-5,
+        ropeTheta: 10000,
+        maxPositionEmbeddings: 4096,
+        bosTokenId: 1,
+        eosTokenId: 32000,
+      }),
+    );
+    expect(modelConfigFromHf({ ...phi3, sliding_window: null }, FILE).modelType).toBe('llama');
+  });
+
   it.each([
+    ['phi3 long-rope scaling', { ...phi3, rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [2] } }, 'UNSUPPORTED', 'rope_scaling.rope_type "longrope" is not supported'],
+    ['phi3 su scaling', { ...phi3, rope_scaling: { type: 'su', short_factor: [1], long_factor: [2] } }, 'UNSUPPORTED', 'rope_type "su" is not supported'],
+    ['phi3 yarn scaling', { ...phi3, rope_scaling: { type: 'yarn', factor: 4 } }, 'UNSUPPORTED', 'rope_type "yarn" is not supported'],
+    ["Phi-3-mini-4k's 2047-token window", { ...phi3, sliding_window: 2047 }, 'UNSUPPORTED', 'sliding_window 2047 is smaller than max_position_embeddings (4096)'],
     ['an unsupported model_type', { ...llama32, model_type: 'gemma2' }, 'UNSUPPORTED', "model_type 'gemma2' is not supported yet; supported: llama, mistral, qwen2, qwen3; Gemma 2/3 support may follow"],
     ['a missing model_type', { ...llama32, model_type: undefined }, 'INVALID_CONFIG', 'model_type must be a string'],
     ['a missing hidden_size', { ...llama32, hidden_size: undefined }, 'INVALID_CONFIG', 'hidden_size is required'],

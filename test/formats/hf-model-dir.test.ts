@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -6,7 +7,10 @@ import { bf16BitsToFloat32, f16BitsToFloat32, float32ToBf16Bits, float32ToF16Bit
 import { HfModelDirError, openHfWeights, readHfConfig, writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
 import { SafetensorsFile, writeSafetensors } from '../../src/formats/safetensors.ts';
 import type { HostTensor } from '../../src/formats/safetensors.ts';
+import { initBackend } from '../../src/backend/index.ts';
+import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig } from '../../src/model/config.ts';
+import { loadModelDir } from '../../src/model/load.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 const config = resolveModelConfig({
@@ -239,5 +243,84 @@ describe('reading a broken model directory', () => {
     expect(weights.info(a.name)).toEqual({ dtype: 'F32', shape: a.shape, byteLength: a.data.byteLength });
     await expect(weights.read(b.name)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await weights.close();
+  });
+});
+
+describe('a Phi-3 directory (fused qkv_proj and gate_up_proj)', () => {
+  const llama = resolveModelConfig({ vocabSize: 40, hiddenSize: 16, intermediateSize: 24, numLayers: 2, numHeads: 4, numKvHeads: 2, eosTokenId: 3 });
+  const phi3Json = {
+    architectures: ['Phi3ForCausalLM'],
+    model_type: 'phi3',
+    vocab_size: 40,
+    hidden_size: 16,
+    intermediate_size: 24,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    hidden_act: 'silu',
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    rope_scaling: null,
+    max_position_embeddings: 2048,
+    sliding_window: 2048,
+    tie_word_embeddings: false,
+    eos_token_id: 3,
+  };
+
+  /** Rows of `parts` one after another, as Phi-3 stores its fused projections. */
+  const concatRows = (name: string, parts: HostTensor[]): HostTensor => {
+    const data = new Float32Array(parts.reduce((n, p) => n + p.data.length, 0));
+    parts.reduce((offset, p) => (data.set(p.data, offset), offset + p.data.length), 0);
+    return { name, shape: [parts.reduce((n, p) => n + p.shape[0], 0), parts[0].shape[1]], data };
+  };
+
+  /** The llama's tensors with each layer's q/k/v and gate/up fused as Phi-3 names them. */
+  function fuse(tensors: HostTensor[]): HostTensor[] {
+    const byName = new Map(tensors.map((t) => [t.name, t]));
+    const fused = tensors.filter((t) => !/(q|k|v|gate|up)_proj\.weight$/.test(t.name));
+    for (let i = 0; i < llama.numLayers; i++) {
+      const p = `model.layers.${i}.`;
+      const of = (names: string[]) => names.map((n) => byName.get(`${p}${n}.weight`)!);
+      fused.push(concatRows(`${p}self_attn.qkv_proj.weight`, of(['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'])));
+      fused.push(concatRows(`${p}mlp.gate_up_proj.weight`, of(['mlp.gate_proj', 'mlp.up_proj'])));
+    }
+    return fused;
+  }
+
+  async function writePhi3Dir(dir: string, tensors: HostTensor[], json: Record<string, unknown> = phi3Json): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'config.json'), JSON.stringify(json));
+    await writeSafetensors(join(dir, 'model.safetensors'), tensors, { dtype: 'F32', metadata: { format: 'pt' } });
+  }
+
+  it('computes the logits of the same weights saved unfused as llama', async () => {
+    await initBackend('cpu');
+    const model = CausalLM.init(llama, { seed: 7, std: 0.2 });
+    const tensors = model.hfTensors();
+    const [llamaDir, phi3Dir] = [join(root, 'unfused-llama'), join(root, 'fused-phi3')];
+    await writeHfModelDir(llamaDir, { config: llama, tensors, dtype: 'F32' });
+    await writePhi3Dir(phi3Dir, fuse(tensors));
+
+    const weights = await openHfWeights(phi3Dir);
+    expect(weights.names().sort()).toEqual(tensors.map((t) => t.name).sort());
+    expect(weights.info('model.layers.1.self_attn.k_proj.weight')).toMatchObject({ shape: [8, 16], byteLength: 8 * 16 * 4 });
+    for (const name of ['model.layers.1.self_attn.v_proj.weight', 'model.layers.0.mlp.up_proj.weight']) {
+      expect(await weights.read(name)).toEqual(tensors.find((t) => t.name === name));
+    }
+    await weights.close();
+
+    const ids = tf.tensor2d([[3, 17, 0, 39, 8, 21, 5]], [1, 7], 'int32');
+    const [fromLlama, fromPhi3] = [(await loadModelDir(llamaDir)).model, (await loadModelDir(phi3Dir)).model];
+    expect(fromPhi3.config).toEqual(llama);
+    expect(fromPhi3.forward(ids).arraySync()).toEqual(fromLlama.forward(ids).arraySync());
+    [model, fromLlama, fromPhi3, ids].forEach((x) => x.dispose());
+  });
+
+  it('names a fused tensor whose shape config.json does not imply', async () => {
+    const dir = join(root, 'phi3-wrong-shape');
+    const model = CausalLM.init(llama, { seed: 1 });
+    await writePhi3Dir(dir, fuse(model.hfTensors()), { ...phi3Json, num_key_value_heads: 4 });
+    model.dispose();
+    await expect(openHfWeights(dir)).rejects.toThrow(/tensor 'model\.layers\.0\.self_attn\.qkv_proj\.weight' has shape \[32,16\], but config\.json implies \[48,16\]/);
   });
 });

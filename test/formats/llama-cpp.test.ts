@@ -107,6 +107,7 @@ const CASES: [string, Case][] = [
   ],
   ['tiny-llama (Llama 3 rope scaling, untied head)', fixtureCase('llama', 'tiny-llama')],
   ['tiny-qwen2 (head_dim 16 != 48/4: written as llama with biases)', fixtureCase('llama', 'tiny-qwen2')],
+  ['tiny-qwen3 (per-head q/k norms, head_dim 16 != 32/4, tied embeddings)', fixtureCase('qwen3', 'tiny-qwen3')],
 ];
 
 describe.each(CASES)('llama.cpp runs the GGUF export of %s', (name, testCase) => {
