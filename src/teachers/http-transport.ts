@@ -1,0 +1,72 @@
+import { TeacherHttpError, TeacherNetworkError, TeacherResponseError } from './errors.ts';
+import { parseRetryAfter } from './retry-policy.ts';
+
+export interface TransportOptions {
+  /** Aborts the request (the pool's per-attempt timeout). */
+  signal: AbortSignal;
+  /** Removed from any text that ends up in an error message. */
+  secret?: string;
+  nowMs?: () => number;
+  /** The real fetch, replaceable in tests. */
+  fetch?: typeof fetch;
+}
+
+const EXCERPT_CHARS = 200;
+
+/**
+ * A `fetch` to hand to the provider clients (ollama, openai). It reads the whole body itself, so a dropped
+ * connection, a non-2xx status and malformed JSON all surface here as TeacherErrors that name the URL,
+ * the same for every client, before the client's own error handling sees anything.
+ */
+export function createTransport(options: TransportOptions): typeof fetch {
+  const baseFetch = options.fetch ?? fetch;
+  const nowMs = options.nowMs ?? Date.now;
+  return async (input, init) => {
+    const url = urlOf(input);
+    const signal = init?.signal ? AbortSignal.any([init.signal, options.signal]) : options.signal;
+    let response: Response;
+    let body: string;
+    try {
+      response = await baseFetch(input, { ...init, signal });
+      body = await response.text();
+    } catch (error) {
+      if (options.signal.aborted) throw options.signal.reason ?? error;
+      throw new TeacherNetworkError(url, error);
+    }
+    if (!response.ok) {
+      const excerpt = redact(body.slice(0, EXCERPT_CHARS), options.secret);
+      throw new TeacherHttpError(url, response.status, excerpt, parseRetryAfter(response.headers.get('retry-after'), nowMs()));
+    }
+    if (isJson(response)) assertJson(url, body);
+    const nullBody = response.status === 204 || response.status === 205 || response.status === 304;
+    return new Response(nullBody ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
+}
+
+function urlOf(input: string | URL | Request): string {
+  if (typeof input === 'string') return stripQuery(input);
+  if (input instanceof URL) return stripQuery(input.href);
+  return stripQuery(input.url);
+}
+
+function stripQuery(url: string): string {
+  const index = url.indexOf('?');
+  return index === -1 ? url : url.slice(0, index);
+}
+
+function isJson(response: Response): boolean {
+  return (response.headers.get('content-type') ?? '').includes('json');
+}
+
+function assertJson(url: string, body: string): void {
+  try {
+    JSON.parse(body);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new TeacherResponseError(url, `malformed JSON (${reason})`);
+  }
+}
+
+export function redact(text: string, secret: string | undefined): string {
+  return secret ? text.split(secret).join('***') : text;
+}

@@ -1,0 +1,92 @@
+import { Ollama } from 'ollama';
+import type { ChatResponse, GenerateResponse } from 'ollama';
+import { TeacherConfigError, TeacherResponseError } from './errors.ts';
+import { createTransport } from './http-transport.ts';
+import type { Attempt, RequestPool } from './request-pool.ts';
+import { fromWireLogprobs, requestMessages, validateGenerateRequest } from './teacher.ts';
+import type { GenerateRequest, Sample, Teacher, TeacherInfo, WireLogprob } from './teacher.ts';
+
+/** Logprobs on /api/generate and /api/chat arrived in this server version. */
+export const MIN_OLLAMA_VERSION = '0.12.11';
+
+export interface OllamaTeacherOptions {
+  model: string;
+  /** Endpoints are the Ollama hosts, e.g. http://127.0.0.1:11434. */
+  pool: RequestPool;
+  keepAlive?: string | number;
+  /** The fetch underneath the transport; tests may replace it. */
+  fetch?: typeof fetch;
+}
+
+/**
+ * A teacher served by Ollama's native API. It labels what it generates with per-token top-k logprobs;
+ * it cannot score given text (no prompt logprobs, no echo), so it has no `score`.
+ */
+export class OllamaTeacher implements Teacher {
+  constructor(private readonly options: OllamaTeacherOptions) {}
+
+  async info(): Promise<TeacherInfo> {
+    const { model, pool } = this.options;
+    const version = await pool.run(async (attempt) => (await this.client(attempt).version()).version);
+    if (compareVersions(version, MIN_OLLAMA_VERSION) < 0) {
+      throw new TeacherConfigError(
+        `Ollama server version ${version} is too old: token logprobs need Ollama ${MIN_OLLAMA_VERSION}+; upgrade the server`,
+      );
+    }
+    // /api/show has the architecture but no digest; the digest is listed by /api/tags.
+    const [, tags] = await Promise.all([
+      pool.run((attempt) => this.client(attempt).show({ model, verbose: true } as Parameters<Ollama['show']>[0])),
+      pool.run((attempt) => this.client(attempt).list()),
+    ]);
+    const listed = tags.models.find((entry) => entry.name === model || entry.model === model || entry.name === `${model}:latest`);
+    return { provider: 'ollama', model, digest: listed?.digest, serverVersion: version, canScore: false };
+  }
+
+  async generate(requests: GenerateRequest[]): Promise<Sample[]> {
+    requests.forEach(validateGenerateRequest);
+    return Promise.all(
+      requests.map((request) => this.options.pool.run((attempt) => this.generateOne(attempt, request), (sample) => sample.tokens.length)),
+    );
+  }
+
+  private async generateOne(attempt: Attempt, request: GenerateRequest): Promise<Sample> {
+    const common = {
+      model: this.options.model,
+      stream: false as const,
+      keep_alive: this.options.keepAlive,
+      logprobs: true,
+      top_logprobs: request.topLogprobs,
+      options: { temperature: request.temperature, num_predict: request.maxTokens, seed: request.seed, stop: request.stop },
+    };
+    const client = this.client(attempt);
+    if (request.messages) {
+      const response: ChatResponse = await client.chat({ ...common, messages: requestMessages(request) });
+      return toSample(`${attempt.endpoint}/api/chat`, response.message?.content, response);
+    }
+    const response: GenerateResponse = await client.generate({ ...common, prompt: request.prompt ?? '', system: request.system });
+    return toSample(`${attempt.endpoint}/api/generate`, response.response, response);
+  }
+
+  private client(attempt: Attempt): Ollama {
+    return new Ollama({ host: attempt.endpoint, fetch: createTransport({ signal: attempt.signal, fetch: this.options.fetch }) });
+  }
+}
+
+function toSample(url: string, text: string | undefined, response: { done_reason?: string; logprobs?: unknown }): Sample {
+  if (typeof text !== 'string') throw new TeacherResponseError(url, 'no generated text in the answer');
+  if (!Array.isArray(response.logprobs) && text.length > 0) {
+    throw new TeacherResponseError(url, `no \`logprobs\` in the answer; token logprobs need Ollama ${MIN_OLLAMA_VERSION}+`);
+  }
+  return { text, tokens: fromWireLogprobs(response.logprobs as WireLogprob[] | undefined), finishReason: response.done_reason ?? 'unknown' };
+}
+
+/** Compares dotted numeric versions, ignoring any pre-release suffix ("0.13.0-rc1" counts as 0.13.0). */
+export function compareVersions(a: string, b: string): number {
+  const parts = (version: string) => version.replace(/^v/, '').split('-')[0].split('.').map((part) => Number.parseInt(part, 10) || 0);
+  const [left, right] = [parts(a), parts(b)];
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    const difference = (left[i] ?? 0) - (right[i] ?? 0);
+    if (difference !== 0) return Math.sign(difference);
+  }
+  return 0;
+}

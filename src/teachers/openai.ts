@@ -1,0 +1,157 @@
+import OpenAI from 'openai';
+import type { Completion } from 'openai/resources/completions';
+import { TeacherConfigError, TeacherHttpError, TeacherResponseError, findTeacherError } from './errors.ts';
+import { createTransport } from './http-transport.ts';
+import type { Attempt, RequestPool } from './request-pool.ts';
+import { MAX_TOP_LOGPROBS, fromWireLogprobs, requestMessages, validateGenerateRequest } from './teacher.ts';
+import type { GenerateRequest, Sample, Teacher, TeacherInfo, TokenLogprob, TopLogprob } from './teacher.ts';
+
+export interface OpenAITeacherOptions {
+  model: string;
+  /** Endpoints are base URLs including the version, e.g. http://127.0.0.1:8000/v1. */
+  pool: RequestPool;
+  /** NAME of the environment variable holding the API key; local servers often need none. */
+  apiKeyEnv?: string;
+  /**
+   * Whether the legacy completions endpoint scores given text (`echo` + `logprobs`, as vLLM does):
+   * 'auto' asks the server once with a tiny probe.
+   */
+  score?: 'auto' | boolean;
+  /** Alternatives per position when scoring; OpenAI itself caps this at 5, vLLM at its max_logprobs. */
+  scoreTopLogprobs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** The fetch underneath the transport; tests may replace it. */
+  fetch?: typeof fetch;
+}
+
+const PROBE_TEXT = 'Hello';
+
+/**
+ * A teacher behind an OpenAI-compatible server (OpenAI, vLLM, llama.cpp server, ...). Generation uses chat
+ * completions with logprobs; scoring uses legacy completions with echo where the server supports it.
+ * The client's own retries are off: the request pool retries uniformly for every provider.
+ */
+export class OpenAITeacher implements Teacher {
+  private readonly apiKey: string | undefined;
+  private scoreSupport: Promise<boolean> | undefined;
+
+  constructor(private readonly options: OpenAITeacherOptions) {
+    this.apiKey = readApiKey(options.apiKeyEnv, options.env ?? process.env);
+    const top = options.scoreTopLogprobs ?? 5;
+    if (!Number.isInteger(top) || top < 0 || top > MAX_TOP_LOGPROBS) {
+      throw new TeacherConfigError(`openai teacher: \`scoreTopLogprobs\` must be an integer in 0..${MAX_TOP_LOGPROBS}, got ${top}`);
+    }
+  }
+
+  async info(): Promise<TeacherInfo> {
+    return { provider: 'openai', model: this.options.model, canScore: await this.canScore() };
+  }
+
+  async generate(requests: GenerateRequest[]): Promise<Sample[]> {
+    requests.forEach(validateGenerateRequest);
+    return Promise.all(
+      requests.map((request) => this.options.pool.run((attempt) => this.chat(attempt, request), (sample) => sample.tokens.length)),
+    );
+  }
+
+  async score(texts: string[]): Promise<TokenLogprob[][]> {
+    if (!(await this.canScore())) {
+      throw new TeacherConfigError(
+        `openai teacher ${this.options.model}: this server cannot score given text (legacy completions with echo + logprobs); use a vLLM server or a local teacher`,
+      );
+    }
+    return Promise.all(
+      texts.map((text) => this.options.pool.run((attempt) => this.scoreOne(attempt, text), (tokens) => tokens.length)),
+    );
+  }
+
+  private canScore(): Promise<boolean> {
+    const setting = this.options.score ?? 'auto';
+    if (setting !== 'auto') return Promise.resolve(setting);
+    this.scoreSupport ??= this.probeScoring();
+    return this.scoreSupport;
+  }
+
+  private async probeScoring(): Promise<boolean> {
+    try {
+      const tokens = await this.options.pool.run((attempt) => this.scoreOne(attempt, PROBE_TEXT));
+      return tokens.length > 0;
+    } catch (error) {
+      const known = findTeacherError(error);
+      if (known instanceof TeacherHttpError && !known.retryable) return false;
+      if (known instanceof TeacherResponseError) return false;
+      throw error;
+    }
+  }
+
+  private async chat(attempt: Attempt, request: GenerateRequest): Promise<Sample> {
+    const response = await this.client(attempt).chat.completions.create({
+      model: this.options.model,
+      messages: requestMessages(request),
+      max_tokens: request.maxTokens,
+      temperature: request.temperature,
+      seed: request.seed,
+      stop: request.stop,
+      logprobs: true,
+      top_logprobs: request.topLogprobs,
+    });
+    const choice = response.choices?.[0];
+    const url = `${attempt.endpoint}/chat/completions`;
+    if (!choice) throw new TeacherResponseError(url, 'no `choices` in the answer');
+    const text = choice.message?.content ?? '';
+    const entries = choice.logprobs?.content;
+    if (!entries && text.length > 0) throw new TeacherResponseError(url, 'no `choices[0].logprobs.content` in the answer');
+    return { text, tokens: fromWireLogprobs(entries), finishReason: choice.finish_reason ?? 'unknown' };
+  }
+
+  private async scoreOne(attempt: Attempt, text: string): Promise<TokenLogprob[]> {
+    const response: Completion = await this.client(attempt).completions.create({
+      model: this.options.model,
+      prompt: text,
+      echo: true,
+      logprobs: this.options.scoreTopLogprobs ?? 5,
+      max_tokens: 0,
+      temperature: 0,
+    });
+    const logprobs = response.choices?.[0]?.logprobs;
+    if (!logprobs?.tokens || !logprobs.token_logprobs) {
+      throw new TeacherResponseError(`${attempt.endpoint}/completions`, 'no echoed `choices[0].logprobs.tokens` in the answer');
+    }
+    return fromLegacyLogprobs(logprobs, text.length);
+  }
+
+  private client(attempt: Attempt): OpenAI {
+    return new OpenAI({
+      baseURL: attempt.endpoint,
+      apiKey: this.apiKey ?? 'none',
+      maxRetries: 0,
+      fetch: createTransport({ signal: attempt.signal, secret: this.apiKey, fetch: this.options.fetch }),
+    });
+  }
+}
+
+/**
+ * Legacy completions logprobs as TokenLogprobs over the echoed text only (a server may append generated
+ * tokens, found by their text offsets). The first token has no context, so the server sends null for it:
+ * it becomes logprob NaN with no alternatives.
+ */
+export function fromLegacyLogprobs(logprobs: Completion['choices'][number]['logprobs'] & object, textLength: number): TokenLogprob[] {
+  const tokens = logprobs.tokens ?? [];
+  const offsets = logprobs.text_offset;
+  const result: TokenLogprob[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    if (offsets && offsets[i] >= textLength) break;
+    const top: TopLogprob[] = Object.entries(logprobs.top_logprobs?.[i] ?? {})
+      .map(([token, logprob]) => ({ token, logprob }))
+      .sort((a, b) => b.logprob - a.logprob);
+    result.push({ token: tokens[i], logprob: logprobs.token_logprobs?.[i] ?? Number.NaN, top });
+  }
+  return result;
+}
+
+function readApiKey(name: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (name === undefined) return undefined;
+  const value = env[name];
+  if (!value) throw new TeacherConfigError(`openai teacher: environment variable ${name} (named by \`apiKeyEnv\`) is not set`);
+  return value;
+}

@@ -1,0 +1,95 @@
+import { TeacherConfigError } from './errors.ts';
+
+/** What every teacher provider implements. */
+export interface TeacherInfo {
+  provider: 'ollama' | 'openai' | 'local';
+  model: string;
+  digest?: string;
+  serverVersion?: string;
+  /** Whether `score` can label text the teacher did not generate. */
+  canScore: boolean;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface GenerateRequest {
+  /** Either a prompt (the server applies the chat template) or messages. */
+  prompt?: string;
+  messages?: ChatMessage[];
+  system?: string;
+  maxTokens: number;
+  temperature: number;
+  /** Alternatives returned per generated token, 0..20. */
+  topLogprobs: number;
+  seed?: number;
+  stop?: string[];
+}
+
+export interface TopLogprob {
+  token: string;
+  /** UTF-8 bytes of the token, when the server sends them (a token may be part of a character). */
+  bytes?: number[];
+  logprob: number;
+}
+
+export interface TokenLogprob extends TopLogprob {
+  top: TopLogprob[];
+}
+
+export interface Sample {
+  text: string;
+  tokens: TokenLogprob[];
+  finishReason: string;
+}
+
+export interface Teacher {
+  info(): Promise<TeacherInfo>;
+  generate(requests: GenerateRequest[]): Promise<Sample[]>;
+  /** Per-position distributions over given texts, where the provider can (see TeacherInfo.canScore). */
+  score?(texts: string[]): Promise<TokenLogprob[][]>;
+}
+
+export const MAX_TOP_LOGPROBS = 20;
+
+/** Throws on a request no server would accept, naming the field; `index` locates it in the batch. */
+export function validateGenerateRequest(request: GenerateRequest, index: number): void {
+  const where = `generate request [${index}]`;
+  if (request.prompt === undefined && (request.messages === undefined || request.messages.length === 0)) {
+    throw new TeacherConfigError(`${where}: needs \`prompt\` or a non-empty \`messages\``);
+  }
+  const { topLogprobs, maxTokens } = request;
+  if (!Number.isInteger(topLogprobs) || topLogprobs < 0 || topLogprobs > MAX_TOP_LOGPROBS) {
+    throw new TeacherConfigError(`${where}: \`topLogprobs\` must be an integer in 0..${MAX_TOP_LOGPROBS}, got ${topLogprobs}`);
+  }
+  if (!Number.isInteger(maxTokens) || maxTokens < 1) {
+    throw new TeacherConfigError(`${where}: \`maxTokens\` must be a positive integer, got ${maxTokens}`);
+  }
+}
+
+/** The messages a request stands for, with `system` first when given. */
+export function requestMessages(request: GenerateRequest): ChatMessage[] {
+  const body = request.messages ?? [{ role: 'user' as const, content: request.prompt ?? '' }];
+  return request.system === undefined ? body : [{ role: 'system', content: request.system }, ...body];
+}
+
+/** One generated token as both Ollama and OpenAI chat send it. */
+export interface WireLogprob {
+  token: string;
+  logprob: number;
+  bytes?: number[] | null;
+  top_logprobs?: { token: string; logprob: number; bytes?: number[] | null }[] | null;
+}
+
+export function fromWireLogprobs(entries: WireLogprob[] | null | undefined): TokenLogprob[] {
+  return (entries ?? []).map((entry) => ({
+    ...fromWireTop(entry),
+    top: (entry.top_logprobs ?? []).map(fromWireTop),
+  }));
+}
+
+function fromWireTop(entry: { token: string; logprob: number; bytes?: number[] | null }): TopLogprob {
+  return entry.bytes ? { token: entry.token, bytes: entry.bytes, logprob: entry.logprob } : { token: entry.token, logprob: entry.logprob };
+}
