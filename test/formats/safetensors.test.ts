@@ -6,6 +6,7 @@ import { bf16BitsToFloat32, f16BitsToFloat32, float32ToBf16Bits, float32ToF16Bit
 import { SafetensorsError, SafetensorsFile, writeSafetensors } from '../../src/formats/safetensors.ts';
 import type { HostTensor } from '../../src/formats/safetensors.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { randomTensor } from '../helpers/host-tensors.ts';
 
 const TORCH_FIXTURE = new URL('../fixtures/safetensors/torch-dtypes.safetensors', import.meta.url).pathname;
 
@@ -17,11 +18,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function randomTensor(rng: Rng, name: string, shape: number[], scale = 1): HostTensor {
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < data.length; i++) data[i] = rng.normal() * scale;
-  return { name, shape, data };
-}
 
 async function readAll(path: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
   const file = await SafetensorsFile.open(path);

@@ -9,6 +9,7 @@ import { bf16BitsToFloat32, f16BitsToFloat32, float32ToBf16Bits, float32ToF16Bit
 import type { HostTensor } from '../../../src/formats/safetensors.ts';
 import { Rng } from '../../../src/util/rng.ts';
 import { f16 } from './gguf-bytes.ts';
+import { randomTensor } from '../../helpers/host-tensors.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -18,11 +19,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function randomTensor(rng: Rng, name: string, shape: number[], scale = 1): HostTensor {
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < data.length; i++) data[i] = rng.normal() * scale;
-  return { name, shape, data };
-}
 
 /** Bit-for-bit equality, fast enough for millions of values (deep equality is not). */
 function expectSameFloats(actual: Float32Array, expected: Float32Array): void {
