@@ -9,6 +9,8 @@ export interface GenerateOptions extends SamplingOptions {
   seed: number;
   /** Generation stops after any of these ids (the model's EOS by default). */
   stopIds?: number[];
+  /** Sees the logits each new token was chosen from (a teacher records its distribution). */
+  onLogits?: (logits: Float32Array) => void;
 }
 
 /**
@@ -25,7 +27,9 @@ export async function* generateTokens(model: CausalLM, promptIds: number[], opti
     let input = promptIds;
     for (let produced = 0; produced < options.maxTokens; produced++) {
       if (cache.length + input.length > model.config.maxPositionEmbeddings) break;
-      const next = sampleToken(await lastLogits(model, input, cache), options, rng);
+      const logits = await lastLogits(model, input, cache);
+      options.onLogits?.(logits);
+      const next = sampleToken(logits, options, rng);
       yield next;
       if (stopIds.has(next)) break;
       input = [next];

@@ -31,9 +31,20 @@ export async function scoreTokens(model: CausalLM, ids: number[], k = 0): Promis
   return scores;
 }
 
-function topEntries(row: Float32Array, k: number): { id: number; logprob: number }[] {
+/** The k most likely ids of a row of log-probabilities, best first. */
+export function topEntries(row: Float32Array, k: number): { id: number; logprob: number }[] {
   return Array.from(row.keys())
     .sort((a, b) => row[b] - row[a])
     .slice(0, k)
     .map((id) => ({ id, logprob: row[id] }));
+}
+
+/** log softmax of one row of logits, in float64 for the normalizer. */
+export function logSoftmax(logits: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const logZ = max + Math.log(sum);
+  return logits.map((v) => v - logZ);
 }

@@ -30,6 +30,8 @@ export interface GenerateRequest {
 
 export interface TopLogprob {
   token: string;
+  /** The token id, when the teacher shares the student's tokenizer (the local provider). */
+  id?: number;
   /** UTF-8 bytes of the token, when the server sends them (a token may be part of a character). */
   bytes?: number[];
   logprob: number;
