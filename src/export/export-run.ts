@@ -3,7 +3,7 @@
  * Hugging Face folder; a LoRA run's is a PEFT adapter, merged into its base for the full-model formats.
  * Everything is written under runs/<name>/export/<format>/.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { exportGguf, readGgufModelConfig, type GgufExportType } from '../formats/gguf-model.ts';
 import { GgufFile } from '../formats/gguf/index.ts';
@@ -127,13 +127,19 @@ async function writeLoraGguf(recipe: Recipe, finalDir: string, path: string): Pr
 
 /** The base model's architecture, read without loading its weights. */
 async function baseConfig(base: string): Promise<ModelConfig> {
-  if (!base.startsWith('ollama:') && !base.endsWith('.gguf')) return (await readHfConfig(base)).config;
-  const file = await GgufFile.open(base.startsWith('ollama:') ? (await resolveOllamaModel(base)).modelBlob : base);
+  const file = await openGgufSource(base);
+  if (!file) return (await readHfConfig(base)).config;
   try {
     return await readGgufModelConfig(file);
   } finally {
     await file.close();
   }
+}
+
+/** The GGUF behind a model reference (a file, or ollama:NAME), or null for a Hugging Face folder, as loadModel tells them apart. */
+async function openGgufSource(source: string): Promise<GgufFile | null> {
+  if (source.startsWith('ollama:')) return GgufFile.open((await resolveOllamaModel(source)).modelBlob);
+  return (await stat(source)).isDirectory() ? null : GgufFile.open(source);
 }
 
 /** The trained model with any adapter merged in, and its tokenizer files; disposed after `use`. */
@@ -155,11 +161,10 @@ async function withMergedModel<T>(recipe: Recipe, finalDir: string, use: (model:
 
 /** tokenizer.json (+ tokenizer_config.json) of a model folder, or converted from a GGUF's metadata. */
 async function tokenizerFiles(source: string): Promise<TokenizerFiles> {
-  if (source.startsWith('ollama:') || source.endsWith('.gguf')) {
-    const path = source.startsWith('ollama:') ? (await resolveOllamaModel(source)).modelBlob : source;
-    const file = await GgufFile.open(path);
+  const file = await openGgufSource(source);
+  if (file) {
     try {
-      const { tokenizerJson, tokenizerConfig } = ggufTokenizerFiles(file.metadata.values(), { source: path });
+      const { tokenizerJson, tokenizerConfig } = ggufTokenizerFiles(file.metadata.values(), { source: file.path });
       return { json: JSON.stringify(tokenizerJson), config: tokenizerConfig };
     } finally {
       await file.close();

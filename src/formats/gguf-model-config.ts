@@ -14,7 +14,7 @@
  *
  * Anything that would make the file compute something our transformer does not is refused by name.
  */
-import { countParameters, resolveModelConfig } from '../model/config.ts';
+import { resolveModelConfig } from '../model/config.ts';
 import type { ModelConfig, RopeScaling } from '../model/config.ts';
 import { describeValue, FormatError } from './format-error.ts';
 import { GGUF_KEY, archKey } from './gguf/constants.ts';
@@ -83,11 +83,6 @@ export function ggufModelConfig(metadata: GgufMetadata, facts: GgufModelFacts): 
   } catch (error) {
     throw new GgufModelError(facts.file, 'INVALID_CONFIG', (error as Error).message, { cause: error });
   }
-}
-
-/** Bytes the model's parameters take as float32, the way CausalLM holds them. */
-export function float32Bytes(config: ModelConfig): number {
-  return countParameters(config) * 4;
 }
 
 /**

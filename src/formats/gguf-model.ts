@@ -5,7 +5,7 @@
  * metadata in gguf-vocab.ts.
  */
 import { CausalLM } from '../model/causal-lm.ts';
-import type { ModelConfig } from '../model/config.ts';
+import { describeModelSize, type ModelConfig } from '../model/config.ts';
 import { parameterSpecs } from '../model/parameters.ts';
 import { tokenizerFromGguf } from '../tokenizer/gguf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
@@ -14,7 +14,6 @@ import { GgufFile } from './gguf/reader.ts';
 import { GgufWriter } from './gguf/writer.ts';
 import type { GgufWritableType } from './gguf/writer.ts';
 import {
-  float32Bytes,
   ggufArchitectureOf,
   ggufHyperparameters,
   ggufModelConfig,
@@ -59,12 +58,10 @@ export async function loadGgufModel(path: string, options: LoadGgufOptions = {})
   try {
     const config = await readGgufModelConfig(file);
     const arch = file.metadata.getString(GGUF_KEY.GENERAL_ARCHITECTURE) as SupportedGgufArchitecture;
-    const tokenizer = tokenizerFromGguf(plainMetadata(file), { source: path });
+    const tokenizer = tokenizerFromGguf(file.metadata.values(), { source: path });
     const sources = tensorSources(config, arch, file.hasTensor('blk.0.attn_qkv.weight'));
     checkTensors(file, sources, arch);
-    const bytes = float32Bytes(config);
-    const parameters = (bytes / 4).toLocaleString('en');
-    options.logger?.info(`${path}: ${arch}, ${config.numLayers} layers, ${parameters} parameters: ${formatBytes(bytes)} as float32`);
+    options.logger?.info(describeModelSize(path, arch, config));
     const model = await CausalLM.fromHfTensors(config, readerOver(file, sources));
     return { model, tokenizer, chatTemplate: tokenizer.chatTemplate, config };
   } finally {
@@ -170,20 +167,4 @@ function readerOver(file: GgufFile, sources: Map<string, TensorSource>) {
     const rows = source.rows ? source.rows[1] - source.rows[0] : source.shape[0];
     return { name: hfName, shape: source.shape.length > 1 ? [rows, source.shape[1]] : [rows], data };
   };
-}
-
-/** The metadata as plain values, the form the tokenizer reader takes. */
-function plainMetadata(file: GgufFile): Map<string, unknown> {
-  return new Map(file.metadata.keys().map((key) => [key, file.metadata.get(key)!.value]));
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }

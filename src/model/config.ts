@@ -89,3 +89,20 @@ export function countParameters(config: ModelConfig): number {
   const embeddings = vocabSize * d * (config.tieWordEmbeddings ? 1 : 2);
   return numLayers * (attention + mlp + norms) + d + embeddings;
 }
+
+/** One line announcing a model before its weights are read: its shape and the memory its float32 parameters take. */
+export function describeModelSize(source: string, kind: string, config: ModelConfig): string {
+  const parameters = countParameters(config);
+  return `${source}: ${kind}, ${config.numLayers} layers, ${parameters.toLocaleString('en')} parameters: ${formatBytes(parameters * 4)} as float32`;
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}

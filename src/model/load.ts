@@ -8,7 +8,7 @@ import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { pathExists } from '../util/path-exists.ts';
 import { CausalLM } from './causal-lm.ts';
-import { countParameters } from './config.ts';
+import { describeModelSize } from './config.ts';
 
 export interface LoadedModel {
   model: CausalLM;
@@ -44,8 +44,7 @@ export async function loadModel(ref: string, options: LoadModelOptions = {}): Pr
 /** A Hugging Face model directory (config.json + safetensors, tokenizer.json when present). */
 export async function loadModelDir(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   const { config } = await readHfConfig(dir);
-  const parameters = countParameters(config);
-  options.logger?.info(`${dir}: ${config.modelType}, ${config.numLayers} layers, ${parameters.toLocaleString('en')} parameters: ${(parameters * 4 / 2 ** 20).toFixed(1)} MiB as float32`);
+  options.logger?.info(describeModelSize(dir, config.modelType, config));
   const weights = await openHfWeights(dir);
   try {
     const names = new Set(weights.names());
