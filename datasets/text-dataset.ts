@@ -28,12 +28,31 @@ export interface TextDataset {
 
 export async function loadTextDataset(tokenizer: Tokenizer, options: TextDatasetOptions): Promise<TextDataset> {
   const file = await readTextExamples(options.path, tokenizer, options);
-  const { train, validation } = await splitExamples(file.examples, file.format, tokenizer, options);
+  const split = await splitExamples(file.examples, file.format, tokenizer, options);
+  return batchExamples(split, file.format, tokenizer, options);
+}
+
+/** Split, packed and batched examples that come from elsewhere (the generate stage's shards). */
+export function datasetFromExamples(
+  examples: SourcedExample[],
+  tokenizer: Tokenizer,
+  options: Omit<TextDatasetOptions, 'validation' | keyof FormatOptions> & { validation: { fraction: number } },
+): TextDataset {
+  const split = splitByHash(examples, (e) => e.key, options.validation.fraction, options.seed);
+  return batchExamples(split, 'prompt_response', tokenizer, options);
+}
+
+function batchExamples(
+  { train, validation }: { train: SourcedExample[]; validation: SourcedExample[] },
+  format: ExampleFormat,
+  tokenizer: Tokenizer,
+  options: Pick<TextDatasetOptions, 'path' | 'seqLen' | 'batchSize' | 'seed'>,
+): TextDataset {
   // Pad positions are never targets, so any in-vocabulary id will do when the tokenizer has no pad token.
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
   const pack = (examples: SourcedExample[]): Packed => {
     const plain = examples.map((e) => e.example);
-    return file.format === 'text' ? packStream(plain, options.seqLen, padId) : packGreedy(plain, options.seqLen, padId);
+    return format === 'text' ? packStream(plain, options.seqLen, padId) : packGreedy(plain, options.seqLen, padId);
   };
   const packedTrain = pack(train);
   if (packedTrain.windows.count === 0) {
@@ -41,7 +60,7 @@ export async function loadTextDataset(tokenizer: Tokenizer, options: TextDataset
   }
   const packedValidation = validation.length > 0 ? pack(validation) : null;
   return {
-    format: file.format,
+    format,
     train: new BatchIterator(packedTrain.windows, options.batchSize, options.seed),
     validation: packedValidation && new ValidationBatches(packedValidation.windows, options.batchSize),
     stats: { train: packedTrain.stats, validation: packedValidation?.stats ?? null },

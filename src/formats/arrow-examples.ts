@@ -58,7 +58,10 @@ const manifestSchema = z.object({
     /** A content digest of the teacher's weights where the provider gives one (Ollama does). */
     digest: z.string().nullable(),
   }),
+  /** The temperature of the stored logprobs' distribution (1: the model's own). */
   temperature: z.number().positive(),
+  /** The temperature the responses were sampled at (0: greedy), for provenance. */
+  sampling_temperature: z.number().nonnegative().optional(),
   /** Soft labels per response token; 0 means the shard holds none (sequence-level KD only). */
   k: z.number().int().nonnegative(),
   /** How the mass outside the top k is treated: renormalized over the k ids, or a tail bucket 1 - sum(p_k). */

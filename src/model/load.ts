@@ -1,9 +1,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FormatError } from '../formats/format-error.ts';
+import { GgufFile } from '../formats/gguf/reader.ts';
 import { loadGgufModel } from '../formats/gguf-model.ts';
 import { openHfWeights, readHfConfig } from '../formats/hf-model-dir.ts';
 import { resolveOllamaModel } from '../formats/ollama-store.ts';
+import { tokenizerFromGguf } from '../tokenizer/gguf-tokenizer.ts';
 import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { pathExists } from '../util/path-exists.ts';
@@ -39,6 +41,29 @@ export async function loadModel(ref: string, options: LoadModelOptions = {}): Pr
   if (stats?.isDirectory()) return loadModelDir(ref, options);
   if (stats?.isFile()) return loadGgufModel(ref, options);
   throw new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
+}
+
+/**
+ * The tokenizer and chat template of a model reference without reading its weights (null tokenizer for a
+ * folder without tokenizer.json): what a stage needs to prepare data for a model it does not run.
+ */
+export async function loadModelTokenizer(ref: string, options: Pick<LoadModelOptions, 'ollamaModelsDir'> = {}): Promise<Omit<LoadedModel, 'model'>> {
+  const path = ref.startsWith(OLLAMA_PREFIX) ? (await resolveOllamaModel(ref, { modelsDir: options.ollamaModelsDir })).modelBlob : ref;
+  const stats = await stat(path).catch(() => undefined);
+  if (stats?.isDirectory()) {
+    const tokenizer = (await pathExists(join(path, 'tokenizer.json'))) ? await loadTokenizer(path) : null;
+    return { tokenizer, chatTemplate: await chatTemplateIn(path) };
+  }
+  if (!stats?.isFile()) {
+    throw new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
+  }
+  const file = await GgufFile.open(path);
+  try {
+    const tokenizer = tokenizerFromGguf(file.metadata.values(), { source: path });
+    return { tokenizer, chatTemplate: tokenizer.chatTemplate };
+  } finally {
+    await file.close();
+  }
 }
 
 /** A Hugging Face model directory (config.json + safetensors, tokenizer.json when present). */

@@ -12,7 +12,14 @@ export interface RecipeProblem {
 }
 
 export function checkRecipe(recipe: ResolvedRecipeYaml): RecipeProblem[] {
-  return [...checkArchitecture(recipe), ...checkData(recipe), ...checkTrain(recipe), ...checkFiles(recipe)];
+  return [
+    ...checkArchitecture(recipe),
+    ...checkData(recipe),
+    ...checkTeacher(recipe),
+    ...checkGenerate(recipe),
+    ...checkTrain(recipe),
+    ...checkFiles(recipe),
+  ];
 }
 
 function checkArchitecture(recipe: ResolvedRecipeYaml): RecipeProblem[] {
@@ -46,6 +53,24 @@ function checkArchitecture(recipe: ResolvedRecipeYaml): RecipeProblem[] {
 }
 
 function checkData(recipe: ResolvedRecipeYaml): RecipeProblem[] {
+  return [...checkDataSource(recipe), ...checkSeqLen(recipe)];
+}
+
+/** The train stage reads either data.train or the shards the generate stage wrote, never both. */
+function checkDataSource({ data, generate }: ResolvedRecipeYaml): RecipeProblem[] {
+  if (data.train === undefined && !generate) {
+    return [{ keyPath: ['data'], message: 'needs `train` (a JSONL file), or the recipe needs a `generate` section' }];
+  }
+  if (data.train !== undefined && generate) {
+    return [{ keyPath: ['data', 'train'], message: 'leave it out: with a `generate` section the train stage reads the generated data' }];
+  }
+  if (generate && 'path' in data.validation) {
+    return [{ keyPath: ['data', 'validation', 'path'], message: 'with generated data, hold out a share of it: use { fraction }' }];
+  }
+  return [];
+}
+
+function checkSeqLen(recipe: ResolvedRecipeYaml): RecipeProblem[] {
   // A pretrained base's context length is known only once it is loaded (the train stage checks it).
   if (recipe.student.type !== 'scratch') return [];
   const maxPositions = recipe.student.architecture.max_position_embeddings;
@@ -58,6 +83,60 @@ function checkData(recipe: ResolvedRecipeYaml): RecipeProblem[] {
   ];
 }
 
+function checkTeacher({ teacher }: ResolvedRecipeYaml): RecipeProblem[] {
+  if (!teacher) return [];
+  const at = (key: string) => ['teacher', key];
+  const problems: RecipeProblem[] = [];
+  if (teacher.provider === 'openai' && !teacher.endpoints) {
+    problems.push({ keyPath: at('endpoints'), message: 'an openai teacher needs the server base URLs, e.g. [http://127.0.0.1:8000/v1]' });
+  }
+  if (teacher.provider === 'local') {
+    if (teacher.endpoints) problems.push({ keyPath: at('endpoints'), message: 'a local teacher runs in this process: remove endpoints' });
+    if (teacher.api_key_env) problems.push({ keyPath: at('api_key_env'), message: 'a local teacher needs no API key: remove it' });
+    if (!teacher.model.startsWith('ollama:')) {
+      const problem = fileProblem(teacher.model, { folderAllowed: true });
+      if (problem) problems.push({ keyPath: at('model'), message: problem });
+    }
+  }
+  return problems;
+}
+
+function checkGenerate({ generate, teacher }: ResolvedRecipeYaml): RecipeProblem[] {
+  if (!generate) return [];
+  const problems: RecipeProblem[] = [];
+  if (!teacher) problems.push({ keyPath: ['generate'], message: 'needs a `teacher` section: the model that answers the prompts' });
+  if (generate.mode === 'label') {
+    if (teacher && teacher.provider !== 'local') {
+      problems.push({ keyPath: ['generate', 'mode'], message: `label needs teacher.provider local (servers cannot score given text token by token), got ${teacher.provider}` });
+    }
+    if (typeof generate.prompts !== 'string') {
+      problems.push({ keyPath: ['generate', 'prompts'], message: 'label mode needs a file whose records hold prompts and responses' });
+    }
+  }
+  if (generate.filters.answer !== 'none' && generate.reference_field === null) {
+    problems.push({ keyPath: ['generate', 'filters', 'answer'], message: 'needs generate.reference_field: the record field holding the reference answer' });
+  }
+  for (const key of ['require', 'reject'] as const) {
+    const problem = regexProblem(generate.filters[key]);
+    if (problem) problems.push({ keyPath: ['generate', 'filters', key], message: problem });
+  }
+  if (typeof generate.prompts === 'string') {
+    const problem = fileProblem(generate.prompts);
+    if (problem) problems.push({ keyPath: ['generate', 'prompts'], message: problem });
+  }
+  return problems;
+}
+
+function regexProblem(source: string | null): string | undefined {
+  if (source === null) return undefined;
+  try {
+    new RegExp(source);
+    return undefined;
+  } catch (error) {
+    return `not a valid regular expression: ${(error as Error).message}`;
+  }
+}
+
 function checkTrain(recipe: ResolvedRecipeYaml): RecipeProblem[] {
   const { warmup_steps, max_steps } = recipe.train;
   if (warmup_steps <= max_steps) return [];
@@ -65,7 +144,7 @@ function checkTrain(recipe: ResolvedRecipeYaml): RecipeProblem[] {
 }
 
 function checkFiles(recipe: ResolvedRecipeYaml): RecipeProblem[] {
-  const files: [KeyPath, string][] = [[['data', 'train'], recipe.data.train]];
+  const files: [KeyPath, string][] = recipe.data.train === undefined ? [] : [[['data', 'train'], recipe.data.train]];
   const { validation } = recipe.data;
   if ('path' in validation) files.push([['data', 'validation', 'path'], validation.path]);
   const { student } = recipe;

@@ -20,13 +20,20 @@ export function resolvePaths(recipe: RecipeYaml, { baseDir, cwd }: PathContext):
     seed: recipe.seed,
     backend: recipe.backend,
     output_dir: recipe.output_dir === undefined ? resolve(cwd, 'runs') : fromRecipe(recipe.output_dir),
+    ...(recipe.teacher && { teacher: resolveTeacher(recipe.teacher, baseDir) }),
+    ...(recipe.generate && {
+      generate: {
+        ...recipe.generate,
+        prompts: typeof recipe.generate.prompts === 'string' ? fromRecipe(recipe.generate.prompts) : recipe.generate.prompts,
+      },
+    }),
     student:
       recipe.student.type === 'scratch'
         ? { ...recipe.student, tokenizer: resolveTokenizer(recipe.student.tokenizer, baseDir) }
         : { ...recipe.student, base: resolveBase(recipe.student.base, baseDir) },
     data: {
       ...recipe.data,
-      train: fromRecipe(recipe.data.train),
+      ...(recipe.data.train !== undefined && { train: fromRecipe(recipe.data.train) }),
       validation: 'path' in validation ? { path: fromRecipe(validation.path) } : validation,
     },
     train: recipe.train,
@@ -38,6 +45,11 @@ function resolveTokenizer(tokenizer: string, baseDir: string): string {
   if (tokenizer === 'byte') return tokenizer;
   const path = resolve(baseDir, tokenizer);
   return isDirectory(path) ? join(path, 'tokenizer.json') : path;
+}
+
+/** A local teacher's model is a path or an ollama: name; a server's model is a name the server knows. */
+function resolveTeacher(teacher: NonNullable<RecipeYaml['teacher']>, baseDir: string): NonNullable<RecipeYaml['teacher']> {
+  return teacher.provider === 'local' ? { ...teacher, model: resolveBase(teacher.model, baseDir) } : teacher;
 }
 
 /** `ollama:` names stay as written; paths become absolute. */

@@ -92,7 +92,7 @@ const validation = z
   );
 
 const data = z.strictObject({
-  train: path().describe('JSONL file, one example per line'),
+  train: path().optional().describe('JSONL file, one example per line; leave out to train on what `generate` wrote'),
   format: z.enum(DATA_FORMATS).default('auto').describe('auto: decided from the fields the lines hold'),
   text_field: z.string().min(1).default('text'),
   prompt_field: z.string().min(1).default('prompt'),
@@ -121,6 +121,77 @@ const train = z.strictObject({
   resume: z.enum(['auto', 'never']).default('auto').describe('auto: continue from the latest checkpoint'),
 });
 
+export const TEACHER_PROVIDERS = ['local', 'ollama', 'openai'] as const;
+export const ANSWER_CHECKS = ['none', 'gsm8k', 'exact'] as const;
+
+const teacher = z
+  .strictObject({
+    provider: z.enum(TEACHER_PROVIDERS).default('local').describe('local: a model loaded in this process'),
+    model: z
+      .string()
+      .min(1)
+      .describe('local: a Hugging Face folder, .gguf file or ollama:NAME[:TAG]; ollama: a model name; openai: a model id'),
+    endpoints: z
+      .array(z.url())
+      .min(1)
+      .optional()
+      .describe('servers used round robin; ollama [http://127.0.0.1:11434], openai: base URLs ending in /v1 (required)'),
+    api_key_env: envVarName().optional().describe('openai: the environment variable holding the API key'),
+    concurrency: positiveInt().default(4).describe('requests in flight at once, over all endpoints'),
+    requests_per_minute: positiveInt().nullable().default(null).describe('null: no limit'),
+    timeout_s: z.number().positive().default(300).describe('per request'),
+    max_retries: nonNegativeInt().default(4).describe('on network errors, 429 and 5xx, with exponential backoff'),
+  })
+  .describe('the model whose knowledge is distilled');
+
+const filters = z
+  .strictObject({
+    min_chars: nonNegativeInt().default(1).describe('shortest response kept'),
+    max_chars: positiveInt().nullable().default(null),
+    require: z.string().min(1).nullable().default(null).describe('a regular expression the response must match'),
+    reject: z.string().min(1).nullable().default(null).describe('a regular expression the response must not match'),
+    drop_truncated: z.boolean().default(true).describe('drop responses cut off by max_tokens'),
+    answer: z
+      .enum(ANSWER_CHECKS)
+      .default('none')
+      .describe('keep only responses whose answer equals the reference: gsm8k (final number) or exact (whole text)'),
+  })
+  .describe('which teacher responses are kept');
+
+const generate = z
+  .strictObject({
+    mode: z
+      .enum(['generate', 'label'])
+      .default('generate')
+      .describe('generate: the teacher answers the prompts; label: the teacher scores the responses in the prompts file (local teacher)'),
+    prompts: z
+      .union([path(), z.array(z.string().min(1)).min(1)])
+      .describe('a JSONL, CSV, Parquet or Arrow file of records, or a list of prompts'),
+    prompt_field: z.string().min(1).default('prompt'),
+    response_field: z.string().min(1).default('response').describe('label mode: the response to score'),
+    reference_field: z.string().min(1).nullable().default(null).describe('the reference answer for filters.answer'),
+    template: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe('the prompt sent, with {{field}} replaced by the record\'s fields [{{prompt_field}}]'),
+    system: z.string().min(1).nullable().default(null).describe('a system prompt for every request'),
+    limit: positiveInt().nullable().default(null).describe('use the first N prompts'),
+    samples_per_prompt: positiveInt().default(1),
+    temperature: z.number().min(0).default(0.7).describe('sampling temperature; 0: greedy'),
+    max_tokens: positiveInt().default(256).describe('longest response'),
+    k: z.int().min(0).max(20).default(20).describe('soft labels per response token; 0: text only'),
+    tail: z
+      .enum(['bucket', 'renormalize'])
+      .default('bucket')
+      .describe('the probability outside the top k: one extra bucket, or renormalized away'),
+    dedup: z.boolean().default(true).describe('drop a response identical to an earlier one for the same prompt'),
+    filters: filters.prefault({}),
+    shard_rows: positiveInt().default(4096).describe('examples per Arrow shard'),
+  })
+  .describe('synthetic data and soft labels from the teacher, stored in <run>/data/');
+
 export const recipeSchema = z
   .strictObject({
     name: z
@@ -132,6 +203,8 @@ export const recipeSchema = z
     output_dir: path()
       .optional()
       .describe('parent of the run folder, relative to this file [runs, relative to the working directory]'),
+    teacher: teacher.optional(),
+    generate: generate.optional(),
     student,
     data,
     train,

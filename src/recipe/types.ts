@@ -13,6 +13,8 @@ export interface Recipe {
   backend: Backend;
   /** Absolute; the run folder is `<outputDir>/<name>`. */
   outputDir: string;
+  teacher?: TeacherSpec;
+  generate?: GenerateSpec;
   student: StudentSpec;
   data: DataSpec;
   train: TrainSpec;
@@ -59,9 +61,53 @@ export type ArchitectureSpec = Pick<
 
 export type RopeScalingSpec = RopeScaling;
 
+export interface TeacherSpec {
+  provider: 'local' | 'ollama' | 'openai';
+  /** local: an absolute model path or `ollama:NAME[:TAG]`; servers: the model name as they know it. */
+  model: string;
+  endpoints?: string[];
+  /** The name of the environment variable holding the API key, never the key. */
+  apiKeyEnv?: string;
+  concurrency: number;
+  requestsPerMinute: number | null;
+  timeoutS: number;
+  maxRetries: number;
+}
+
+export interface GenerateSpec {
+  mode: 'generate' | 'label';
+  /** An absolute path of a records file, or the prompts themselves. */
+  prompts: string | string[];
+  promptField: string;
+  responseField: string;
+  referenceField: string | null;
+  /** `{{field}}` placeholders are replaced by the record's fields. */
+  template: string | null;
+  system: string | null;
+  limit: number | null;
+  samplesPerPrompt: number;
+  temperature: number;
+  maxTokens: number;
+  k: number;
+  tail: 'bucket' | 'renormalize';
+  dedup: boolean;
+  filters: ResponseFilterSpec;
+  shardRows: number;
+}
+
+export interface ResponseFilterSpec {
+  minChars: number;
+  maxChars: number | null;
+  /** Regular expressions (source text). */
+  require: string | null;
+  reject: string | null;
+  dropTruncated: boolean;
+  answer: 'none' | 'gsm8k' | 'exact';
+}
+
 export interface DataSpec {
-  /** Absolute path of the training JSONL file. */
-  train: string;
+  /** Absolute path of the training JSONL file; absent when the train stage reads the generated shards. */
+  train?: string;
   format: 'auto' | 'text' | 'prompt_response';
   textField: string;
   promptField: string;

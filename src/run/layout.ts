@@ -6,6 +6,10 @@
  *     metrics.jsonl          one JSON object per line (metrics.ts)
  *     checkpoints/step-00000100/ complete checkpoints only (see trainers/checkpoint.ts)
  *     final/                 the finished model or adapter
+ *     data/                  what the generate stage wrote:
+ *       shard-00000.arrow      training examples with soft labels (formats/arrow-examples.ts)
+ *       summary.json           counts, and the list of shards the train stage reads
+ *       cache/responses.jsonl  every teacher answer by request key (response-cache.ts)
  */
 import { join } from 'node:path';
 import { checkpointDir } from '../../trainers/checkpoint.ts';
@@ -16,6 +20,11 @@ export interface RunPaths {
   metrics: string;
   checkpoints: string;
   final: string;
+  data: string;
+  dataSummary: string;
+  responseCache: string;
+  /** The `index`th example shard. */
+  shard(index: number): string;
   /** The folder of the checkpoint taken after `step` optimizer steps. */
   checkpoint(step: number): string;
 }
@@ -26,12 +35,17 @@ export function runPaths(outputDir: string, name: string): RunPaths {
 
 export function runPathsAt(root: string): RunPaths {
   const checkpoints = join(root, 'checkpoints');
+  const data = join(root, 'data');
   return {
     root,
     recipe: join(root, 'recipe.yaml'),
     metrics: join(root, 'metrics.jsonl'),
     checkpoints,
     final: join(root, 'final'),
+    data,
+    dataSummary: join(data, 'summary.json'),
+    responseCache: join(data, 'cache', 'responses.jsonl'),
+    shard: (index) => join(data, `shard-${String(index).padStart(5, '0')}.arrow`),
     checkpoint: (step) => checkpointDir(checkpoints, step),
   };
 }

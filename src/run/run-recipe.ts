@@ -1,14 +1,18 @@
 /**
- * Runs a recipe's stages in order against its run folder. Today the pipeline is the train stage; later
- * stages (generate, eval, export) read what the earlier ones wrote, so each can be re-run alone.
+ * Runs a recipe's stages in order against its run folder: generate (when the recipe has a teacher and a
+ * `generate` section), then train. Each stage reads what the earlier ones wrote, so each can be re-run
+ * alone (`only`), and an interrupted one resumes.
  */
 import { initBackend } from '../backend/index.ts';
 import { resolvedRecipeYaml, type Recipe } from '../recipe/index.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { runPaths } from './layout.ts';
 import { RunLock } from './run-lock.ts';
+import type { Stage } from './stages.ts';
 import { createProgress, type Logger, type TextStream } from './progress.ts';
+import { generateStage, type GenerateStageOptions, type GenerateSummary } from './generate-stage.ts';
 import { trainStage, type TrainHooks, type TrainSummary } from './train-stage.ts';
+
 
 export interface RunRecipeOptions {
   logger: Logger;
@@ -17,13 +21,17 @@ export interface RunRecipeOptions {
   /** Where progress is drawn (stderr in the CLI). */
   progressStream: TextStream;
   hooks?: TrainHooks;
+  /** Run this stage alone. */
+  only?: Stage;
+  generate?: GenerateStageOptions;
 }
 
 export interface RunRecipeResult {
   /** The run folder. */
   runDir: string;
   backend: string;
-  train: TrainSummary;
+  generate?: GenerateSummary;
+  train?: TrainSummary;
 }
 
 export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Promise<RunRecipeResult> {
@@ -32,10 +40,13 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Prom
   const paths = runPaths(recipe.outputDir, recipe.name);
   const lock = await RunLock.acquire(paths.root);
   const progress = createProgress({ totalSteps: recipe.train.maxSteps, stream: options.progressStream, json: options.json });
+  const runs = (stage: Stage) => options.only === undefined || options.only === stage;
   try {
     await writeFileAtomic(paths.recipe, resolvedRecipeYaml(recipe));
-    const train = await trainStage(recipe, paths, backend, progress, options.hooks);
-    return { runDir: paths.root, backend: backend.backend, train };
+    const result: RunRecipeResult = { runDir: paths.root, backend: backend.backend };
+    if (recipe.generate && runs('generate')) result.generate = await generateStage(recipe, paths, options.logger, options.generate);
+    if (runs('train')) result.train = await trainStage(recipe, paths, backend, progress, options.hooks);
+    return result;
   } finally {
     progress.stop();
     await lock.release();

@@ -8,7 +8,7 @@ import { writePeftAdapter } from '../export/peft.ts';
 import { CausalLM } from '../model/causal-lm.ts';
 import { countParameters, resolveModelConfig } from '../model/config.ts';
 import type { Projection } from '../model/layers.ts';
-import { loadModel } from '../model/load.ts';
+import { loadModel, loadModelTokenizer } from '../model/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
 import { resolveLoraConfig } from '../model/lora-config.ts';
 import type { LoraStudentSpec, ScratchStudentSpec, StudentSpec } from '../recipe/index.ts';
@@ -39,8 +39,22 @@ export async function buildStudent(spec: StudentSpec, seed: number, seqLen: numb
   return spec.type === 'scratch' ? scratchStudent(spec, seed, seqLen) : loraStudent(spec, seed, seqLen, logger);
 }
 
+/** The student's tokenizer and chat template without building the model: what data preparation needs. */
+export async function loadStudentTokenizer(spec: StudentSpec): Promise<{ tokenizer: Tokenizer; chatTemplate: string | null }> {
+  if (spec.type === 'scratch') {
+    return { tokenizer: spec.tokenizer === 'byte' ? createByteLevelTokenizer() : await loadTokenizer(spec.tokenizer), chatTemplate: null };
+  }
+  const { tokenizer, chatTemplate } = await loadModelTokenizer(spec.base);
+  if (!tokenizer) throw missingTokenizer(spec.base);
+  return { tokenizer, chatTemplate };
+}
+
+function missingTokenizer(base: string): SlmError {
+  return new SlmError(`student.base: ${base} has no tokenizer (tokenizer.json), which training needs`, { code: 'ERR_RECIPE' });
+}
+
 async function scratchStudent(spec: ScratchStudentSpec, seed: number, seqLen: number): Promise<Student> {
-  const tokenizer = spec.tokenizer === 'byte' ? createByteLevelTokenizer() : await loadTokenizer(spec.tokenizer);
+  const { tokenizer } = await loadStudentTokenizer(spec);
   const arch = spec.architecture;
   checkContext(arch.maxPositionEmbeddings, seqLen, 'student.architecture.max_position_embeddings');
   const config = resolveModelConfig({ ...arch, vocabSize: tokenizer.vocabSize, bosTokenId: tokenizer.bosId, eosTokenId: tokenizer.eosId });
@@ -69,7 +83,7 @@ async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, 
   const { model, tokenizer } = await loadModel(spec.base, { logger });
   if (!tokenizer) {
     model.dispose();
-    throw new SlmError(`student.base: ${spec.base} has no tokenizer (tokenizer.json), which training needs`, { code: 'ERR_RECIPE' });
+    throw missingTokenizer(spec.base);
   }
   checkContext(model.config.maxPositionEmbeddings, seqLen, `the base model's context length (${spec.base})`);
   for (const p of model.params.values()) p.trainable = false;

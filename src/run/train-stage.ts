@@ -6,7 +6,9 @@
 import type { BackendReport } from '../backend/index.ts';
 import type { Recipe } from '../recipe/index.ts';
 import { SlmError } from '../util/errors.ts';
-import { loadTextDataset, type TextDataset } from '../../datasets/text-dataset.ts';
+import { readGeneratedData, rowExample } from '../../datasets/generated-examples.ts';
+import { datasetFromExamples, loadTextDataset, type TextDataset } from '../../datasets/text-dataset.ts';
+import { tokenizerHash } from '../tokenizer/hash.ts';
 import type { Batch, BatchIteratorState } from '../../datasets/batches.ts';
 import { latestCheckpoint, loadCheckpoint, pruneCheckpoints, restoreParams, saveCheckpoint } from '../../trainers/checkpoint.ts';
 import { nextTokenLoss } from '../../trainers/losses/next-token.ts';
@@ -15,7 +17,7 @@ import { AdamW } from '../../trainers/optimizer/adamw.ts';
 import { validationLoss } from '../../trainers/validation.ts';
 import type { RunPaths } from './layout.ts';
 import { MetricsLog, type MetricsRecord } from './metrics.ts';
-import type { Progress } from './progress.ts';
+import type { Logger, Progress } from './progress.ts';
 import { buildStudent, type Student } from './student.ts';
 
 export interface TrainSummary {
@@ -61,22 +63,28 @@ export async function trainStage(
 ): Promise<TrainSummary> {
   const student = await buildStudent(recipe.student, recipe.seed, recipe.data.seqLen, progress);
   try {
-    const data = await loadTextDataset(student.tokenizer, {
-      path: recipe.data.train,
-      format: recipe.data.format,
-      textField: recipe.data.textField,
-      promptField: recipe.data.promptField,
-      responseField: recipe.data.responseField,
-      validation: recipe.data.validation,
-      seqLen: recipe.data.seqLen,
-      batchSize: recipe.train.batchSize,
-      seed: recipe.seed,
-    });
+    const data = await loadTrainingData(recipe, paths, student, progress);
     progress.info(`${student.summary}; backend ${backend.backend} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})`);
     return await trainStudent(recipe, paths, student, data, progress, hooks);
   } finally {
     student.dispose();
   }
+}
+
+/** The recipe's data file, or the examples the generate stage wrote to the run folder. */
+async function loadTrainingData(recipe: Recipe, paths: RunPaths, student: Student, logger: Logger): Promise<TextDataset> {
+  const { data } = recipe;
+  const shape = { seqLen: data.seqLen, batchSize: recipe.train.batchSize, seed: recipe.seed };
+  if (data.train !== undefined) {
+    return loadTextDataset(student.tokenizer, { ...data, path: data.train, ...shape });
+  }
+  if (!('fraction' in data.validation)) throw new SlmError('data.validation: generated data is split by { fraction }', { code: 'ERR_RECIPE' });
+  const generated = await readGeneratedData(paths.dataSummary, {
+    vocabSize: student.model.config.vocabSize,
+    tokenizerHash: tokenizerHash(student.tokenizer),
+  });
+  logger.info(`training on ${generated.rows.length} generated examples from ${paths.data}`);
+  return datasetFromExamples(generated.rows.map(rowExample), student.tokenizer, { ...shape, path: paths.data, validation: data.validation });
 }
 
 async function trainStudent(

@@ -3,22 +3,28 @@
  * project's own model). Unlike a server it sees the full next-token distribution at every position of any
  * sequence, so it can label existing text, and it gives token ids, not only token strings.
  */
-import { compileChatTemplate } from '../../datasets/chat-template.ts';
+import { promptEncoder, type PromptEncoder } from '../../datasets/prompt-ids.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
 import { generateTokens } from '../model/generate.ts';
+import { modelDigest } from '../model/digest.ts';
 import { loadModel } from '../model/load.ts';
 import { logSoftmax, scoreTokens, topEntries } from '../model/score.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { TeacherConfigError } from './errors.ts';
-import { requestMessages, validateGenerateRequest, type GenerateRequest, type Sample, type Teacher, type TeacherInfo, type TokenLogprob } from './teacher.ts';
+import { validateGenerateRequest, type GenerateRequest, type Sample, type Teacher, type TeacherInfo, type TokenLogprob } from './teacher.ts';
 
 export interface LocalTeacherOptions {
   /** Alternatives kept per position by `score` (generation uses each request's topLogprobs). */
   scoreTopK?: number;
+  /** Told the model's size before its weights are read. */
+  logger?: { info(message: string): void };
+  /** The content digest of the weights (`load` computes it), for caches. */
+  digest?: string;
 }
 
 export class LocalTeacher implements Teacher {
-  private readonly template: ReturnType<typeof compileChatTemplate> | null;
+  /** The prompt ids of a request, as this model is prompted (its chat template, or a plain prompt). */
+  readonly encodePrompt: PromptEncoder;
 
   constructor(
     private readonly name: string,
@@ -27,20 +33,20 @@ export class LocalTeacher implements Teacher {
     chatTemplate: string | null,
     private readonly options: LocalTeacherOptions = {},
   ) {
-    this.template = chatTemplate ? compileChatTemplate(chatTemplate) : null;
+    this.encodePrompt = promptEncoder(tokenizer, chatTemplate, `local teacher ${name}`);
   }
 
   static async load(ref: string, options: LocalTeacherOptions = {}): Promise<LocalTeacher> {
-    const { model, tokenizer, chatTemplate } = await loadModel(ref);
+    const [{ model, tokenizer, chatTemplate }, digest] = await Promise.all([loadModel(ref, { logger: options.logger }), modelDigest(ref)]);
     if (!tokenizer) {
       model.dispose();
       throw new TeacherConfigError(`local teacher ${ref}: the model has no tokenizer`);
     }
-    return new LocalTeacher(ref, model, tokenizer, chatTemplate, options);
+    return new LocalTeacher(ref, model, tokenizer, chatTemplate, { ...options, digest });
   }
 
   async info(): Promise<TeacherInfo> {
-    return { provider: 'local', model: this.name, canScore: true };
+    return { provider: 'local', model: this.name, digest: this.options.digest, canScore: true };
   }
 
   async generate(requests: GenerateRequest[]): Promise<Sample[]> {
@@ -57,15 +63,18 @@ export class LocalTeacher implements Teacher {
   async score(texts: string[]): Promise<TokenLogprob[][]> {
     const k = this.options.scoreTopK ?? 20;
     const results: TokenLogprob[][] = [];
-    for (const text of texts) {
-      const scores = await scoreTokens(this.model, this.tokenizer.encode(text, { addSpecialTokens: true }), k);
-      results.push(scores.ids.map((id, i) => this.tokenLogprob(id, scores.logprobs[i] ?? Number.NaN, scores.topK[i] ?? [])));
-    }
+    for (const text of texts) results.push(await this.scoreIds(this.tokenizer.encode(text, { addSpecialTokens: true }), k));
     return results;
   }
 
+  /** `score` for a sequence already in this model's token ids. */
+  async scoreIds(ids: readonly number[], k: number): Promise<TokenLogprob[]> {
+    const scores = await scoreTokens(this.model, [...ids], k);
+    return scores.ids.map((id, i) => this.tokenLogprob(id, scores.logprobs[i] ?? Number.NaN, scores.topK[i] ?? []));
+  }
+
   private async generateOne(request: GenerateRequest): Promise<Sample> {
-    const promptIds = this.promptIds(request);
+    const promptIds = this.encodePrompt(request);
     const ids: number[] = [];
     const tokens: TokenLogprob[] = [];
     let pending: Float32Array | null = null;
@@ -93,24 +102,6 @@ export class LocalTeacher implements Teacher {
       }
     }
     return { text: this.tokenizer.decode(ids, { skipSpecialTokens: true }), tokens, finishReason };
-  }
-
-  /** A chat through the model's template when it has one; a bare prompt otherwise. */
-  private promptIds(request: GenerateRequest): number[] {
-    if (this.template) {
-      const special = (id: number | null) => (id === null ? undefined : this.tokenizer.decode([id]));
-      const text = this.template(requestMessages(request), {
-        addGenerationPrompt: true,
-        bosToken: special(this.tokenizer.bosId),
-        eosToken: special(this.tokenizer.eosId),
-      });
-      return this.tokenizer.encode(text, { addSpecialTokens: false, parseSpecialTokens: true });
-    }
-    if (request.prompt === undefined || request.messages !== undefined) {
-      throw new TeacherConfigError(`local teacher ${this.name}: the model has no chat template, so requests need a plain \`prompt\``);
-    }
-    const text = request.system === undefined ? request.prompt : `${request.system}\n\n${request.prompt}`;
-    return this.tokenizer.encode(text, { addSpecialTokens: true });
   }
 
   private tokenLogprob(id: number, logprob: number, top: { id: number; logprob: number }[]): TokenLogprob {

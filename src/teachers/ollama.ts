@@ -1,9 +1,10 @@
 import { Ollama } from 'ollama';
 import type { ChatResponse, GenerateResponse } from 'ollama';
 import { TeacherConfigError, TeacherResponseError } from './errors.ts';
+import { conversation } from '../../datasets/prompt-ids.ts';
 import { createTransport } from './http-transport.ts';
 import type { Attempt, RequestPool } from './request-pool.ts';
-import { fromWireLogprobs, requestMessages, validateGenerateRequest } from './teacher.ts';
+import { fromWireLogprobs, validateGenerateRequest } from './teacher.ts';
 import type { GenerateRequest, Sample, Teacher, TeacherInfo, WireLogprob } from './teacher.ts';
 
 /** Logprobs on /api/generate and /api/chat arrived in this server version. */
@@ -60,7 +61,7 @@ export class OllamaTeacher implements Teacher {
     };
     const client = this.client(attempt);
     if (request.messages) {
-      const response: ChatResponse = await client.chat({ ...common, messages: requestMessages(request) });
+      const response: ChatResponse = await client.chat({ ...common, messages: conversation(request) });
       return toSample(`${attempt.endpoint}/api/chat`, response.message?.content, response);
     }
     const response: GenerateResponse = await client.generate({ ...common, prompt: request.prompt ?? '', system: request.system });

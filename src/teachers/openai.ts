@@ -1,9 +1,11 @@
 import OpenAI from 'openai';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { Completion } from 'openai/resources/completions';
 import { TeacherConfigError, TeacherHttpError, TeacherResponseError, findTeacherError } from './errors.ts';
+import { conversation } from '../../datasets/prompt-ids.ts';
 import { createTransport } from './http-transport.ts';
 import type { Attempt, RequestPool } from './request-pool.ts';
-import { MAX_TOP_LOGPROBS, fromWireLogprobs, requestMessages, validateGenerateRequest } from './teacher.ts';
+import { MAX_TOP_LOGPROBS, fromWireLogprobs, validateGenerateRequest } from './teacher.ts';
 import type { GenerateRequest, Sample, Teacher, TeacherInfo, TokenLogprob, TopLogprob } from './teacher.ts';
 
 export interface OpenAITeacherOptions {
@@ -87,7 +89,8 @@ export class OpenAITeacher implements Teacher {
   private async chat(attempt: Attempt, request: GenerateRequest): Promise<Sample> {
     const response = await this.client(attempt).chat.completions.create({
       model: this.options.model,
-      messages: requestMessages(request),
+      // Roles come from the data as strings; the server judges them, as it would any client's.
+      messages: conversation(request) as ChatCompletionMessageParam[],
       max_tokens: request.maxTokens,
       temperature: request.temperature,
       seed: request.seed,

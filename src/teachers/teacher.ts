@@ -1,3 +1,4 @@
+import type { ChatMessage } from '../../datasets/record-fields.ts';
 import { TeacherConfigError } from './errors.ts';
 
 /** What every teacher provider implements. */
@@ -10,10 +11,7 @@ export interface TeacherInfo {
   canScore: boolean;
 }
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
+export type { ChatMessage };
 
 export interface GenerateRequest {
   /** Either a prompt (the server applies the chat template) or messages. */
@@ -69,12 +67,6 @@ export function validateGenerateRequest(request: GenerateRequest, index: number)
   if (!Number.isInteger(maxTokens) || maxTokens < 1) {
     throw new TeacherConfigError(`${where}: \`maxTokens\` must be a positive integer, got ${maxTokens}`);
   }
-}
-
-/** The messages a request stands for, with `system` first when given. */
-export function requestMessages(request: GenerateRequest): ChatMessage[] {
-  const body = request.messages ?? [{ role: 'user' as const, content: request.prompt ?? '' }];
-  return request.system === undefined ? body : [{ role: 'system', content: request.system }, ...body];
 }
 
 /** One generated token as both Ollama and OpenAI chat send it. */

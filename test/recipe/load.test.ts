@@ -124,7 +124,7 @@ describe('parseRecipe: errors point at the line and column of the key', () => {
     [
       'an unknown key with no close match',
       `${minimal}colour: blue\n`,
-      'recipe.yaml:14:1: colour: unknown key (allowed: name, seed, backend, output_dir, student, data, train)',
+      'recipe.yaml:14:1: colour: unknown key (allowed: name, seed, backend, output_dir, teacher, generate, student, data, train)',
     ],
     ['a missing required key', minimal.replace('  max_steps: 10\n', '  lr: 0.1\n'), 'recipe.yaml:12:1: train.max_steps: required, expected an integer'],
     ['a fraction where an integer belongs', minimal.replace('max_steps: 10', 'max_steps: 2.5'), 'recipe.yaml:13:14: train.max_steps: expected an integer, got 2.5'],
@@ -159,6 +159,51 @@ describe('parseRecipe: errors point at the line and column of the key', () => {
     ['both validation kinds', withLine('data', 'validation: { fraction: 0.1, path: train.jsonl }'), 'recipe.yaml:11:15: data.validation: either { fraction } or { path }, not both'],
     ['a missing data file', minimal.replace('train: train.jsonl', 'train: missing.jsonl'), `recipe.yaml:11:10: data.train: file not found: ${join(fixtures, 'missing.jsonl')}`],
     ['a folder with no tokenizer.json', withLine('student', 'tokenizer: .'), `recipe.yaml:4:14: student.tokenizer: file not found: ${join(fixtures, 'tokenizer.json')}`],
+    [
+      'generate without a teacher',
+      `${minimal.replace('  train: train.jsonl\n', '  seq_len: 64\n')}generate:\n  prompts: [hi]\n`,
+      'recipe.yaml:15:3: generate: needs a `teacher` section: the model that answers the prompts',
+    ],
+    [
+      'a data file and generated data both',
+      `${minimal}teacher:\n  provider: ollama\n  model: qwen3\ngenerate:\n  prompts: [hi]\n`,
+      'recipe.yaml:11:10: data.train: leave it out: with a `generate` section the train stage reads the generated data',
+    ],
+    [
+      'neither a data file nor a generate section',
+      minimal.replace('  train: train.jsonl\n', '  seq_len: 64\n'),
+      'recipe.yaml:11:3: data: needs `train` (a JSONL file), or the recipe needs a `generate` section',
+    ],
+    [
+      'an openai teacher without endpoints',
+      `${minimal}teacher:\n  provider: openai\n  model: gpt\n`,
+      'recipe.yaml:14:1: teacher.endpoints: an openai teacher needs the server base URLs, e.g. [http://127.0.0.1:8000/v1]',
+    ],
+    [
+      'an API key written in place of its variable name (not echoed back: it may be a secret)',
+      `${minimal}teacher:\n  provider: openai\n  model: gpt\n  endpoints: [http://h/v1]\n  api_key_env: sk-abc123\n`,
+      'recipe.yaml:18:16: teacher.api_key_env: expected the name of an environment variable, like OPENAI_API_KEY',
+    ],
+    [
+      'an answer filter without a reference field',
+      `${minimal.replace('  train: train.jsonl\n', '  seq_len: 64\n')}teacher:\n  provider: ollama\n  model: q\ngenerate:\n  prompts: [hi]\n  filters:\n    answer: gsm8k\n`,
+      'recipe.yaml:20:13: generate.filters.answer: needs generate.reference_field: the record field holding the reference answer',
+    ],
+    [
+      'a filter regex that does not compile',
+      `${minimal.replace('  train: train.jsonl\n', '  seq_len: 64\n')}teacher:\n  provider: ollama\n  model: q\ngenerate:\n  prompts: [hi]\n  filters:\n    require: "(unclosed"\n`,
+      'recipe.yaml:20:14: generate.filters.require: not a valid regular expression: Invalid regular expression: /(unclosed/: Unterminated group',
+    ],
+    [
+      'label mode with a server teacher',
+      `${minimal.replace('  train: train.jsonl\n', '  seq_len: 64\n')}teacher:\n  provider: ollama\n  model: q\ngenerate:\n  mode: label\n  prompts: train.jsonl\n`,
+      'recipe.yaml:18:9: generate.mode: label needs teacher.provider local (servers cannot score given text token by token), got ollama',
+    ],
+    [
+      'more soft labels than servers return',
+      `${minimal.replace('  train: train.jsonl\n', '  seq_len: 64\n')}teacher:\n  provider: ollama\n  model: q\ngenerate:\n  prompts: [hi]\n  k: 50\n`,
+      'recipe.yaml:19:6: generate.k: expected an integer <= 20, got 50',
+    ],
     ['a duplicate key', minimal.replace('name: tiny', 'name: tiny\nname: again'), 'recipe.yaml:3:1: invalid YAML: Map keys must be unique'],
     ['an empty file', '', 'recipe.yaml:1:1: the recipe is empty'],
     ['a list instead of a mapping', '- name\n', 'recipe.yaml:1:1: expected a mapping, got a list of 1'],

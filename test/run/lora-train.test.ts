@@ -80,7 +80,7 @@ describe('training LoRA adapters from a recipe', () => {
     expect(saved.length).toBe(2 * 7 * 2); // A and B, 7 projections, 2 layers
     expect(saved.every((name) => /^base_model\.model\.model\.layers\.\d\.(self_attn|mlp)\.\w+_proj\.lora_[AB]\.weight$/.test(name))).toBe(true);
 
-    const adapter = await readPeftAdapter(result.train.finalDir);
+    const adapter = await readPeftAdapter(result.train!.finalDir);
     expect(adapter.config).toEqual({ rank: 4, alpha: 8, dropout: 0.1, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], rslora: false });
     expect(adapter.baseModel).toBe(base);
     const qB = adapter.tensors.get('base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight')!;
@@ -99,7 +99,7 @@ describe('training LoRA adapters from a recipe', () => {
     };
     await expect(run(join(dir, 'b'), base, crash)).rejects.toThrow('simulated crash');
     const b = await run(join(dir, 'b'), base);
-    expect(b.train.resumedFromStep).toBe(4);
+    expect(b.train!.resumedFromStep).toBe(4);
     const lossesA = readMetrics(join(a.runDir, 'metrics.jsonl')).map((m) => m.loss as number);
     const lossesB = readMetrics(join(b.runDir, 'metrics.jsonl')).map((m) => m.loss as number);
     lossesB.forEach((loss, i) => expect(loss).toBeCloseTo(lossesA[i], 5));

@@ -56,18 +56,18 @@ describe('training a scratch student from a recipe', () => {
     expect(metrics.filter((m) => m.val_loss !== undefined).map((m) => m.step)).toEqual([4, 8, 12]);
     const losses = metrics.map((m) => m.loss as number);
     expect(Math.max(...losses.slice(-3))).toBeLessThan(Math.min(...losses.slice(0, 3)));
-    expect(result.train.validationLoss).toBe(metrics[11].val_loss);
+    expect(result.train!.validationLoss).toBe(metrics[11].val_loss);
 
-    const { model, tokenizer } = await loadModelDir(result.train.finalDir);
+    const { model, tokenizer } = await loadModelDir(result.train!.finalDir);
     expect(tokenizer!.vocabSize).toBe(259);
-    const finalWeights = await readAll(join(result.train.finalDir, 'model.safetensors'));
+    const finalWeights = await readAll(join(result.train!.finalDir, 'model.safetensors'));
     expect(finalWeights.size).toBe(model.params.size);
     const ids = tokenizer!.encode('One day, Lucy', { addSpecialTokens: true });
     const logits = model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'));
     expect(logits.shape).toEqual([1, ids.length, 259]);
     model.dispose();
     expect(readFileSync(join(result.runDir, 'recipe.yaml'), 'utf8')).toContain('max_steps: 12');
-    expect(JSON.parse(readFileSync(join(result.train.finalDir, 'tokenizer_config.json'), 'utf8')).eos_token).toBe('<|eos|>');
+    expect(JSON.parse(readFileSync(join(result.train!.finalDir, 'tokenizer_config.json'), 'utf8')).eos_token).toBe('<|eos|>');
   });
 
   it('resumes after a crash to the same losses and weights as an uninterrupted run', async () => {
@@ -81,7 +81,7 @@ describe('training a scratch student from a recipe', () => {
     };
     await expect(run(dir, crash)).rejects.toThrow('simulated crash');
     const resumed = await run(dir);
-    expect(resumed.train.resumedFromStep).toBe(4);
+    expect(resumed.train!.resumedFromStep).toBe(4);
 
     const a = readMetrics(join(uninterrupted.runDir, 'metrics.jsonl'));
     const b = readMetrics(join(resumed.runDir, 'metrics.jsonl'));
@@ -90,8 +90,8 @@ describe('training a scratch student from a recipe', () => {
       expect(b[i].loss as number).toBeCloseTo(a[i].loss as number, 5);
       expect(b[i].lr).toBe(a[i].lr);
     }
-    const weightsA = await readAll(join(uninterrupted.train.finalDir, 'model.safetensors'));
-    const weightsB = await readAll(join(resumed.train.finalDir, 'model.safetensors'));
+    const weightsA = await readAll(join(uninterrupted.train!.finalDir, 'model.safetensors'));
+    const weightsB = await readAll(join(resumed.train!.finalDir, 'model.safetensors'));
     for (const [name, values] of weightsA) {
       const other = weightsB.get(name)!;
       const diff = values.reduce((max, v, i) => Math.max(max, Math.abs(v - other[i])), 0);

@@ -27,6 +27,14 @@ export interface FakeServerOptions {
   delayMs?: number;
   /** Counts requests in flight; share one between servers to see the total. */
   gauge?: InFlightGauge;
+  /** The generated answer for a request body (default ANSWER_TOKENS); its text is the tokens joined. */
+  answer?: (body: Record<string, unknown>) => AnswerToken[];
+}
+
+export interface AnswerToken {
+  token: string;
+  logprob: number;
+  top: { token: string; logprob: number }[];
 }
 
 export interface InFlightGauge {
@@ -35,7 +43,7 @@ export interface InFlightGauge {
 }
 
 /** The generated answer: two tokens with fixed alternatives. */
-export const ANSWER_TOKENS = [
+export const ANSWER_TOKENS: AnswerToken[] = [
   { token: 'Hi', logprob: -0.25, top: [{ token: 'Hi', logprob: -0.25 }, { token: 'Hello', logprob: -1.75 }, { token: 'Hey', logprob: -3 }] },
   { token: '!', logprob: -0.5, top: [{ token: '!', logprob: -0.5 }, { token: '.', logprob: -1.5 }, { token: ',', logprob: -4 }] },
 ];
@@ -93,6 +101,10 @@ export class FakeTeacherServer {
     }
   }
 
+  private answerTokens(body: Record<string, unknown>): AnswerToken[] {
+    return this.options.answer?.(body) ?? ANSWER_TOKENS;
+  }
+
   /** True when the fault fully answered the request. */
   private async applyFault(fault: Fault, res: ServerResponse): Promise<boolean> {
     switch (fault.kind) {
@@ -130,11 +142,11 @@ export class FakeTeacherServer {
       case '/api/tags':
         return { models: [{ name: 'tiny:latest', model: 'tiny:latest', digest: 'sha256-0123abcd', size: 1, modified_at: '2025-01-01T00:00:00Z', details: {} }] };
       case '/api/chat':
-        return { ...ollamaCommon(body), message: { role: 'assistant', content: 'Hi!' } };
+        return { ...ollamaCommon(body, this.answerTokens(body)), message: { role: 'assistant', content: answerText(this.answerTokens(body)) } };
       case '/api/generate':
-        return { ...ollamaCommon(body), response: 'Hi!' };
+        return { ...ollamaCommon(body, this.answerTokens(body)), response: answerText(this.answerTokens(body)) };
       case '/v1/chat/completions':
-        return openaiChat(body);
+        return openaiChat(body, this.answerTokens(body));
       case '/v1/completions':
         return this.options.scoring ? openaiEcho(body) : undefined;
       default:
@@ -143,9 +155,13 @@ export class FakeTeacherServer {
   }
 }
 
-function wireTokens(k: number) {
+function answerText(tokens: AnswerToken[]): string {
+  return tokens.map((entry) => entry.token).join('');
+}
+
+function wireTokens(tokens: AnswerToken[], k: number) {
   const bytes = (token: string) => [...Buffer.from(token, 'utf8')];
-  return ANSWER_TOKENS.map((entry) => ({
+  return tokens.map((entry) => ({
     token: entry.token,
     logprob: entry.logprob,
     bytes: bytes(entry.token),
@@ -153,19 +169,19 @@ function wireTokens(k: number) {
   }));
 }
 
-function ollamaCommon(body: Record<string, unknown>) {
+function ollamaCommon(body: Record<string, unknown>, tokens: AnswerToken[]) {
   return {
     model: body.model, created_at: '2025-01-01T00:00:00Z', done: true, done_reason: 'stop',
     total_duration: 1000, load_duration: 10, prompt_eval_count: 3, prompt_eval_duration: 100, eval_count: 2, eval_duration: 200,
-    ...(body.logprobs ? { logprobs: wireTokens(Number(body.top_logprobs ?? 0)) } : {}),
+    ...(body.logprobs ? { logprobs: wireTokens(tokens, Number(body.top_logprobs ?? 0)) } : {}),
   };
 }
 
-function openaiChat(body: Record<string, unknown>) {
-  const content = body.logprobs ? wireTokens(Number(body.top_logprobs ?? 0)) : null;
+function openaiChat(body: Record<string, unknown>, tokens: AnswerToken[]) {
+  const content = body.logprobs ? wireTokens(tokens, Number(body.top_logprobs ?? 0)) : null;
   return {
     id: 'chatcmpl-1', object: 'chat.completion', created: 1735689600, model: body.model,
-    choices: [{ index: 0, message: { role: 'assistant', content: 'Hi!', refusal: null }, logprobs: { content, refusal: null }, finish_reason: 'stop' }],
+    choices: [{ index: 0, message: { role: 'assistant', content: answerText(tokens), refusal: null }, logprobs: { content, refusal: null }, finish_reason: 'stop' }],
     usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
   };
 }

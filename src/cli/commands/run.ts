@@ -1,7 +1,8 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { loadRecipe } from '../../recipe/index.ts';
 import type { Backend } from '../../recipe/index.ts';
 import { streamLogger } from '../../run/progress.ts';
+import { STAGES, type Stage } from '../../run/stages.ts';
 import type { CliIo, CommandContext } from '../io.ts';
 import { backendOption } from '../options.ts';
 
@@ -12,6 +13,8 @@ export interface RunCommandOptions {
   backend?: Backend;
   /** Print the result as one JSON line on stdout, and no progress. */
   json: boolean;
+  /** Run one stage alone. */
+  only?: Stage;
 }
 
 export async function runCommand(options: RunCommandOptions, io: CliIo): Promise<number> {
@@ -19,7 +22,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIo): Promise
   const recipe = options.backend ? { ...loaded, backend: options.backend } : loaded;
   // Imported when used: the run pipeline loads tfjs, which other commands do not need.
   const { runRecipe } = await import('../../run/run-recipe.ts');
-  const result = await runRecipe(recipe, { logger: streamLogger(io.stderr), json: options.json, progressStream: io.stderr });
+  const result = await runRecipe(recipe, { logger: streamLogger(io.stderr), json: options.json, progressStream: io.stderr, only: options.only });
   if (options.json) io.stdout.write(`${JSON.stringify(result)}\n`);
   return 0;
 }
@@ -31,8 +34,9 @@ export function registerRun(program: Command, { io, setExitCode }: CommandContex
     .description('run a recipe: generate data, train, evaluate, export (resumes an interrupted run)')
     .argument('<recipe.yaml>', 'the recipe to run')
     .addOption(backendOption("tfjs backend, overriding the recipe's"))
+    .addOption(new Option('--only <stage>', 'run one stage alone').choices(STAGES))
     .option('--json', 'print the result as JSON on stdout; no progress display')
-    .action(async (recipe: string, flags: { backend?: Backend; json?: boolean }) => {
-      setExitCode(await runCommand({ recipe, backend: flags.backend, json: flags.json ?? false }, io));
+    .action(async (recipe: string, flags: { backend?: Backend; json?: boolean; only?: Stage }) => {
+      setExitCode(await runCommand({ recipe, backend: flags.backend, json: flags.json ?? false, only: flags.only }, io));
     });
 }

@@ -1,0 +1,53 @@
+/**
+ * The examples a generate stage wrote (<run>/data/summary.json and the shards it lists), checked against
+ * the student that is about to train on them.
+ */
+import { readFile } from 'node:fs/promises';
+import { checkManifestFits, readExampleShard, type ExampleManifest, type ExampleRow } from '../src/formats/arrow-examples.ts';
+import { DatasetError } from './errors.ts';
+import type { SourcedExample } from './text-examples.ts';
+
+export interface GeneratedData {
+  manifest: ExampleManifest;
+  rows: ExampleRow[];
+}
+
+export async function readGeneratedData(summaryPath: string, student: { vocabSize: number; tokenizerHash: string }): Promise<GeneratedData> {
+  const shards = await shardList(summaryPath);
+  let manifest: ExampleManifest | undefined;
+  const rows: ExampleRow[] = [];
+  for (const file of shards) {
+    const shard = await readExampleShard(file);
+    checkManifestFits(shard.manifest, student, file);
+    manifest ??= shard.manifest;
+    rows.push(...shard.rows);
+  }
+  if (!manifest) throw new DatasetError(`${summaryPath}: lists no shards; run the generate stage again`);
+  return { manifest, rows };
+}
+
+/** A row as a training example: prompt and response ids, with only the response as targets. */
+export function rowExample(row: ExampleRow, index: number): SourcedExample {
+  const ids = [...row.promptIds, ...row.responseIds];
+  const lossMask = ids.map((_, i) => (i >= row.promptIds.length ? 1 : 0));
+  return { line: index + 1, key: row.requestKey, example: { ids, lossMask } };
+}
+
+async function shardList(summaryPath: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(summaryPath, 'utf8');
+  } catch (error) {
+    throw new DatasetError(`${summaryPath}: no generated data (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); run the generate stage first`);
+  }
+  let shards: unknown;
+  try {
+    shards = (JSON.parse(text) as { shards?: unknown }).shards;
+  } catch (error) {
+    throw new DatasetError(`${summaryPath}: not valid JSON (${(error as Error).message})`);
+  }
+  if (!Array.isArray(shards) || !shards.every((s) => typeof s === 'string')) {
+    throw new DatasetError(`${summaryPath}: key "shards" must be a list of shard paths`);
+  }
+  return shards;
+}

@@ -1,0 +1,232 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OllamaTeacher } from '../teachers/ollama.ts';
+import { OpenAITeacher } from '../teachers/openai.ts';
+import { RequestPool } from '../teachers/request-pool.ts';
+import type { GenerateRequest, Sample, Teacher, WireLogprob } from '../teachers/teacher.ts';
+
+export type LabelingProvider = 'openai' | 'ollama';
+
+export interface LabelingBenchOptions {
+  provider: LabelingProvider;
+  requests: number;
+  /** Requests in flight at once (the request pool's limit). */
+  concurrency: number;
+  /** How long the server holds every request before answering. */
+  delayMs: number;
+  tokensPerResponse: number;
+  /** Alternatives per generated token, 0..20. */
+  topLogprobs: number;
+}
+
+/** The answer the bench labels: GSM8K-length, with the most alternatives servers return (20). */
+export const BENCH_LABELING_ANSWER = { tokensPerResponse: 128, topLogprobs: 20 };
+
+export interface LabelingBenchResult {
+  provider: LabelingProvider;
+  requests: number;
+  concurrency: number;
+  delayMs: number;
+  tokensPerResponse: number;
+  topLogprobs: number;
+  seconds: number;
+  requestsPerSecond: number;
+  /** What the delay and the concurrency allow: concurrency / delay. */
+  idealRequestsPerSecond: number;
+  /** requestsPerSecond / idealRequestsPerSecond. */
+  efficiency: number;
+  /** Labeled tokens parsed from the answers, per second. */
+  tokensPerSecond: number;
+  /** What the server saw of the timed requests, to confirm the pool sent each once and kept to its limit. */
+  served: ServedCounts;
+}
+
+export interface ServedCounts {
+  requests: number;
+  maxInFlight: number;
+}
+
+export interface LabelingServer {
+  url: string;
+  /** Counts since the previous call (or the start). */
+  takeCounts(): ServedCounts;
+  close(): Promise<void>;
+}
+
+export interface LabelingServerOptions {
+  delayMs: number;
+  tokensPerResponse: number;
+}
+
+const MODEL = 'bench-teacher';
+const OPENAI_CHAT = '/v1/chat/completions';
+const OLLAMA_CHAT = '/api/chat';
+/** The openai client took about five waves to reach its steady pace (168, 137, 104, 85, then 70 ms a wave of 8 at 50 ms delay). */
+const WARMUP_WAVES = 5;
+
+/**
+ * Requests per second of a real teacher (client, transport, request pool, parsing) against a loopback
+ * server that answers every request after `delayMs`. The ideal is what that delay allows at the given
+ * concurrency, so the efficiency is the share left after the client's own overhead. Untimed warm-up
+ * requests come first (compilation, connections), as the training bench warms up a step.
+ */
+export async function benchLabeling(options: LabelingBenchOptions): Promise<LabelingBenchResult> {
+  const { provider, requests, concurrency, delayMs, tokensPerResponse, topLogprobs } = options;
+  if (!(delayMs > 0)) throw new RangeError(`benchLabeling: \`delayMs\` must be positive, got ${delayMs}`);
+  const server = await startLabelingServer({ delayMs, tokensPerResponse });
+  try {
+    const teacher = buildTeacher(provider, server.url, concurrency, delayMs);
+    const batch = (count: number) => Array.from({ length: count }, (_, i) => labelingRequest(i, tokensPerResponse, topLogprobs));
+    await teacher.generate(batch(WARMUP_WAVES * concurrency));
+    server.takeCounts();
+    const started = performance.now();
+    const samples = await teacher.generate(batch(requests));
+    const seconds = (performance.now() - started) / 1000;
+    const tokens = countCheckedTokens(samples, tokensPerResponse, topLogprobs);
+    const requestsPerSecond = requests / seconds;
+    const idealRequestsPerSecond = concurrency / (delayMs / 1000);
+    return {
+      provider, requests, concurrency, delayMs, tokensPerResponse, topLogprobs, seconds,
+      requestsPerSecond,
+      idealRequestsPerSecond,
+      efficiency: requestsPerSecond / idealRequestsPerSecond,
+      tokensPerSecond: tokens / seconds,
+      served: server.takeCounts(),
+    };
+  } finally {
+    await server.close();
+  }
+}
+
+function buildTeacher(provider: LabelingProvider, url: string, concurrency: number, delayMs: number): Teacher {
+  // No retries: a failed request must fail the bench, not hide inside its timing.
+  const pool = new RequestPool({ endpoints: [provider === 'openai' ? `${url}/v1` : url], concurrency, timeoutMs: 10_000 + 10 * delayMs, maxRetries: 0 });
+  return provider === 'openai' ? new OpenAITeacher({ model: MODEL, pool, score: false }) : new OllamaTeacher({ model: MODEL, pool });
+}
+
+/** Chat messages, so the Ollama teacher uses /api/chat like the OpenAI one uses chat completions. */
+function labelingRequest(index: number, maxTokens: number, topLogprobs: number): GenerateRequest {
+  const content = `Question ${index}: a farmer has ${index + 3} sheep and buys 7 more. How many sheep does the farmer have now?`;
+  return { messages: [{ role: 'user', content }], system: 'Think step by step.', maxTokens, temperature: 1, topLogprobs, seed: index };
+}
+
+/** The labeled tokens of all samples; throws when an answer did not parse into the shape the server sent. */
+function countCheckedTokens(samples: Sample[], tokensPerResponse: number, topLogprobs: number): number {
+  samples.forEach((sample, i) => {
+    const short = sample.tokens.find((token) => token.top.length !== topLogprobs);
+    if (sample.tokens.length !== tokensPerResponse || short) {
+      throw new Error(
+        `benchLabeling: sample ${i} parsed into ${sample.tokens.length} tokens` +
+          `${short ? ` (one with ${short.top.length} alternatives)` : ''}, expected ${tokensPerResponse} with ${topLogprobs} alternatives each`,
+      );
+    }
+  });
+  return samples.length * tokensPerResponse;
+}
+
+/**
+ * A loopback server (127.0.0.1, a free port) answering OpenAI chat completions and Ollama /api/chat with
+ * `tokensPerResponse` tokens and the requested number of alternatives, after `delayMs` at least. It runs
+ * in the benchmarking process, so each answer body is built once per alternative count and reused: the
+ * server's own CPU time should stay small next to the client's.
+ */
+export async function startLabelingServer(options: LabelingServerOptions): Promise<LabelingServer> {
+  let counts: ServedCounts = { requests: 0, maxInFlight: 0 };
+  const bodies = new Map<string, string>();
+  let inFlight = 0;
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    counts.requests++;
+    counts.maxInFlight = Math.max(counts.maxInFlight, ++inFlight);
+    try {
+      const held = sleepAtLeast(options.delayMs);
+      const request = JSON.parse((await readBody(req)) || '{}') as { logprobs?: boolean; top_logprobs?: number };
+      await held;
+      const path = (req.url ?? '/').split('?')[0];
+      const k = request.logprobs ? (request.top_logprobs ?? 0) : undefined;
+      const key = `${path} ${k}`;
+      if (!bodies.has(key)) {
+        const body = answerBody(path, options.tokensPerResponse, k);
+        if (body === undefined) return send(res, 404, JSON.stringify({ error: `no route ${path}` }));
+        bodies.set(key, body);
+      }
+      send(res, 200, bodies.get(key)!);
+    } finally {
+      inFlight--;
+    }
+  };
+  const server = createServer((req, res) => void handle(req, res).catch(() => res.destroy()));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    takeCounts: () => {
+      const taken = counts;
+      counts = { requests: 0, maxInFlight: inFlight };
+      return taken;
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** The answer for a route (shapes of openai-node's ChatCompletion and ollama's ChatResponse); `k` undefined: no logprobs asked. */
+function answerBody(path: string, tokenCount: number, k: number | undefined): string | undefined {
+  const logprobs = k === undefined ? undefined : wireLogprobs(tokenCount, k);
+  const text = Array.from({ length: tokenCount }, (_, i) => pieceAt(i)).join('');
+  if (path === OPENAI_CHAT) {
+    return JSON.stringify({
+      id: 'chatcmpl-bench', object: 'chat.completion', created: 1735689600, model: MODEL,
+      choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, logprobs: { content: logprobs ?? null, refusal: null }, finish_reason: 'length' }],
+      usage: { prompt_tokens: 40, completion_tokens: tokenCount, total_tokens: 40 + tokenCount },
+    });
+  }
+  if (path === OLLAMA_CHAT) {
+    return JSON.stringify({
+      model: MODEL, created_at: '2025-01-01T00:00:00Z', message: { role: 'assistant', content: text }, done: true, done_reason: 'length',
+      total_duration: 2_000_000, load_duration: 10_000, prompt_eval_count: 40, prompt_eval_duration: 100_000, eval_count: tokenCount, eval_duration: 1_800_000,
+      ...(logprobs ? { logprobs } : {}),
+    });
+  }
+  return undefined;
+}
+
+/** Word pieces of an arithmetic answer, so token strings, bytes and body size look like a real one. */
+const PIECES = [' The', ' farmer', ' had', ' 1', '2', ' sheep', ' and', ' bought', ' 7', ' more', ',', ' so', ' now', ' he', ' has',
+  ' 19', '.', ' We', ' add', ' the', ' two', ' numbers', ':', ' +', ' =', ' answer', ' is', '\n', '####', ' total', ' step'];
+
+function pieceAt(i: number): string {
+  return PIECES[i % PIECES.length];
+}
+
+/** Token i is the most likely of its k alternatives, whose log-probabilities fall off geometrically. */
+function wireLogprobs(tokenCount: number, k: number): WireLogprob[] {
+  const entry = (token: string, logprob: number) => ({ token, logprob, bytes: [...Buffer.from(token, 'utf8')] });
+  return Array.from({ length: tokenCount }, (_, i) => {
+    const logprob = (j: number) => Math.log(0.6 / 2 ** j) - (i % 5) * 0.0371;
+    const top = Array.from({ length: k }, (_, j) => entry(pieceAt(i + j), logprob(j)));
+    return { ...entry(pieceAt(i), logprob(0)), top_logprobs: top };
+  });
+}
+
+/** A timer may fire a millisecond early; the delay is a floor the ideal rate relies on. */
+async function sleepAtLeast(ms: number): Promise<void> {
+  const until = performance.now() + ms;
+  for (let left = ms; left > 0; left = until - performance.now()) await sleep(Math.ceil(left));
+}
+
+function send(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(body);
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,317 @@
+/**
+ * The generate stage: seed prompts -> teacher answers with top-k logprobs -> filtered, de-duplicated
+ * examples in the student's ids -> Arrow shards in <run>/data/ and a summary.
+ *
+ * Every answer is cached under its request key as soon as it arrives (response-cache.ts), and the shards
+ * are rebuilt from the cache in request order once every answer is in. So a killed run, started again,
+ * asks only for what is missing and ends with exactly the examples an uninterrupted run would have.
+ */
+import { rm } from 'node:fs/promises';
+import { promptEncoder, type PromptEncoder } from '../../datasets/prompt-ids.ts';
+import { readSeedPrompts, type SeedPrompt } from '../../datasets/prompts.ts';
+import { responseFilter } from '../../datasets/response-filters.ts';
+import { EXAMPLE_FORMAT_VERSION, writeExampleShard, type ExampleManifest, type ExampleRowInput } from '../formats/arrow-examples.ts';
+import { modelDigest } from '../model/digest.ts';
+import { loadModelTokenizer } from '../model/load.ts';
+import type { GenerateSpec, Recipe, TeacherSpec } from '../recipe/index.ts';
+import { createTeacher, type CreateTeacherOptions, type TeacherHandle } from '../teachers/create.ts';
+import { TeacherError } from '../teachers/errors.ts';
+import type { Sample } from '../teachers/teacher.ts';
+import { TeacherVocabMap } from '../teachers/vocab-map.ts';
+import { tokenizerHash } from '../tokenizer/hash.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { writeJsonAtomic } from '../util/atomic.ts';
+import { SlmError } from '../util/errors.ts';
+import { buildRows, type RowCounts } from './generate/example-rows.ts';
+import { generateJobs, labelJobs, type TeacherIdentity, type TeacherJob } from './generate/teacher-jobs.ts';
+import type { RunPaths } from './layout.ts';
+import type { Logger } from './progress.ts';
+import { ResponseCache } from './response-cache.ts';
+import { loadStudentTokenizer } from './student.ts';
+
+export interface GenerateSummary {
+  mode: GenerateSpec['mode'];
+  teacher: TeacherIdentity;
+  prompts: number;
+  requests: number;
+  /** Answers found in the cache, and answers asked for in this run. */
+  cached: number;
+  queried: number;
+  examples: number;
+  counts: RowCounts;
+  /** Soft labels per response token, 0 for sequence-level data; and why, when soft labels were wanted. */
+  k: number;
+  fallback: string | null;
+  /** The request pool's counters (server providers): attempts, retries, failures, tokens. */
+  teacherRequests: { requests: number; retries: number; failures: number; timeouts: number; tokens: number } | null;
+  seconds: number;
+  shards: string[];
+}
+
+export class GenerateError extends SlmError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { code: 'ERR_GENERATE', ...options });
+  }
+}
+
+/** Labelled answers stored per key: what the teacher said, or how it scored a given response. */
+type CachedAnswer = Sample;
+
+export interface GenerateStageOptions extends Pick<CreateTeacherOptions, 'env' | 'fetch'> {
+  /** Stops asking the teacher after this many new answers (tests use it to simulate an interrupted run). */
+  stopAfter?: number;
+}
+
+export async function generateStage(recipe: Recipe, paths: RunPaths, logger: Logger, options: GenerateStageOptions = {}): Promise<GenerateSummary> {
+  const started = performance.now();
+  const spec = recipe.generate;
+  const teacherSpec = recipe.teacher;
+  if (!spec || !teacherSpec) throw new GenerateError('the recipe has no `generate` and `teacher` sections');
+  const student = await loadStudentTokenizer(recipe.student);
+  const encodePrompt = promptEncoder(student.tokenizer, student.chatTemplate, 'the student');
+  const prompts = await readSeedPrompts({
+    ...spec,
+    responseField: spec.mode === 'label' ? spec.responseField : undefined,
+  });
+  const teacher = new LazyTeacher(teacherSpec, logger, options);
+  try {
+    const identity = await teacher.identity();
+    const jobs =
+      spec.mode === 'generate'
+        ? generateJobs(prompts, spec, identity, recipe.seed)
+        : labelJobs(await labelSequences(prompts, spec, teacherSpec, student.tokenizer, await teacher.localPromptEncoder()), spec.k, identity);
+    const cache = await ResponseCache.open<CachedAnswer>(paths.responseCache);
+    const todo = jobs.filter((job) => !cache.has(job.key));
+    logger.info(`generate: ${prompts.length} prompts, ${jobs.length} teacher requests, ${jobs.length - todo.length} already answered`);
+    await askTeacher(todo, teacher, cache, logger, options.stopAfter);
+    const answers = jobs.map((job) => cache.get(job.key)!);
+    const softLabels = chooseSoftLabels(spec, answers, student.tokenizer, identity, await teacher.sharesTokenizer(student.tokenizer));
+    if (softLabels.fallback) logger.warn(`generate: ${softLabels.fallback}`);
+    const { rows, counts } = buildRows(jobs, (job) => cache.get(job.key)!, prompts, {
+      tokenizer: student.tokenizer,
+      encodePrompt,
+      system: spec.system,
+      softLabels: softLabels.map && { k: spec.k, vocab: softLabels.map },
+      filter: responseFilter(spec.filters),
+      dedup: spec.dedup,
+    });
+    if (rows.length === 0) throw new GenerateError(`no examples left after the filters: ${describeDrops(counts)}`);
+    const manifest = exampleManifest(spec, identity, softLabels.map ? spec.k : 0, student.tokenizer);
+    const shards = await writeShards(paths, rows, manifest, spec.shardRows);
+    const summary: GenerateSummary = {
+      mode: spec.mode,
+      teacher: identity,
+      prompts: prompts.length,
+      requests: jobs.length,
+      cached: jobs.length - todo.length,
+      queried: todo.length,
+      examples: rows.length,
+      counts,
+      k: manifest.k,
+      fallback: softLabels.fallback,
+      teacherRequests: teacher.counters(),
+      seconds: (performance.now() - started) / 1000,
+      shards,
+    };
+    await writeJsonAtomic(paths.dataSummary, summary);
+    await removeStaleShards(paths, shards.length);
+    logger.info(`generate: ${rows.length} examples (${describeDrops(counts)}), ${manifest.k > 0 ? `top-${manifest.k} soft labels` : 'text only'}`);
+    return summary;
+  } finally {
+    teacher.dispose();
+  }
+}
+
+/**
+ * The teacher is loaded (a local model) or contacted (a server) only when it has to answer something:
+ * its identity, which the cache keys need, comes from the model file's digest or the server's listing.
+ */
+class LazyTeacher {
+  private handle: Promise<TeacherHandle> | undefined;
+  private created: TeacherHandle | undefined;
+  private localTokenizer: Promise<{ tokenizer: Tokenizer | null; chatTemplate: string | null }> | undefined;
+
+  constructor(
+    private readonly spec: TeacherSpec,
+    private readonly logger: Logger,
+    private readonly options: GenerateStageOptions,
+  ) {}
+
+  async identity(): Promise<TeacherIdentity> {
+    const { provider, model } = this.spec;
+    if (provider === 'local') return { provider, model, digest: await modelDigest(model) };
+    // OpenAI-compatible servers publish no weights digest (and info() would probe scoring for nothing).
+    if (provider === 'openai') return { provider, model, digest: null };
+    const info = await (await this.live()).teacher.info();
+    return { provider, model, digest: info.digest ?? null };
+  }
+
+  /** The teacher itself, created on first use. */
+  async live(): Promise<TeacherHandle> {
+    this.handle ??= createTeacher(this.spec, { ...this.options, logger: this.logger });
+    this.created = await this.handle;
+    return this.created;
+  }
+
+  /** Whether the teacher's ids are the student's (a local teacher with the same tokenizer). */
+  async sharesTokenizer(student: Tokenizer): Promise<boolean> {
+    if (this.spec.provider !== 'local') return false;
+    const { tokenizer } = await this.localTokenizerFiles();
+    return tokenizer !== null && tokenizerHash(tokenizer) === tokenizerHash(student);
+  }
+
+  async localPromptEncoder(): Promise<{ tokenizer: Tokenizer; encodePrompt: PromptEncoder } | null> {
+    if (this.spec.provider !== 'local') return null;
+    const { tokenizer, chatTemplate } = await this.localTokenizerFiles();
+    return tokenizer && { tokenizer, encodePrompt: promptEncoder(tokenizer, chatTemplate, `teacher ${this.spec.model}`) };
+  }
+
+  counters(): GenerateSummary['teacherRequests'] {
+    const counters = this.created?.counters() ?? null;
+    return counters && { requests: counters.requests, retries: counters.retries, failures: counters.failures, timeouts: counters.timeouts, tokens: counters.tokens };
+  }
+
+  dispose(): void {
+    this.created?.dispose();
+  }
+
+  private localTokenizerFiles() {
+    this.localTokenizer ??= loadModelTokenizer(this.spec.model);
+    return this.localTokenizer;
+  }
+}
+
+/** Label mode: prompt + response in the teacher's ids, which must be the student's too. */
+async function labelSequences(
+  prompts: readonly SeedPrompt[],
+  spec: GenerateSpec,
+  teacherSpec: TeacherSpec,
+  student: Tokenizer,
+  teacher: { tokenizer: Tokenizer; encodePrompt: PromptEncoder } | null,
+): Promise<{ promptIds: number[]; responseIds: number[] }[]> {
+  if (!teacher || tokenizerHash(teacher.tokenizer) !== tokenizerHash(student)) {
+    throw new GenerateError(
+      `generate.mode label: the teacher ${teacherSpec.model} and the student must share a tokenizer, so that the teacher's distributions are over the student's ids; use mode generate`,
+    );
+  }
+  const eos = student.eosId;
+  return prompts.map((prompt) => {
+    const responseIds = student.encode(prompt.response ?? '', { addSpecialTokens: false });
+    return {
+      promptIds: teacher.encodePrompt({ prompt: prompt.text, ...(spec.system !== null && { system: spec.system }) }),
+      responseIds: eos === null ? responseIds : [...responseIds, eos],
+    };
+  });
+}
+
+/** Runs the jobs with the teacher's concurrency, caching each answer as it arrives; counts failures. */
+async function askTeacher(
+  jobs: readonly TeacherJob[],
+  teacher: LazyTeacher,
+  cache: ResponseCache<CachedAnswer>,
+  logger: Logger,
+  stopAfter = Infinity,
+): Promise<void> {
+  if (jobs.length === 0) return;
+  const handle = await teacher.live();
+  const failures: { job: TeacherJob; error: unknown }[] = [];
+  let next = 0;
+  let answered = 0;
+  const worker = async () => {
+    while (next < jobs.length && answered < stopAfter) {
+      const job = jobs[next++];
+      try {
+        await cache.put(job.key, await answer(handle, job));
+        answered++;
+        if (answered % 10 === 0 || answered === jobs.length) logger.info(`generate: ${answered}/${jobs.length} answers`);
+      } catch (error) {
+        if (!(error instanceof TeacherError)) throw error;
+        failures.push({ job, error });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(handle.concurrency, jobs.length) }, worker));
+  if (answered < jobs.length && failures.length === 0) {
+    throw new GenerateError(`stopped after ${answered} of ${jobs.length} answers; they are cached: run again to ask for the rest`);
+  }
+  if (failures.length > 0) {
+    const first = failures[0].error as Error;
+    throw new GenerateError(
+      `${failures.length} of ${jobs.length} teacher requests failed (first: ${first.message}); the ${answered} answers received are cached: run again to ask only for the missing ones`,
+      { cause: first },
+    );
+  }
+}
+
+async function answer(handle: TeacherHandle, job: TeacherJob): Promise<CachedAnswer> {
+  if (job.kind === 'generate') return (await handle.teacher.generate([job.request]))[0];
+  const scored = await handle.local!.scoreIds(job.ids, job.k);
+  const response = scored.slice(job.responseStart);
+  return { text: response.map((token) => token.token).join(''), tokens: response, finishReason: 'stop' };
+}
+
+/**
+ * Soft labels are stored only when the teacher's tokens are the student's: shared ids (a local teacher with
+ * the student's tokenizer), or nearly every token string mapping onto a student token. Otherwise the data
+ * falls back to sequence-level distillation (the teacher's text alone), and says so.
+ */
+function chooseSoftLabels(
+  spec: GenerateSpec,
+  answers: readonly Sample[],
+  student: Tokenizer,
+  teacher: TeacherIdentity,
+  sharedTokenizer: boolean,
+): { map: TeacherVocabMap | null; fallback: string | null } {
+  if (spec.k === 0) return { map: null, fallback: null };
+  const map = TeacherVocabMap.forStudent(student, { sharedTokenizer });
+  if (sharedTokenizer) return { map, fallback: null };
+  const agreement = map.vocabularyAgreement(answers.map((a) => a.tokens));
+  if (agreement.compatible) return { map, fallback: null };
+  return {
+    map: null,
+    fallback: `the teacher's vocabulary (${teacher.provider} ${teacher.model}) differs from the student's: ${agreement.message}; storing the teacher's text only, for sequence-level distillation`,
+  };
+}
+
+function exampleManifest(spec: GenerateSpec, teacher: TeacherIdentity, k: number, tokenizer: Tokenizer): ExampleManifest {
+  return {
+    format_version: EXAMPLE_FORMAT_VERSION,
+    teacher,
+    // Servers and the local teacher report logprobs of the untempered distribution, whatever they sampled at.
+    temperature: 1,
+    sampling_temperature: spec.temperature,
+    k,
+    tail: spec.tail,
+    tokenizer_hash: tokenizerHash(tokenizer),
+    vocab_size: tokenizer.vocabSize,
+  };
+}
+
+async function writeShards(paths: RunPaths, rows: readonly ExampleRowInput[], manifest: ExampleManifest, shardRows: number): Promise<string[]> {
+  const files: string[] = [];
+  for (let start = 0, index = 0; start < rows.length; start += shardRows, index++) {
+    const file = paths.shard(index);
+    await writeExampleShard(file, rows.slice(start, start + shardRows), manifest);
+    files.push(file);
+  }
+  return files;
+}
+
+/** Shards past the new count, left by an earlier run that produced more. */
+async function removeStaleShards(paths: RunPaths, count: number): Promise<void> {
+  for (let index = count; ; index++) {
+    const file = paths.shard(index);
+    const existed = await rm(file).then(
+      () => true,
+      () => false,
+    );
+    if (!existed) return;
+  }
+}
+
+function describeDrops(counts: RowCounts): string {
+  const dropped = Object.entries(counts.dropped).filter(([, n]) => n > 0);
+  const parts = [`${counts.kept} kept`, ...dropped.map(([reason, n]) => `${n} ${reason.replaceAll('_', ' ')}`)];
+  if (counts.duplicates > 0) parts.push(`${counts.duplicates} duplicates`);
+  return parts.join(', ');
+}

@@ -1,0 +1,109 @@
+/**
+ * Teacher answers -> training rows in the student's ids: prompt ids as the student will be prompted,
+ * response ids with the teacher's top-k soft labels mapped into the student's vocabulary, and a closing
+ * EOS so the student learns to stop. Filters and de-duplication decide which answers become rows.
+ */
+import type { PromptEncoder } from '../../../datasets/prompt-ids.ts';
+import type { SeedPrompt } from '../../../datasets/prompts.ts';
+import { DROP_REASONS, type DropReason, type ResponseFilter } from '../../../datasets/response-filters.ts';
+import type { ExampleRowInput } from '../../formats/arrow-examples.ts';
+import type { Sample } from '../../teachers/teacher.ts';
+import type { TeacherVocabMap } from '../../teachers/vocab-map.ts';
+import type { Tokenizer } from '../../tokenizer/tokenizer.ts';
+import type { TeacherJob } from './teacher-jobs.ts';
+
+export interface RowBuilderOptions {
+  tokenizer: Tokenizer;
+  encodePrompt: PromptEncoder;
+  system: string | null;
+  /** Soft labels per token; null: sequence-level data (text only). */
+  softLabels: { k: number; vocab: TeacherVocabMap } | null;
+  filter: ResponseFilter;
+  dedup: boolean;
+}
+
+export interface RowCounts {
+  kept: number;
+  duplicates: number;
+  dropped: Record<DropReason, number>;
+  /** Kept as text only because a sampled teacher token has no student id. */
+  withoutSoftLabels: number;
+  responseTokens: number;
+}
+
+export function buildRows(
+  jobs: readonly TeacherJob[],
+  answerOf: (job: TeacherJob) => Sample,
+  prompts: readonly SeedPrompt[],
+  options: RowBuilderOptions,
+): { rows: ExampleRowInput[]; counts: RowCounts } {
+  const counts: RowCounts = {
+    kept: 0,
+    duplicates: 0,
+    dropped: Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number>,
+    withoutSoftLabels: 0,
+    responseTokens: 0,
+  };
+  const seen = new Set<string>();
+  const rows: ExampleRowInput[] = [];
+  for (const job of jobs) {
+    const answer = answerOf(job);
+    const prompt = prompts[job.prompt];
+    const reason = options.filter({ text: answer.text, finishReason: answer.finishReason, reference: prompt.reference });
+    if (reason) {
+      counts.dropped[reason]++;
+      continue;
+    }
+    const identity = `${job.prompt}\u0000${answer.text.trim()}`;
+    if (options.dedup && seen.has(identity)) {
+      counts.duplicates++;
+      continue;
+    }
+    seen.add(identity);
+    const row = buildRow(job, answer, prompt, options);
+    if (options.softLabels && !row.softLabels) counts.withoutSoftLabels++;
+    counts.kept++;
+    counts.responseTokens += row.responseIds.length;
+    rows.push(row);
+  }
+  return { rows, counts };
+}
+
+function buildRow(job: TeacherJob, answer: Sample, prompt: SeedPrompt, options: RowBuilderOptions): ExampleRowInput {
+  const promptIds = options.encodePrompt({ prompt: prompt.text, ...(options.system !== null && { system: options.system }) });
+  const base = { promptIds, source: job.sample === 0 ? prompt.source : `${prompt.source} #${job.sample}`, requestKey: job.key };
+  const mapped = options.softLabels && answer.tokens.length > 0 ? options.softLabels.vocab.mapSample(answer.tokens, options.softLabels.k) : null;
+  const stopped = answer.finishReason !== 'length';
+  if (!mapped || mapped.unmappedSampled.length > 0) {
+    const responseIds = options.tokenizer.encode(answer.text, { addSpecialTokens: false });
+    return { ...base, responseIds: withEos(responseIds, stopped ? options.tokenizer.eosId : null) };
+  }
+  return { ...base, ...closeWithEos(mapped, stopped ? options.tokenizer.eosId : null) };
+}
+
+function withEos(ids: number[], eos: number | null): number[] {
+  return eos === null || ids.at(-1) === eos ? ids : [...ids, eos];
+}
+
+/**
+ * A server does not list the end-of-sequence token among the ones it returns, yet the answer ended there:
+ * append EOS with a one-hot soft label (the teacher did stop) so the student learns where to stop.
+ */
+function closeWithEos(
+  mapped: { ids: Int32Array; sampledLogprobs: Float32Array; topIds: Int32Array; topLogprobs: Float32Array; k: number },
+  eos: number | null,
+): Pick<ExampleRowInput, 'responseIds' | 'softLabels' | 'sampledLogprob'> {
+  const { ids, sampledLogprobs, topIds, topLogprobs, k } = mapped;
+  if (eos === null || ids.at(-1) === eos) return { responseIds: ids, softLabels: { ids: topIds, logprobs: topLogprobs }, sampledLogprob: sampledLogprobs };
+  const closedTopIds = new Int32Array(topIds.length + k);
+  closedTopIds.set(topIds);
+  closedTopIds[topIds.length] = eos;
+  const closedTopLogprobs = new Float32Array(topLogprobs.length + k).fill(-Infinity);
+  closedTopLogprobs.set(topLogprobs);
+  closedTopLogprobs[topLogprobs.length] = 0;
+  return {
+    responseIds: [...ids, eos],
+    softLabels: { ids: closedTopIds, logprobs: closedTopLogprobs },
+    sampledLogprob: [...sampledLogprobs, 0],
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * The teacher requests a generate stage needs, each with the key its answer is cached under. A key hashes
+ * everything that decides the answer (provider, model, weights digest, the request itself) and nothing
+ * that does not (endpoint, position in the file), so a re-run finds every answer it already has.
+ */
+import type { SeedPrompt } from '../../../datasets/prompts.ts';
+import { hashString } from '../../../datasets/split.ts';
+import type { GenerateSpec } from '../../recipe/index.ts';
+import type { GenerateRequest } from '../../teachers/teacher.ts';
+import { requestKey } from '../response-cache.ts';
+
+export interface TeacherIdentity {
+  provider: string;
+  model: string;
+  digest: string | null;
+}
+
+/** One request to a teacher: generate an answer, or score a given sequence of ids (label mode). */
+export type TeacherJob =
+  | { kind: 'generate'; key: string; prompt: number; sample: number; request: GenerateRequest }
+  | { kind: 'label'; key: string; prompt: number; sample: 0; ids: number[]; responseStart: number; k: number };
+
+export function generateJobs(prompts: readonly SeedPrompt[], spec: GenerateSpec, teacher: TeacherIdentity, seed: number): TeacherJob[] {
+  return prompts.flatMap((prompt, index) =>
+    Array.from({ length: spec.samplesPerPrompt }, (_, sample): TeacherJob => {
+      const request: GenerateRequest = {
+        prompt: prompt.text,
+        ...(spec.system !== null && { system: spec.system }),
+        maxTokens: spec.maxTokens,
+        temperature: spec.temperature,
+        topLogprobs: spec.k,
+        // From the content, not the position: the same prompt and sample number draw the same answer.
+        seed: hashString(`${sample}\u0000${prompt.text}`, seed) & 0x7fffffff,
+      };
+      return { kind: 'generate', key: requestKey({ teacher, request }), prompt: index, sample, request };
+    }),
+  );
+}
+
+/** Label mode: the teacher scores prompt + response, ids in the (shared) tokenizer. */
+export function labelJobs(
+  sequences: readonly { promptIds: number[]; responseIds: number[] }[],
+  k: number,
+  teacher: TeacherIdentity,
+): TeacherJob[] {
+  return sequences.map(({ promptIds, responseIds }, index) => {
+    const ids = [...promptIds, ...responseIds];
+    return { kind: 'label', key: requestKey({ teacher, score: { ids, k } }), prompt: index, sample: 0, ids, responseStart: promptIds.length, k };
+  });
+}

@@ -1,0 +1,75 @@
+/**
+ * Teacher responses of a run, keyed by request: an append-only JSONL file, one `{key, value}` per line.
+ * Each response is appended as soon as it arrives, so a killed run loses at most the requests in flight;
+ * a line torn by the kill is cut off when the cache is next opened, and every complete line is kept.
+ * Appending (not rewriting) is what makes this safe: a finished answer is never touched again.
+ */
+import { createHash } from 'node:crypto';
+import { appendFile, mkdir, readFile, truncate } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { canonicalJson } from '../recipe/serialize.ts';
+
+/** sha256 (hex) of the canonical JSON of what decides a teacher's answer. */
+export function requestKey(parts: unknown): string {
+  return createHash('sha256').update(canonicalJson(parts)).digest('hex');
+}
+
+export class ResponseCache<T> {
+  /** Appends run one after another: two large concurrent appends could interleave their bytes. */
+  private appending: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly path: string,
+    private readonly entries: Map<string, T>,
+  ) {}
+
+  /** Opens (or creates) the cache at `path`, dropping a torn last line. */
+  static async open<T>(path: string): Promise<ResponseCache<T>> {
+    await mkdir(dirname(path), { recursive: true });
+    const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return '';
+      throw error;
+    });
+    const entries = new Map<string, T>();
+    let intact = 0;
+    for (const line of text.split('\n')) {
+      const entry = parseLine<T>(line);
+      if (!entry) break;
+      entries.set(entry.key, entry.value);
+      intact += Buffer.byteLength(line) + 1;
+    }
+    if (intact < Buffer.byteLength(text)) await truncate(path, intact);
+    return new ResponseCache(path, entries);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  get(key: string): T | undefined {
+    return this.entries.get(key);
+  }
+
+  async put(key: string, value: T): Promise<void> {
+    if (this.entries.has(key)) return;
+    this.entries.set(key, value);
+    const line = `${JSON.stringify({ key, value })}\n`;
+    this.appending = this.appending.then(() => appendFile(this.path, line));
+    await this.appending;
+  }
+}
+
+/** A complete cache line, or undefined for the torn tail (or the empty string after the last newline). */
+function parseLine<T>(line: string): { key: string; value: T } | undefined {
+  if (line === '') return undefined;
+  try {
+    const entry = JSON.parse(line) as { key?: unknown; value?: T };
+    return typeof entry.key === 'string' && entry.value !== undefined ? { key: entry.key, value: entry.value } : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,223 @@
+import { mkdtempSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readExampleShard, type ExampleRow } from '../../src/formats/arrow-examples.ts';
+import { parseRecipe, type Recipe } from '../../src/recipe/index.ts';
+import { generateStage, GenerateError, type GenerateSummary } from '../../src/run/generate-stage.ts';
+import { runPathsAt } from '../../src/run/layout.ts';
+import { silentLogger } from '../../src/run/progress.ts';
+import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
+import { FakeTeacherServer, type AnswerToken } from '../teachers/fake-teacher-server.ts';
+
+const servers: FakeTeacherServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+});
+
+/** Prompts "a+b=" whose correct answer is "a+b is c. #### c"; the server gets every third one wrong. */
+export const SUMS = Array.from({ length: 12 }, (_, i) => ({ question: `${i}+${2 * i}=`, answer: `#### ${3 * i}` }));
+
+/** One token per character (so a byte-level student can take every one), with two alternatives each. */
+export function sumAnswer(body: Record<string, unknown>): AnswerToken[] {
+  const messages = body.messages as { content: string }[];
+  const question = messages.at(-1)!.content;
+  const [a, b] = question.replace('=', '').split('+').map(Number);
+  const wrong = a % 3 === 2;
+  const text = `${a}+${b} is ${a + b + (wrong ? 1 : 0)}. #### ${a + b + (wrong ? 1 : 0)}`;
+  return [...text].map((char, i) => ({
+    token: char,
+    logprob: -0.1 - i / 1000,
+    top: [
+      { token: char, logprob: -0.1 - i / 1000 },
+      { token: char === 'x' ? 'y' : 'x', logprob: -3 },
+      { token: '?', logprob: -4 },
+    ],
+  }));
+}
+
+export function writeSums(dir: string): string {
+  const file = join(dir, 'sums.jsonl');
+  writeFileSync(file, SUMS.map((row) => JSON.stringify(row)).join('\n') + '\n');
+  return file;
+}
+
+export function generateRecipeYaml(url: string, extra = ''): string {
+  return `
+name: gen
+backend: wasm
+output_dir: runs
+teacher:
+  provider: openai
+  model: tiny
+  endpoints: [${url}/v1]
+  concurrency: 2
+  max_retries: 2
+generate:
+  prompts: sums.jsonl
+  prompt_field: question
+  reference_field: answer
+  k: 3
+  temperature: 0
+  max_tokens: 64
+  filters:
+    answer: gsm8k
+${extra}
+student:
+  type: scratch
+  architecture: { hidden_size: 16, intermediate_size: 32, num_layers: 1, num_heads: 2 }
+data:
+  seq_len: 64
+train:
+  max_steps: 1
+`;
+}
+
+function recipeIn(dir: string, yaml: string): Recipe {
+  writeSums(dir);
+  return parseRecipe(yaml, join(dir, 'recipe.yaml'), dir);
+}
+
+async function startServer(options: ConstructorParameters<typeof Object>[0] = {}): Promise<FakeTeacherServer> {
+  const server = await FakeTeacherServer.start({ answer: sumAnswer, ...(options as object) });
+  servers.push(server);
+  return server;
+}
+
+async function generate(recipe: Recipe, options: Parameters<typeof generateStage>[3] = {}): Promise<GenerateSummary> {
+  return generateStage(recipe, runPathsAt(join(recipe.outputDir, recipe.name)), silentLogger, options);
+}
+
+async function rowsOf(summary: GenerateSummary): Promise<ExampleRow[]> {
+  const shards = await Promise.all(summary.shards.map(readExampleShard));
+  return shards.flatMap((shard) => shard.rows);
+}
+
+describe('generate stage with an OpenAI-compatible teacher', () => {
+  it('keeps only correct answers and stores each character token with its mapped top-k soft labels', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-generate-'));
+    const server = await startServer();
+    const summary = await generate(recipeIn(dir, generateRecipeYaml(server.url)));
+
+    expect(summary.requests).toBe(12);
+    expect(summary.queried).toBe(12);
+    expect(summary.counts.dropped.wrong_answer).toBe(4); // a = 2, 5, 8, 11
+    expect(summary.examples).toBe(8);
+    expect(summary.k).toBe(3);
+    expect(summary.fallback).toBeNull();
+    expect(summary.teacherRequests).toMatchObject({ requests: 12, retries: 0, failures: 0 });
+
+    const tokenizer = createByteLevelTokenizer();
+    const rows = await rowsOf(summary);
+    const first = rows[0];
+    const text = '0+0 is 0. #### 0';
+    // The response is the answer's bytes, then EOS (the teacher stopped) with a one-hot soft label.
+    expect([...first.responseIds]).toEqual([...tokenizer.encode(text, { addSpecialTokens: false }), tokenizer.eosId]);
+    expect([...first.promptIds]).toEqual(tokenizer.encode('0+0=', { addSpecialTokens: true }));
+    const k = 3;
+    for (let t = 0; t < text.length; t++) {
+      const ids = [...first.softLabels!.ids.subarray(t * k, t * k + k)];
+      const idOf = (char: string) => tokenizer.encode(char, { addSpecialTokens: false })[0];
+      expect(ids).toEqual([idOf(text[t]), idOf(text[t] === 'x' ? 'y' : 'x'), idOf('?')]);
+      expect(first.softLabels!.logprobs[t * k]).toBeCloseTo(-0.1 - t / 1000, 6);
+    }
+    const last = text.length;
+    expect(first.softLabels!.ids[last * k]).toBe(tokenizer.eosId);
+    expect([...first.softLabels!.logprobs.subarray(last * k, last * k + k)]).toEqual([0, -Infinity, -Infinity]);
+    expect(first.source).toBe(`${join(dir, 'sums.jsonl')}:1`);
+
+    const written = JSON.parse(readFileSync(join(dir, 'runs/gen/data/summary.json'), 'utf8'));
+    expect(written.examples).toBe(8);
+  });
+
+  it('drops repeated answers to the same prompt and counts them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-generate-'));
+    const server = await startServer();
+    const summary = await generate(recipeIn(dir, generateRecipeYaml(server.url, '  samples_per_prompt: 3')));
+    expect(summary.requests).toBe(36);
+    expect(summary.counts.duplicates).toBe(16); // 8 correct prompts x 2 repeats
+    expect(summary.examples).toBe(8);
+    // Each sample asks with its own seed, so a sampling teacher could answer differently.
+    const seeds = new Set(server.hits('/v1/chat/completions').map((hit) => hit.body.seed));
+    expect(seeds.size).toBe(36);
+  });
+
+  it('falls back to text only when the teacher tokens are not the student tokens, and says so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-generate-'));
+    const server = await startServer({
+      answer: (body: Record<string, unknown>) => {
+        const chars = sumAnswer(body).map((t) => t.token).join('');
+        // Two characters per token: the byte-level student has no such tokens.
+        return (chars.match(/.{1,2}/g) ?? []).map((token) => ({ token, logprob: -0.5, top: [{ token, logprob: -0.5 }] }));
+      },
+    });
+    const summary = await generate(recipeIn(dir, generateRecipeYaml(server.url)));
+    expect(summary.k).toBe(0);
+    expect(summary.fallback).toMatch(/vocabulary .* differs from the student's.*sequence-level/);
+    const rows = await rowsOf(summary);
+    expect(rows).toHaveLength(8);
+    expect(rows.every((row) => row.softLabels === undefined)).toBe(true);
+    const tokenizer = createByteLevelTokenizer();
+    expect(tokenizer.decode([...rows[1].responseIds], { skipSpecialTokens: true })).toBe('1+2 is 3. #### 3');
+  });
+
+  it('retries a 500 and a dropped connection, and counts the retries', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-generate-'));
+    const server = await startServer();
+    server.script('/v1/chat/completions', { kind: 'status', status: 500 }, { kind: 'drop' });
+    const recipe = recipeIn(dir, generateRecipeYaml(server.url));
+    const summary = await generate({ ...recipe, teacher: { ...recipe.teacher!, maxRetries: 3 } });
+    expect(summary.examples).toBe(8);
+    expect(summary.teacherRequests).toMatchObject({ requests: 14, retries: 2, failures: 0 });
+  });
+
+  it('fails naming the count when requests fail for good, keeping what was answered for the next run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-generate-'));
+    const server = await startServer();
+    server.script('/v1/chat/completions', { kind: 'status', status: 400 });
+    const recipe = recipeIn(dir, generateRecipeYaml(server.url));
+    await expect(generate(recipe)).rejects.toThrow(/1 of 12 teacher requests failed .*11 answers received are cached: run again/);
+    const again = await generate(recipe);
+    expect(again.cached).toBe(11);
+    expect(again.queried).toBe(1);
+    expect(server.hits('/v1/chat/completions')).toHaveLength(13);
+  });
+});
+
+describe('resuming an interrupted generate stage', () => {
+  it('asks only for missing answers and ends with exactly the rows of an uninterrupted run', async () => {
+    const server = await startServer();
+    const whole = mkdtempSync(join(tmpdir(), 'slm-generate-'));
+    const uninterrupted = await rowsOf(await generate(recipeIn(whole, generateRecipeYaml(server.url))));
+    const askedBefore = server.hits('/v1/chat/completions').length;
+
+    const dir = mkdtempSync(join(tmpdir(), 'slm-generate-'));
+    const recipe = recipeIn(dir, generateRecipeYaml(server.url));
+    await expect(generate(recipe, { stopAfter: 5 })).rejects.toThrow(GenerateError);
+    const cacheFile = join(dir, 'runs/gen/data/cache/responses.jsonl');
+    const cachedKeys = readFileSync(cacheFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line).key as string);
+    expect(cachedKeys.length).toBeGreaterThanOrEqual(5);
+    // A kill in the middle of an append leaves a torn line: it is cut off, the complete ones kept.
+    appendFileSync(cacheFile, '{"key":"torn","value":{"te');
+    const firstRunAsked = server.hits('/v1/chat/completions').length - askedBefore;
+
+    const resumed = await generate(recipe);
+    expect(resumed.cached).toBe(cachedKeys.length);
+    expect(resumed.queried).toBe(12 - cachedKeys.length);
+    expect(server.hits('/v1/chat/completions').length - askedBefore - firstRunAsked).toBe(12 - cachedKeys.length);
+    const rows = await rowsOf(resumed);
+    expect(rows.map((row) => row.requestKey)).toEqual(uninterrupted.map((row) => row.requestKey));
+    expect(rows.map((row) => [...row.responseIds])).toEqual(uninterrupted.map((row) => [...row.responseIds]));
+    expect(new Set(rows.map((row) => row.requestKey)).size).toBe(rows.length);
+    expect(readFileSync(cacheFile, 'utf8').trim().split('\n')).toHaveLength(12);
+  });
+
+  it('asks again when the recipe changes what the teacher is asked', async () => {
+    const server = await startServer();
+    const dir = mkdtempSync(join(tmpdir(), 'slm-generate-'));
+    await generate(recipeIn(dir, generateRecipeYaml(server.url)));
+    const changed = await generate(recipeIn(dir, generateRecipeYaml(server.url, '  system: Answer briefly.')));
+    expect(changed.cached).toBe(0);
+    expect(changed.queried).toBe(12);
+  });
+});
