@@ -21,7 +21,7 @@ export function responseFilter(spec: ResponseFilterSpec): ResponseFilter {
   const require = spec.require === null ? null : new RegExp(spec.require);
   const reject = spec.reject === null ? null : new RegExp(spec.reject);
   return ({ text, finishReason, reference }) => {
-    if (text.trim().length < Math.max(1, spec.minChars)) return 'too_short';
+    if (text.trim().length < spec.minChars) return 'too_short';
     if (spec.maxChars !== null && text.length > spec.maxChars) return 'too_long';
     if (spec.dropTruncated && finishReason === 'length') return 'truncated';
     if (require && !require.test(text)) return 'missing_pattern';

@@ -245,9 +245,10 @@ async function askTeacher(
 
 async function answer(handle: TeacherHandle, job: TeacherJob): Promise<CachedAnswer> {
   if (job.kind === 'generate') return (await handle.teacher.generate([job.request]))[0];
-  const scored = await handle.local!.scoreIds(job.ids, job.k);
-  const response = scored.slice(job.responseStart);
-  return { text: response.map((token) => token.token).join(''), tokens: response, finishReason: 'stop' };
+  const local = handle.local!;
+  const response = (await local.scoreIds(job.ids, job.k)).slice(job.responseStart);
+  const text = local.tokenizer.decode(job.ids.slice(job.responseStart), { skipSpecialTokens: true });
+  return { text, tokens: response, finishReason: 'stop' };
 }
 
 /**

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../recipe/serialize.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
-/** sha256 of the tokenizer's tokenizer.json: equal hashes mean the same ids for the same tokens. */
+/**
+ * sha256 of the tokenizer's tokenizer.json in canonical form (sorted keys, no whitespace), so the same
+ * tokenizer saved by different tools hashes the same: equal hashes mean the same ids for the same tokens.
+ */
 export function tokenizerHash(tokenizer: Tokenizer): string {
-  return `sha256:${createHash('sha256').update(tokenizer.toJSON()).digest('hex')}`;
+  const canonical = canonicalJson(JSON.parse(tokenizer.toJSON()));
+  return `sha256:${createHash('sha256').update(canonical).digest('hex')}`;
 }

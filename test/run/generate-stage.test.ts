@@ -8,70 +8,13 @@ import { generateStage, GenerateError, type GenerateSummary } from '../../src/ru
 import { runPathsAt } from '../../src/run/layout.ts';
 import { silentLogger } from '../../src/run/progress.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
-import { FakeTeacherServer, type AnswerToken } from '../teachers/fake-teacher-server.ts';
+import { generateRecipeYaml, sumAnswer, writeSums } from '../helpers/sum-teacher.ts';
+import { FakeTeacherServer } from '../teachers/fake-teacher-server.ts';
 
 const servers: FakeTeacherServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()));
 });
-
-/** Prompts "a+b=" whose correct answer is "a+b is c. #### c"; the server gets every third one wrong. */
-export const SUMS = Array.from({ length: 12 }, (_, i) => ({ question: `${i}+${2 * i}=`, answer: `#### ${3 * i}` }));
-
-/** One token per character (so a byte-level student can take every one), with two alternatives each. */
-export function sumAnswer(body: Record<string, unknown>): AnswerToken[] {
-  const messages = body.messages as { content: string }[];
-  const question = messages.at(-1)!.content;
-  const [a, b] = question.replace('=', '').split('+').map(Number);
-  const wrong = a % 3 === 2;
-  const text = `${a}+${b} is ${a + b + (wrong ? 1 : 0)}. #### ${a + b + (wrong ? 1 : 0)}`;
-  return [...text].map((char, i) => ({
-    token: char,
-    logprob: -0.1 - i / 1000,
-    top: [
-      { token: char, logprob: -0.1 - i / 1000 },
-      { token: char === 'x' ? 'y' : 'x', logprob: -3 },
-      { token: '?', logprob: -4 },
-    ],
-  }));
-}
-
-export function writeSums(dir: string): string {
-  const file = join(dir, 'sums.jsonl');
-  writeFileSync(file, SUMS.map((row) => JSON.stringify(row)).join('\n') + '\n');
-  return file;
-}
-
-export function generateRecipeYaml(url: string, extra = ''): string {
-  return `
-name: gen
-backend: wasm
-output_dir: runs
-teacher:
-  provider: openai
-  model: tiny
-  endpoints: [${url}/v1]
-  concurrency: 2
-  max_retries: 2
-generate:
-  prompts: sums.jsonl
-  prompt_field: question
-  reference_field: answer
-  k: 3
-  temperature: 0
-  max_tokens: 64
-  filters:
-    answer: gsm8k
-${extra}
-student:
-  type: scratch
-  architecture: { hidden_size: 16, intermediate_size: 32, num_layers: 1, num_heads: 2 }
-data:
-  seq_len: 64
-train:
-  max_steps: 1
-`;
-}
 
 function recipeIn(dir: string, yaml: string): Recipe {
   writeSums(dir);
@@ -181,6 +124,28 @@ describe('generate stage with an OpenAI-compatible teacher', () => {
     expect(again.cached).toBe(11);
     expect(again.queried).toBe(1);
     expect(server.hits('/v1/chat/completions')).toHaveLength(13);
+  });
+});
+
+describe('generate stage with an Ollama teacher', () => {
+  it('checks the server version, records the model digest in the manifest, and stores soft labels', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-generate-'));
+    const server = await startServer();
+    const yaml = generateRecipeYaml(server.url).replace(/provider: openai\n  model: tiny\n  endpoints: \[.*\]/, `provider: ollama\n  model: tiny\n  endpoints: [${server.url}]`);
+    const summary = await generate(recipeIn(dir, yaml));
+    expect(server.hits('/api/version')).toHaveLength(1);
+    expect(server.hits('/api/generate')).toHaveLength(12);
+    expect(summary.examples).toBe(8);
+    const shard = await readExampleShard(summary.shards[0]);
+    expect(shard.manifest.teacher).toEqual({ provider: 'ollama', model: 'tiny', digest: 'sha256-0123abcd' });
+    expect(shard.manifest.k).toBe(3);
+  });
+
+  it('refuses a server too old to return logprobs, naming the version needed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-generate-'));
+    const server = await startServer({ ollamaVersion: '0.11.4' });
+    const yaml = generateRecipeYaml(server.url).replace(/provider: openai\n  model: tiny\n  endpoints: \[.*\]/, `provider: ollama\n  model: tiny\n  endpoints: [${server.url}]`);
+    await expect(generate(recipeIn(dir, yaml))).rejects.toThrow(/version 0.11.4 is too old: token logprobs need Ollama 0.12.11/);
   });
 });
 
