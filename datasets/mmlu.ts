@@ -6,10 +6,8 @@
  *   `question`, `subject`, `choices` (4 strings) and `answer` (0-3); columns `A`..`D` and an answer
  *   letter are accepted too.
  */
-import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { CsvError, parse } from 'csv-parse';
 import { DatasetError } from './errors.ts';
 import { formatFromExtension, readRecords, recordPosition } from './readers.ts';
 import type { DatasetRecord } from './readers.ts';
@@ -125,7 +123,7 @@ async function readMmluFile(path: string): Promise<MmluQuestion[]> {
   const questions: MmluQuestion[] = [];
   if (formatFromExtension(path) === 'csv' && !(await csvHasHeader(path))) {
     const subject = mmluSubjectName(path);
-    for await (const row of readCsvRows(path)) questions.push(headerlessQuestion(row, subject, path));
+    for await (const row of readRecords(path, { csvHeader: false })) questions.push(headerlessQuestion(row, subject, path));
   } else {
     for await (const record of readRecords(path)) questions.push(namedQuestion(record, path));
   }
@@ -134,59 +132,18 @@ async function readMmluFile(path: string): Promise<MmluQuestion[]> {
 
 // --- hendrycks/test: headerless CSV -------------------------------------------------------------------
 
-interface CsvRow {
-  /** 1-based line where the row starts. */
-  line: number;
-  cells: string[];
-}
-
-interface ParsedRow {
-  info: { lines: number };
-  raw: string;
-  record: string[];
-}
-
 /** A cais/mmlu-style CSV names its columns; a hendrycks row never has cells "question" and "answer". */
 async function csvHasHeader(path: string): Promise<boolean> {
-  for await (const { cells } of readCsvRows(path)) {
-    const names = cells.map((cell) => cell.trim().toLowerCase());
+  for await (const { value } of readRecords(path, { csvHeader: false })) {
+    const names = cellsOf(value).map((cell) => cell.trim().toLowerCase());
     return names.includes('question') && names.includes('answer');
   }
   return false;
 }
 
-/**
- * readRecords' CSV reader takes the first row for a header, so headerless files are parsed here, the same
- * way (values stay strings, a BOM and blank lines are skipped). Rows may have any number of cells: the
- * caller says what was expected.
- */
-async function* readCsvRows(path: string): AsyncIterable<CsvRow> {
-  const source = createReadStream(path);
-  const parser = parse({ bom: true, skip_empty_lines: true, relax_column_count: true, info: true, raw: true });
-  // pipe() does not forward a read error (a missing file); without this the loop would wait forever.
-  source.on('error', (error) => parser.destroy(error)).pipe(parser);
-  try {
-    for await (const { info, raw, record } of parser as AsyncIterable<ParsedRow>) {
-      yield { line: rowStartLine(info.lines, raw), cells: record };
-    }
-  } catch (error) {
-    if (!(error instanceof CsvError)) throw new DatasetError(`${path}: cannot read (${(error as Error).message})`);
-    const line = typeof error.lines === 'number' ? `:${error.lines}` : '';
-    throw new DatasetError(`${path}${line}: invalid CSV (${error.message})`);
-  } finally {
-    // Closes the file when a caller stops early (csvHasHeader reads one row).
-    source.destroy();
-  }
-}
-
-/** csv-parse counts lines to a record's end; `raw` spans the record and the blank lines skipped before it. */
-function rowStartLine(lastLine: number, raw: string): number {
-  const body = raw.replace(/^(\r?\n)+/, '').replace(/\r?\n$/, '');
-  return lastLine - (body.match(/\n/g)?.length ?? 0);
-}
-
-function headerlessQuestion({ line, cells }: CsvRow, subject: string, path: string): MmluQuestion {
-  const source = `${path}:${line}`;
+function headerlessQuestion(row: DatasetRecord, subject: string, path: string): MmluQuestion {
+  const source = recordPosition(path, row);
+  const cells = cellsOf(row.value);
   if (cells.length !== HEADERLESS_COLUMNS.length) {
     throw new DatasetError(
       `${source}: ${cells.length} columns instead of ${HEADERLESS_COLUMNS.length} (${HEADERLESS_COLUMNS.join(',')}, no header row)`,
@@ -194,6 +151,11 @@ function headerlessQuestion({ line, cells }: CsvRow, subject: string, path: stri
   }
   const [question, a, b, c, d, letter] = cells;
   return { subject, question, choices: [a, b, c, d], answer: letterIndex(letter, source), source };
+}
+
+/** A headerless CSV record's cells in column order (its keys are positions, which objects keep in order). */
+function cellsOf(value: DatasetRecord['value']): string[] {
+  return Object.values(value) as string[];
 }
 
 // --- column-named files (cais/mmlu and the like) ---------------------------------------------------------

@@ -1,7 +1,7 @@
 /**
- * One reader for the tabular dataset files users bring: JSON Lines, CSV with a header row, Parquet and
- * Arrow IPC. Each yields plain records (column name -> JS value) with their position, so errors further on
- * can name `file:line` (text formats) or `file: row N` (columnar formats, 0-based).
+ * One reader for the tabular dataset files users bring: JSON Lines, CSV (with a header row, or without one
+ * when asked), Parquet and Arrow IPC. Each yields plain records (column name -> JS value) with their
+ * position, so errors further on can name `file:line` (text formats) or `file: row N` (columnar formats, 0-based).
  */
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -33,13 +33,23 @@ const FORMAT_BY_EXTENSION: Record<string, RecordFormat> = {
   '.ipc': 'arrow',
 };
 
-export function readRecords(path: string, options: { format?: RecordFormat } = {}): AsyncIterable<DatasetRecord> {
+export interface ReadRecordsOptions {
+  /** Taken from the extension when absent. */
+  format?: RecordFormat;
+  /**
+   * Whether a CSV's first row names its columns (default true). Without a header, records are keyed by
+   * column position ("0", "1", ...) and rows may have any number of cells: the caller says what it expected.
+   */
+  csvHeader?: boolean;
+}
+
+export function readRecords(path: string, options: ReadRecordsOptions = {}): AsyncIterable<DatasetRecord> {
   const format = options.format ?? formatFromExtension(path);
   switch (format) {
     case 'jsonl':
       return readJsonlRecords(path);
     case 'csv':
-      return readCsvRecords(path);
+      return readCsvRecords(path, options.csvHeader ?? true);
     case 'parquet':
       return readParquetRecords(path);
     case 'arrow':
@@ -73,25 +83,29 @@ async function* readJsonlRecords(path: string): AsyncIterable<DatasetRecord> {
 }
 
 /** CSV values stay strings: a dataset of texts should not have "007" turned into 7. */
-async function* readCsvRecords(path: string): AsyncIterable<DatasetRecord> {
-  const parser = parse({ columns: true, bom: true, skip_empty_lines: true, info: true, raw: true });
+async function* readCsvRecords(path: string, header: boolean): AsyncIterable<DatasetRecord> {
+  const source = createReadStream(path);
+  const parser = parse({ columns: header, relax_column_count: !header, bom: true, skip_empty_lines: true, info: true, raw: true });
   // pipe() does not forward a read error (a missing file); without this the loop would wait forever.
-  createReadStream(path)
-    .on('error', (error) => parser.destroy(error))
-    .pipe(parser);
+  source.on('error', (error) => parser.destroy(error)).pipe(parser);
   try {
     for await (const { info, raw, record } of parser as AsyncIterable<CsvRecord>) {
-      yield { line: firstLine(info.lines, raw), value: record };
+      // Spreading a headerless row's cells keys them by position.
+      yield { line: firstLine(info.lines, raw), value: Array.isArray(record) ? { ...record } : record };
     }
   } catch (error) {
     throw csvError(error, path);
+  } finally {
+    // Closes the file when the caller stops early (e.g. after peeking at the first row).
+    source.destroy();
   }
 }
 
 interface CsvRecord {
   info: { lines: number };
   raw: string;
-  record: Record<string, string>;
+  /** An array when the file has no header row. */
+  record: Record<string, string> | string[];
 }
 
 /**

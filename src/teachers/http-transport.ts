@@ -15,8 +15,9 @@ const EXCERPT_CHARS = 200;
 
 /**
  * A `fetch` to hand to the provider clients (ollama, openai). It reads the whole body itself, so a dropped
- * connection, a non-2xx status and malformed JSON all surface here as TeacherErrors that name the URL,
- * the same for every client, before the client's own error handling sees anything.
+ * connection and a non-2xx status surface here as TeacherErrors that name the URL, the same for every
+ * client, before the client's own error handling sees anything. It does not parse the body: a labeled
+ * answer runs to hundreds of kilobytes, and the client parses it anyway (see reportMalformedJson).
  */
 export function createTransport(options: TransportOptions): typeof fetch {
   const baseFetch = options.fetch ?? fetch;
@@ -37,7 +38,6 @@ export function createTransport(options: TransportOptions): typeof fetch {
       const excerpt = redact(body.slice(0, EXCERPT_CHARS), options.secret);
       throw new TeacherHttpError(url, response.status, excerpt, parseRetryAfter(response.headers.get('retry-after'), nowMs()));
     }
-    if (isJson(response)) assertJson(url, body);
     const nullBody = response.status === 204 || response.status === 205 || response.status === 304;
     return new Response(nullBody ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
@@ -54,16 +54,16 @@ function stripQuery(url: string): string {
   return index === -1 ? url : url.slice(0, index);
 }
 
-function isJson(response: Response): boolean {
-  return (response.headers.get('content-type') ?? '').includes('json');
-}
-
-function assertJson(url: string, body: string): void {
+/**
+ * Awaits a client call made through the transport. The clients parse the body themselves and throw a bare
+ * SyntaxError when it is not JSON; that becomes the TeacherResponseError (not retried) naming `url`.
+ */
+export async function reportMalformedJson<T>(url: string, call: Promise<T>): Promise<T> {
   try {
-    JSON.parse(body);
+    return await call;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new TeacherResponseError(url, `malformed JSON (${reason})`);
+    if (error instanceof SyntaxError) throw new TeacherResponseError(url, `malformed JSON (${error.message})`);
+    throw error;
   }
 }
 

@@ -2,7 +2,7 @@ import { Ollama } from 'ollama';
 import type { ChatResponse, GenerateResponse } from 'ollama';
 import { TeacherConfigError, TeacherResponseError } from './errors.ts';
 import { conversation } from '../../datasets/prompt-ids.ts';
-import { createTransport } from './http-transport.ts';
+import { createTransport, reportMalformedJson } from './http-transport.ts';
 import type { Attempt, RequestPool } from './request-pool.ts';
 import { fromWireLogprobs, validateGenerateRequest } from './teacher.ts';
 import type { GenerateRequest, Sample, Teacher, TeacherInfo, WireLogprob } from './teacher.ts';
@@ -28,7 +28,7 @@ export class OllamaTeacher implements Teacher {
 
   async info(): Promise<TeacherInfo> {
     const { model, pool } = this.options;
-    const version = await pool.run(async (attempt) => (await this.client(attempt).version()).version);
+    const { version } = await pool.run((attempt) => this.call(attempt, '/api/version', (client) => client.version()));
     if (compareVersions(version, MIN_OLLAMA_VERSION) < 0) {
       throw new TeacherConfigError(
         `Ollama server version ${version} is too old: token logprobs need Ollama ${MIN_OLLAMA_VERSION}+; upgrade the server`,
@@ -36,8 +36,8 @@ export class OllamaTeacher implements Teacher {
     }
     // /api/show has the architecture but no digest; the digest is listed by /api/tags.
     const [, tags] = await Promise.all([
-      pool.run((attempt) => this.client(attempt).show({ model, verbose: true } as Parameters<Ollama['show']>[0])),
-      pool.run((attempt) => this.client(attempt).list()),
+      pool.run((attempt) => this.call(attempt, '/api/show', (client) => client.show({ model, verbose: true } as Parameters<Ollama['show']>[0]))),
+      pool.run((attempt) => this.call(attempt, '/api/tags', (client) => client.list())),
     ]);
     const listed = tags.models.find((entry) => entry.name === model || entry.model === model || entry.name === `${model}:latest`);
     return { provider: 'ollama', model, digest: listed?.digest, serverVersion: version, canScore: false };
@@ -59,17 +59,20 @@ export class OllamaTeacher implements Teacher {
       top_logprobs: request.topLogprobs,
       options: { temperature: request.temperature, num_predict: request.maxTokens, seed: request.seed, stop: request.stop },
     };
-    const client = this.client(attempt);
     if (request.messages) {
-      const response: ChatResponse = await client.chat({ ...common, messages: conversation(request) });
+      const response: ChatResponse = await this.call(attempt, '/api/chat', (client) => client.chat({ ...common, messages: conversation(request) }));
       return toSample(`${attempt.endpoint}/api/chat`, response.message?.content, response);
     }
-    const response: GenerateResponse = await client.generate({ ...common, prompt: request.prompt ?? '', system: request.system });
+    const response: GenerateResponse = await this.call(attempt, '/api/generate', (client) =>
+      client.generate({ ...common, prompt: request.prompt ?? '', system: request.system }),
+    );
     return toSample(`${attempt.endpoint}/api/generate`, response.response, response);
   }
 
-  private client(attempt: Attempt): Ollama {
-    return new Ollama({ host: attempt.endpoint, fetch: createTransport({ signal: attempt.signal, fetch: this.options.fetch }) });
+  /** One client call to `path` (named in errors) through a transport bound to the attempt. */
+  private call<T>(attempt: Attempt, path: string, request: (client: Ollama) => Promise<T>): Promise<T> {
+    const client = new Ollama({ host: attempt.endpoint, fetch: createTransport({ signal: attempt.signal, fetch: this.options.fetch }) });
+    return reportMalformedJson(`${attempt.endpoint}${path}`, request(client));
   }
 }
 

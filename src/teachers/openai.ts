@@ -3,7 +3,7 @@ import type { ChatCompletionMessageParam } from 'openai/resources/chat/completio
 import type { Completion } from 'openai/resources/completions';
 import { TeacherConfigError, TeacherHttpError, TeacherResponseError, findTeacherError } from './errors.ts';
 import { conversation } from '../../datasets/prompt-ids.ts';
-import { createTransport } from './http-transport.ts';
+import { createTransport, reportMalformedJson } from './http-transport.ts';
 import type { Attempt, RequestPool } from './request-pool.ts';
 import { MAX_TOP_LOGPROBS, fromWireLogprobs, validateGenerateRequest } from './teacher.ts';
 import type { GenerateRequest, Sample, Teacher, TeacherInfo, TokenLogprob, TopLogprob } from './teacher.ts';
@@ -87,7 +87,8 @@ export class OpenAITeacher implements Teacher {
   }
 
   private async chat(attempt: Attempt, request: GenerateRequest): Promise<Sample> {
-    const response = await this.client(attempt).chat.completions.create({
+    const url = `${attempt.endpoint}/chat/completions`;
+    const response = await reportMalformedJson(url, this.client(attempt).chat.completions.create({
       model: this.options.model,
       // Roles come from the data as strings; the server judges them, as it would any client's.
       messages: conversation(request) as ChatCompletionMessageParam[],
@@ -97,9 +98,9 @@ export class OpenAITeacher implements Teacher {
       stop: request.stop,
       logprobs: true,
       top_logprobs: request.topLogprobs,
-    });
-    const choice = response.choices?.[0];
-    const url = `${attempt.endpoint}/chat/completions`;
+    }));
+    // The client returns undefined, not a parse error, for an empty body.
+    const choice = response?.choices?.[0];
     if (!choice) throw new TeacherResponseError(url, 'no `choices` in the answer');
     const text = choice.message?.content ?? '';
     const entries = choice.logprobs?.content;
@@ -108,17 +109,18 @@ export class OpenAITeacher implements Teacher {
   }
 
   private async scoreOne(attempt: Attempt, text: string): Promise<TokenLogprob[]> {
-    const response: Completion = await this.client(attempt).completions.create({
+    const url = `${attempt.endpoint}/completions`;
+    const response: Completion = await reportMalformedJson(url, this.client(attempt).completions.create({
       model: this.options.model,
       prompt: text,
       echo: true,
       logprobs: this.options.scoreTopLogprobs ?? 5,
       max_tokens: 0,
       temperature: 0,
-    });
-    const logprobs = response.choices?.[0]?.logprobs;
+    }));
+    const logprobs = response?.choices?.[0]?.logprobs;
     if (!logprobs?.tokens || !logprobs.token_logprobs) {
-      throw new TeacherResponseError(`${attempt.endpoint}/completions`, 'no echoed `choices[0].logprobs.tokens` in the answer');
+      throw new TeacherResponseError(url, 'no echoed `choices[0].logprobs.tokens` in the answer');
     }
     return fromLegacyLogprobs(logprobs, text.length);
   }

@@ -73,6 +73,25 @@ describe('readRecords: CSV', () => {
   });
 });
 
+describe('readRecords: CSV without a header', () => {
+  it('keys cells by position, takes the first row as data, keeps rows of any width, numbers lines where rows start', async () => {
+    const path = await fixture('h.csv', '\uFEFFquestion,answer\n"a\nb, c",x,\n\n\n7\n"say ""hi""",y\n');
+    expect(await collect(readRecords(path, { csvHeader: false }))).toEqual([
+      { line: 1, value: { '0': 'question', '1': 'answer' } },
+      { line: 2, value: { '0': 'a\nb, c', '1': 'x', '2': '' } },
+      { line: 6, value: { '0': '7' } },
+      { line: 7, value: { '0': 'say "hi"', '1': 'y' } },
+    ]);
+  });
+
+  it('still reports malformed CSV at file:line', async () => {
+    const path = await fixture('bad.csv', '1,2\n3,"4"x\n');
+    const error = await collect(readRecords(path, { csvHeader: false })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DatasetError);
+    expect((error as Error).message).toMatch(/bad\.csv:2: invalid CSV/);
+  });
+});
+
 describe('readRecords: Parquet', () => {
   it('reads int32, double and UTF-8 columns with row indices', async () => {
     const path = await fixture(
