@@ -4,6 +4,7 @@
  */
 import { Rng } from '../src/util/rng.ts';
 import type { PackedWindows } from './packing.ts';
+import type { SoftLabelBlock } from './text-examples.ts';
 
 export interface Batch {
   /** [batchSize * seqLen], row-major. */
@@ -16,6 +17,10 @@ export interface Batch {
   seqLen: number;
   /** Number of mask = 1 positions. */
   tokens: number;
+  /** The teacher's top-k for each target, [batchSize * seqLen, k]; -Infinity logprobs where there is none. */
+  softLabels?: SoftLabelBlock;
+  /** Responses the student sampled itself (on-policy distillation): learned from the teacher's distribution only. */
+  onPolicy?: boolean;
 }
 
 /** Enough to rebuild the iterator exactly: the epoch's order is re-drawn from the Rng state it began with. */
@@ -50,7 +55,7 @@ export class BatchIterator implements Iterable<Batch> {
   }
 
   nextBatch(): Batch {
-    const batch = emptyBatch(this.batchSize, this.windows.seqLen);
+    const batch = emptyBatch(this.batchSize, this.windows);
     for (let row = 0; row < this.batchSize; row++) {
       if (this.position === this.order.length) this.startEpoch(this.epoch + 1, this.rng.getState());
       fillRow(batch, row, this.windows, this.order[this.position++]);
@@ -104,16 +109,16 @@ export class ValidationBatches {
     for (let b = 0; b < count; b++) {
       const first = b * this.batchSize;
       const rows = Math.min(this.batchSize, this.windows.count - first);
-      const batch = emptyBatch(rows, this.windows.seqLen);
+      const batch = emptyBatch(rows, this.windows);
       for (let row = 0; row < rows; row++) fillRow(batch, row, this.windows, first + row);
       yield batch;
     }
   }
 }
 
-function emptyBatch(batchSize: number, seqLen: number): Batch {
+function emptyBatch(batchSize: number, { seqLen, softLabels }: PackedWindows): Batch {
   const size = batchSize * seqLen;
-  return {
+  const batch: Batch = {
     inputs: new Int32Array(size),
     targets: new Int32Array(size),
     mask: new Float32Array(size),
@@ -121,6 +126,11 @@ function emptyBatch(batchSize: number, seqLen: number): Batch {
     seqLen,
     tokens: 0,
   };
+  if (softLabels) {
+    const { k } = softLabels;
+    batch.softLabels = { k, ids: new Int32Array(size * k), logprobs: new Float32Array(size * k) };
+  }
+  return batch;
 }
 
 function fillRow(batch: Batch, row: number, windows: PackedWindows, window: number): void {
@@ -132,6 +142,12 @@ function fillRow(batch: Batch, row: number, windows: PackedWindows, window: numb
   const mask = windows.mask.subarray(start + 1, start + T + 1);
   batch.mask.set(mask, offset);
   batch.tokens += mask.reduce((sum, m) => sum + m, 0);
+  if (batch.softLabels && windows.softLabels) {
+    const { k } = windows.softLabels;
+    const from = (start + 1) * k;
+    batch.softLabels.ids.set(windows.softLabels.ids.subarray(from, from + T * k), offset * k);
+    batch.softLabels.logprobs.set(windows.softLabels.logprobs.subarray(from, from + T * k), offset * k);
+  }
 }
 
 function checkBatchSize(batchSize: number): void {

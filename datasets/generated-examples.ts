@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { checkManifestFits, readExampleShard, type ExampleManifest, type ExampleRow } from '../src/formats/arrow-examples.ts';
 import { DatasetError } from './errors.ts';
-import type { SourcedExample } from './text-examples.ts';
+import type { SourcedExample, TextExample } from './text-examples.ts';
 
 export interface GeneratedData {
   manifest: ExampleManifest;
@@ -26,11 +26,24 @@ export async function readGeneratedData(summaryPath: string, student: { vocabSiz
   return { manifest, rows };
 }
 
-/** A row as a training example: prompt and response ids, with only the response as targets. */
-export function rowExample(row: ExampleRow, index: number): SourcedExample {
+/**
+ * A row as a training example: prompt and response ids, with only the response as targets, and the
+ * teacher's top-k at each response token (`k` of the data; 0: text only).
+ */
+export function rowExample(row: ExampleRow, index: number, k: number): SourcedExample {
   const ids = [...row.promptIds, ...row.responseIds];
   const lossMask = ids.map((_, i) => (i >= row.promptIds.length ? 1 : 0));
-  return { line: index + 1, key: row.requestKey, example: { ids, lossMask } };
+  const example: TextExample = { ids, lossMask };
+  if (k > 0) {
+    const start = row.promptIds.length * k;
+    const softLabels = { k, ids: new Int32Array(ids.length * k), logprobs: new Float32Array(ids.length * k).fill(-Infinity) };
+    if (row.softLabels) {
+      softLabels.ids.set(row.softLabels.ids, start);
+      softLabels.logprobs.set(row.softLabels.logprobs, start);
+    }
+    example.softLabels = softLabels;
+  }
+  return { line: index + 1, key: row.requestKey, example };
 }
 
 async function shardList(summaryPath: string): Promise<string[]> {

@@ -4,7 +4,7 @@
  * Packed examples share a window without an attention mask between them, as in GPT-style pretraining;
  * each example starts with BOS (when there is one) and its first token is never a target.
  */
-import type { TextExample } from './text-examples.ts';
+import type { SoftLabelBlock, TextExample } from './text-examples.ts';
 
 export interface PackedWindows {
   seqLen: number;
@@ -14,6 +14,8 @@ export interface PackedWindows {
   ids: Int32Array;
   /** [count, seqLen + 1]; 1 where the token is a prediction target within its window (never the first). */
   mask: Uint8Array;
+  /** The teacher's top-k for each token, [count, seqLen + 1, k], when the examples carry soft labels. */
+  softLabels?: SoftLabelBlock;
 }
 
 export interface PackStats {
@@ -81,21 +83,42 @@ export function packGreedy(examples: readonly TextExample[], seqLen: number, pad
     fill += fitted.ids.length;
   }
   if (current.length > 0) rows.push(current);
-  const windows = emptyWindows(rows.length, seqLen, padId);
+  const windows = emptyWindows(rows.length, seqLen, padId, softLabelWidth(examples));
   rows.forEach((row, w) => {
-    windows.ids.set(row.flatMap((e) => e.ids), w * width);
-    windows.mask.set(row.flatMap((e) => e.lossMask), w * width);
+    let offset = w * width;
+    for (const example of row) {
+      windows.ids.set(example.ids, offset);
+      windows.mask.set(example.lossMask, offset);
+      if (windows.softLabels && example.softLabels) {
+        const { k } = windows.softLabels;
+        windows.softLabels.ids.set(example.softLabels.ids, offset * k);
+        windows.softLabels.logprobs.set(example.softLabels.logprobs, offset * k);
+      }
+      offset += example.ids.length;
+    }
   });
   return { windows, stats: stats(examples.length, truncated, skipped, windows) };
 }
 
-function truncate(example: TextExample, length: number): TextExample {
-  return { ids: example.ids.slice(0, length), lossMask: example.lossMask.slice(0, length) };
+/** k when any example has soft labels (they all share the data's k); undefined otherwise. */
+function softLabelWidth(examples: readonly TextExample[]): number | undefined {
+  return examples.find((e) => e.softLabels)?.softLabels?.k;
 }
 
-function emptyWindows(count: number, seqLen: number, padId: number): PackedWindows {
+function truncate(example: TextExample, length: number): TextExample {
+  const cut: TextExample = { ids: example.ids.slice(0, length), lossMask: example.lossMask.slice(0, length) };
+  if (example.softLabels) {
+    const { k, ids, logprobs } = example.softLabels;
+    cut.softLabels = { k, ids: ids.slice(0, length * k), logprobs: logprobs.slice(0, length * k) };
+  }
+  return cut;
+}
+
+function emptyWindows(count: number, seqLen: number, padId: number, k?: number): PackedWindows {
   const size = count * (seqLen + 1);
-  return { seqLen, count, padId, ids: new Int32Array(size).fill(padId), mask: new Uint8Array(size) };
+  const windows: PackedWindows = { seqLen, count, padId, ids: new Int32Array(size).fill(padId), mask: new Uint8Array(size) };
+  if (k !== undefined) windows.softLabels = { k, ids: new Int32Array(size * k), logprobs: new Float32Array(size * k).fill(-Infinity) };
+  return windows;
 }
 
 function stats(examples: number, truncated: number, skipped: number, windows: PackedWindows): PackStats {

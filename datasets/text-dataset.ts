@@ -7,7 +7,7 @@ import { BatchIterator, ValidationBatches } from './batches.ts';
 import { DatasetError } from './errors.ts';
 import { packGreedy, packStream, type Packed, type PackStats } from './packing.ts';
 import { splitByHash, type ValidationSpec } from './split.ts';
-import { readTextExamples, type ExampleFormat, type FormatOptions, type SourcedExample } from './text-examples.ts';
+import { readTextExamples, type ExampleFormat, type FormatOptions, type SourcedExample, type TextExample } from './text-examples.ts';
 
 export interface TextDatasetOptions extends FormatOptions {
   path: string;
@@ -21,6 +21,8 @@ export interface TextDatasetOptions extends FormatOptions {
 
 export interface TextDataset {
   format: ExampleFormat;
+  /** The prompts of the training examples (prompt/response data only), for sampling from the student. */
+  prompts: number[][];
   train: BatchIterator;
   validation: ValidationBatches | null;
   stats: { train: PackStats; validation: PackStats | null };
@@ -61,10 +63,17 @@ function batchExamples(
   const packedValidation = validation.length > 0 ? pack(validation) : null;
   return {
     format,
+    prompts: format === 'prompt_response' ? train.map((e) => promptOf(e.example)) : [],
     train: new BatchIterator(packedTrain.windows, options.batchSize, options.seed),
     validation: packedValidation && new ValidationBatches(packedValidation.windows, options.batchSize),
     stats: { train: packedTrain.stats, validation: packedValidation?.stats ?? null },
   };
+}
+
+/** The tokens before the first target. */
+function promptOf(example: TextExample): number[] {
+  const first = example.lossMask.indexOf(1);
+  return example.ids.slice(0, first < 0 ? example.ids.length : first);
 }
 
 async function splitExamples(

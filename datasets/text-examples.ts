@@ -21,6 +21,14 @@ export interface FormatOptions {
 export interface TextExample {
   ids: number[];
   lossMask: number[];
+  /** The teacher's top-k for predicting each token, [ids.length, k]; -Infinity logprobs where it has none. */
+  softLabels?: SoftLabelBlock;
+}
+
+export interface SoftLabelBlock {
+  k: number;
+  ids: Int32Array;
+  logprobs: Float32Array;
 }
 
 export interface SourcedExample {

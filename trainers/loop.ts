@@ -7,11 +7,16 @@ import type { AdamW } from './optimizer/adamw.ts';
 import { learningRate, type ScheduleOptions } from './schedule.ts';
 
 export interface BatchSource {
-  nextBatch(): Batch;
+  /** May be asynchronous: an on-policy source samples from the student first. */
+  nextBatch(): Batch | Promise<Batch>;
 }
 
-/** A loss of the trainable parameters on one batch; runs inside the gradient tape. */
-export type LossFn = (batch: Batch) => tf.Scalar;
+/**
+ * A loss of the trainable parameters on one batch; runs inside the gradient tape. `observe` records a
+ * side metric of the batch (a KD or CE part, an agreement rate), averaged over the step's micro-batches.
+ */
+export type LossFn = (batch: Batch, observe: MetricSink) => tf.Scalar;
+export type MetricSink = (name: string, value: tf.Scalar) => void;
 
 export interface FitOptions {
   /** The optimizer step to start from (0, or the checkpoint's step when resuming). */
@@ -31,6 +36,8 @@ export interface StepMetrics {
   /** Input positions processed in this step (all micro-batches). */
   tokens: number;
   tokensPerSecond: number;
+  /** What the loss observed, averaged over micro-batches. */
+  observed: Record<string, number>;
 }
 
 export interface FitHooks {
@@ -65,7 +72,7 @@ export async function fit(
   const trainable = optimizer.paramNames().map((name) => ({ name, variable: params.get(name)! }));
   for (let step = options.startStep; step < options.maxSteps; step++) {
     const started = performance.now();
-    const { grads, meanLoss, tokens } = accumulateGradients(trainable, batches, loss, options.gradAccum);
+    const { grads, meanLoss, tokens, observed } = await accumulateGradients(trainable, batches, loss, options.gradAccum);
     try {
       if (!Number.isFinite(meanLoss)) throw new DivergenceError(step + 1, 'the loss');
       const { norm, clipped } = clip(grads, options.clipGradNorm);
@@ -74,7 +81,7 @@ export async function fit(
       optimizer.step(clipped, lr);
       if (clipped !== grads) disposeAll(clipped);
       const seconds = (performance.now() - started) / 1000;
-      await hooks.afterStep?.({ step: step + 1, loss: meanLoss, lr, gradNorm: norm, tokens, tokensPerSecond: tokens / seconds });
+      await hooks.afterStep?.({ step: step + 1, loss: meanLoss, lr, gradNorm: norm, tokens, tokensPerSecond: tokens / seconds, observed });
     } finally {
       disposeAll(grads);
     }
@@ -83,20 +90,23 @@ export async function fit(
 }
 
 /** Sums gradients over micro-batches and divides by their count, so the update matches one large batch. */
-function accumulateGradients(
+async function accumulateGradients(
   trainable: { name: string; variable: tf.Variable }[],
   batches: BatchSource,
   loss: LossFn,
   microBatches: number,
-): { grads: Map<string, tf.Tensor>; meanLoss: number; tokens: number } {
+): Promise<{ grads: Map<string, tf.Tensor>; meanLoss: number; tokens: number; observed: Record<string, number> }> {
   const grads = new Map<string, tf.Tensor>();
+  const observed: Record<string, number> = {};
+  // Read at once: the tape disposes the loss's intermediate tensors when it returns.
+  const observe: MetricSink = (name, value) => (observed[name] = (observed[name] ?? 0) + value.dataSync()[0] / microBatches);
   let lossSum = 0;
   let tokens = 0;
   for (let micro = 0; micro < microBatches; micro++) {
-    const batch = batches.nextBatch();
+    const batch = await batches.nextBatch();
     tokens += batch.batchSize * batch.seqLen;
     const { value, grads: byVariable } = tf.variableGrads(
-      () => loss(batch),
+      () => loss(batch, observe),
       trainable.map((p) => p.variable),
     );
     lossSum += value.dataSync()[0];
@@ -117,7 +127,7 @@ function accumulateGradients(
       g.dispose();
     }
   }
-  return { grads, meanLoss: lossSum / microBatches, tokens };
+  return { grads, meanLoss: lossSum / microBatches, tokens, observed };
 }
 
 function clip(grads: Map<string, tf.Tensor>, maxNorm: number | null): { norm: number; clipped: Map<string, tf.Tensor> } {

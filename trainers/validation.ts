@@ -1,16 +1,26 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../datasets/batches.ts';
+import type { LossFn } from './loop.ts';
 
-/** Token-weighted mean of a per-batch mean loss over held-out batches; null when no token is scored. */
-export function validationLoss(batches: Iterable<Batch>, loss: (batch: Batch) => tf.Scalar): number | null {
+export interface ValidationResult {
+  loss: number;
+  /** What the loss observed (its KD and CE parts, agreement), weighted like the loss. */
+  observed: Record<string, number>;
+}
+
+/** Token-weighted means of a per-batch mean loss and its observed parts over held-out batches; null when no token is scored. */
+export function validate(batches: Iterable<Batch>, loss: LossFn): ValidationResult | null {
   let weighted = 0;
   let tokens = 0;
+  const observed: Record<string, number> = {};
   for (const batch of batches) {
     if (batch.tokens === 0) continue;
-    const value = tf.tidy(() => loss(batch));
+    const observe = (name: string, value: tf.Scalar) => (observed[name] = (observed[name] ?? 0) + value.dataSync()[0] * batch.tokens);
+    const value = tf.tidy(() => loss(batch, observe));
     weighted += value.dataSync()[0] * batch.tokens;
     value.dispose();
     tokens += batch.tokens;
   }
-  return tokens === 0 ? null : weighted / tokens;
+  if (tokens === 0) return null;
+  return { loss: weighted / tokens, observed: Object.fromEntries(Object.entries(observed).map(([name, sum]) => [name, sum / tokens])) };
 }

@@ -96,6 +96,13 @@ export class CausalLM {
     return rmsNorm(x, this.param('model.norm.weight'), this.config.rmsNormEps) as tf.Tensor3D;
   }
 
+  /** The output projection as [D, V]: lm_head, or the tied embedding transposed (gradients reach it). */
+  outputHead(): tf.Tensor2D {
+    return this.config.tieWordEmbeddings
+      ? tf.transpose(this.param('model.embed_tokens.weight') as tf.Tensor2D)
+      : (this.param('lm_head.weight') as tf.Tensor2D);
+  }
+
   /** Output head: the tied embedding [V, D] (used transposed) or lm_head [D, V]. */
   logits(hidden: tf.Tensor3D): tf.Tensor3D {
     const [B, T, D] = hidden.shape;

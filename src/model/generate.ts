@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/rng.ts';
 import type { CausalLM } from './causal-lm.ts';
 import { KVCache } from './kv-cache.ts';
+import type { Projection } from './layers.ts';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.ts';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -11,6 +12,8 @@ export interface GenerateOptions extends SamplingOptions {
   stopIds?: number[];
   /** Sees the logits each new token was chosen from (a teacher records its distribution). */
   onLogits?: (logits: Float32Array) => void;
+  /** The projections to run with (a LoRA student's, with its adapters); the model's own by default. */
+  project?: Projection;
 }
 
 /**
@@ -27,7 +30,7 @@ export async function* generateTokens(model: CausalLM, promptIds: number[], opti
     let input = promptIds;
     for (let produced = 0; produced < options.maxTokens; produced++) {
       if (cache.length + input.length > model.config.maxPositionEmbeddings) break;
-      const logits = await lastLogits(model, input, cache);
+      const logits = await lastLogits(model, input, cache, options.project);
       options.onLogits?.(logits);
       const next = sampleToken(logits, options, rng);
       yield next;
@@ -39,9 +42,9 @@ export async function* generateTokens(model: CausalLM, promptIds: number[], opti
   }
 }
 
-async function lastLogits(model: CausalLM, ids: number[], cache: KVCache): Promise<Float32Array> {
+async function lastLogits(model: CausalLM, ids: number[], cache: KVCache, project?: Projection): Promise<Float32Array> {
   const last = tf.tidy(() => {
-    const logits = model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'), cache); // [1, T, V]
+    const logits = model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'), cache, project); // [1, T, V]
     return tf.reshape(tf.slice(logits, [0, ids.length - 1, 0], [1, 1, -1]), [-1]);
   });
   const values = (await last.data()) as Float32Array;

@@ -17,6 +17,7 @@ export function checkRecipe(recipe: ResolvedRecipeYaml): RecipeProblem[] {
     ...checkData(recipe),
     ...checkTeacher(recipe),
     ...checkGenerate(recipe),
+    ...checkDistill(recipe),
     ...checkTrain(recipe),
     ...checkFiles(recipe),
   ];
@@ -123,6 +124,22 @@ function checkGenerate({ generate, teacher }: ResolvedRecipeYaml): RecipeProblem
   if (typeof generate.prompts === 'string') {
     const problem = fileProblem(generate.prompts);
     if (problem) problems.push({ keyPath: ['generate', 'prompts'], message: problem });
+  }
+  return problems;
+}
+
+function checkDistill({ distill, teacher, generate }: ResolvedRecipeYaml): RecipeProblem[] {
+  if (!distill) return [];
+  const problems: RecipeProblem[] = [];
+  const local = teacher?.provider === 'local';
+  if (distill.labels === 'online' && !local) {
+    problems.push({ keyPath: ['distill', 'labels'], message: 'online needs teacher.provider local: the teacher runs next to the student at every step' });
+  }
+  if (distill.on_policy.lambda > 0 && !local) {
+    problems.push({ keyPath: ['distill', 'on_policy', 'lambda'], message: 'on-policy distillation needs teacher.provider local, to score what the student samples' });
+  }
+  if (distill.labels === 'stored' && (!generate || generate.k === 0)) {
+    problems.push({ keyPath: ['distill', 'labels'], message: 'stored needs soft labels from a `generate` section with k > 0' });
   }
   return problems;
 }

@@ -37,6 +37,7 @@ export function resolvePaths(recipe: RecipeYaml, { baseDir, cwd }: PathContext):
       validation: 'path' in validation ? { path: fromRecipe(validation.path) } : validation,
     },
     train: recipe.train,
+    ...(recipe.distill && { distill: recipe.distill }),
   };
 }
 

@@ -192,6 +192,37 @@ const generate = z
   })
   .describe('synthetic data and soft labels from the teacher, stored in <run>/data/');
 
+export const DIVERGENCES = ['forward_kl', 'reverse_kl', 'jsd'] as const;
+
+const onPolicy = z
+  .strictObject({
+    lambda: z.number().min(0).max(1).default(0).describe('share of batches the student samples itself (GKD); 0: off'),
+    max_tokens: positiveInt().default(64).describe('longest response the student samples'),
+    temperature: z.number().min(0).default(1).describe('the student\'s sampling temperature'),
+  })
+  .describe('on-policy distillation: the local teacher scores responses the student samples');
+
+const distill = z
+  .strictObject({
+    alpha: z.number().min(0).max(1).default(0.5).describe('loss = (1 - alpha) * CE + alpha * T^2 * divergence'),
+    temperature: z.number().positive().default(1).describe('softens both distributions; higher: more of the teacher\'s tail'),
+    divergence: z.enum(DIVERGENCES).default('forward_kl').describe('forward_kl: KL(teacher || student); jsd: generalized JSD with beta'),
+    beta: z.number().min(0).max(1).default(0.5).describe('jsd: mixture weight of the teacher (0: forward KL, 1: reverse KL)'),
+    tail: z
+      .enum(['bucket', 'renormalize'])
+      .nullable()
+      .default(null)
+      .describe('top-k soft labels: the mass outside the k ids as one bucket, or renormalized away [the data\'s]'),
+    labels: z
+      .enum(['auto', 'stored', 'online', 'sequence'])
+      .default('auto')
+      .describe('stored: top-k from the generated data; online: the local teacher\'s full distribution at every step; sequence: CE on the teacher\'s text; auto: stored, else online, else sequence'),
+    rows_per_chunk: positiveInt().default(256).describe('online: positions per chunk of the full-vocabulary loss'),
+    vocab_per_chunk: positiveInt().default(8192).describe('online: vocabulary entries per chunk'),
+    on_policy: onPolicy.prefault({}),
+  })
+  .describe('knowledge distillation: how the student learns from the teacher\'s distributions');
+
 export const recipeSchema = z
   .strictObject({
     name: z
@@ -208,6 +239,7 @@ export const recipeSchema = z
     student,
     data,
     train,
+    distill: distill.optional(),
   })
   .describe('slm-train recipe');
 

@@ -18,6 +18,20 @@ export interface Recipe {
   student: StudentSpec;
   data: DataSpec;
   train: TrainSpec;
+  distill?: DistillSpec;
+}
+
+export interface DistillSpec {
+  alpha: number;
+  temperature: number;
+  divergence: 'forward_kl' | 'reverse_kl' | 'jsd';
+  beta: number;
+  /** null: as the data's manifest says. */
+  tail: 'bucket' | 'renormalize' | null;
+  labels: 'auto' | 'stored' | 'online' | 'sequence';
+  rowsPerChunk: number;
+  vocabPerChunk: number;
+  onPolicy: { lambda: number; maxTokens: number; temperature: number };
 }
 
 /** One variant per kind of student, told apart by `type`. */

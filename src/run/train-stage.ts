@@ -8,16 +8,18 @@ import type { Recipe } from '../recipe/index.ts';
 import { SlmError } from '../util/errors.ts';
 import { readGeneratedData, rowExample } from '../../datasets/generated-examples.ts';
 import { datasetFromExamples, loadTextDataset, type TextDataset } from '../../datasets/text-dataset.ts';
+import type { ExampleManifest } from '../formats/arrow-examples.ts';
 import { tokenizerHash } from '../tokenizer/hash.ts';
-import type { Batch, BatchIteratorState } from '../../datasets/batches.ts';
+import type { BatchIteratorState } from '../../datasets/batches.ts';
 import { latestCheckpoint, loadCheckpoint, pruneCheckpoints, restoreParams, saveCheckpoint } from '../../trainers/checkpoint.ts';
-import { nextTokenLoss } from '../../trainers/losses/next-token.ts';
-import { DivergenceError, fit, type StepMetrics } from '../../trainers/loop.ts';
+import { DivergenceError, fit, type BatchSource, type LossFn, type StepMetrics } from '../../trainers/loop.ts';
 import { AdamW } from '../../trainers/optimizer/adamw.ts';
-import { validationLoss } from '../../trainers/validation.ts';
+import { validate } from '../../trainers/validation.ts';
 import type { RunPaths } from './layout.ts';
 import { MetricsLog, type MetricsRecord } from './metrics.ts';
 import type { Logger, Progress } from './progress.ts';
+import { buildObjective, type DistillationMode, type Objective } from './distillation.ts';
+import { OnPolicyBatches } from './on-policy.ts';
 import { buildStudent, type Student } from './student.ts';
 
 export interface TrainSummary {
@@ -28,6 +30,8 @@ export interface TrainSummary {
   validationLoss: number | null;
   tokensPerSecond: number | null;
   finalDir: string;
+  /** Which teacher signal the student learned from, and why (see distillation.ts). */
+  distillation: { mode: DistillationMode; reason: string };
 }
 
 /** What a checkpoint's trainer_state.json holds besides the step. */
@@ -47,6 +51,9 @@ interface TrainSession {
   data: TextDataset;
   metrics: MetricsLog;
   progress: Progress;
+  loss: LossFn;
+  /** The training data's batches, with the student's own samples mixed in for on-policy distillation. */
+  batches: BatchSource;
 }
 
 /** Observers of a run, called after each step's metrics and checkpoint are written. */
@@ -63,20 +70,44 @@ export async function trainStage(
 ): Promise<TrainSummary> {
   const student = await buildStudent(recipe.student, recipe.seed, recipe.data.seqLen, progress);
   try {
-    const data = await loadTrainingData(recipe, paths, student, progress);
+    const { data, manifest } = await loadTrainingData(recipe, paths, student, progress);
     progress.info(`${student.summary}; backend ${backend.backend} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})`);
-    return await trainStudent(recipe, paths, student, data, progress, hooks);
+    const objective = await buildObjective(recipe, student, manifest, progress);
+    try {
+      const batches = onPolicyBatches(recipe, student, data, objective) ?? data.train;
+      const summary = await trainStudent(recipe, paths, student, data, { loss: objective.loss, batches }, progress, hooks);
+      return { ...summary, distillation: { mode: objective.mode, reason: objective.reason } };
+    } finally {
+      objective.dispose();
+    }
   } finally {
     student.dispose();
   }
 }
 
+/** On-policy distillation's batch source, when the recipe asks for it and a teacher is online. */
+function onPolicyBatches(recipe: Recipe, student: Student, data: TextDataset, objective: Objective): OnPolicyBatches | null {
+  const onPolicy = recipe.distill?.onPolicy;
+  if (!onPolicy || onPolicy.lambda === 0 || !objective.teacher) return null;
+  return new OnPolicyBatches(data.train, student, data.prompts, {
+    ...onPolicy,
+    seed: recipe.seed,
+    seqLen: recipe.data.seqLen,
+    batchSize: recipe.train.batchSize,
+  });
+}
+
 /** The recipe's data file, or the examples the generate stage wrote to the run folder. */
-async function loadTrainingData(recipe: Recipe, paths: RunPaths, student: Student, logger: Logger): Promise<TextDataset> {
+async function loadTrainingData(
+  recipe: Recipe,
+  paths: RunPaths,
+  student: Student,
+  logger: Logger,
+): Promise<{ data: TextDataset; manifest: ExampleManifest | null }> {
   const { data } = recipe;
   const shape = { seqLen: data.seqLen, batchSize: recipe.train.batchSize, seed: recipe.seed };
   if (data.train !== undefined) {
-    return loadTextDataset(student.tokenizer, { ...data, path: data.train, ...shape });
+    return { data: await loadTextDataset(student.tokenizer, { ...data, path: data.train, ...shape }), manifest: null };
   }
   if (!('fraction' in data.validation)) throw new SlmError('data.validation: generated data is split by { fraction }', { code: 'ERR_RECIPE' });
   const generated = await readGeneratedData(paths.dataSummary, {
@@ -84,7 +115,11 @@ async function loadTrainingData(recipe: Recipe, paths: RunPaths, student: Studen
     tokenizerHash: tokenizerHash(student.tokenizer),
   });
   logger.info(`training on ${generated.rows.length} generated examples from ${paths.data}`);
-  return datasetFromExamples(generated.rows.map(rowExample), student.tokenizer, { ...shape, path: paths.data, validation: data.validation });
+  const examples = generated.rows.map((row, i) => rowExample(row, i, generated.manifest.k));
+  return {
+    data: datasetFromExamples(examples, student.tokenizer, { ...shape, path: paths.data, validation: data.validation }),
+    manifest: generated.manifest,
+  };
 }
 
 async function trainStudent(
@@ -92,9 +127,10 @@ async function trainStudent(
   paths: RunPaths,
   student: Student,
   data: TextDataset,
+  { loss, batches }: { loss: LossFn; batches: BatchSource },
   progress: Progress,
   hooks: TrainHooks,
-): Promise<TrainSummary> {
+): Promise<Omit<TrainSummary, 'distillation'>> {
   const optimizer = new AdamW(student.trainable, {
     lr: recipe.train.lr,
     betas: recipe.train.betas,
@@ -103,7 +139,7 @@ async function trainStudent(
   });
   const metrics = MetricsLog.open(paths.metrics);
   try {
-    const session: TrainSession = { recipe, paths, student, optimizer, data, metrics, progress };
+    const session: TrainSession = { recipe, paths, student, optimizer, data, metrics, progress, loss, batches };
     const resumed = await resumeIfPossible(session);
     const outcome = await trainLoop(session, resumed, hooks);
     progress.stop();
@@ -139,21 +175,21 @@ async function resumeIfPossible({ recipe, paths, student, optimizer, data, metri
 }
 
 async function trainLoop(
-  { recipe, paths, student, optimizer, data, metrics, progress }: TrainSession,
+  { recipe, paths, student, optimizer, data, metrics, progress, loss, batches }: TrainSession,
   resumed: TrainerState | null,
   hooks: TrainHooks,
 ): Promise<Pick<TrainSummary, 'finalLoss' | 'validationLoss' | 'tokensPerSecond'>> {
   const { train } = recipe;
   const startStep = resumed?.step ?? 0;
+  if (batches instanceof OnPolicyBatches) batches.drawn = startStep * train.gradAccum;
   const startedAt = performance.now() - (resumed?.elapsedSeconds ?? 0) * 1000;
   const elapsed = () => (performance.now() - startedAt) / 1000;
-  const loss = (batch: Batch) => nextTokenLoss(student.model, batch, student.project);
-  const validate = () => {
+  const runValidation = () => {
     if (!data.validation) return null;
     student.setTraining(false);
-    const value = validationLoss(data.validation.batches(train.evalBatches), loss);
+    const result = validate(data.validation.batches(train.evalBatches), loss);
     student.setTraining(true);
-    return value;
+    return result;
   };
   let last: StepMetrics | null = null;
   let lastValidation: number | null = null;
@@ -165,10 +201,21 @@ async function trainLoop(
     tokensSeen += m.tokens;
     trainSeconds += m.tokens / m.tokensPerSecond;
     const isLast = m.step === train.maxSteps;
-    const record: MetricsRecord & Record<string, number> = { step: m.step, loss: m.loss, lr: m.lr, grad_norm: m.gradNorm, tokens_per_second: m.tokensPerSecond, elapsed: elapsed() };
+    const record: MetricsRecord & Record<string, number> = {
+      step: m.step,
+      loss: m.loss,
+      ...m.observed,
+      lr: m.lr,
+      grad_norm: m.gradNorm,
+      tokens_per_second: m.tokensPerSecond,
+      elapsed: elapsed(),
+    };
     if (m.step % train.evalEvery === 0 || isLast) {
-      const value = validate();
-      if (value !== null) record.val_loss = lastValidation = value;
+      const result = runValidation();
+      if (result !== null) {
+        record.val_loss = lastValidation = result.loss;
+        for (const [name, value] of Object.entries(result.observed)) record[`val_${name}`] = value;
+      }
     }
     metrics.append(record);
     progress.update({ step: m.step, loss: m.loss, lr: m.lr, tokens: m.tokens });
@@ -190,7 +237,7 @@ async function trainLoop(
     await fit(
       student.trainable,
       optimizer,
-      data.train,
+      batches,
       loss,
       {
         startStep,

@@ -75,3 +75,47 @@ describe('packGreedy', () => {
     expect(() => packGreedy([], 0, PAD)).toThrow('seqLen: expected a positive integer, got 0');
   });
 });
+
+describe('soft labels through packing and batching', () => {
+  /** An example whose token i carries top-2 ids [100 + i, 200 + i] at logprobs [-i, -i - 1], from token `from` on. */
+  function labelled(length: number, from: number, tag: number) {
+    const k = 2;
+    const ids = new Int32Array(length * k);
+    const logprobs = new Float32Array(length * k).fill(-Infinity);
+    for (let i = from; i < length; i++) {
+      ids.set([tag + i, tag + 50 + i], i * k);
+      logprobs.set([-i, -i - 1], i * k);
+    }
+    return {
+      ids: Array.from({ length }, (_, i) => tag + i),
+      lossMask: Array.from({ length }, (_, i) => (i >= from ? 1 : 0)),
+      softLabels: { k, ids, logprobs },
+    };
+  }
+
+  it('keeps each token\'s top-k next to it in windows and batches, aligned with the targets', async () => {
+    const { BatchIterator } = await import('../../datasets/batches.ts');
+    // widths 4 and 3 share a window of 8; the third (6 tokens) is cut to 4 in a window of its own.
+    const examples = [labelled(4, 2, 100), labelled(3, 1, 300), labelled(6, 2, 500)];
+    const { windows } = packGreedy(examples, 3, PAD);
+    expect(windows.count).toBe(3);
+    const soft = windows.softLabels!;
+    const at = (w: number, t: number) => [...soft.ids.subarray((w * 4 + t) * 2, (w * 4 + t + 1) * 2)];
+    expect(at(0, 2)).toEqual([102, 152]);
+    expect(at(1, 1)).toEqual([301, 351]);
+    expect(at(2, 3)).toEqual([503, 553]);
+    expect(soft.logprobs[(0 * 4 + 1) * 2]).toBe(-Infinity); // a prompt token: no soft label
+
+    const batches = new BatchIterator(windows, 3, 0);
+    const batch = batches.nextBatch();
+    const k = 2;
+    for (let position = 0; position < batch.targets.length; position++) {
+      const target = batch.targets[position];
+      const top = batch.softLabels!.ids[position * k];
+      const logprob = batch.softLabels!.logprobs[position * k];
+      // Every scored target has its own soft label (top-1 id = target id here), every other none.
+      if (batch.mask[position] === 1) expect(top).toBe(target);
+      else expect(logprob).toBe(-Infinity);
+    }
+  });
+});

@@ -124,7 +124,7 @@ describe('parseRecipe: errors point at the line and column of the key', () => {
     [
       'an unknown key with no close match',
       `${minimal}colour: blue\n`,
-      'recipe.yaml:14:1: colour: unknown key (allowed: name, seed, backend, output_dir, teacher, generate, student, data, train)',
+      'recipe.yaml:14:1: colour: unknown key (allowed: name, seed, backend, output_dir, teacher, generate, student, data, train, distill)',
     ],
     ['a missing required key', minimal.replace('  max_steps: 10\n', '  lr: 0.1\n'), 'recipe.yaml:12:1: train.max_steps: required, expected an integer'],
     ['a fraction where an integer belongs', minimal.replace('max_steps: 10', 'max_steps: 2.5'), 'recipe.yaml:13:14: train.max_steps: expected an integer, got 2.5'],
@@ -204,6 +204,17 @@ describe('parseRecipe: errors point at the line and column of the key', () => {
       `${minimal.replace('  train: train.jsonl\n', '  seq_len: 64\n')}teacher:\n  provider: ollama\n  model: q\ngenerate:\n  prompts: [hi]\n  k: 50\n`,
       'recipe.yaml:19:6: generate.k: expected an integer <= 20, got 50',
     ],
+    [
+      'online distillation without a local teacher',
+      `${minimal}teacher:\n  provider: ollama\n  model: q\ndistill:\n  labels: online\n`,
+      'recipe.yaml:18:11: distill.labels: online needs teacher.provider local: the teacher runs next to the student at every step',
+    ],
+    [
+      'on-policy distillation without a local teacher',
+      `${minimal}distill:\n  on_policy:\n    lambda: 0.5\n`,
+      'recipe.yaml:16:13: distill.on_policy.lambda: on-policy distillation needs teacher.provider local, to score what the student samples',
+    ],
+    ['a divergence typo', `${minimal}distill:\n  divergence: kl\n`, 'recipe.yaml:15:15: distill.divergence: expected one of forward_kl | reverse_kl | jsd, got "kl"'],
     ['a duplicate key', minimal.replace('name: tiny', 'name: tiny\nname: again'), 'recipe.yaml:3:1: invalid YAML: Map keys must be unique'],
     ['an empty file', '', 'recipe.yaml:1:1: the recipe is empty'],
     ['a list instead of a mapping', '- name\n', 'recipe.yaml:1:1: expected a mapping, got a list of 1'],

@@ -1,0 +1,89 @@
+/**
+ * On-policy distillation (GKD, Agarwal et al. 2024): a share `lambda` of the batches are responses the
+ * student samples itself to the training prompts, which the online teacher then scores. Learning from its
+ * own mistakes closes the gap between the prefixes seen in training (the teacher's) and at inference (its own).
+ *
+ * Which batches are on-policy, which prompts they take and the sampling seeds all follow from the batch
+ * number, so a resumed run draws exactly what an uninterrupted one would.
+ */
+import type { Batch } from '../../datasets/batches.ts';
+import { hashString } from '../../datasets/split.ts';
+import type { TextExample } from '../../datasets/text-examples.ts';
+import type { BatchSource } from '../../trainers/loop.ts';
+import { generateTokens } from '../model/generate.ts';
+import type { Student } from './student.ts';
+
+export interface OnPolicyOptions {
+  lambda: number;
+  maxTokens: number;
+  temperature: number;
+  seed: number;
+  seqLen: number;
+  batchSize: number;
+}
+
+export class OnPolicyBatches implements BatchSource {
+  /** Batches drawn so far; the checkpointed step sets it on resume. */
+  drawn = 0;
+
+  constructor(
+    private readonly offPolicy: BatchSource,
+    private readonly student: Student,
+    private readonly prompts: readonly number[][],
+    private readonly options: OnPolicyOptions,
+  ) {
+    if (prompts.length === 0) throw new RangeError('on-policy distillation needs prompt/response training data: it has no prompts');
+  }
+
+  async nextBatch(): Promise<Batch> {
+    const index = this.drawn++;
+    if (unit(`on-policy ${index}`, this.options.seed) >= this.options.lambda) return this.offPolicy.nextBatch();
+    return this.sampledBatch(index);
+  }
+
+  private async sampledBatch(index: number): Promise<Batch> {
+    const { batchSize, seqLen, maxTokens, temperature, seed } = this.options;
+    const rows: TextExample[] = [];
+    this.student.setTraining(false);
+    try {
+      for (let row = 0; row < batchSize; row++) {
+        const pick = hashString(`prompt ${index} ${row}`, seed) % this.prompts.length;
+        const prompt = this.prompts[pick].slice(0, seqLen);
+        const budget = Math.min(maxTokens, seqLen + 1 - prompt.length);
+        const response = budget > 0 ? await this.sample(prompt, budget, temperature, hashString(`sample ${index} ${row}`, seed)) : [];
+        rows.push({ ids: [...prompt, ...response], lossMask: [...prompt.map(() => 0), ...response.map(() => 1)] });
+      }
+    } finally {
+      this.student.setTraining(true);
+    }
+    return { ...batchOf(rows, seqLen, this.student.tokenizer.padId ?? this.student.tokenizer.eosId ?? 0), onPolicy: true };
+  }
+
+  private async sample(prompt: number[], maxTokens: number, temperature: number, seed: number): Promise<number[]> {
+    const ids: number[] = [];
+    const options = { maxTokens, temperature, topK: 0, topP: 1, seed, project: this.student.project };
+    for await (const id of generateTokens(this.student.model, prompt, options)) ids.push(id);
+    return ids;
+  }
+}
+
+/** A uniform number in [0, 1) from a label and the seed. */
+function unit(label: string, seed: number): number {
+  return hashString(label, seed) / 2 ** 32;
+}
+
+/** Rows of up to seqLen + 1 tokens as one batch: inputs, next-token targets and the mask of the targets. */
+function batchOf(rows: readonly TextExample[], seqLen: number, padId: number): Batch {
+  const size = rows.length * seqLen;
+  const batch: Batch = { inputs: new Int32Array(size).fill(padId), targets: new Int32Array(size).fill(padId), mask: new Float32Array(size), batchSize: rows.length, seqLen, tokens: 0 };
+  rows.forEach((row, r) => {
+    const length = Math.min(row.ids.length, seqLen + 1);
+    for (let t = 0; t + 1 < length; t++) {
+      batch.inputs[r * seqLen + t] = row.ids[t];
+      batch.targets[r * seqLen + t] = row.ids[t + 1];
+      batch.mask[r * seqLen + t] = row.lossMask[t + 1];
+      batch.tokens += row.lossMask[t + 1];
+    }
+  });
+  return batch;
+}

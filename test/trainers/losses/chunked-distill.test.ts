@@ -1,0 +1,145 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { initBackend } from '../../../src/backend/index.ts';
+import { Rng } from '../../../src/util/rng.ts';
+import { chunkedFullDistillLoss, type ChunkedDistillInput } from '../../../trainers/losses/chunked-distill.ts';
+import { fullDistill, maskedMean, type DivergenceOptions } from '../../../trainers/losses/distill.ts';
+import { expectGradientMatchesFiniteDifferences } from '../../helpers/finite-differences.ts';
+
+await initBackend('wasm');
+
+const MASK = [1, 1, 0, 1, 1, 1, 0, 1];
+
+function randomInput(seed: number, { N = 8, H = 6, Ht = 5, Vs = 20, Vt = 20 } = {}): ChunkedDistillInput {
+  const rng = new Rng(seed);
+  const random = (rows: number, cols: number, scale: number) =>
+    tf.tensor2d(Array.from({ length: rows * cols }, () => rng.normal() * scale), [rows, cols]);
+  return {
+    studentHidden: random(N, H, 1),
+    studentHead: random(H, Vs, 0.8),
+    teacherHidden: random(N, Ht, 1),
+    teacherHead: random(Ht, Vt, 1),
+    mask: tf.tensor1d(MASK.slice(0, N)),
+  };
+}
+
+/** The same loss with the whole [N, V] logits materialized, through fullDistill and autodiff. */
+function unchunkedLoss(input: ChunkedDistillInput, options: DivergenceOptions): tf.Scalar {
+  const student = tf.matMul(input.studentHidden, input.studentHead) as tf.Tensor2D;
+  const teacher = tf.matMul(input.teacherHidden, input.teacherHead) as tf.Tensor2D;
+  return maskedMean(fullDistill(student, teacher, options), input.mask);
+}
+
+type Loss = (input: ChunkedDistillInput) => tf.Scalar;
+
+/** The loss and its gradients with respect to studentHidden and studentHead. */
+function lossAndGrads(loss: Loss, input: ChunkedDistillInput): { value: number; dHidden: Float32Array; dHead: Float32Array } {
+  const f = (hidden: tf.Tensor, head: tf.Tensor) =>
+    loss({ ...input, studentHidden: hidden as tf.Tensor2D, studentHead: head as tf.Tensor2D });
+  const { value, grads } = tf.valueAndGrads(f)([input.studentHidden, input.studentHead]);
+  return { value: value.dataSync()[0], dHidden: grads[0].dataSync() as Float32Array, dHead: grads[1].dataSync() as Float32Array };
+}
+
+/** Equal to within `tolerance` of the largest magnitude: sums over chunks round differently than one sum. */
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string): void {
+  expect(actual.length, what).toBe(expected.length);
+  const scale = Math.max(...Array.from(expected, Math.abs));
+  expect(scale, what).toBeGreaterThan(0);
+  for (let i = 0; i < expected.length; i++) {
+    const diff = Math.abs(actual[i] - expected[i]);
+    expect(diff, `${what}[${i}]: ${actual[i]} vs ${expected[i]}`).toBeLessThanOrEqual(tolerance * scale);
+  }
+}
+
+const DIVERGENCES: [string, Pick<DivergenceOptions, 'divergence' | 'beta'>][] = [
+  ['forward_kl', { divergence: 'forward_kl', beta: 0.5 }],
+  ['reverse_kl', { divergence: 'reverse_kl', beta: 0.5 }],
+  ['jsd beta 0.5', { divergence: 'jsd', beta: 0.5 }],
+  ['jsd beta 0.3', { divergence: 'jsd', beta: 0.3 }],
+  ['jsd beta 0', { divergence: 'jsd', beta: 0 }],
+  ['jsd beta 1', { divergence: 'jsd', beta: 1 }],
+];
+
+const LAYOUTS = [
+  { name: 'chunks divide N and V', rowChunk: 4, vocabChunk: 5, Vs: 20, Vt: 20 },
+  { name: 'chunks do not divide N and V', rowChunk: 3, vocabChunk: 7, Vs: 20, Vt: 20 },
+  { name: 'one chunk', rowChunk: 8, vocabChunk: 64, Vs: 20, Vt: 20 },
+  { name: 'student vocabulary wider', rowChunk: 3, vocabChunk: 6, Vs: 23, Vt: 20 },
+  { name: 'teacher vocabulary wider', rowChunk: 5, vocabChunk: 4, Vs: 18, Vt: 22 },
+];
+
+// Temperatures alternate over the layouts, so that each divergence meets both.
+const CASES = DIVERGENCES.flatMap(([name, divergence]) =>
+  LAYOUTS.map((layout, i) => {
+    const temperature = i % 2 === 0 ? 1 : 2;
+    return { label: `${name}, ${layout.name}, T ${temperature}`, divergence, layout, temperature };
+  }),
+);
+
+/** One divergence of each gradient formula (jsd's endpoints are forward and reverse KL). */
+const FORMULAS = DIVERGENCES.filter(([name]) => ['forward_kl', 'reverse_kl', 'jsd beta 0.3'].includes(name));
+
+describe('chunkedFullDistillLoss', () => {
+  it.each(CASES)('equals the unchunked loss, value and gradients: $label', ({ divergence, layout, temperature }) => {
+    const input = randomInput(1, { Vs: layout.Vs, Vt: layout.Vt });
+    const options = { ...divergence, temperature };
+    const chunked = lossAndGrads((x) => chunkedFullDistillLoss(x, { ...options, ...layout }), input);
+    const whole = lossAndGrads((x) => unchunkedLoss(x, options), input);
+    expectClose([chunked.value], [whole.value], 1e-5, 'loss');
+    expectClose(chunked.dHidden, whole.dHidden, 1e-5, 'dHidden');
+    expectClose(chunked.dHead, whole.dHead, 1e-5, 'dHead');
+    if (layout.Vs > layout.Vt) {
+      const { Vs, Vt } = layout;
+      const outside = chunked.dHead.filter((_, i) => i % Vs >= Vt); // head columns past the shared range
+      expect(outside.length).toBe(input.studentHead.shape[0] * (Vs - Vt));
+      expect(outside.every((g) => g === 0)).toBe(true);
+    }
+  });
+
+  it.each(FORMULAS)('has a written-out gradient that matches finite differences: %s', (_, divergence) => {
+    const input = randomInput(2, { Vs: 13, Vt: 11 });
+    const options = { ...divergence, temperature: 2, rowChunk: 3, vocabChunk: 4 };
+    const ofHidden = (x: tf.Tensor) => chunkedFullDistillLoss({ ...input, studentHidden: x as tf.Tensor2D }, options);
+    const ofHead = (x: tf.Tensor) => chunkedFullDistillLoss({ ...input, studentHead: x as tf.Tensor2D }, options);
+    expectGradientMatchesFiniteDifferences(ofHidden, input.studentHidden, { samples: 5, seed: 1 });
+    expectGradientMatchesFiniteDifferences(ofHead, input.studentHead, { samples: 5, seed: 2 });
+  });
+
+  it('is 0 with zero gradients when every position is masked', () => {
+    const input = { ...randomInput(3), mask: tf.zeros([8]) as tf.Tensor1D };
+    const options = { divergence: 'jsd', beta: 0.5, temperature: 1, rowChunk: 3, vocabChunk: 7 } as const;
+    const { value, dHidden, dHead } = lossAndGrads((x) => chunkedFullDistillLoss(x, options), input);
+    expect(value).toBe(0);
+    expect([...dHidden, ...dHead].every((g) => g === 0)).toBe(true);
+  });
+
+  it('leaves no tensor behind across repeated loss and gradient computations', () => {
+    const input = randomInput(4, { Vs: 21, Vt: 19 });
+    const hidden = tf.variable(input.studentHidden);
+    const head = tf.variable(input.studentHead);
+    const variables = { ...input, studentHidden: hidden, studentHead: head } as ChunkedDistillInput;
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 2; step++) {
+      for (const [, divergence] of FORMULAS) {
+        const options = { ...divergence, temperature: 2, rowChunk: 3, vocabChunk: 5 };
+        const { value, grads } = tf.variableGrads(() => chunkedFullDistillLoss(variables, options));
+        tf.dispose([value, ...Object.values(grads)]);
+        tf.tidy(() => {
+          tf.variableGrads(() => chunkedFullDistillLoss(variables, options));
+        });
+      }
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('rejects bad chunk sizes and shapes, naming them', () => {
+    const input = randomInput(5);
+    const options = { divergence: 'forward_kl', beta: 0.5, temperature: 1, rowChunk: 4, vocabChunk: 4 } as const;
+    expect(() => chunkedFullDistillLoss(input, { ...options, rowChunk: 0 })).toThrow(/options\.rowChunk/);
+    expect(() => chunkedFullDistillLoss(input, { ...options, vocabChunk: 2.5 })).toThrow(/options\.vocabChunk/);
+    expect(() => chunkedFullDistillLoss(input, { ...options, temperature: -1 })).toThrow(/options\.temperature/);
+    const narrowHead = tf.slice(input.studentHead, [0, 0], [5, 20]) as tf.Tensor2D;
+    expect(() => chunkedFullDistillLoss({ ...input, studentHead: narrowHead }, options)).toThrow(/studentHead/);
+    expect(() => chunkedFullDistillLoss({ ...input, mask: tf.ones([7]) as tf.Tensor1D }, options)).toThrow(/mask/);
+  });
+});

@@ -1,0 +1,109 @@
+/**
+ * The training objective of a distillation run, per batch:
+ *
+ *   loss = (1 - alpha) * CE(labels) + alpha * mean over response tokens of T^2 * D(teacher_T || student_T)
+ *
+ * where the teacher's distribution comes from the batch's stored top-k soft labels, or from a teacher model
+ * run on the same batch (the full distribution, computed in chunks so memory stays bounded). A batch with
+ * neither is sequence-level distillation: CE on the teacher's text. The parts are reported as metrics.
+ * On-policy batches (the student's own samples) always use the teacher model, with alpha = 1.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Batch } from '../../datasets/batches.ts';
+import type { CausalLM } from '../../src/model/causal-lm.ts';
+import type { Projection } from '../../src/model/layers.ts';
+import type { LossFn, MetricSink } from '../loop.ts';
+import { chunkedFullDistillLoss } from './chunked-distill.ts';
+import { crossEntropy } from './cross-entropy.ts';
+import { combineLosses, maskedMean, top1Agreement, topKDistill, type DivergenceOptions } from './distill.ts';
+
+export interface DistillObjectiveOptions extends DivergenceOptions {
+  alpha: number;
+  tail: 'bucket' | 'renormalize';
+  /** The temperature the stored logprobs are at (the data manifest's). */
+  storedTemperature: number;
+  /** A teacher run on every batch, for full distributions. */
+  online?: OnlineTeacher;
+}
+
+export interface OnlineTeacher {
+  model: CausalLM;
+  rowsPerChunk: number;
+  vocabPerChunk: number;
+}
+
+export function distillationObjective(model: CausalLM, project: Projection, options: DistillObjectiveOptions): LossFn {
+  return (batch, observe) => {
+    const { batchSize: B, seqLen: T } = batch;
+    const inputs = tf.tensor2d(batch.inputs, [B, T], 'int32');
+    const hidden = tf.reshape(model.hidden(inputs, undefined, project), [B * T, -1]) as tf.Tensor2D;
+    const logits = tf.matMul(hidden, model.outputHead()) as tf.Tensor2D; // [B*T, V]
+    const mask = tf.tensor1d(batch.mask);
+    const ce = crossEntropy(logits, tf.tensor1d(batch.targets, 'int32'), mask);
+    observe('ce', ce);
+    const kd = batch.softLabels
+      ? storedKd(logits, batch, mask, options, observe)
+      : options.online
+        ? onlineKd(hidden, inputs, model, mask, options.online, options, observe)
+        : null;
+    if (!kd) return ce;
+    observe('kd', kd);
+    // The student's own samples teach through the teacher's distribution alone (GKD): CE would reinforce them.
+    return combineLosses(ce, kd, batch.onPolicy ? 1 : options.alpha);
+  };
+}
+
+/** KD against the batch's top-k soft labels, over the scored positions that have them. */
+function storedKd(logits: tf.Tensor2D, batch: Batch, mask: tf.Tensor1D, options: DistillObjectiveOptions, observe: MetricSink): tf.Scalar {
+  const { k, ids, logprobs } = batch.softLabels!;
+  const N = batch.batchSize * batch.seqLen;
+  const teacherIds = tf.tensor2d(ids, [N, k], 'int32');
+  const teacherLogprobs = tf.tensor2d(logprobs, [N, k]);
+  const labelled = tf.mul(mask, tf.cast(tf.isFinite(tf.squeeze(tf.slice(teacherLogprobs, [0, 0], [N, 1]), [1])), 'float32')) as tf.Tensor1D;
+  observe('top1_agreement', top1Agreement(logits, tf.squeeze(tf.slice(teacherIds, [0, 0], [N, 1]), [1]) as tf.Tensor1D, labelled));
+  return maskedMean(topKDistill(logits, teacherIds, teacherLogprobs, options), labelled);
+}
+
+/** KD against the full distribution of a teacher run on the same inputs (no gradient reaches the teacher). */
+function onlineKd(
+  hidden: tf.Tensor2D,
+  inputs: tf.Tensor2D,
+  student: CausalLM,
+  mask: tf.Tensor1D,
+  online: OnlineTeacher,
+  options: DistillObjectiveOptions,
+  observe: MetricSink,
+): tf.Scalar {
+  const [B, T] = inputs.shape;
+  const teacherHidden = tf.reshape(online.model.hidden(inputs), [B * T, -1]) as tf.Tensor2D;
+  const teacherHead = online.model.outputHead();
+  observe('top1_agreement', onlineAgreement(hidden, student.outputHead(), teacherHidden, teacherHead, mask, online.rowsPerChunk));
+  return chunkedFullDistillLoss(
+    { studentHidden: hidden, studentHead: student.outputHead(), teacherHidden, teacherHead, mask },
+    { ...options, rowChunk: online.rowsPerChunk, vocabChunk: online.vocabPerChunk },
+  );
+}
+
+/** Top-1 agreement computed a chunk of rows at a time, so no [N, V] teacher logits exist at once. */
+function onlineAgreement(
+  hidden: tf.Tensor2D,
+  head: tf.Tensor2D,
+  teacherHidden: tf.Tensor2D,
+  teacherHead: tf.Tensor2D,
+  mask: tf.Tensor1D,
+  rows: number,
+): tf.Scalar {
+  const N = hidden.shape[0];
+  const V = Math.min(head.shape[1], teacherHead.shape[1]);
+  const agree: tf.Tensor1D[] = [];
+  for (let start = 0; start < N; start += rows) {
+    const size = Math.min(rows, N - start);
+    agree.push(
+      tf.tidy(() => {
+        const argmax = (h: tf.Tensor2D, w: tf.Tensor2D) => tf.argMax(tf.slice(tf.matMul(tf.slice(h, [start, 0], [size, -1]), w), [0, 0], [size, V]), 1);
+        return tf.cast(tf.equal(argmax(hidden, head), argmax(teacherHidden, teacherHead)), 'float32') as tf.Tensor1D;
+      }),
+    );
+  }
+  return maskedMean(tf.concat(agree), mask);
+}
