@@ -12,6 +12,7 @@ import type { CausalLM } from '../model/causal-lm.ts';
 import { loadModel } from '../model/load.ts';
 import type { Recipe } from '../recipe/index.ts';
 import { tokenizerHash } from '../tokenizer/hash.ts';
+import { SlmError } from '../util/errors.ts';
 import { distillationObjective } from '../../trainers/losses/distillation-objective.ts';
 import { nextTokenLoss } from '../../trainers/losses/next-token.ts';
 import type { LossFn } from '../../trainers/loop.ts';
@@ -32,6 +33,9 @@ export interface Objective {
 export async function buildObjective(recipe: Recipe, student: Student, manifest: ExampleManifest | null, logger: Logger): Promise<Objective> {
   const { mode, reason } = chooseMode(recipe, manifest);
   const teacher = mode === 'online' || (recipe.distill?.onPolicy.lambda ?? 0) > 0 ? await loadOnlineTeacher(recipe, student, logger) : null;
+  if (mode === 'online' && !teacher && recipe.distill?.labels === 'online') {
+    throw new SlmError(`distill.labels online: the teacher ${recipe.teacher!.model} and the student have different tokenizers, so their distributions cannot be compared id by id; use labels: sequence, or a student with the teacher's tokenizer`, { code: 'ERR_RECIPE' });
+  }
   const settled = mode === 'online' && !teacher ? { mode: 'sequence' as const, reason: 'the local teacher does not share the student\'s tokenizer' } : { mode, reason };
   logger.info(`distillation: ${settled.mode} (${settled.reason})`);
   const distill = recipe.distill;
