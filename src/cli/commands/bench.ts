@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import type { ChunkedLossMemoryResult, DistillationBenchResult } from '../../bench/distillation.ts';
 import type { LabelingBenchResult } from '../../bench/labeling.ts';
+import type { TensorPeak } from '../../bench/tensor-peak.ts';
 import type { Backend } from '../../recipe/index.ts';
 import type { CliIo, CommandContext } from '../io.ts';
 import { backendOption, integerArg } from '../options.ts';
@@ -7,6 +9,8 @@ import { backendOption, integerArg } from '../options.ts';
 export interface BenchCommandOptions {
   backend: Backend;
   steps: number;
+  /** Timed steps per distillation mode; --steps when not given. */
+  distillSteps?: number;
   batchSize: number;
   seqLen: number;
   decodeTokens: number;
@@ -16,15 +20,22 @@ export interface BenchCommandOptions {
   json: boolean;
 }
 
+/** Soft labels per position in the top-k distillation case: the most the teacher APIs return. */
+const BENCH_TOP_K = 20;
+
+/** The full-vocabulary loss whose memory is compared chunked and unchunked: 512 positions of a 32k vocabulary. */
+const BENCH_LOSS_SHAPE = { rows: 512, hidden: 64, vocab: 32_000 };
+
 /**
- * Teacher labeling overhead against a loopback server, then training and decoding throughput of the brief's
- * benchmark model on the chosen backend.
+ * Teacher labeling overhead against a loopback server, then training, decoding and distillation throughput
+ * of the brief's benchmark model on the chosen backend, and the memory of the chunked full-vocabulary loss.
  */
 export async function benchCommand(options: BenchCommandOptions, io: CliIo): Promise<number> {
   const { BENCH_LABELING_ANSWER, benchLabeling } = await import('../../bench/labeling.ts');
   const { initBackend } = await import('../../backend/index.ts');
   const { BENCH_LORA, BENCH_MODEL, benchTraining } = await import('../../bench/training.ts');
   const { benchDecoding } = await import('../../bench/decoding.ts');
+  const { benchChunkedLossMemory, benchDistillation } = await import('../../bench/distillation.ts');
   const log = (line: string) => options.json || io.stderr.write(`${line}\n`);
   const { labelRequests: requests, labelConcurrency: concurrency, labelDelayMs: delayMs } = options;
   log(`labeling ${requests} requests through the openai and ollama teachers (loopback, ${delayMs} ms delay, concurrency ${concurrency})...`);
@@ -42,6 +53,11 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   const lora = await benchTraining({ ...shape, lora: BENCH_LORA });
   log(`decoding ${options.decodeTokens} tokens...`);
   const decoding = await benchDecoding(BENCH_MODEL, 32, options.decodeTokens);
+  const distillSteps = options.distillSteps ?? options.steps;
+  log(`distillation: ${distillSteps} steps each of CE, top-${BENCH_TOP_K} soft labels and a full-vocabulary teacher...`);
+  const distillation = await benchDistillation({ batchSize: options.batchSize, seqLen: options.seqLen, steps: distillSteps, k: BENCH_TOP_K });
+  log('chunked against unchunked full-vocabulary KD loss...');
+  const chunkedLossMemory = await benchChunkedLossMemory(BENCH_LOSS_SHAPE);
   const result = {
     backend: backend.backend,
     threads: backend.threads,
@@ -49,6 +65,8 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
     training,
     lora: { ...lora, config: BENCH_LORA },
     decoding,
+    distillation,
+    chunkedLossMemory,
     labeling,
   };
   if (options.json) {
@@ -63,11 +81,45 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
       `LoRA training: ${lora.tokensPerSecond.toFixed(0)} tokens/s (rank ${BENCH_LORA.rank}, ${lora.trainableParameters.toLocaleString('en')} trainable parameters), peak ${lora.peakTensorMiB} MiB in tensors`,
       `decoding: ${decoding.tokensPerSecond.toFixed(1)} tokens/s (greedy, KV cache, prompt ${decoding.promptTokens}, prefill ${decoding.prefillSeconds.toFixed(2)} s)`,
       `peak memory (full training): ${training.peakRssMiB} MiB resident, ${training.peakTensorMiB} MiB in tensors`,
+      ...distillationLines(distillation, training.tokensPerSecond),
+      chunkedLossLine(chunkedLossMemory),
       ...Object.values(labeling).map(labelingLine),
       '',
     ].join('\n'),
   );
   return 0;
+}
+
+function distillationLines(result: DistillationBenchResult, trainingTokensPerSecond: number): string[] {
+  const perStep = (mode: { tokensPerSecond: number; secondsPerStep: number }) =>
+    `${mode.tokensPerSecond.toFixed(0)} tokens/s, ${mode.secondsPerStep.toFixed(2)} s/step`;
+  const ratio = (mode: { ratioToCe: number }) => `${mode.ratioToCe.toFixed(2)}x CE`;
+  return [
+    `distillation (student: the benchmark model, batch ${result.batchSize} x ${result.seqLen}, AdamW, ${result.steps} steps each, ` +
+      `${result.wallSeconds.toFixed(0)} s in all): CE through the KD objective ${perStep(result.ce)} ` +
+      `(training line above: ${trainingTokensPerSecond.toFixed(0)})`,
+    `  top-${result.k} stored soft labels: ${perStep(result.topK)}, ${ratio(result.topK)}`,
+    `  full vocabulary from an in-process teacher (${result.teacher}; chunks of ${result.rowsPerChunk} rows x ` +
+      `${result.vocabPerChunk} entries): ${perStep(result.full)}, ${ratio(result.full)}`,
+  ];
+}
+
+function chunkedLossLine(result: ChunkedLossMemoryResult): string {
+  const { chunked, unchunked } = result;
+  const shape = `${result.rows} positions, hidden ${result.hidden}, vocabulary ${result.vocab.toLocaleString('en')}`;
+  const chunks = `chunks of ${result.rowChunk} x ${result.vocabChunk}`;
+  const peaks = unchunked ? `${peakText(chunked.peak)} chunked, ${peakText(unchunked.peak)} unchunked` : `${peakText(chunked.peak)} chunked`;
+  const agreement = unchunked
+    ? `; losses ${chunked.loss.toFixed(5)} and ${unchunked.loss.toFixed(5)} differ by ${result.lossAbsDifference!.toExponential(1)}, ` +
+      `gradients by at most ${result.gradMaxAbsDifference!.toExponential(1)}`
+    : '';
+  return `KD loss + gradients (${shape}, ${chunks}): peak ${peaks}${agreement} (${result.wallSeconds.toFixed(1)} s)`;
+}
+
+/** "34.2 MiB on the wasm heap (tfjs counts 50.1)", or tfjs's count alone off wasm. */
+function peakText({ heapBytes, countedBytes }: TensorPeak): string {
+  const mib = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1);
+  return heapBytes === null ? `${mib(countedBytes)} MiB in tensors (tfjs's count)` : `${mib(heapBytes)} MiB on the wasm heap (tfjs counts ${mib(countedBytes)})`;
 }
 
 function labelingLine(result: LabelingBenchResult): string {
@@ -82,9 +134,10 @@ function labelingLine(result: LabelingBenchResult): string {
 export function registerBench(program: Command, { io, setExitCode }: CommandContext): void {
   program
     .command('bench')
-    .description('measure teacher labeling overhead, training and decoding throughput, and peak memory')
+    .description('measure teacher labeling overhead, training, decoding and distillation throughput, and peak memory')
     .addOption(backendOption().default('auto'))
     .option('--steps <n>', 'timed training steps (after one warm-up step)', integerArg(1), 5)
+    .option('--distill-steps <n>', 'timed steps per distillation mode (after one warm-up step) [--steps]', integerArg(1))
     .option('--batch-size <n>', 'sequences per training step', integerArg(1), 8)
     .option('--seq-len <n>', 'tokens per sequence', integerArg(2), 256)
     .option('--decode-tokens <n>', 'tokens to decode', integerArg(2), 64)
