@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.ts';
+import { registerCompare } from './commands/compare.ts';
 import { registerDoctor } from './commands/doctor.ts';
+import { registerEval } from './commands/eval.ts';
 import { registerExport } from './commands/export.ts';
 import { registerGenerate } from './commands/generate.ts';
 import { registerRun } from './commands/run.ts';
@@ -19,6 +21,8 @@ const COMMANDS: ((program: Command, context: CommandContext) => void)[] = [
   registerRun,
   registerScore,
   registerGenerate,
+  registerEval,
+  registerCompare,
   registerExport,
   registerDoctor,
   registerBench,

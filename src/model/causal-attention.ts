@@ -8,7 +8,9 @@ export const BLOCK_POSITIONS = 128;
  *   q [N, T*G, hd]: rows ordered (position, head), already scaled by 1/sqrt(hd)
  *   k, v [N, S, hd]: S = offset + T keys, the first `offset` of them cached
  * Query position t sees keys [0, offset + t]. Returns [N, T*G, hd]. `blockPositions` sets the block
- * size below (tests use small blocks to cover several).
+ * size below (tests use small blocks to cover several). `paddedKeys`, one count per row n of N, hides
+ * that row's leading keys from every query: the left padding of a batch of prompts of different lengths.
+ * A padding query then sees no key at all; its output is some average of values, finite and never read.
  *
  * Positions run in blocks of BLOCK_POSITIONS, and each block multiplies only with the keys its positions
  * can see: for T = 256 (two blocks) a quarter of the products, softmax and their gradients is never
@@ -22,17 +24,21 @@ export function causalAttention(
   v: tf.Tensor3D,
   offset: number,
   blockPositions = BLOCK_POSITIONS,
+  paddedKeys?: readonly number[],
 ): tf.Tensor3D {
   const [N, rows] = q.shape;
   const S = k.shape[1];
   const T = S - offset;
   const G = rows / T;
+  if (paddedKeys && paddedKeys.length !== N) {
+    throw new RangeError(`causalAttention: paddedKeys needs one count per row (${N}), got ${paddedKeys.length}`);
+  }
   const blocks = queryBlocks(T, offset, blockPositions);
   const attend = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qs, ks, vs, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
     const probs = blocks.map((block) => {
       const scores = tf.matMul(blockRows(qs, block, G), visibleKeys(ks, block), false, true); // [N, P*G, keys]
-      const masked = tf.add(tf.reshape(scores, [N, block.positions, G, block.keys]), blockMask(block)); // [N, P, G, keys]
+      const masked = tf.add(tf.reshape(scores, [N, block.positions, G, block.keys]), blockMask(block, paddedKeys)); // [N, P, G, keys]
       return tf.reshape(tf.softmax(masked), [N, block.positions * G, block.keys]) as tf.Tensor3D;
     });
     const context = blocks.map((block, b) => tf.matMul(probs[b], visibleKeys(vs, block)) as tf.Tensor3D); // [N, P*G, hd] each
@@ -88,14 +94,27 @@ function visibleKeys(x: tf.Tensor3D, block: QueryBlock): tf.Tensor3D {
   return block.keys === S ? x : tf.slice(x, [0, 0, 0], [N, block.keys, hd]);
 }
 
-/** Additive mask [P, 1, keys]: 0 where position start + p sees the key, -1e9 where it is in the future. */
-function blockMask(block: QueryBlock): tf.Tensor3D {
-  const mask = new Float32Array(block.positions * block.keys);
-  for (let p = 0; p < block.positions; p++) {
+/**
+ * Additive mask: 0 where position start + p sees the key, -1e9 where it is in the future. [P, 1, keys]
+ * for all rows alike, or [N, P, 1, keys] when each row also hides its first paddedKeys[n] keys.
+ */
+function blockMask(block: QueryBlock, paddedKeys?: readonly number[]): tf.Tensor {
+  const { positions: P, keys } = block;
+  const causal = new Float32Array(P * keys);
+  for (let p = 0; p < P; p++) {
     const lastVisible = block.offset + block.start + p;
-    mask.fill(-1e9, p * block.keys + lastVisible + 1, (p + 1) * block.keys);
+    causal.fill(-1e9, p * keys + lastVisible + 1, (p + 1) * keys);
   }
-  return tf.tensor3d(mask, [block.positions, 1, block.keys]);
+  if (!paddedKeys) return tf.tensor3d(causal, [P, 1, keys]);
+  const mask = new Float32Array(paddedKeys.length * P * keys);
+  paddedKeys.forEach((padded, n) => {
+    mask.set(causal, n * P * keys);
+    for (let p = 0; p < P; p++) {
+      const rowStart = (n * P + p) * keys;
+      mask.fill(-1e9, rowStart, rowStart + Math.min(padded, keys));
+    }
+  });
+  return tf.tensor4d(mask, [paddedKeys.length, P, 1, keys]);
 }
 
 function concatRows(parts: tf.Tensor3D[]): tf.Tensor3D {

@@ -6,13 +6,23 @@ import type { KVCache } from './kv-cache.ts';
 import { decoderBlock, rmsNorm, type Projection } from './layers.ts';
 import { linear } from './matmul.ts';
 import { memoryShape, parameterSpecs, type ParameterSpec } from './parameters.ts';
-import { rotaryTables } from './rope.ts';
+import { rotaryTables, rowRotaryTables } from './rope.ts';
 import { disposeAll, elementCount, ownedVariable } from './variables.ts';
 
 export interface InitOptions {
   seed: number;
   /** Standard deviation of the normal init of embeddings and linear weights (HF's initializer_range). */
   std?: number;
+}
+
+/**
+ * Rows of different lengths in one batch, padded on the left: row b starts with padLeft[b] padding
+ * positions that no query attends to, and its real tokens take positions 0, 1, ... as they would alone.
+ * The counts cover the whole sequence, cached positions included, so they stay the same at every step
+ * of a decoding.
+ */
+export interface BatchLayout {
+  padLeft: readonly number[];
 }
 
 /**
@@ -79,19 +89,26 @@ export class CausalLM {
     }));
   }
 
-  /** Logits [B, T, V] for token ids [B, T]; with a cache, the ids continue the cached positions. */
-  forward(ids: tf.Tensor2D, cache?: KVCache, project: Projection = this.project): tf.Tensor3D {
-    return tf.tidy(() => this.logits(this.hidden(ids, cache, project)));
+  /**
+   * Logits [B, T, V] for token ids [B, T]; with a cache, the ids continue the cached positions. With a
+   * layout, the rows are left-padded sequences of different lengths.
+   */
+  forward(ids: tf.Tensor2D, cache?: KVCache, project: Projection = this.project, layout?: BatchLayout): tf.Tensor3D {
+    return tf.tidy(() => this.logits(this.hidden(ids, cache, project, layout)));
   }
 
   /** Final-norm hidden states [B, T, D]. */
-  hidden(ids: tf.Tensor2D, cache?: KVCache, project: Projection = this.project): tf.Tensor3D {
-    const [, T] = ids.shape;
+  hidden(ids: tf.Tensor2D, cache?: KVCache, project: Projection = this.project, layout?: BatchLayout): tf.Tensor3D {
+    const [B, T] = ids.shape;
     const offset = cache?.length ?? 0;
-    const rope = rotaryTables(this.config, offset, T, 1 / Math.sqrt(this.config.headDim));
+    if (layout) checkLayout(layout, B, offset + T);
+    const queryScale = 1 / Math.sqrt(this.config.headDim);
+    const rope = layout
+      ? rowRotaryTables(this.config, layout.padLeft.map((padded) => offset - padded), T, queryScale)
+      : rotaryTables(this.config, offset, T, queryScale);
     let x = tf.gather(this.param('model.embed_tokens.weight'), ids) as tf.Tensor3D; // [B, T, D]
     for (let layer = 0; layer < this.config.numLayers; layer++) {
-      x = decoderBlock(x, layer, this.config, this.param, project, { rope, cache });
+      x = decoderBlock(x, layer, this.config, this.param, project, { rope, cache, padLeft: layout?.padLeft });
     }
     return rmsNorm(x, this.param('model.norm.weight'), this.config.rmsNormEps) as tf.Tensor3D;
   }
@@ -140,6 +157,16 @@ export class CausalLM {
   dispose(): void {
     disposeAll(this.params);
   }
+}
+
+/** Each of the B rows must keep at least one real position of its S. */
+function checkLayout({ padLeft }: BatchLayout, B: number, S: number): void {
+  if (padLeft.length !== B) throw new RangeError(`forward: layout.padLeft needs one count per batch row (${B}), got ${padLeft.length}`);
+  padLeft.forEach((padded, row) => {
+    if (!Number.isInteger(padded) || padded < 0 || padded >= S) {
+      throw new RangeError(`forward: layout.padLeft[${row}] must be an integer in [0, ${S}) for ${S} positions, got ${padded}`);
+    }
+  });
 }
 
 /** Tensors concatenated along their last axis; a single one as it is. */

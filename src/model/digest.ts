@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { resolveOllamaModel } from '../formats/ollama-store.ts';
 
 /** Files of a Hugging Face folder that decide what the model computes. */
-const MODEL_DIR_FILE = /^(config\.json|tokenizer\.json|tokenizer_config\.json|.*\.safetensors)$/;
+const MODEL_DIR_FILE = /^(config\.json|adapter_config\.json|tokenizer\.json|tokenizer_config\.json|.*\.safetensors)$/;
 
 export async function modelDigest(ref: string, options: { ollamaModelsDir?: string } = {}): Promise<string> {
   if (ref.startsWith('ollama:')) {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/rng.ts';
-import type { CausalLM } from './causal-lm.ts';
+import type { BatchLayout, CausalLM } from './causal-lm.ts';
 import { KVCache } from './kv-cache.ts';
 import type { Projection } from './layers.ts';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.ts';
@@ -23,7 +23,7 @@ export interface GenerateOptions extends SamplingOptions {
 export async function* generateTokens(model: CausalLM, promptIds: number[], options: GenerateOptions): AsyncGenerator<number> {
   validateSampling(options);
   if (promptIds.length === 0) throw new RangeError('generate: the prompt must contain at least one token');
-  const stopIds = new Set(options.stopIds ?? (model.config.eosTokenId === null ? [] : [model.config.eosTokenId]));
+  const stopIds = stopIdSet(model, options.stopIds);
   const rng = new Rng(options.seed);
   const cache = new KVCache(model.config.numLayers);
   try {
@@ -46,6 +46,105 @@ async function lastLogits(model: CausalLM, ids: number[], cache: KVCache, projec
   const last = tf.tidy(() => {
     const logits = model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'), cache, project); // [1, T, V]
     return tf.reshape(tf.slice(logits, [0, ids.length - 1, 0], [1, 1, -1]), [-1]);
+  });
+  const values = (await last.data()) as Float32Array;
+  last.dispose();
+  return values;
+}
+
+export interface BatchGenerateOptions extends SamplingOptions {
+  maxTokens: number;
+  /** Row b samples with its own Rng(seed + b), so it draws what `generateTokens` with seed + b draws. */
+  seed: number;
+  /** A row ends after any of these ids, returned as its last id (the model's EOS by default). */
+  stopIds?: number[];
+  /** The projections to run with (a LoRA student's, with its adapters); the model's own by default. */
+  project?: Projection;
+  /** Fills the left padding of the shorter prompts: any id of the vocabulary, as no query attends to it. */
+  padId: number;
+  /**
+   * A row also ends after the token for which this returns true; it gets the row's index among the
+   * prompts and a copy of the row's new ids so far (an evaluator checks its stop strings here).
+   */
+  shouldStop?: (row: number, ids: number[]) => boolean;
+}
+
+/**
+ * Continues several prompts at once with one KV cache. The prompts are padded on the left to the longest
+ * and prefilled in one forward pass; then each step decodes one token for every row still running. A row
+ * ends after a stop id (which it returns, as `generateTokens` yields it), when `shouldStop` says so, after
+ * maxTokens ids, or when its next position would pass max_position_embeddings; ended rows leave the batch.
+ * Returns the new ids of each prompt, in prompt order: greedy, what `generateTokens` gives for each alone.
+ */
+export async function generateBatch(model: CausalLM, prompts: number[][], options: BatchGenerateOptions): Promise<number[][]> {
+  validateSampling(options);
+  checkBatch(model, prompts, options.padId);
+  const stopIds = stopIdSet(model, options.stopIds);
+  const limit = model.config.maxPositionEmbeddings;
+  const rngs = prompts.map((_, row) => new Rng(options.seed + row));
+  const outputs: number[][] = prompts.map(() => []);
+  const ended = (row: number): boolean => {
+    const ids = outputs[row];
+    return (
+      stopIds.has(ids[ids.length - 1]) ||
+      ids.length >= options.maxTokens ||
+      prompts[row].length + ids.length > limit ||
+      (options.shouldStop?.(row, [...ids]) ?? false)
+    );
+  };
+
+  if (options.maxTokens <= 0) return outputs;
+  let rows = prompts.flatMap((prompt, row) => (prompt.length <= limit ? [row] : [])); // longer ones get nothing, as alone
+  if (rows.length === 0) return outputs;
+  const width = Math.max(...rows.map((row) => prompts[row].length));
+  const padLeft = (row: number) => width - prompts[row].length;
+  let input = rows.map((row) => [...new Array<number>(padLeft(row)).fill(options.padId), ...prompts[row]]);
+  const cache = new KVCache(model.config.numLayers);
+  try {
+    while (rows.length > 0) {
+      const logits = await lastPositionLogits(model, input, cache, options.project, { padLeft: rows.map(padLeft) });
+      const V = model.config.vocabSize;
+      rows.forEach((row, i) => outputs[row].push(sampleToken(logits.subarray(i * V, (i + 1) * V), options, rngs[row])));
+      const running = rows.flatMap((row, i) => (ended(row) ? [] : [i]));
+      if (running.length < rows.length && running.length > 0) cache.keepRows(running);
+      rows = running.map((i) => rows[i]);
+      input = rows.map((row) => [outputs[row][outputs[row].length - 1]]);
+    }
+  } finally {
+    cache.dispose();
+  }
+  return outputs;
+}
+
+function stopIdSet(model: CausalLM, stopIds: number[] | undefined): Set<number> {
+  return new Set(stopIds ?? (model.config.eosTokenId === null ? [] : [model.config.eosTokenId]));
+}
+
+function checkBatch(model: CausalLM, prompts: number[][], padId: number): void {
+  prompts.forEach((prompt, row) => {
+    if (prompt.length === 0) throw new RangeError(`generateBatch: prompt ${row} must contain at least one token`);
+  });
+  if (!Number.isInteger(padId) || padId < 0 || padId >= model.config.vocabSize) {
+    throw new RangeError(`generateBatch: padId must be a token id in [0, ${model.config.vocabSize}), got ${padId}`);
+  }
+}
+
+/**
+ * The logits [B * V] of each row's last position, rows one after another. Only the last position goes
+ * through the output head: a prompt's other positions would cost T x V products for nothing.
+ */
+async function lastPositionLogits(
+  model: CausalLM,
+  ids: number[][],
+  cache: KVCache,
+  project: Projection | undefined,
+  layout: BatchLayout,
+): Promise<Float32Array> {
+  const [B, T] = [ids.length, ids[0].length];
+  const last = tf.tidy(() => {
+    const hidden = model.hidden(tf.tensor2d(ids.flat(), [B, T], 'int32'), cache, project, layout); // [B, T, D]
+    const lastHidden = tf.slice(hidden, [0, T - 1, 0], [B, 1, -1]) as tf.Tensor3D; // [B, 1, D]
+    return tf.reshape(model.logits(lastHidden), [-1]); // [B * V]
   });
   const values = (await last.data()) as Float32Array;
   last.dispose();

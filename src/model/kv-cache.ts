@@ -31,6 +31,17 @@ export class KVCache {
     return { k: fullK, v: fullV };
   }
 
+  /** Keeps only the given batch rows, in that order: a batched decoding drops the sequences that ended. */
+  keepRows(rows: readonly number[]): void {
+    for (const list of [this.keys, this.values]) {
+      list.forEach((previous, layer) => {
+        if (!previous) return;
+        list[layer] = tf.keep(tf.tidy(() => tf.gather(previous, tf.tensor1d([...rows], 'int32'), 0)));
+        previous.dispose();
+      });
+    }
+  }
+
   dispose(): void {
     for (const t of [...this.keys, ...this.values]) t?.dispose();
     this.keys.fill(null);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { causalAttention } from './causal-attention.ts';
+import { BLOCK_POSITIONS, causalAttention } from './causal-attention.ts';
 import type { ModelConfig } from './config.ts';
 import { applyRotary } from './rope.ts';
 import type { KVCache } from './kv-cache.ts';
@@ -51,9 +51,14 @@ function sumRows(x: tf.Tensor): tf.Tensor1D {
 }
 
 export interface AttentionInputs {
-  /** From `rotaryTables`: [T, H + 2*KVH, hd] each, query heads pre-scaled by 1/sqrt(hd). */
-  rope: { cos: tf.Tensor3D; sin: tf.Tensor3D };
+  /**
+   * From `rotaryTables`: [T, H + 2*KVH, hd] each, query heads pre-scaled by 1/sqrt(hd); or from
+   * `rowRotaryTables`, [B, T, H + 2*KVH, hd], when rows start at different positions.
+   */
+  rope: { cos: tf.Tensor3D | tf.Tensor4D; sin: tf.Tensor3D | tf.Tensor4D };
   cache?: KVCache;
+  /** Per batch row, how many leading positions (cached ones included) are left padding no query sees. */
+  padLeft?: readonly number[];
 }
 
 /** Multi-head self-attention with grouped-query heads and rotary positions; x [B, T, D] -> [B, T, D]. */
@@ -87,6 +92,8 @@ export function attention(
     tf.reshape(k, [B * KVH, S, hd]) as tf.Tensor3D,
     tf.reshape(v, [B * KVH, S, hd]) as tf.Tensor3D,
     S - T,
+    BLOCK_POSITIONS,
+    inputs.padLeft?.flatMap((padded) => new Array<number>(KVH).fill(padded)), // rows ordered (b, kv head)
   ); // [B*KVH, T*group, hd]
   const merged = tf.transpose(tf.reshape(context, [B, KVH, T, group * hd]), [0, 2, 1, 3]); // [B, T, KVH, group*hd]
   return project([`${prefix}.o_proj`], tf.reshape(merged, [B, T, H * hd])) as tf.Tensor3D;

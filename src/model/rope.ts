@@ -39,38 +39,68 @@ export function rotaryTables(
   length: number,
   queryScale: number,
 ): { cos: tf.Tensor3D; sin: tf.Tensor3D } {
-  const { numHeads: H, numKvHeads: KVH, headDim: hd } = config;
-  const inv = inverseFrequencies(hd, config.ropeTheta, config.ropeScaling);
-  const half = hd / 2;
-  const heads = H + 2 * KVH;
-  const cos = new Float32Array(length * heads * hd);
-  const sin = new Float32Array(length * heads * hd);
-  for (let t = 0; t < length; t++) {
-    for (let head = 0; head < heads; head++) {
-      const at = (t * heads + head) * hd;
-      if (head >= H + KVH) {
-        cos.fill(1, at, at + hd); // value heads: no rotation
-        continue;
-      }
-      const scale = head < H ? queryScale : 1;
-      for (let i = 0; i < half; i++) {
-        const angle = (offset + t) * inv[i];
-        cos[at + i] = cos[at + half + i] = Math.cos(angle) * scale;
-        sin[at + i] = -Math.sin(angle) * scale;
-        sin[at + half + i] = Math.sin(angle) * scale;
-      }
-    }
-  }
-  const shape: [number, number, number] = [length, heads, hd];
+  const { cos, sin } = fillTables(config, [offset], length, queryScale);
+  const shape: [number, number, number] = [length, config.numHeads + 2 * config.numKvHeads, config.headDim];
   return { cos: tf.tensor3d(cos, shape), sin: tf.tensor3d(sin, shape) };
 }
 
 /**
- * Rotates the heads of x [B, T, N, hd] with tables [T, N, hd] from `rotaryTables`. The gradient is the
+ * The tables of `rotaryTables` with a start position per batch row, [B, length, H + 2*KVH, hd] each:
+ * row b covers positions [offsets[b], offsets[b] + length). A left-padded batch passes offsets that put
+ * each row's first real token at position 0 (the padding gets negative positions no query attends to).
+ */
+export function rowRotaryTables(
+  config: ModelConfig,
+  offsets: readonly number[],
+  length: number,
+  queryScale: number,
+): { cos: tf.Tensor4D; sin: tf.Tensor4D } {
+  const { cos, sin } = fillTables(config, offsets, length, queryScale);
+  const shape: [number, number, number, number] = [offsets.length, length, config.numHeads + 2 * config.numKvHeads, config.headDim];
+  return { cos: tf.tensor4d(cos, shape), sin: tf.tensor4d(sin, shape) };
+}
+
+/** cos and sin tables for positions [offset, offset + length) of each offset, laid out [offsets, length, heads, hd]. */
+function fillTables(
+  config: ModelConfig,
+  offsets: readonly number[],
+  length: number,
+  queryScale: number,
+): { cos: Float32Array; sin: Float32Array } {
+  const { numHeads: H, numKvHeads: KVH, headDim: hd } = config;
+  const inv = inverseFrequencies(hd, config.ropeTheta, config.ropeScaling);
+  const half = hd / 2;
+  const heads = H + 2 * KVH;
+  const cos = new Float32Array(offsets.length * length * heads * hd);
+  const sin = new Float32Array(offsets.length * length * heads * hd);
+  offsets.forEach((offset, row) => {
+    for (let t = 0; t < length; t++) {
+      for (let head = 0; head < heads; head++) {
+        const at = ((row * length + t) * heads + head) * hd;
+        if (head >= H + KVH) {
+          cos.fill(1, at, at + hd); // value heads: no rotation
+          continue;
+        }
+        const scale = head < H ? queryScale : 1;
+        for (let i = 0; i < half; i++) {
+          const angle = (offset + t) * inv[i];
+          cos[at + i] = cos[at + half + i] = Math.cos(angle) * scale;
+          sin[at + i] = -Math.sin(angle) * scale;
+          sin[at + half + i] = Math.sin(angle) * scale;
+        }
+      }
+    }
+  });
+  return { cos, sin };
+}
+
+/**
+ * Rotates the heads of x [B, T, N, hd] with tables [T, N, hd] from `rotaryTables` (or [B, T, N, hd] from
+ * `rowRotaryTables`). The gradient is the
  * transposed rotation, dy * cos + swapHalves(dy * sin) (swapping halves is its own transpose), written
  * out so that nothing of x is kept for it and its intermediates are freed when it returns.
  */
-export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor3D, sin: tf.Tensor3D): tf.Tensor4D {
+export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor3D | tf.Tensor4D, sin: tf.Tensor3D | tf.Tensor4D): tf.Tensor4D {
   const rotate = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xs, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
     save([cos, sin]); // the caller may dispose the tables before the backward pass

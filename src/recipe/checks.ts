@@ -18,6 +18,7 @@ export function checkRecipe(recipe: ResolvedRecipeYaml): RecipeProblem[] {
     ...checkTeacher(recipe),
     ...checkGenerate(recipe),
     ...checkDistill(recipe),
+    ...checkEval(recipe),
     ...checkTrain(recipe),
     ...checkFiles(recipe),
   ];
@@ -141,6 +142,25 @@ function checkDistill({ distill, teacher, generate }: ResolvedRecipeYaml): Recip
   if (distill.labels === 'stored' && (!generate || generate.k === 0)) {
     problems.push({ keyPath: ['distill', 'labels'], message: 'stored needs soft labels from a `generate` section with k > 0' });
   }
+  return problems;
+}
+
+function checkEval(recipe: ResolvedRecipeYaml): RecipeProblem[] {
+  const evaluation = recipe.eval;
+  if (!evaluation) return [];
+  const problems: RecipeProblem[] = [];
+  evaluation.suites.forEach((suite, i) => {
+    const at = (key: string) => ['eval', 'suites', i, key];
+    const needs = suite.suite === 'custom' ? 'path' : 'data';
+    const path = suite.suite === 'custom' ? suite.path : suite.data;
+    if (path === undefined) problems.push({ keyPath: ['eval', 'suites', i], message: `${suite.suite} needs \`${needs}\`` });
+    else {
+      const problem = fileProblem(path, { folderAllowed: suite.suite === 'mmlu' });
+      if (problem) problems.push({ keyPath: at(needs), message: problem });
+    }
+  });
+  if (evaluation.targets.includes('teacher') && !recipe.teacher) problems.push({ keyPath: ['eval', 'targets'], message: 'teacher needs a `teacher` section' });
+  if (evaluation.targets.includes('base') && recipe.student.type !== 'lora') problems.push({ keyPath: ['eval', 'targets'], message: 'base is for LoRA students (a scratch student has none)' });
   return problems;
 }
 

@@ -44,13 +44,14 @@ export function parseRecipe(text: string, fileName: string, baseDir: string, opt
   return toRecipe(resolved);
 }
 
-interface Problem {
+export interface Problem {
   keyPath: KeyPath;
   message: string;
   target?: Target;
 }
 
-function locatedError(source: YamlSource, problems: readonly Problem[]): RecipeError {
+/** Problems at key paths of a YAML file -> one error naming each problem's file:line:column. */
+export function locatedError(source: YamlSource, problems: readonly Problem[]): RecipeError {
   const issues: RecipeIssue[] = problems.map(({ keyPath, message, target = 'value' }) => {
     const { line, column } = source.locate(keyPath, target);
     return { file: source.fileName, line, column, keyPath: formatKeyPath(keyPath), problem: message };

@@ -38,6 +38,17 @@ export function resolvePaths(recipe: RecipeYaml, { baseDir, cwd }: PathContext):
     },
     train: recipe.train,
     ...(recipe.distill && { distill: recipe.distill }),
+    ...(recipe.eval && {
+      eval: {
+        ...recipe.eval,
+        suites: recipe.eval.suites.map((suite) => ({
+          ...suite,
+          ...(suite.data !== undefined && { data: fromRecipe(suite.data) }),
+          ...(suite.fewshot_data !== undefined && { fewshot_data: fromRecipe(suite.fewshot_data) }),
+          ...(suite.path !== undefined && { path: fromRecipe(suite.path) }),
+        })),
+      },
+    }),
   };
 }
 

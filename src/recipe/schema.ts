@@ -223,6 +223,30 @@ const distill = z
   })
   .describe('knowledge distillation: how the student learns from the teacher\'s distributions');
 
+export const EVAL_TARGETS = ['student', 'teacher', 'base'] as const;
+
+const evalSuite = z
+  .strictObject({
+    suite: z.enum(['gsm8k', 'mmlu', 'custom']),
+    data: path().optional().describe('gsm8k: the test JSONL; mmlu: a folder (dev/ val/ test/) or a file'),
+    fewshot_data: path().optional().describe('gsm8k: problems the shots are drawn from (the train split)'),
+    path: path().optional().describe('custom: the suite\'s YAML file'),
+    style: z.enum(['5-shot', 'cot-8-shot', 'zero-shot', 'chat']).optional().describe('gsm8k prompt style [5-shot]'),
+    mode: z.enum(['loglikelihood', 'generate']).optional().describe('mmlu: score choices, or generate a letter [loglikelihood]'),
+    shots: nonNegativeInt().optional(),
+    limit: positiveInt().nullable().default(null).describe('documents (mmlu: per subject); null: all'),
+  })
+  .describe('one evaluation suite');
+
+const evaluation = z
+  .strictObject({
+    suites: z.array(evalSuite).min(1),
+    targets: z.array(z.enum(EVAL_TARGETS)).min(1).default(['student']).describe('student: final/; teacher; base: a LoRA student\'s base'),
+    every: positiveInt().nullable().default(null).describe('also evaluate the student every N steps (with limit_during_training); null: after training only'),
+    limit_during_training: positiveInt().default(50).describe('documents per suite in evaluations during training'),
+  })
+  .describe('evaluation after (and during) training, written to <run>/eval/');
+
 export const recipeSchema = z
   .strictObject({
     name: z
@@ -240,6 +264,7 @@ export const recipeSchema = z
     data,
     train,
     distill: distill.optional(),
+    eval: evaluation.optional(),
   })
   .describe('slm-train recipe');
 

@@ -19,6 +19,26 @@ export interface Recipe {
   data: DataSpec;
   train: TrainSpec;
   distill?: DistillSpec;
+  eval?: EvalSpec;
+}
+
+export interface EvalSuiteSpec {
+  suite: 'gsm8k' | 'mmlu' | 'custom';
+  /** Absolute paths. */
+  data?: string;
+  fewshotData?: string;
+  path?: string;
+  style?: '5-shot' | 'cot-8-shot' | 'zero-shot' | 'chat';
+  mode?: 'loglikelihood' | 'generate';
+  shots?: number;
+  limit: number | null;
+}
+
+export interface EvalSpec {
+  suites: EvalSuiteSpec[];
+  targets: ('student' | 'teacher' | 'base')[];
+  every: number | null;
+  limitDuringTraining: number;
 }
 
 export interface DistillSpec {

@@ -1,6 +1,6 @@
 /**
  * Runs a recipe's stages in order against its run folder: generate (when the recipe has a teacher and a
- * `generate` section), then train. Each stage reads what the earlier ones wrote, so each can be re-run
+ * `generate` section), train, then eval (when it has an `eval` section). Each stage reads what the earlier ones wrote, so each can be re-run
  * alone (`only`), and an interrupted one resumes.
  */
 import { initBackend } from '../backend/index.ts';
@@ -10,6 +10,7 @@ import { runPaths } from './layout.ts';
 import { RunLock } from './run-lock.ts';
 import type { Stage } from './stages.ts';
 import { createProgress, type Logger, type TextStream } from './progress.ts';
+import { evalStage } from './eval-stage.ts';
 import { generateStage, type GenerateStageOptions, type GenerateSummary } from './generate-stage.ts';
 import { trainStage, type TrainHooks, type TrainSummary } from './train-stage.ts';
 
@@ -32,6 +33,7 @@ export interface RunRecipeResult {
   backend: string;
   generate?: GenerateSummary;
   train?: TrainSummary;
+  eval?: Awaited<ReturnType<typeof evalStage>>;
 }
 
 export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Promise<RunRecipeResult> {
@@ -46,6 +48,8 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Prom
     const result: RunRecipeResult = { runDir: paths.root, backend: backend.backend };
     if (recipe.generate && runs('generate')) result.generate = await generateStage(recipe, paths, options.logger, options.generate);
     if (runs('train')) result.train = await trainStage(recipe, paths, backend, progress, options.hooks);
+    progress.stop();
+    if (recipe.eval && runs('eval')) result.eval = await evalStage(recipe, paths, options.logger);
     return result;
   } finally {
     progress.stop();

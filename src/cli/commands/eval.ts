@@ -1,0 +1,103 @@
+import { basename, join, resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import type { Backend, EvalSuiteSpec } from '../../recipe/index.ts';
+import { streamLogger } from '../../run/progress.ts';
+import { pathExists } from '../../util/path-exists.ts';
+import { UsageError } from '../errors.ts';
+import type { CliIo, CommandContext } from '../io.ts';
+import { backendOption, integerArg } from '../options.ts';
+
+export interface EvalCommandOptions {
+  model: string;
+  /** Evaluate a model served by Ollama or an OpenAI-compatible server instead of loading it. */
+  provider?: 'ollama' | 'openai';
+  endpoint?: string[];
+  apiKeyEnv?: string;
+  suite: string;
+  data?: string;
+  fewshotData?: string;
+  style?: EvalSuiteSpec['style'];
+  mode?: EvalSuiteSpec['mode'];
+  shots?: number;
+  limit?: number;
+  seed: number;
+  out?: string;
+  backend: Backend;
+  json: boolean;
+}
+
+export async function evalCommand(options: EvalCommandOptions, io: CliIo): Promise<number> {
+  const { initBackend } = await import('../../backend/index.ts');
+  const { evaluate, evalCacheFile } = await import('../../eval/evaluate.ts');
+  const { localTarget, serverTarget } = await import('../../eval/targets.ts');
+  const logger = streamLogger(io.stderr);
+  const spec = suiteSpec(options);
+  const outDir = options.out ?? (await defaultOutDir(options));
+  await initBackend(options.backend);
+  const target = options.provider
+    ? await serverTarget({
+        provider: options.provider,
+        model: options.model,
+        endpoints: options.endpoint,
+        apiKeyEnv: options.apiKeyEnv,
+        concurrency: 4,
+        requestsPerMinute: null,
+        timeoutS: 300,
+        maxRetries: 4,
+      })
+    : await localTarget(options.model);
+  try {
+    const results = await evaluate(target, [spec], { outDir, cacheFile: evalCacheFile(resolve('runs')), seed: options.seed, logger });
+    if (options.json) {
+      io.stdout.write(`${JSON.stringify({ outDir, results })}\n`);
+      return 0;
+    }
+    for (const result of results) {
+      for (const [name, metric] of Object.entries(result.metrics)) {
+        io.stdout.write(`${result.suite} ${name}: ${(metric.value * 100).toFixed(2)} ± ${(metric.stderr * 100).toFixed(2)} (n ${metric.n})\n`);
+      }
+    }
+    io.stdout.write(`wrote ${outDir}\n`);
+    return 0;
+  } finally {
+    target.dispose();
+  }
+}
+
+function suiteSpec(options: EvalCommandOptions): EvalSuiteSpec {
+  const common = { style: options.style, mode: options.mode, shots: options.shots, limit: options.limit ?? null };
+  if (options.suite === 'gsm8k' || options.suite === 'mmlu') {
+    if (!options.data) throw new UsageError(`--suite ${options.suite} needs --data`);
+    return { suite: options.suite, data: resolve(options.data), ...(options.fewshotData && { fewshotData: resolve(options.fewshotData) }), ...common };
+  }
+  if (!/\.ya?ml$/.test(options.suite)) throw new UsageError(`--suite: expected gsm8k, mmlu or a custom suite's .yaml file, got "${options.suite}"`);
+  return { suite: 'custom', path: resolve(options.suite), ...common };
+}
+
+/** A run folder's eval/; otherwise runs/eval/<model name>. */
+async function defaultOutDir(options: EvalCommandOptions): Promise<string> {
+  if (!options.provider && (await pathExists(join(options.model, 'recipe.yaml')))) return join(options.model, 'eval');
+  return resolve('runs', 'eval', basename(options.model).replace(/[^A-Za-z0-9._-]+/g, '_'));
+}
+
+export function registerEval(program: Command, { io, setExitCode }: CommandContext): void {
+  program
+    .command('eval')
+    .description('evaluate a model on gsm8k, mmlu or a custom suite; writes <suite>.json, per-sample JSONL and summary.md')
+    .requiredOption('--model <ref>', 'a run folder, a Hugging Face folder, a PEFT adapter folder, a .gguf, ollama:NAME; with --provider, the served model name')
+    .addOption(new Option('--provider <name>', 'evaluate a served model (generation only)').choices(['ollama', 'openai']))
+    .option('--endpoint <url...>', 'server base URL(s) for --provider')
+    .option('--api-key-env <name>', 'environment variable holding the API key (openai)')
+    .requiredOption('--suite <name>', 'gsm8k, mmlu, or a custom suite .yaml')
+    .option('--data <path>', 'gsm8k: test JSONL; mmlu: folder or file')
+    .option('--fewshot-data <path>', 'gsm8k: problems to draw shots from (train split)')
+    .addOption(new Option('--style <style>', 'gsm8k prompt style').choices(['5-shot', 'cot-8-shot', 'zero-shot', 'chat']))
+    .addOption(new Option('--mode <mode>', 'mmlu: score the choices or generate a letter').choices(['loglikelihood', 'generate']))
+    .option('--shots <n>', 'few-shot examples', integerArg(0))
+    .option('--limit <n>', 'documents to evaluate (mmlu: per subject)', integerArg(1))
+    .option('--seed <n>', 'seed of the few-shot selection', integerArg(0), 1234)
+    .option('--out <dir>', 'output folder [<run>/eval, or runs/eval/<model>]')
+    .addOption(backendOption().default('auto'))
+    .option('--json', 'print the results as JSON')
+    .action(async (flags: Omit<EvalCommandOptions, 'json'> & { json?: boolean }) => setExitCode(await evalCommand({ ...flags, json: flags.json ?? false }, io)));
+}

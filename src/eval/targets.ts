@@ -1,0 +1,172 @@
+/**
+ * What an evaluation runs against: a local model (any model reference, a PEFT adapter folder on its base,
+ * or a run folder's final/), or a teacher behind a server (generation only). Both answer `EvalRequest`s.
+ */
+import { stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { ADAPTER_CONFIG_FILE, readPeftAdapter } from '../export/peft.ts';
+import type { CausalLM } from '../model/causal-lm.ts';
+import { modelDigest } from '../model/digest.ts';
+import { generateBatch } from '../model/generate.ts';
+import { loadModel } from '../model/load.ts';
+import { LoraAdapter } from '../model/lora.ts';
+import { scoreTokens } from '../model/score.ts';
+import type { TeacherSpec } from '../recipe/index.ts';
+import { createTeacher } from '../teachers/create.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { pathExists } from '../util/path-exists.ts';
+import { SlmError } from '../util/errors.ts';
+
+export interface GenerateRequestSpec {
+  prompt: string;
+  stop: string[];
+  maxTokens: number;
+}
+
+export interface EvalTarget {
+  /** As the user named it. */
+  name: string;
+  /** Content digest of what answers (weights and adapter); caches key on it. */
+  digest: string;
+  /** The model's chat template, for chat-style prompts. */
+  chatTemplate: string | null;
+  /** Greedy continuations, each cut before the first stop string. */
+  generate(requests: GenerateRequestSpec[]): Promise<string[]>;
+  /** Log P(continuation | context) per continuation, and whether it is the greedy one; local models only. */
+  loglikelihood?(context: string, continuations: string[]): Promise<{ logprobs: number[]; greedy: boolean[] }>;
+  dispose(): void;
+}
+
+/** Prompts generated together: more share each forward pass, until padding costs more than it saves. */
+const GENERATION_BATCH = 8;
+
+/** A model reference, a PEFT adapter folder (loaded on its base and merged), or a run folder (its final/). */
+export async function localTarget(ref: string): Promise<EvalTarget> {
+  const resolved = await resolveModelRef(ref);
+  const { model, tokenizer, chatTemplate } = await loadModel(resolved.base);
+  if (!tokenizer) {
+    model.dispose();
+    throw new SlmError(`${ref}: the model has no tokenizer, which evaluation needs`, { code: 'ERR_EVAL' });
+  }
+  if (resolved.adapter) {
+    const saved = await readPeftAdapter(resolved.adapter);
+    const adapter = LoraAdapter.fromPeftTensors(model, saved.config, saved.tensors);
+    adapter.merge(model);
+    adapter.dispose();
+  }
+  return new LocalTarget(ref, await resolved.digest(), model, tokenizer, chatTemplate);
+}
+
+interface ResolvedRef {
+  base: string;
+  adapter: string | null;
+  digest(): Promise<string>;
+}
+
+async function resolveModelRef(ref: string): Promise<ResolvedRef> {
+  const isDir = !ref.startsWith('ollama:') && (await stat(ref).catch(() => undefined))?.isDirectory();
+  if (isDir && (await pathExists(join(ref, 'recipe.yaml'))) && (await pathExists(join(ref, 'final')))) return resolveModelRef(join(ref, 'final'));
+  if (isDir && (await pathExists(join(ref, ADAPTER_CONFIG_FILE)))) {
+    const { baseModel } = await readPeftAdapter(ref);
+    if (!baseModel) throw new SlmError(`${join(ref, ADAPTER_CONFIG_FILE)}: no base_model_name_or_path to load the adapter on`, { code: 'ERR_EVAL' });
+    return {
+      base: baseModel,
+      adapter: ref,
+      digest: async () => `sha256:${createHash('sha256').update(`${await modelDigest(baseModel)}+${await modelDigest(ref)}`).digest('hex')}`,
+    };
+  }
+  return { base: ref, adapter: null, digest: () => modelDigest(ref) };
+}
+
+class LocalTarget implements EvalTarget {
+  constructor(
+    readonly name: string,
+    readonly digest: string,
+    readonly model: CausalLM,
+    private readonly tokenizer: Tokenizer,
+    readonly chatTemplate: string | null,
+  ) {}
+
+  async generate(requests: GenerateRequestSpec[]): Promise<string[]> {
+    const outputs: string[] = [];
+    for (let start = 0; start < requests.length; start += GENERATION_BATCH) {
+      outputs.push(...(await this.generateGroup(requests.slice(start, start + GENERATION_BATCH))));
+    }
+    return outputs;
+  }
+
+  /** One batched generation; each row stops at EOS, its max tokens, or once its text holds a stop string. */
+  private async generateGroup(requests: GenerateRequestSpec[]): Promise<string[]> {
+    const decode = (ids: number[]) => this.tokenizer.decode(ids, { skipSpecialTokens: true });
+    const prompts = requests.map((r) => this.tokenizer.encode(r.prompt, { addSpecialTokens: true }));
+    const ids = await generateBatch(this.model, prompts, {
+      maxTokens: Math.max(...requests.map((r) => r.maxTokens)),
+      temperature: 0,
+      topK: 0,
+      topP: 1,
+      seed: 0,
+      padId: this.tokenizer.padId ?? this.tokenizer.eosId ?? 0,
+      shouldStop: (row, rowIds) => rowIds.length >= requests[row].maxTokens || requests[row].stop.some((s) => decode(rowIds).includes(s)),
+    });
+    return ids.map((rowIds, row) => cutAtStop(decode(rowIds.slice(0, requests[row].maxTokens)), requests[row].stop));
+  }
+
+  /**
+   * As the harness: the continuation's tokens are those of context + continuation after the context's
+   * own tokens, so a continuation starting with a space tokenizes as it would in running text.
+   */
+  async loglikelihood(context: string, continuations: string[]): Promise<{ logprobs: number[]; greedy: boolean[] }> {
+    const contextIds = this.tokenizer.encode(context, { addSpecialTokens: true });
+    const logprobs: number[] = [];
+    const greedy: boolean[] = [];
+    for (const continuation of continuations) {
+      const ids = this.continuationIds(contextIds, context, continuation);
+      const scores = await scoreTokens(this.model, ids.all, 1);
+      let sum = 0;
+      let isGreedy = true;
+      for (let i = ids.start; i < ids.all.length; i++) {
+        sum += scores.logprobs[i]!;
+        isGreedy &&= scores.topK[i]![0].id === ids.all[i];
+      }
+      logprobs.push(sum);
+      greedy.push(isGreedy);
+    }
+    return { logprobs, greedy };
+  }
+
+  private continuationIds(contextIds: number[], context: string, continuation: string): { all: number[]; start: number } {
+    const whole = this.tokenizer.encode(context + continuation, { addSpecialTokens: true });
+    const sharesPrefix = contextIds.every((id, i) => whole[i] === id) && whole.length > contextIds.length;
+    if (sharesPrefix) return { all: whole, start: contextIds.length };
+    return { all: [...contextIds, ...this.tokenizer.encode(continuation, { addSpecialTokens: false })], start: contextIds.length };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** A teacher behind Ollama or an OpenAI-compatible server: greedy generation only. */
+export async function serverTarget(spec: TeacherSpec): Promise<EvalTarget> {
+  const handle = await createTeacher(spec);
+  const info = await handle.teacher.info();
+  return {
+    name: `${spec.provider}:${spec.model}`,
+    digest: info.digest ?? `${spec.provider}:${spec.model}`,
+    chatTemplate: null,
+    async generate(requests) {
+      const samples = await handle.teacher.generate(
+        requests.map((r) => ({ prompt: r.prompt, maxTokens: r.maxTokens, temperature: 0, topLogprobs: 0, stop: r.stop, seed: 0 })),
+      );
+      return samples.map((sample, i) => cutAtStop(sample.text, requests[i].stop));
+    },
+    dispose: () => handle.dispose(),
+  };
+}
+
+/** The text before the first stop string (servers stop there too, but may include it). */
+export function cutAtStop(text: string, stop: readonly string[]): string {
+  const cut = Math.min(...stop.map((s) => text.indexOf(s)).filter((i) => i >= 0), text.length);
+  return text.slice(0, cut);
+}
