@@ -56,6 +56,10 @@ export interface BatchGenerateOptions extends SamplingOptions {
   maxTokens: number;
   /** Row b samples with its own Rng(seed + b), so it draws what `generateTokens` with seed + b draws. */
   seed: number;
+  /** Per-row seeds instead (a row then draws the same whatever batch it is in). */
+  seeds?: readonly number[];
+  /** Sees each row's new token and the logits it was chosen from (a teacher records its distribution). */
+  onToken?: (row: number, id: number, logits: Float32Array) => void;
   /** A row ends after any of these ids, returned as its last id (the model's EOS by default). */
   stopIds?: number[];
   /** The projections to run with (a LoRA student's, with its adapters); the model's own by default. */
@@ -81,7 +85,7 @@ export async function generateBatch(model: CausalLM, prompts: number[][], option
   checkBatch(model, prompts, options.padId);
   const stopIds = stopIdSet(model, options.stopIds);
   const limit = model.config.maxPositionEmbeddings;
-  const rngs = prompts.map((_, row) => new Rng(options.seed + row));
+  const rngs = prompts.map((_, row) => new Rng(options.seeds?.[row] ?? options.seed + row));
   const outputs: number[][] = prompts.map(() => []);
   const ended = (row: number): boolean => {
     const ids = outputs[row];
@@ -104,7 +108,12 @@ export async function generateBatch(model: CausalLM, prompts: number[][], option
     while (rows.length > 0) {
       const logits = await lastPositionLogits(model, input, cache, options.project, { padLeft: rows.map(padLeft) });
       const V = model.config.vocabSize;
-      rows.forEach((row, i) => outputs[row].push(sampleToken(logits.subarray(i * V, (i + 1) * V), options, rngs[row])));
+      rows.forEach((row, i) => {
+        const rowLogits = logits.subarray(i * V, (i + 1) * V);
+        const id = sampleToken(rowLogits, options, rngs[row]);
+        options.onToken?.(row, id, rowLogits);
+        outputs[row].push(id);
+      });
       const running = rows.flatMap((row, i) => (ended(row) ? [] : [i]));
       if (running.length < rows.length && running.length > 0) cache.keepRows(running);
       rows = running.map((i) => rows[i]);

@@ -89,13 +89,20 @@ function checkTeacher({ teacher }: ResolvedRecipeYaml): RecipeProblem[] {
   if (!teacher) return [];
   const at = (key: string) => ['teacher', key];
   const problems: RecipeProblem[] = [];
+  if (teacher.provider !== 'local' && teacher.recipe !== undefined) {
+    problems.push({ keyPath: at('recipe'), message: 'only a local teacher can be produced by a recipe' });
+  }
   if (teacher.provider === 'openai' && !teacher.endpoints) {
     problems.push({ keyPath: at('endpoints'), message: 'an openai teacher needs the server base URLs, e.g. [http://127.0.0.1:8000/v1]' });
   }
   if (teacher.provider === 'local') {
     if (teacher.endpoints) problems.push({ keyPath: at('endpoints'), message: 'a local teacher runs in this process: remove endpoints' });
     if (teacher.api_key_env) problems.push({ keyPath: at('api_key_env'), message: 'a local teacher needs no API key: remove it' });
-    if (!teacher.model.startsWith('ollama:')) {
+    // A model that a prerequisite recipe produces may not exist yet: the recipe file must.
+    if (teacher.recipe !== undefined) {
+      const problem = fileProblem(teacher.recipe);
+      if (problem) problems.push({ keyPath: at('recipe'), message: problem });
+    } else if (!teacher.model.startsWith('ollama:')) {
       const problem = fileProblem(teacher.model, { folderAllowed: true });
       if (problem) problems.push({ keyPath: at('model'), message: problem });
     }

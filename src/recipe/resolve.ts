@@ -61,7 +61,12 @@ function resolveTokenizer(tokenizer: string, baseDir: string): string {
 
 /** A local teacher's model is a path or an ollama: name; a server's model is a name the server knows. */
 function resolveTeacher(teacher: NonNullable<RecipeYaml['teacher']>, baseDir: string): NonNullable<RecipeYaml['teacher']> {
-  return teacher.provider === 'local' ? { ...teacher, model: resolveBase(teacher.model, baseDir) } : teacher;
+  if (teacher.provider !== 'local') return teacher;
+  return {
+    ...teacher,
+    model: resolveBase(teacher.model, baseDir),
+    ...(teacher.recipe !== undefined && { recipe: resolve(baseDir, teacher.recipe) }),
+  };
 }
 
 /** `ollama:` names stay as written; paths become absolute. */

@@ -137,6 +137,9 @@ const teacher = z
       .optional()
       .describe('servers used round robin; ollama [http://127.0.0.1:11434], openai: base URLs ending in /v1 (required)'),
     api_key_env: envVarName().optional().describe('openai: the environment variable holding the API key'),
+    recipe: path()
+      .optional()
+      .describe('local: a recipe whose run produces `model`; it runs first when `model` does not exist yet'),
     concurrency: positiveInt().default(4).describe('requests in flight at once, over all endpoints'),
     requests_per_minute: positiveInt().nullable().default(null).describe('null: no limit'),
     timeout_s: z.number().positive().default(300).describe('per request'),

@@ -102,6 +102,8 @@ export interface TeacherSpec {
   endpoints?: string[];
   /** The name of the environment variable holding the API key, never the key. */
   apiKeyEnv?: string;
+  /** Absolute path of a recipe whose run produces `model` (local), run first when `model` is missing. */
+  recipe?: string;
   concurrency: number;
   requestsPerMinute: number | null;
   timeoutS: number;

@@ -48,6 +48,9 @@ export interface GenerateSummary {
   shards: string[];
 }
 
+/** Requests a local teacher generates together. */
+const LOCAL_BATCH = 16;
+
 export class GenerateError extends SlmError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super(message, { code: 'ERR_GENERATE', ...options });
@@ -217,16 +220,20 @@ async function askTeacher(
   const failures: { job: TeacherJob; error: unknown }[] = [];
   let next = 0;
   let answered = 0;
+  // A local model answers several requests per batched forward pass; a server takes them one per request.
+  const perCall = handle.local ? LOCAL_BATCH : 1;
   const worker = async () => {
     while (next < jobs.length && answered < stopAfter) {
-      const job = jobs[next++];
+      const batch = jobs.slice(next, Math.min(next + perCall, jobs.length, next + stopAfter - answered));
+      next += batch.length;
       try {
-        await cache.put(job.key, await answer(handle, job));
-        answered++;
-        if (answered % 10 === 0 || answered === jobs.length) logger.info(`generate: ${answered}/${jobs.length} answers`);
+        const answers = await answerAll(handle, batch);
+        for (const [i, job] of batch.entries()) await cache.put(job.key, answers[i]);
+        answered += batch.length;
+        logger.info(`generate: ${answered}/${jobs.length} answers`);
       } catch (error) {
         if (!(error instanceof TeacherError)) throw error;
-        failures.push({ job, error });
+        failures.push(...batch.map((job) => ({ job, error })));
       }
     }
   };
@@ -241,6 +248,14 @@ async function askTeacher(
       { cause: first },
     );
   }
+}
+
+async function answerAll(handle: TeacherHandle, jobs: readonly TeacherJob[]): Promise<CachedAnswer[]> {
+  const requests = jobs.flatMap((job) => (job.kind === 'generate' ? [job.request] : []));
+  if (requests.length === jobs.length) return handle.teacher.generate(requests);
+  const answers: CachedAnswer[] = [];
+  for (const job of jobs) answers.push(await answer(handle, job));
+  return answers;
 }
 
 async function answer(handle: TeacherHandle, job: TeacherJob): Promise<CachedAnswer> {

@@ -4,6 +4,9 @@
  * alone (`only`), and an interrupted one resumes.
  */
 import { initBackend } from '../backend/index.ts';
+import { loadRecipe } from '../recipe/index.ts';
+import { pathExists } from '../util/path-exists.ts';
+import { SlmError } from '../util/errors.ts';
 import { resolvedRecipeYaml, type Recipe } from '../recipe/index.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { runPaths } from './layout.ts';
@@ -37,6 +40,7 @@ export interface RunRecipeResult {
 }
 
 export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Promise<RunRecipeResult> {
+  await ensureTeacher(recipe, options);
   const backend = await initBackend(recipe.backend);
   options.logger.info(backend.summary);
   const paths = runPaths(recipe.outputDir, recipe.name);
@@ -54,5 +58,18 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Prom
   } finally {
     progress.stop();
     await lock.release();
+  }
+}
+
+/** A local teacher that a prerequisite recipe produces is trained first, when it does not exist yet. */
+async function ensureTeacher(recipe: Recipe, options: RunRecipeOptions): Promise<void> {
+  const teacher = recipe.teacher;
+  if (!teacher?.recipe || (await pathExists(teacher.model))) return;
+  options.logger.info(`teacher ${teacher.model} does not exist yet: running ${teacher.recipe} first`);
+  await runRecipe(await loadRecipe(teacher.recipe), { ...options, only: undefined, hooks: undefined });
+  if (!(await pathExists(teacher.model))) {
+    throw new SlmError(`teacher.recipe ${teacher.recipe} ran, but teacher.model ${teacher.model} still does not exist: point model at that run's final/`, {
+      code: 'ERR_RECIPE',
+    });
   }
 }

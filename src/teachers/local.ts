@@ -5,7 +5,7 @@
  */
 import { promptEncoder, type PromptEncoder } from '../../datasets/prompt-ids.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
-import { generateTokens } from '../model/generate.ts';
+import { generateBatch } from '../model/generate.ts';
 import { modelDigest } from '../model/digest.ts';
 import { loadModel } from '../model/load.ts';
 import { logSoftmax, scoreTokens, topEntries } from '../model/score.ts';
@@ -49,10 +49,17 @@ export class LocalTeacher implements Teacher {
     return { provider: 'local', model: this.name, digest: this.options.digest, canScore: true };
   }
 
+  /** Requests that share max tokens and temperature are generated together, in one batch. */
   async generate(requests: GenerateRequest[]): Promise<Sample[]> {
     requests.forEach(validateGenerateRequest);
     const samples: Sample[] = [];
-    for (const request of requests) samples.push(await this.generateOne(request));
+    for (let start = 0; start < requests.length; ) {
+      const { maxTokens, temperature } = requests[start];
+      let end = start + 1;
+      while (end < requests.length && requests[end].maxTokens === maxTokens && requests[end].temperature === temperature) end++;
+      samples.push(...(await this.generateGroup(requests.slice(start, end))));
+      start = end;
+    }
     return samples;
   }
 
@@ -73,35 +80,37 @@ export class LocalTeacher implements Teacher {
     return scores.ids.map((id, i) => this.tokenLogprob(id, scores.logprobs[i] ?? Number.NaN, scores.topK[i] ?? []));
   }
 
-  private async generateOne(request: GenerateRequest): Promise<Sample> {
-    const promptIds = this.encodePrompt(request);
-    const ids: number[] = [];
-    const tokens: TokenLogprob[] = [];
-    let pending: Float32Array | null = null;
-    let finishReason = 'length';
-    const generation = generateTokens(this.model, promptIds, {
-      maxTokens: request.maxTokens,
-      temperature: request.temperature,
-      topK: 0,
-      topP: 1,
-      seed: request.seed ?? 0,
-      onLogits: (logits) => (pending = logSoftmax(logits)),
+  /**
+   * Each row samples with its request's own seed, so an answer does not depend on the batch it is in
+   * (a resumed generate stage batches differently). A row ends at EOS, a stop string or max tokens.
+   */
+  private async generateGroup(requests: GenerateRequest[]): Promise<Sample[]> {
+    const decode = (ids: number[]) => this.tokenizer.decode(ids, { skipSpecialTokens: true });
+    const tokens: TokenLogprob[][] = requests.map(() => []);
+    const eos = this.tokenizer.eosId;
+    const outputs = await generateBatch(
+      this.model,
+      requests.map((request) => this.encodePrompt(request)),
+      {
+        maxTokens: requests[0].maxTokens,
+        temperature: requests[0].temperature,
+        topK: 0,
+        topP: 1,
+        seed: 0,
+        seeds: requests.map((request) => request.seed ?? 0),
+        padId: this.tokenizer.padId ?? eos ?? 0,
+        stopIds: eos === null ? [] : [eos],
+        onToken: (row, id, logits) => {
+          const logprobs = logSoftmax(logits);
+          tokens[row].push(this.tokenLogprob(id, logprobs[id], topEntries(logprobs, requests[row].topLogprobs)));
+        },
+        shouldStop: (row, ids) => stopsAt(decode(ids), requests[row].stop),
+      },
+    );
+    return outputs.map((ids, row) => {
+      const stopped = ids.at(-1) === eos || stopsAt(decode(ids), requests[row].stop);
+      return { text: decode(ids), tokens: tokens[row], finishReason: stopped ? 'stop' : 'length' };
     });
-    for await (const id of generation) {
-      const row = pending!;
-      ids.push(id);
-      tokens.push(this.tokenLogprob(id, row[id], topEntries(row, request.topLogprobs)));
-      if (id === this.tokenizer.eosId) {
-        finishReason = 'stop';
-        break;
-      }
-      const text = this.tokenizer.decode(ids, { skipSpecialTokens: true });
-      if (request.stop?.some((stop) => text.includes(stop))) {
-        finishReason = 'stop';
-        break;
-      }
-    }
-    return { text: this.tokenizer.decode(ids, { skipSpecialTokens: true }), tokens, finishReason };
   }
 
   private tokenLogprob(id: number, logprob: number, top: { id: number; logprob: number }[]): TokenLogprob {
@@ -116,4 +125,8 @@ export class LocalTeacher implements Teacher {
   dispose(): void {
     this.model.dispose();
   }
+}
+
+function stopsAt(text: string, stop: readonly string[] | undefined): boolean {
+  return stop?.some((s) => text.includes(s)) ?? false;
 }
