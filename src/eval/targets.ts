@@ -58,6 +58,11 @@ export async function localTarget(ref: string): Promise<EvalTarget> {
   return new LocalTarget(ref, await resolved.digest(), model, tokenizer, chatTemplate);
 }
 
+/** A model already in memory (a benchmark's, a test's) with its tokenizer; disposing the target disposes the model. */
+export function modelTarget(name: string, digest: string, model: CausalLM, tokenizer: Tokenizer, chatTemplate: string | null = null): EvalTarget {
+  return new LocalTarget(name, digest, model, tokenizer, chatTemplate);
+}
+
 interface ResolvedRef {
   base: string;
   adapter: string | null;

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ChunkedLossMemoryResult, DistillationBenchResult } from '../../bench/distillation.ts';
+import type { EvaluationBenchResult } from '../../bench/evaluation.ts';
 import type { LabelingBenchResult } from '../../bench/labeling.ts';
 import type { TensorPeak } from '../../bench/tensor-peak.ts';
 import type { Backend } from '../../recipe/index.ts';
@@ -17,6 +18,8 @@ export interface BenchCommandOptions {
   labelRequests: number;
   labelConcurrency: number;
   labelDelayMs: number;
+  /** Questions per evaluation suite (GSM8K zero-shot generation, MMLU 1-shot log-likelihood). */
+  evalQuestions: number;
   json: boolean;
 }
 
@@ -28,13 +31,15 @@ const BENCH_LOSS_SHAPE = { rows: 512, hidden: 64, vocab: 32_000 };
 
 /**
  * Teacher labeling overhead against a loopback server, then training, decoding and distillation throughput
- * of the brief's benchmark model on the chosen backend, and the memory of the chunked full-vocabulary loss.
+ * of the brief's benchmark model on the chosen backend, evaluation throughput (with the byte-level
+ * vocabulary), and the memory of the chunked full-vocabulary loss.
  */
 export async function benchCommand(options: BenchCommandOptions, io: CliIo): Promise<number> {
   const { BENCH_LABELING_ANSWER, benchLabeling } = await import('../../bench/labeling.ts');
   const { initBackend } = await import('../../backend/index.ts');
   const { BENCH_LORA, BENCH_MODEL, benchTraining } = await import('../../bench/training.ts');
   const { benchDecoding } = await import('../../bench/decoding.ts');
+  const { BENCH_EVAL_DEFAULTS, benchEvaluation } = await import('../../bench/evaluation.ts');
   const { benchChunkedLossMemory, benchDistillation } = await import('../../bench/distillation.ts');
   const log = (line: string) => options.json || io.stderr.write(`${line}\n`);
   const { labelRequests: requests, labelConcurrency: concurrency, labelDelayMs: delayMs } = options;
@@ -53,6 +58,9 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   const lora = await benchTraining({ ...shape, lora: BENCH_LORA });
   log(`decoding ${options.decodeTokens} tokens...`);
   const decoding = await benchDecoding(BENCH_MODEL, 32, options.decodeTokens);
+  const { maxTokens } = BENCH_EVAL_DEFAULTS;
+  log(`evaluation: ${options.evalQuestions} GSM8K questions (up to ${maxTokens} new tokens each) and ${options.evalQuestions} MMLU questions, no answer cache...`);
+  const evaluation = await benchEvaluation({ questions: options.evalQuestions, maxTokens });
   const distillSteps = options.distillSteps ?? options.steps;
   log(`distillation: ${distillSteps} steps each of CE, top-${BENCH_TOP_K} soft labels and a full-vocabulary teacher...`);
   const distillation = await benchDistillation({ batchSize: options.batchSize, seqLen: options.seqLen, steps: distillSteps, k: BENCH_TOP_K });
@@ -65,6 +73,7 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
     training,
     lora: { ...lora, config: BENCH_LORA },
     decoding,
+    evaluation,
     distillation,
     chunkedLossMemory,
     labeling,
@@ -80,6 +89,7 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
       `training: ${training.tokensPerSecond.toFixed(0)} tokens/s (${training.secondsPerStep.toFixed(2)} s/step, batch ${training.batchSize} x ${training.seqLen}, AdamW)`,
       `LoRA training: ${lora.tokensPerSecond.toFixed(0)} tokens/s (rank ${BENCH_LORA.rank}, ${lora.trainableParameters.toLocaleString('en')} trainable parameters), peak ${lora.peakTensorMiB} MiB in tensors`,
       `decoding: ${decoding.tokensPerSecond.toFixed(1)} tokens/s (greedy, KV cache, prompt ${decoding.promptTokens}, prefill ${decoding.prefillSeconds.toFixed(2)} s)`,
+      ...evaluationLines(evaluation),
       `peak memory (full training): ${training.peakRssMiB} MiB resident, ${training.peakTensorMiB} MiB in tensors`,
       ...distillationLines(distillation, training.tokensPerSecond),
       chunkedLossLine(chunkedLossMemory),
@@ -101,6 +111,16 @@ function distillationLines(result: DistillationBenchResult, trainingTokensPerSec
     `  top-${result.k} stored soft labels: ${perStep(result.topK)}, ${ratio(result.topK)}`,
     `  full vocabulary from an in-process teacher (${result.teacher}; chunks of ${result.rowsPerChunk} rows x ` +
       `${result.vocabPerChunk} entries): ${perStep(result.full)}, ${ratio(result.full)}`,
+  ];
+}
+
+function evaluationLines({ model, generation, loglikelihood }: EvaluationBenchResult): string[] {
+  return [
+    `evaluation (the benchmark model with the byte-level tokenizer: vocabulary ${model.vocabSize}, ${(model.parameters / 1e6).toFixed(2)}M parameters; no answer cache):`,
+    `  ${generation.suite}: ${generation.questionsPerSecond.toFixed(2)} questions/s, ${generation.tokensPerSecond.toFixed(1)} new tokens/s ` +
+      `(${generation.questions} questions, up to ${generation.maxTokens} new tokens each, batch ${generation.batch}, ${generation.seconds.toFixed(1)} s)`,
+    `  ${loglikelihood.suite}, log-likelihood: ${loglikelihood.questionsPerSecond.toFixed(2)} questions/s ` +
+      `(${loglikelihood.questions} questions, ${loglikelihood.choices} choices each, ${loglikelihood.seconds.toFixed(1)} s)`,
   ];
 }
 
@@ -134,7 +154,7 @@ function labelingLine(result: LabelingBenchResult): string {
 export function registerBench(program: Command, { io, setExitCode }: CommandContext): void {
   program
     .command('bench')
-    .description('measure teacher labeling overhead, training, decoding and distillation throughput, and peak memory')
+    .description('measure teacher labeling overhead, training, decoding, evaluation and distillation throughput, and peak memory')
     .addOption(backendOption().default('auto'))
     .option('--steps <n>', 'timed training steps (after one warm-up step)', integerArg(1), 5)
     .option('--distill-steps <n>', 'timed steps per distillation mode (after one warm-up step) [--steps]', integerArg(1))
@@ -144,6 +164,7 @@ export function registerBench(program: Command, { io, setExitCode }: CommandCont
     .option('--label-requests <n>', 'timed teacher requests per provider', integerArg(1), 200)
     .option('--label-concurrency <n>', 'teacher requests in flight at once', integerArg(1), 8)
     .option('--label-delay-ms <n>', 'how long the loopback teacher server holds each request', integerArg(1), 50)
+    .option('--eval-questions <n>', 'questions per evaluation suite (GSM8K generation, MMLU log-likelihood)', integerArg(1), 16)
     .option('--json', 'print the figures as one JSON object')
     .action(async (flags: Omit<BenchCommandOptions, 'json'> & { json?: boolean }) =>
       setExitCode(await benchCommand({ ...flags, json: flags.json ?? false }, io)),
