@@ -4,6 +4,7 @@
  */
 import { DatasetError } from './errors.ts';
 import { readRecords, recordPosition } from './readers.ts';
+import { recordText, renderRecordTemplate } from './record-template.ts';
 
 export interface PromptSpec {
   /** A records file, or the prompts themselves. */
@@ -26,8 +27,6 @@ export interface SeedPrompt {
   source: string;
 }
 
-const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g;
-
 export async function readSeedPrompts(spec: PromptSpec): Promise<SeedPrompt[]> {
   const limit = spec.limit ?? Infinity;
   const prompts: SeedPrompt[] = [];
@@ -46,21 +45,9 @@ export async function readSeedPrompts(spec: PromptSpec): Promise<SeedPrompt[]> {
 }
 
 function seedPrompt(record: Record<string, unknown>, spec: PromptSpec, source: string): SeedPrompt {
-  const text = spec.template
-    ? spec.template.replace(PLACEHOLDER, (_, name: string) => textField(record, name, source))
-    : textField(record, spec.promptField, source);
+  const text = spec.template ? renderRecordTemplate(spec.template, record, source) : recordText(record, spec.promptField, source);
   const prompt: SeedPrompt = { text, source };
-  if (spec.responseField !== undefined) prompt.response = textField(record, spec.responseField, source);
-  if (spec.referenceField) prompt.reference = textField(record, spec.referenceField, source);
+  if (spec.responseField !== undefined) prompt.response = recordText(record, spec.responseField, source);
+  if (spec.referenceField) prompt.reference = recordText(record, spec.referenceField, source);
   return prompt;
-}
-
-/** A field as text: strings as they are, numbers printed (CSV and Parquet answers are often numbers). */
-function textField(record: Record<string, unknown>, name: string, source: string): string {
-  const value = record[name];
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  const fields = Object.keys(record).join(', ') || 'none';
-  const got = value === undefined ? 'it is missing' : `got ${value === null ? 'null' : typeof value}`;
-  throw new DatasetError(`${source}: field "${name}" must be text, ${got} (fields: ${fields})`);
 }

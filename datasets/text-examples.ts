@@ -7,6 +7,7 @@
 import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
 import { DatasetError } from './errors.ts';
 import { readJsonl } from './jsonl.ts';
+import { renderRecordTemplate } from './record-template.ts';
 
 export type ExampleFormat = 'text' | 'prompt_response';
 
@@ -16,6 +17,9 @@ export interface FormatOptions {
   textField?: string;
   promptField?: string;
   responseField?: string;
+  /** `{{field}}` templates for prompt/response data, e.g. "Question: {{question}}\nAnswer:" and " {{answer}}". */
+  promptTemplate?: string | null;
+  responseTemplate?: string | null;
 }
 
 export interface TextExample {
@@ -62,8 +66,8 @@ export async function readTextExamples(
   for await (const { line, value } of readJsonl(path)) {
     const where = `${path}:${line}`;
     const record = asObject(value, where);
-    format ??= detectFormat(record, fields, where);
-    const texts = recordTexts(record, format, fields, where);
+    format ??= options.promptTemplate || options.responseTemplate ? 'prompt_response' : detectFormat(record, fields, where);
+    const texts = format === 'prompt_response' ? promptResponseTexts(record, options, fields, where) : recordTexts(record, format, fields, where);
     const example =
       format === 'text'
         ? textExample(texts[0], tokenizer)
@@ -104,10 +108,12 @@ function detectFormat(record: Record<string, unknown>, fields: Fields, where: st
   );
 }
 
-function recordTexts(record: Record<string, unknown>, format: ExampleFormat, fields: Fields, where: string): string[] {
+/** The record's text fields for the format; a field a template replaces is not required. */
+function recordTexts(record: Record<string, unknown>, format: ExampleFormat, fields: Fields, where: string, templates: FormatOptions = {}): string[] {
   const names = format === 'text' ? [fields.text] : [fields.prompt, fields.response];
   const expects = names.map((n) => JSON.stringify(n)).join(' and ');
-  return names.map((name) => {
+  return names.map((name, i) => {
+    if (format === 'prompt_response' && (i === 0 ? templates.promptTemplate : templates.responseTemplate)) return '';
     if (!(name in record)) {
       throw new DatasetError(`${where}: missing field ${JSON.stringify(name)} (format ${format} expects ${expects})`);
     }
@@ -117,6 +123,15 @@ function recordTexts(record: Record<string, unknown>, format: ExampleFormat, fie
     }
     return value;
   });
+}
+
+/** The prompt and response of a record: a template over its fields where given, else the field itself. */
+function promptResponseTexts(record: Record<string, unknown>, options: FormatOptions, fields: Fields, where: string): string[] {
+  const [promptField, responseField] = recordTexts(record, 'prompt_response', fields, where, options);
+  return [
+    options.promptTemplate ? renderRecordTemplate(options.promptTemplate, record, where) : promptField,
+    options.responseTemplate ? renderRecordTemplate(options.responseTemplate, record, where) : responseField,
+  ];
 }
 
 function asObject(value: unknown, where: string): Record<string, unknown> {

@@ -97,6 +97,13 @@ const data = z.strictObject({
   text_field: z.string().min(1).default('text'),
   prompt_field: z.string().min(1).default('prompt'),
   response_field: z.string().min(1).default('response'),
+  prompt_template: z
+    .string()
+    .min(1)
+    .nullable()
+    .default(null)
+    .describe('prompt/response data: the prompt built from the record, e.g. "Question: {{question}}\\nAnswer:" [the prompt field]'),
+  response_template: z.string().min(1).nullable().default(null).describe('likewise the response, e.g. " {{answer}}" [the response field]'),
   validation: validation.default({ fraction: 0.05 }),
   seq_len: positiveInt().default(256).describe('tokens per training sequence'),
 });

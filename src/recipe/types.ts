@@ -148,6 +148,9 @@ export interface DataSpec {
   textField: string;
   promptField: string;
   responseField: string;
+  /** `{{field}}` templates building the prompt and response from a record; null: the fields as they are. */
+  promptTemplate: string | null;
+  responseTemplate: string | null;
   /** Hold out a share of the training file, or read a separate (absolute) file. */
   validation: { fraction: number } | { path: string };
   seqLen: number;

@@ -111,3 +111,22 @@ describe('readTextExamples', () => {
     expect(examples[0].example.ids).toEqual([BOS, ...bytes('<|eos|>'), EOS]);
   });
 });
+
+describe('prompt and response templates', () => {
+  it('builds the pair from any fields of the record, the response masked as the target', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { createByteLevelTokenizer } = await import('../../src/tokenizer/byte-level.ts');
+    const tokenizer = createByteLevelTokenizer();
+    const file = join(mkdtempSync(join(tmpdir(), 'templates-')), 'gsm.jsonl');
+    writeFileSync(file, '{"question": "1+1?", "answer": "2\\n#### 2"}\n{"question": "2+2?"}\n');
+    const options = { promptTemplate: 'Question: {{question}}\nAnswer:', responseTemplate: ' {{answer}}' };
+    await expect(readTextExamples(file, tokenizer, options)).rejects.toThrow(`${file}:2: field "answer" must be text, it is missing`);
+    writeFileSync(file, '{"question": "1+1?", "answer": "2\\n#### 2"}\n');
+    const { format, examples } = await readTextExamples(file, tokenizer, options);
+    expect(format).toBe('prompt_response');
+    const expected = promptResponseExample('Question: 1+1?\nAnswer:', ' 2\n#### 2', tokenizer);
+    expect(examples[0].example).toEqual(expected);
+  });
+});
