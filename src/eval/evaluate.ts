@@ -20,8 +20,8 @@ import type { EvalTarget } from './targets.ts';
 
 export interface EvaluateOptions {
   outDir: string;
-  /** The answer cache (JSONL), shared by every target: answers are keyed by model digest and request. */
-  cacheFile: string;
+  /** The answer cache (JSONL), shared by every target: answers are keyed by model digest and request. None: no cache. */
+  cacheFile?: string;
   seed: number;
   logger: Logger;
   /** Overrides every suite's limit (evaluations during training use a small one). */
@@ -29,7 +29,7 @@ export interface EvaluateOptions {
 }
 
 export async function evaluate(target: EvalTarget, specs: readonly EvalSuiteSpec[], options: EvaluateOptions): Promise<SuiteResult[]> {
-  const cache = await ResponseCache.open<EvalResponse>(options.cacheFile);
+  const cache = options.cacheFile === undefined ? undefined : await ResponseCache.open<EvalResponse>(options.cacheFile);
   const results: SuiteResult[] = [];
   for (const spec of specs) {
     const suite = await buildSuite({ ...spec, limit: options.limit ?? spec.limit }, target, options.seed);

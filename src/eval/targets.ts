@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ADAPTER_CONFIG_FILE, readPeftAdapter } from '../export/peft.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
+import type { Projection } from '../model/layers.ts';
 import { modelDigest } from '../model/digest.ts';
 import { generateBatch } from '../model/generate.ts';
 import { loadModel } from '../model/load.ts';
@@ -58,9 +59,23 @@ export async function localTarget(ref: string): Promise<EvalTarget> {
   return new LocalTarget(ref, await resolved.digest(), model, tokenizer, chatTemplate);
 }
 
-/** A model already in memory (a benchmark's, a test's) with its tokenizer; disposing the target disposes the model. */
-export function modelTarget(name: string, digest: string, model: CausalLM, tokenizer: Tokenizer, chatTemplate: string | null = null): EvalTarget {
-  return new LocalTarget(name, digest, model, tokenizer, chatTemplate);
+export interface ModelTargetOptions {
+  /** The projections to run with (a LoRA student's, adapters included). */
+  project?: Projection;
+  /** Whether disposing the target disposes the model [true]; false for a model still training. */
+  ownsModel?: boolean;
+}
+
+/** A model already in memory (a benchmark's, a test's, a student's during training) with its tokenizer. */
+export function modelTarget(
+  name: string,
+  digest: string,
+  model: CausalLM,
+  tokenizer: Tokenizer,
+  chatTemplate: string | null = null,
+  options: ModelTargetOptions = {},
+): EvalTarget {
+  return new LocalTarget(name, digest, model, tokenizer, chatTemplate, options);
 }
 
 interface ResolvedRef {
@@ -91,6 +106,7 @@ class LocalTarget implements EvalTarget {
     readonly model: CausalLM,
     private readonly tokenizer: Tokenizer,
     readonly chatTemplate: string | null,
+    private readonly options: ModelTargetOptions = {},
   ) {}
 
   async generate(requests: GenerateRequestSpec[]): Promise<string[]> {
@@ -106,6 +122,7 @@ class LocalTarget implements EvalTarget {
     const decode = (ids: number[]) => this.tokenizer.decode(ids, { skipSpecialTokens: true });
     const prompts = requests.map((r) => this.tokenizer.encode(r.prompt, { addSpecialTokens: true }));
     const ids = await generateBatch(this.model, prompts, {
+      project: this.options.project,
       maxTokens: Math.max(...requests.map((r) => r.maxTokens)),
       temperature: 0,
       topK: 0,
@@ -127,7 +144,7 @@ class LocalTarget implements EvalTarget {
     const greedy: boolean[] = [];
     for (const continuation of continuations) {
       const ids = this.continuationIds(contextIds, context, continuation);
-      const scores = await scoreTokens(this.model, ids.all, 1);
+      const scores = await scoreTokens(this.model, ids.all, 1, this.options.project);
       let sum = 0;
       let isGreedy = true;
       for (let i = ids.start; i < ids.all.length; i++) {
@@ -148,7 +165,7 @@ class LocalTarget implements EvalTarget {
   }
 
   dispose(): void {
-    this.model.dispose();
+    if (this.options.ownsModel ?? true) this.model.dispose();
   }
 }
 

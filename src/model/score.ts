@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from './causal-lm.ts';
+import type { Projection } from './layers.ts';
 
 export interface TokenScores {
   ids: number[];
@@ -10,13 +11,13 @@ export interface TokenScores {
 }
 
 /** Log-probabilities of a sequence under the model, from one causal forward pass. */
-export async function scoreTokens(model: CausalLM, ids: number[], k = 0): Promise<TokenScores> {
+export async function scoreTokens(model: CausalLM, ids: number[], k = 0, project?: Projection): Promise<TokenScores> {
   if (ids.length === 0) throw new RangeError('score: the sequence must contain at least one token');
   const V = model.config.vocabSize;
   const outOfRange = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= V);
   if (outOfRange !== undefined) throw new RangeError(`score: token id ${outOfRange} is outside the vocabulary [0, ${V})`);
   const logProbs = tf.tidy(() => {
-    const logits = model.forward(tf.tensor2d(ids, [1, ids.length], 'int32')); // [1, T, V]
+    const logits = model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'), undefined, project); // [1, T, V]
     return tf.logSoftmax(tf.reshape(logits, [ids.length, V])); // [T, V]
   });
   const table = (await logProbs.data()) as Float32Array;

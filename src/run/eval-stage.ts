@@ -5,10 +5,12 @@
  */
 import { evalCacheFile, evalDir, evaluate } from '../eval/evaluate.ts';
 import type { SuiteResult } from '../eval/runner.ts';
-import { localTarget, serverTarget, type EvalTarget } from '../eval/targets.ts';
+import { join } from 'node:path';
+import { localTarget, modelTarget, serverTarget, type EvalTarget } from '../eval/targets.ts';
 import type { Recipe } from '../recipe/index.ts';
 import type { RunPaths } from './layout.ts';
 import type { Logger } from './progress.ts';
+import type { Student } from './student.ts';
 import { SlmError } from '../util/errors.ts';
 
 export type EvalTargetName = 'student' | 'teacher' | 'base';
@@ -31,6 +33,30 @@ export async function evalStage(recipe: Recipe, paths: RunPaths, logger: Logger)
     }
   }
   return results;
+}
+
+/**
+ * The student as it is at `step`, on each suite's first `limitDuringTraining` documents, written to
+ * eval/steps/step-N/; returns each suite's primary metric for the metrics log (`eval_<suite>`).
+ */
+export async function evaluateDuringTraining(recipe: Recipe, paths: RunPaths, student: Student, step: number, logger: Logger): Promise<Record<string, number>> {
+  const spec = recipe.eval!;
+  const target = modelTarget(`${recipe.name} step ${step}`, `${recipe.name}:step-${step}`, student.model, student.tokenizer, null, {
+    project: student.project,
+    ownsModel: false,
+  });
+  student.setTraining(false);
+  try {
+    const results = await evaluate(target, spec.suites, {
+      outDir: join(paths.root, 'eval', 'steps', `step-${String(step).padStart(8, '0')}`),
+      seed: recipe.seed,
+      logger,
+      limit: spec.limitDuringTraining,
+    });
+    return Object.fromEntries(results.map((result) => [`eval_${result.suite}`, result.metrics[result.primaryMetric].value]));
+  } finally {
+    student.setTraining(true);
+  }
 }
 
 async function openTarget(name: EvalTargetName, recipe: Recipe, paths: RunPaths): Promise<EvalTarget> {

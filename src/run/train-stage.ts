@@ -18,6 +18,7 @@ import { validate } from '../../trainers/validation.ts';
 import type { RunPaths } from './layout.ts';
 import { MetricsLog, type MetricsRecord } from './metrics.ts';
 import type { Logger, Progress } from './progress.ts';
+import { evaluateDuringTraining } from './eval-stage.ts';
 import { buildObjective, type DistillationMode, type Objective } from './distillation.ts';
 import { OnPolicyBatches } from './on-policy.ts';
 import { buildStudent, type Student } from './student.ts';
@@ -210,6 +211,8 @@ async function trainLoop(
       tokens_per_second: m.tokensPerSecond,
       elapsed: elapsed(),
     };
+    const evalEvery = recipe.eval?.every;
+    if (evalEvery && m.step % evalEvery === 0 && !isLast) Object.assign(record, await evaluateDuringTraining(recipe, paths, student, m.step, progress));
     if (m.step % train.evalEvery === 0 || isLast) {
       const result = runValidation();
       if (result !== null) {
