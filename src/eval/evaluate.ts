@@ -79,9 +79,9 @@ function required(value: string | undefined, suite: string, key: string): string
   return value;
 }
 
-/** Where a run's evaluations go: the student's in eval/, other targets' in eval/<target>/. */
-export function evalDir(runDir: string, target: 'student' | 'teacher' | 'base'): string {
-  return target === 'student' ? join(runDir, 'eval') : join(runDir, 'eval', target);
+/** Where a run's evaluations go: the student's in eval/, other targets' in eval/<target>/ (ce_baseline: eval/ce-baseline/). */
+export function evalDir(runDir: string, target: 'student' | 'teacher' | 'base' | 'ce_baseline'): string {
+  return target === 'student' ? join(runDir, 'eval') : join(runDir, 'eval', target.replace('_', '-'));
 }
 
 /** One answer cache for all evaluations under an output folder (runs/.eval-cache/answers.jsonl). */

@@ -167,6 +167,9 @@ function checkEval(recipe: ResolvedRecipeYaml): RecipeProblem[] {
     }
   });
   if (evaluation.targets.includes('teacher') && !recipe.teacher) problems.push({ keyPath: ['eval', 'targets'], message: 'teacher needs a `teacher` section' });
+  if (evaluation.targets.includes('ce_baseline') && !recipe.distill?.compare_ce) {
+    problems.push({ keyPath: ['eval', 'targets'], message: 'ce_baseline needs distill.compare_ce: true' });
+  }
   if (evaluation.targets.includes('base') && recipe.student.type !== 'lora') problems.push({ keyPath: ['eval', 'targets'], message: 'base is for LoRA students (a scratch student has none)' });
   return problems;
 }

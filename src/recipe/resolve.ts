@@ -38,6 +38,7 @@ export function resolvePaths(recipe: RecipeYaml, { baseDir, cwd }: PathContext):
     },
     train: recipe.train,
     ...(recipe.distill && { distill: recipe.distill }),
+    ...(recipe.export && { export: recipe.export }),
     ...(recipe.eval && {
       eval: {
         ...recipe.eval,

@@ -230,10 +230,21 @@ const distill = z
     rows_per_chunk: positiveInt().default(256).describe('online: positions per chunk of the full-vocabulary loss'),
     vocab_per_chunk: positiveInt().default(8192).describe('online: vocabulary entries per chunk'),
     on_policy: onPolicy.prefault({}),
+    compare_ce: z
+      .boolean()
+      .default(false)
+      .describe('also train the same student with cross-entropy alone on the same data (into ce-baseline/), to compare'),
   })
   .describe('knowledge distillation: how the student learns from the teacher\'s distributions');
 
-export const EVAL_TARGETS = ['student', 'teacher', 'base'] as const;
+export const EVAL_TARGETS = ['student', 'teacher', 'base', 'ce_baseline'] as const;
+export const EXPORT_FORMATS = ['hf', 'peft', 'gguf', 'gguf:f32', 'gguf:f16', 'gguf:q8_0', 'gguf-lora', 'ollama'] as const;
+
+const exportSection = z
+  .strictObject({
+    formats: z.array(z.enum(EXPORT_FORMATS)).min(1).describe('written to <run>/export/<format>/ after training'),
+  })
+  .describe('exports of the trained student (also: slm-train export)');
 
 const evalSuite = z
   .strictObject({
@@ -251,7 +262,11 @@ const evalSuite = z
 const evaluation = z
   .strictObject({
     suites: z.array(evalSuite).min(1),
-    targets: z.array(z.enum(EVAL_TARGETS)).min(1).default(['student']).describe('student: final/; teacher; base: a LoRA student\'s base'),
+    targets: z
+      .array(z.enum(EVAL_TARGETS))
+      .min(1)
+      .default(['student'])
+      .describe('student: final/; teacher; base: a LoRA student\'s base; ce_baseline: the CE-only student of distill.compare_ce'),
     every: positiveInt().nullable().default(null).describe('also evaluate the student every N steps (with limit_during_training); null: after training only'),
     limit_during_training: positiveInt().default(50).describe('documents per suite in evaluations during training'),
   })
@@ -275,6 +290,7 @@ export const recipeSchema = z
     train,
     distill: distill.optional(),
     eval: evaluation.optional(),
+    export: exportSection.optional(),
   })
   .describe('slm-train recipe');
 

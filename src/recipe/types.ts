@@ -20,6 +20,7 @@ export interface Recipe {
   train: TrainSpec;
   distill?: DistillSpec;
   eval?: EvalSpec;
+  export?: { formats: ('hf' | 'peft' | 'gguf' | 'gguf:f32' | 'gguf:f16' | 'gguf:q8_0' | 'gguf-lora' | 'ollama')[] };
 }
 
 export interface EvalSuiteSpec {
@@ -36,7 +37,7 @@ export interface EvalSuiteSpec {
 
 export interface EvalSpec {
   suites: EvalSuiteSpec[];
-  targets: ('student' | 'teacher' | 'base')[];
+  targets: ('student' | 'teacher' | 'base' | 'ce_baseline')[];
   every: number | null;
   limitDuringTraining: number;
 }
@@ -52,6 +53,8 @@ export interface DistillSpec {
   rowsPerChunk: number;
   vocabPerChunk: number;
   onPolicy: { lambda: number; maxTokens: number; temperature: number };
+  /** Also train the student with CE alone on the same data, into ce-baseline/. */
+  compareCe: boolean;
 }
 
 /** One variant per kind of student, told apart by `type`. */

@@ -8,12 +8,12 @@ import type { SuiteResult } from '../eval/runner.ts';
 import { join } from 'node:path';
 import { localTarget, modelTarget, serverTarget, type EvalTarget } from '../eval/targets.ts';
 import type { Recipe } from '../recipe/index.ts';
-import type { RunPaths } from './layout.ts';
 import type { Logger } from './progress.ts';
 import type { Student } from './student.ts';
+import { CE_BASELINE_DIR, type RunPaths } from './layout.ts';
 import { SlmError } from '../util/errors.ts';
 
-export type EvalTargetName = 'student' | 'teacher' | 'base';
+export type EvalTargetName = 'student' | 'teacher' | 'base' | 'ce_baseline';
 
 export async function evalStage(recipe: Recipe, paths: RunPaths, logger: Logger): Promise<Partial<Record<EvalTargetName, SuiteResult[]>>> {
   const spec = recipe.eval;
@@ -67,6 +67,8 @@ async function openTarget(name: EvalTargetName, recipe: Recipe, paths: RunPaths)
       const teacher = recipe.teacher!;
       return teacher.provider === 'local' ? localTarget(teacher.model) : serverTarget(teacher);
     }
+    case 'ce_baseline':
+      return localTarget(join(paths.root, CE_BASELINE_DIR, 'final'));
     case 'base': {
       if (recipe.student.type !== 'lora') throw new SlmError('eval target base: a scratch student has no base', { code: 'ERR_RECIPE' });
       return localTarget(recipe.student.base);

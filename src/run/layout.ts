@@ -6,6 +6,9 @@
  *     metrics.jsonl          one JSON object per line (metrics.ts)
  *     checkpoints/step-00000100/ complete checkpoints only (see trainers/checkpoint.ts)
  *     final/                 the finished model or adapter
+ *     ce-baseline/           with distill.compare_ce: the same student trained with CE alone (metrics, checkpoints, final)
+ *     eval/                  evaluation results (eval/teacher/, eval/ce-baseline/ for other targets)
+ *     export/<format>/       exports of final/
  *     data/                  what the generate stage wrote:
  *       shard-00000.arrow      training examples with soft labels (formats/arrow-examples.ts)
  *       summary.json           counts, and the list of shards the train stage reads
@@ -27,6 +30,17 @@ export interface RunPaths {
   shard(index: number): string;
   /** The folder of the checkpoint taken after `step` optimizer steps. */
   checkpoint(step: number): string;
+}
+
+export const CE_BASELINE_DIR = 'ce-baseline';
+
+/**
+ * The CE-only baseline's own folder for its checkpoints, metrics and final/, reading the run's generated
+ * data: it trains on exactly what the distilled student trained on.
+ */
+export function ceBaselinePaths(run: RunPaths): RunPaths {
+  const own = runPathsAt(join(run.root, CE_BASELINE_DIR));
+  return { ...own, data: run.data, dataSummary: run.dataSummary, responseCache: run.responseCache, shard: run.shard };
 }
 
 export function runPaths(outputDir: string, name: string): RunPaths {

@@ -9,10 +9,13 @@ import { pathExists } from '../util/path-exists.ts';
 import { SlmError } from '../util/errors.ts';
 import { resolvedRecipeYaml, type Recipe } from '../recipe/index.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import { runPaths } from './layout.ts';
+import { ceBaselinePaths, runPaths, type RunPaths } from './layout.ts';
 import { RunLock } from './run-lock.ts';
 import type { Stage } from './stages.ts';
 import { createProgress, type Logger, type TextStream } from './progress.ts';
+import { exportRun, type ExportFormat, type ExportResult } from '../export/export-run.ts';
+import type { GgufExportType } from '../formats/gguf-model.ts';
+import type { BackendReport } from '../backend/index.ts';
 import { evalStage } from './eval-stage.ts';
 import { generateStage, type GenerateStageOptions, type GenerateSummary } from './generate-stage.ts';
 import { trainStage, type TrainHooks, type TrainSummary } from './train-stage.ts';
@@ -36,7 +39,10 @@ export interface RunRecipeResult {
   backend: string;
   generate?: GenerateSummary;
   train?: TrainSummary;
+  /** The same student trained with CE alone (distill.compare_ce). */
+  ceBaseline?: TrainSummary;
   eval?: Awaited<ReturnType<typeof evalStage>>;
+  exports?: ExportResult[];
 }
 
 export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Promise<RunRecipeResult> {
@@ -51,9 +57,14 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Prom
     await writeFileAtomic(paths.recipe, resolvedRecipeYaml(recipe));
     const result: RunRecipeResult = { runDir: paths.root, backend: backend.backend };
     if (recipe.generate && runs('generate')) result.generate = await generateStage(recipe, paths, options.logger, options.generate);
-    if (runs('train')) result.train = await trainStage(recipe, paths, backend, progress, options.hooks);
+    if (runs('train')) {
+      result.train = await trainStage(recipe, paths, backend, progress, options.hooks);
+      progress.stop();
+      if (recipe.distill?.compareCe) result.ceBaseline = await trainCeBaseline(recipe, paths, backend, options);
+    }
     progress.stop();
     if (recipe.eval && runs('eval')) result.eval = await evalStage(recipe, paths, options.logger);
+    if (recipe.export && runs('export')) result.exports = await exportStage(recipe, paths, options.logger);
     return result;
   } finally {
     progress.stop();
@@ -72,4 +83,26 @@ async function ensureTeacher(recipe: Recipe, options: RunRecipeOptions): Promise
       code: 'ERR_RECIPE',
     });
   }
+}
+
+/** distill.compare_ce: the same student, seed and data, without the teacher's distributions. */
+async function trainCeBaseline(recipe: Recipe, paths: RunPaths, backend: BackendReport, options: RunRecipeOptions): Promise<TrainSummary> {
+  options.logger.info('training the CE-only baseline: the same student on the same data, without the teacher\'s distributions');
+  const progress = createProgress({ totalSteps: recipe.train.maxSteps, stream: options.progressStream, json: options.json });
+  try {
+    return await trainStage({ ...recipe, distill: undefined }, ceBaselinePaths(paths), backend, progress);
+  } finally {
+    progress.stop();
+  }
+}
+
+async function exportStage(recipe: Recipe, paths: RunPaths, logger: Logger): Promise<ExportResult[]> {
+  const results: ExportResult[] = [];
+  for (const spec of recipe.export!.formats) {
+    const [format, type] = spec.split(':') as [ExportFormat, string | undefined];
+    const result = await exportRun({ run: paths.root, format, ggufType: type?.toUpperCase() as GgufExportType | undefined });
+    logger.info(`exported ${spec}: ${result.path}`);
+    results.push(result);
+  }
+  return results;
 }

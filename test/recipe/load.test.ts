@@ -61,6 +61,8 @@ describe('parseRecipe: valid recipes', () => {
         textField: 'text',
         promptField: 'prompt',
         responseField: 'response',
+        promptTemplate: null,
+        responseTemplate: null,
         validation: { fraction: 0.05 },
         seqLen: 256,
       },
@@ -124,7 +126,7 @@ describe('parseRecipe: errors point at the line and column of the key', () => {
     [
       'an unknown key with no close match',
       `${minimal}colour: blue\n`,
-      'recipe.yaml:14:1: colour: unknown key (allowed: name, seed, backend, output_dir, teacher, generate, student, data, train, distill, eval)',
+      'recipe.yaml:14:1: colour: unknown key (allowed: name, seed, backend, output_dir, teacher, generate, student, data, train, distill, eval, export)',
     ],
     ['a missing required key', minimal.replace('  max_steps: 10\n', '  lr: 0.1\n'), 'recipe.yaml:12:1: train.max_steps: required, expected an integer'],
     ['a fraction where an integer belongs', minimal.replace('max_steps: 10', 'max_steps: 2.5'), 'recipe.yaml:13:14: train.max_steps: expected an integer, got 2.5'],
