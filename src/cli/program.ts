@@ -12,6 +12,7 @@ import { registerEval } from './commands/eval.ts';
 import { registerExport } from './commands/export.ts';
 import { registerGenerate } from './commands/generate.ts';
 import { registerRun } from './commands/run.ts';
+import { registerRuns } from './commands/runs.ts';
 import { registerSchema } from './commands/schema.ts';
 import { registerScore } from './commands/score.ts';
 import { UsageError } from './errors.ts';
@@ -27,6 +28,7 @@ const COMMANDS: ((program: Command, context: CommandContext) => void)[] = [
   registerDoctor,
   registerBench,
   registerSchema,
+  registerRuns,
 ];
 
 export function buildProgram(context: CommandContext): Command {

@@ -13,6 +13,7 @@ import { ceBaselinePaths, runPaths, type RunPaths } from './layout.ts';
 import { RunLock } from './run-lock.ts';
 import type { Stage } from './stages.ts';
 import { createProgress, type Logger, type TextStream } from './progress.ts';
+import { writeRunReport } from '../report/run-report.ts';
 import { exportRun, type ExportFormat, type ExportResult } from '../export/export-run.ts';
 import type { GgufExportType } from '../formats/gguf-model.ts';
 import type { BackendReport } from '../backend/index.ts';
@@ -43,6 +44,8 @@ export interface RunRecipeResult {
   ceBaseline?: TrainSummary;
   eval?: Awaited<ReturnType<typeof evalStage>>;
   exports?: ExportResult[];
+  /** report.md and report.html, rewritten after every run. */
+  report?: { markdown: string; html: string };
 }
 
 export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Promise<RunRecipeResult> {
@@ -65,6 +68,9 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Prom
     progress.stop();
     if (recipe.eval && runs('eval')) result.eval = await evalStage(recipe, paths, options.logger);
     if (recipe.export && runs('export')) result.exports = await exportStage(recipe, paths, options.logger);
+    const report = await writeRunReport(paths.root);
+    options.logger.info(`report: ${report.reportHtml}`);
+    result.report = { markdown: report.reportMd, html: report.reportHtml };
     return result;
   } finally {
     progress.stop();
