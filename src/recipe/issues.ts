@@ -103,12 +103,14 @@ const TYPE_NOUNS: Record<string, string> = {
   string: 'a string',
   boolean: 'true or false',
   object: 'a mapping',
+  record: 'a mapping',
   array: 'a list',
   tuple: 'a list',
   null: 'null',
 };
 
-function typeNoun(expected: string): string {
+/** A zod type name as a YAML user reads it: 'an integer', 'a mapping', ... */
+export function typeNoun(expected: string): string {
   return TYPE_NOUNS[expected] ?? expected;
 }
 
@@ -128,7 +130,8 @@ function isNullableKey(keyPath: KeyPath): boolean {
   return schemasAt(keyPath).some((node) => node.type === 'null');
 }
 
-function quote(value: unknown): string {
+/** A value from a YAML file as an error message shows it. */
+export function quote(value: unknown): string {
   if (Array.isArray(value)) return `a list of ${value.length}`;
   if (value !== null && typeof value === 'object') return 'a mapping';
   return typeof value === 'string' ? JSON.stringify(value) : String(value);

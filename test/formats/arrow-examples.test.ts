@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Field, Float32, Int32, List, RecordBatch, Schema, Table, tableFromIPC, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Rng } from '../../src/util/rng.ts';
 import {
   checkManifestFits,
   ExampleShardError,
@@ -27,20 +28,9 @@ function manifest(overrides: Partial<ExampleManifest> = {}): ExampleManifest {
   };
 }
 
-/** Deterministic pseudo-random rows (mulberry32), so failures reproduce. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomRows(count: number, k: number, seed: number): ExampleRowInput[] {
-  const random = seededRandom(seed);
+  const rng = new Rng(seed);
+  const random = () => rng.next();
   const ids = (n: number) => Array.from({ length: n }, () => Math.floor(random() * VOCAB));
   const logprobs = (n: number) => Array.from({ length: n }, () => Math.fround(-random() * 10));
   return Array.from({ length: count }, (_, i) => {

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { scanIPC } from 'nodejs-polars';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Rng } from '../../src/util/rng.ts';
 import { MANIFEST_METADATA_KEY, writeExampleShard } from '../../src/formats/arrow-examples.ts';
 import type { ExampleManifest, ExampleRowInput } from '../../src/formats/arrow-examples.ts';
 
@@ -30,21 +31,10 @@ function manifest(k: number): ExampleManifest {
   };
 }
 
-/** mulberry32, so a failing row reproduces. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Rows a reader could trip on (null lists, empty lists, -Infinity, non-ASCII), then seeded bulk rows. */
 function shardRows(k: number, seed: number): ExampleRowInput[] {
-  const random = seededRandom(seed);
+  const rng = new Rng(seed);
+  const random = () => rng.next();
   const ids = (n: number) => Array.from({ length: n }, () => Math.floor(random() * VOCAB));
   // Float32 values, so what a reader gives back compares exactly.
   const logprobs = (n: number) => Array.from({ length: n }, () => Math.fround(-random() * 12));

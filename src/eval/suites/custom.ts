@@ -39,6 +39,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { DatasetError } from '../../../datasets/errors.ts';
 import { formatFromExtension, readRecords, recordPosition } from '../../../datasets/readers.ts';
+import { quote, typeNoun } from '../../recipe/issues.ts';
 import { locatedError, type Problem } from '../../recipe/load.ts';
 import { formatKeyPath, valueAt } from '../../recipe/key-path.ts';
 import type { KeyPath } from '../../recipe/key-path.ts';
@@ -197,7 +198,7 @@ function describeIssue(issue: Issue, data: unknown): Problem[] {
   if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => unknownKey(keyPath, key));
   const given = valueAt(data, keyPath);
   if (issue.code === 'invalid_type') {
-    const expected = `expected ${TYPE_NOUNS[issue.expected] ?? issue.expected}`;
+    const expected = `expected ${typeNoun(issue.expected)}`;
     return [{ keyPath, message: given === undefined ? `required, ${expected}` : `${expected}, got ${quote(given)}` }];
   }
   if (issue.code === 'invalid_value') return [{ keyPath, message: `expected one of ${issue.values.join(' | ')}, got ${quote(given)}` }];
@@ -209,22 +210,6 @@ function unknownKey(parent: KeyPath, key: string): Problem {
   const suggestion = closestMatch(key, allowed);
   const hint = suggestion ? `did you mean ${suggestion}?` : `allowed: ${allowed.join(', ')}`;
   return { keyPath: [...parent, key], message: `unknown key (${hint})`, target: 'key' };
-}
-
-const TYPE_NOUNS: Record<string, string> = {
-  int: 'an integer',
-  number: 'a number',
-  string: 'a string',
-  boolean: 'true or false',
-  object: 'a mapping',
-  record: 'a mapping',
-  array: 'a list',
-};
-
-function quote(value: unknown): string {
-  if (Array.isArray(value)) return `a list of ${value.length}`;
-  if (value !== null && typeof value === 'object') return 'a mapping';
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
 
 // --- the suite -------------------------------------------------------------------------------------------
