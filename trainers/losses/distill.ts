@@ -105,13 +105,32 @@ function withTailBucket(student: tf.Tensor2D, teacher: StoredTopK): OutcomeLogPr
 
   // The student's tail is summed over the ids outside the top k, not taken as 1 - sum(Q_k), which
   // cancels catastrophically in float32 when the k ids hold nearly all the mass.
-  const logZ = tf.logSumExp(student, 1, true); // [N, 1]
+  const logZ = rowLogSumExp(student); // [N, 1]
   const outside = tf.where(teacherIdMask(ids, valid, V), LOG_ZERO, student); // [N, V]
-  const studentTail = tf.maximum(tf.sub(tf.logSumExp(outside, 1, true), logZ), logFloor); // [N, 1]
+  const studentTail = tf.maximum(tf.sub(rowLogSumExp(outside), logZ), logFloor); // [N, 1]
   const logQK = tf.sub(gatherEachRow(student, ids), logZ); // [N, k]
   const logQ = tf.concat([logQK, studentTail], 1) as tf.Tensor2D;
   return { logP, logQ, outcomes };
 }
+
+/**
+ * logSumExp over each row of [N, V], kept as [N, 1], with its gradient written out as the softmax: tfjs's
+ * own gradient goes through an Equal over [N, V] against the max, which costs as much as the rest of the
+ * KD step on wasm.
+ */
+const rowLogSumExp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [input, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+  const max = tf.max(input, 1, true);
+  const value = tf.add(max, tf.log(tf.sum(tf.exp(tf.sub(input, max)), 1, true))) as tf.Tensor2D; // [N, 1]
+  save([input, value]);
+  return {
+    value,
+    gradFunc: (dy, saved) => {
+      const [kept, lse] = saved as tf.Tensor2D[];
+      return tf.mul(dy, tf.exp(tf.sub(kept, lse)));
+    },
+  };
+}) as (x: tf.Tensor2D) => tf.Tensor2D;
 
 /** Log-softmax over the entries `valid` marks in each row; the others come out 0, a finite stand-in. */
 function maskedLogSoftmax(x: tf.Tensor2D, valid: tf.Tensor2D): tf.Tensor2D {
