@@ -19,7 +19,7 @@ export function runCharts(metrics: readonly MetricsRecord[], ceBaseline: readonl
   const charts: ReportChart[] = [
     {
       id: 'loss',
-      chart: lineChart('Loss', 'loss', [
+      chart: lineChart('Loss (each student\'s own objective: KL + CE for the distilled one)', 'loss', [
         series(metrics, 'loss', 'train loss'),
         series(metrics, 'val_loss', 'validation loss'),
         series(baseline, 'loss', 'CE-only student: train loss', true),
@@ -33,6 +33,8 @@ export function runCharts(metrics: readonly MetricsRecord[], ceBaseline: readonl
         series(metrics, 'ce', 'CE (train)'),
         series(metrics, 'val_kd', 'KD (validation)'),
         series(metrics, 'val_ce', 'CE (validation)'),
+        // The CE-only student's validation loss is its CE: the one number comparable across the two.
+        series(baseline, 'val_loss', 'CE-only student: CE (validation)', true),
       ]),
     },
     {

@@ -203,7 +203,7 @@ describe('writeRunReport', () => {
         'CE-only student: train loss': logged(run.ceMetrics, 'loss'),
         'CE-only student: validation loss': logged(run.ceMetrics, 'val_loss'),
       },
-      { 'KD (train)': logged(run.metrics, 'kd'), 'CE (train)': logged(run.metrics, 'ce'), 'KD (validation)': logged(run.metrics, 'val_kd'), 'CE (validation)': logged(run.metrics, 'val_ce') },
+      { 'KD (train)': logged(run.metrics, 'kd'), 'CE (train)': logged(run.metrics, 'ce'), 'KD (validation)': logged(run.metrics, 'val_kd'), 'CE (validation)': logged(run.metrics, 'val_ce'), 'CE-only student: CE (validation)': logged(run.ceMetrics, 'val_loss') },
       { train: logged(run.metrics, 'top1_agreement'), validation: logged(run.metrics, 'val_top1_agreement') },
       { gsm8k: logged(run.metrics, 'eval_gsm8k') },
     ]);
