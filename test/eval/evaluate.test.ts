@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
 import { compareCommand } from '../../src/cli/commands/compare.ts';
+import { runProgram } from '../../src/cli/program.ts';
 import { evaluate } from '../../src/eval/evaluate.ts';
 import { localTarget, serverTarget } from '../../src/eval/targets.ts';
 import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
@@ -98,6 +99,25 @@ describe('evaluating a model whose answers are known', () => {
     let json = '';
     await compareCommand({ a: join(dir, 'good'), b: join(dir, 'worse'), maxDrop: 0.2, json: true }, { ...io, stdout: { write: (text: string) => ((json += text), true) } });
     expect(JSON.parse(json)).toMatchObject({ regressed: true, rows: [{ suite: 'gsm8k_zeroshot', primary: false }, { metric: 'exact_match,flexible-extract', primary: true, regressed: true }] });
+  });
+});
+
+describe('slm-train eval', () => {
+  it('evaluates a served model from the command line and prints the results as JSON', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-eval-cli-'));
+    const server = await scriptedServer(new Set([0, 9]));
+    let stdout = '';
+    const io = { stdout: { write: (text: string) => ((stdout += text), true) }, stderr: { write: () => true } };
+    const code = await runProgram(
+      ['eval', '--provider', 'openai', '--endpoint', `${server.url}/v1`, '--model', 'scripted', '--suite', 'gsm8k', '--data', writeProblems(dir),
+        '--style', 'zero-shot', '--limit', '5', '--out', join(dir, 'out'), '--cache-dir', join(dir, 'cache'), '--backend', 'cpu', '--json'],
+      io,
+    );
+    expect(code).toBe(0);
+    const { outDir, results } = JSON.parse(stdout);
+    expect(outDir).toBe(join(dir, 'out'));
+    expect(results[0]).toMatchObject({ suite: 'gsm8k_zeroshot', n: 5, model: { name: 'openai:scripted' } });
+    expect(results[0].metrics['exact_match,flexible-extract'].value).toBe(0.8);
   });
 });
 

@@ -22,6 +22,8 @@ export interface EvalCommandOptions {
   limit?: number;
   seed: number;
   out?: string;
+  /** The answer cache's folder [runs/.eval-cache]. */
+  cacheDir?: string;
   backend: Backend;
   json: boolean;
 }
@@ -47,7 +49,8 @@ export async function evalCommand(options: EvalCommandOptions, io: CliIo): Promi
       })
     : await localTarget(options.model);
   try {
-    const results = await evaluate(target, [spec], { outDir, cacheFile: evalCacheFile(resolve('runs')), seed: options.seed, logger });
+    const cacheFile = options.cacheDir ? join(resolve(options.cacheDir), 'answers.jsonl') : evalCacheFile(resolve('runs'));
+    const results = await evaluate(target, [spec], { outDir, cacheFile, seed: options.seed, logger });
     if (options.json) {
       io.stdout.write(`${JSON.stringify({ outDir, results })}\n`);
       return 0;
@@ -97,6 +100,7 @@ export function registerEval(program: Command, { io, setExitCode }: CommandConte
     .option('--limit <n>', 'documents to evaluate (mmlu: per subject)', integerArg(1))
     .option('--seed <n>', 'seed of the few-shot selection', integerArg(0), 1234)
     .option('--out <dir>', 'output folder [<run>/eval, or runs/eval/<model>]')
+    .option('--cache-dir <dir>', 'where answers are cached by model digest and prompt [runs/.eval-cache]')
     .addOption(backendOption().default('auto'))
     .option('--json', 'print the results as JSON')
     .action(async (flags: Omit<EvalCommandOptions, 'json'> & { json?: boolean }) => setExitCode(await evalCommand({ ...flags, json: flags.json ?? false }, io)));
