@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { text } from 'node:stream/consumers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -141,7 +142,7 @@ export async function startLabelingServer(options: LabelingServerOptions): Promi
     counts.maxInFlight = Math.max(counts.maxInFlight, ++inFlight);
     try {
       const held = sleepAtLeast(options.delayMs);
-      const request = JSON.parse((await readBody(req)) || '{}') as { logprobs?: boolean; top_logprobs?: number };
+      const request = JSON.parse((await text(req)) || '{}') as { logprobs?: boolean; top_logprobs?: number };
       await held;
       const path = (req.url ?? '/').split('?')[0];
       const k = request.logprobs ? (request.top_logprobs ?? 0) : undefined;
@@ -222,11 +223,3 @@ function send(res: ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
