@@ -7,13 +7,14 @@
  * It is assembled under a hidden sibling name and renamed into place, so a directory under a checkpoint's
  * name is always complete.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { FormatError } from '../src/formats/format-error.ts';
 import { SafetensorsFile, writeSafetensors, type HostTensor } from '../src/formats/safetensors.ts';
 import { removeDirAtomic, replaceDirAtomic, writeJsonAtomic } from '../src/util/atomic.ts';
 import { pathExists } from '../src/util/path-exists.ts';
+import { readJsonFile } from '../src/util/read-json.ts';
 import type { AdamWState } from './optimizer/adamw.ts';
 
 /** A checkpoint file that is missing or malformed; the message starts with its path. */
@@ -230,16 +231,9 @@ async function readTrainerState(path: string): Promise<TrainerState> {
 }
 
 async function readJson(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    throw new CheckpointError(path, 'MISSING', 'not found: the folder is not a complete checkpoint');
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new CheckpointError(path, 'JSON', 'is not valid JSON', { cause: error });
-  }
+  return readJsonFile(path, (problem, detail, cause) => {
+    if (problem === 'missing') return new CheckpointError(path, 'MISSING', 'not found: the folder is not a complete checkpoint');
+    if (problem === 'invalid') return new CheckpointError(path, 'JSON', 'is not valid JSON', { cause });
+    return cause as Error;
+  });
 }

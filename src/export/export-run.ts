@@ -21,6 +21,7 @@ import type { TokenizerConfigJson } from '../tokenizer/special-tokens.ts';
 import { ggufTokenizerFiles } from '../tokenizer/gguf-tokenizer.ts';
 import { replaceDirAtomic, writeFileAtomic } from '../util/atomic.ts';
 import { SlmError } from '../util/errors.ts';
+import { readJsonFile } from '../util/read-json.ts';
 import { pathExists } from '../util/path-exists.ts';
 import { exportGgufLora } from './gguf-lora.ts';
 import { readPeftAdapter, writePeftAdapter } from './peft.ts';
@@ -172,7 +173,9 @@ async function tokenizerFiles(source: string): Promise<TokenizerFiles> {
   }
   const json = await readFile(join(source, 'tokenizer.json'), 'utf8');
   const configPath = join(source, 'tokenizer_config.json');
-  const config = (await pathExists(configPath)) ? (JSON.parse(await readFile(configPath, 'utf8')) as TokenizerConfigJson) : undefined;
+  const config = (await pathExists(configPath))
+    ? ((await readJsonFile(configPath, (_, detail, cause) => new SlmError(`${configPath}: ${detail}`, { code: 'ERR_EXPORT', cause }))) as TokenizerConfigJson)
+    : undefined;
   return { json, config };
 }
 

@@ -2,12 +2,12 @@
  * PEFT LoRA adapter folders: adapter_config.json + adapter_model.safetensors, as huggingface/peft saves
  * and loads them (`PeftModel.from_pretrained`).
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SafetensorsFile, writeSafetensors, type HostTensor } from '../formats/safetensors.ts';
 import type { LoraConfig, LoraTarget } from '../model/lora-config.ts';
 import { replaceDirAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { SlmError } from '../util/errors.ts';
+import { readJsonFile } from '../util/read-json.ts';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
@@ -40,7 +40,7 @@ export async function writePeftAdapter(dir: string, config: LoraConfig, tensors:
 /** Reads a PEFT LoRA folder back: its config (validated) and tensors by name. */
 export async function readPeftAdapter(dir: string): Promise<{ config: LoraConfig; baseModel: string; tensors: Map<string, HostTensor> }> {
   const configPath = join(dir, ADAPTER_CONFIG_FILE);
-  const raw = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
+  const raw = (await readJsonFile(configPath, (_, detail, cause) => new SlmError(`${configPath}: ${detail}`, { code: 'ERR_ADAPTER', cause }))) as Record<string, unknown>;
   if (raw.peft_type !== 'LORA') throw new SlmError(`${configPath}: peft_type must be "LORA", got ${JSON.stringify(raw.peft_type)}`, { code: 'ERR_ADAPTER' });
   const targets = raw.target_modules;
   if (!Array.isArray(targets)) throw new SlmError(`${configPath}: target_modules must be a list of module names`, { code: 'ERR_ADAPTER' });

@@ -5,11 +5,12 @@
  * one exception: Phi-3's fused `qkv_proj` and `gate_up_proj` are offered as the separate q/k/v and gate/up
  * projections of a Llama.
  */
-import { lstat, readFile, rename } from 'node:fs/promises';
+import { lstat, rename } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { ModelConfig } from '../model/config.ts';
 import { replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { pathExists } from '../util/path-exists.ts';
+import { readJsonFile } from '../util/read-json.ts';
 import { HfModelDirError, hfConfigJson, modelConfigFromHf } from './hf-config.ts';
 import { SafetensorsFile, storedByteLength, writeSafetensors } from './safetensors.ts';
 import type { HostTensor, TensorInfo, WritableDtype } from './safetensors.ts';
@@ -283,19 +284,8 @@ async function refuseNonDirectory(target: string): Promise<void> {
 // ---------------------------------------------------------------- small helpers
 
 async function readJsonObject(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new HfModelDirError(file, missing ? 'MISSING_FILE' : 'IO', missing ? 'file not found' : (error as Error).message, { cause: error });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new HfModelDirError(file, 'INVALID_JSON', `not valid JSON (${(error as Error).message})`);
-  }
+  const codes = { missing: 'MISSING_FILE', unreadable: 'IO', invalid: 'INVALID_JSON' } as const;
+  const json = await readJsonFile(file, (problem, detail, cause) => new HfModelDirError(file, codes[problem], detail, { cause }));
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new HfModelDirError(file, 'INVALID_JSON', 'must hold a JSON object');
   }
