@@ -90,7 +90,7 @@ export async function generateStage(recipe: Recipe, paths: RunPaths, logger: Log
     const answers = jobs.map((job) => cache.get(job.key)!);
     const softLabels = chooseSoftLabels(spec, answers, student.tokenizer, identity, await teacher.sharesTokenizer(student.tokenizer));
     if (softLabels.fallback) logger.warn(`generate: ${softLabels.fallback}`);
-    const { rows, counts } = buildRows(jobs, (job) => cache.get(job.key)!, prompts, {
+    const { rows, counts } = buildRows(jobs, answers, prompts, {
       tokenizer: student.tokenizer,
       encodePrompt,
       system: spec.system,

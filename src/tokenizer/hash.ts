@@ -7,6 +7,13 @@ import type { Tokenizer } from './tokenizer.ts';
  * tokenizer saved by different tools hashes the same: equal hashes mean the same ids for the same tokens.
  */
 export function tokenizerHash(tokenizer: Tokenizer): string {
-  const canonical = canonicalJson(JSON.parse(tokenizer.toJSON()));
-  return `sha256:${createHash('sha256').update(canonical).digest('hex')}`;
+  let hash = hashes.get(tokenizer);
+  if (hash === undefined) {
+    // A large vocabulary's tokenizer.json is megabytes: parse and hash it once per tokenizer.
+    hash = `sha256:${createHash('sha256').update(canonicalJson(JSON.parse(tokenizer.toJSON()))).digest('hex')}`;
+    hashes.set(tokenizer, hash);
+  }
+  return hash;
 }
+
+const hashes = new WeakMap<Tokenizer, string>();

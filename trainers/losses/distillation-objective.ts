@@ -37,14 +37,16 @@ export function distillationObjective(model: CausalLM, project: Projection, opti
     const { batchSize: B, seqLen: T } = batch;
     const inputs = tf.tensor2d(batch.inputs, [B, T], 'int32');
     const hidden = tf.reshape(model.hidden(inputs, undefined, project), [B * T, -1]) as tf.Tensor2D;
-    const logits = tf.matMul(hidden, model.outputHead()) as tf.Tensor2D; // [B*T, V]
+    // Tied embeddings make the head a transpose: build it once per batch.
+    const head = model.outputHead();
+    const logits = tf.matMul(hidden, head) as tf.Tensor2D; // [B*T, V]
     const mask = tf.tensor1d(batch.mask);
     const ce = crossEntropy(logits, tf.tensor1d(batch.targets, 'int32'), mask);
     observe('ce', ce);
     const kd = batch.softLabels
       ? storedKd(logits, batch, mask, options, observe)
       : options.online
-        ? onlineKd(hidden, inputs, model, mask, options.online, options, observe)
+        ? onlineKd({ hidden, head, logits }, inputs, mask, options.online, options, observe)
         : null;
     if (!kd) return ce;
     observe('kd', kd);
@@ -66,9 +68,8 @@ function storedKd(logits: tf.Tensor2D, batch: Batch, mask: tf.Tensor1D, options:
 
 /** KD against the full distribution of a teacher run on the same inputs (no gradient reaches the teacher). */
 function onlineKd(
-  hidden: tf.Tensor2D,
+  student: { hidden: tf.Tensor2D; head: tf.Tensor2D; logits: tf.Tensor2D },
   inputs: tf.Tensor2D,
-  student: CausalLM,
   mask: tf.Tensor1D,
   online: OnlineTeacher,
   options: DistillObjectiveOptions,
@@ -77,31 +78,28 @@ function onlineKd(
   const [B, T] = inputs.shape;
   const teacherHidden = tf.reshape(online.model.hidden(inputs), [B * T, -1]) as tf.Tensor2D;
   const teacherHead = online.model.outputHead();
-  observe('top1_agreement', onlineAgreement(hidden, student.outputHead(), teacherHidden, teacherHead, mask, online.rowsPerChunk));
+  observe('top1_agreement', onlineAgreement(student.logits, teacherHidden, teacherHead, mask, online.rowsPerChunk));
   return chunkedFullDistillLoss(
-    { studentHidden: hidden, studentHead: student.outputHead(), teacherHidden, teacherHead, mask },
+    { studentHidden: student.hidden, studentHead: student.head, teacherHidden, teacherHead, mask },
     { ...options, rowChunk: online.rowsPerChunk, vocabChunk: online.vocabPerChunk },
   );
 }
 
-/** Top-1 agreement computed a chunk of rows at a time, so no [N, V] teacher logits exist at once. */
-function onlineAgreement(
-  hidden: tf.Tensor2D,
-  head: tf.Tensor2D,
-  teacherHidden: tf.Tensor2D,
-  teacherHead: tf.Tensor2D,
-  mask: tf.Tensor1D,
-  rows: number,
-): tf.Scalar {
-  const N = hidden.shape[0];
-  const V = Math.min(head.shape[1], teacherHead.shape[1]);
+/**
+ * Top-1 agreement with the teacher, whose logits are made a chunk of rows at a time so no [N, V] teacher
+ * logits exist at once; the student's are already there (the CE needs them).
+ */
+function onlineAgreement(logits: tf.Tensor2D, teacherHidden: tf.Tensor2D, teacherHead: tf.Tensor2D, mask: tf.Tensor1D, rows: number): tf.Scalar {
+  const N = logits.shape[0];
+  const V = Math.min(logits.shape[1], teacherHead.shape[1]);
   const agree: tf.Tensor1D[] = [];
   for (let start = 0; start < N; start += rows) {
     const size = Math.min(rows, N - start);
     agree.push(
       tf.tidy(() => {
-        const argmax = (h: tf.Tensor2D, w: tf.Tensor2D) => tf.argMax(tf.slice(tf.matMul(tf.slice(h, [start, 0], [size, -1]), w), [0, 0], [size, V]), 1);
-        return tf.cast(tf.equal(argmax(hidden, head), argmax(teacherHidden, teacherHead)), 'float32') as tf.Tensor1D;
+        const studentTop = tf.argMax(tf.slice(logits, [start, 0], [size, V]), 1);
+        const teacherTop = tf.argMax(tf.slice(tf.matMul(tf.slice(teacherHidden, [start, 0], [size, -1]), teacherHead), [0, 0], [size, V]), 1);
+        return tf.cast(tf.equal(studentTop, teacherTop), 'float32') as tf.Tensor1D;
       }),
     );
   }

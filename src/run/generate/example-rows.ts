@@ -31,9 +31,10 @@ export interface RowCounts {
   responseTokens: number;
 }
 
+/** `answers[i]` is the teacher's answer to `jobs[i]`. */
 export function buildRows(
   jobs: readonly TeacherJob[],
-  answerOf: (job: TeacherJob) => Sample,
+  answers: readonly Sample[],
   prompts: readonly SeedPrompt[],
   options: RowBuilderOptions,
 ): { rows: ExampleRowInput[]; counts: RowCounts } {
@@ -46,8 +47,8 @@ export function buildRows(
   };
   const seen = new Set<string>();
   const rows: ExampleRowInput[] = [];
-  for (const job of jobs) {
-    const answer = answerOf(job);
+  for (const [i, job] of jobs.entries()) {
+    const answer = answers[i];
     const prompt = prompts[job.prompt];
     const reason = options.filter({ text: answer.text, finishReason: answer.finishReason, reference: prompt.reference });
     if (reason) {
