@@ -2,8 +2,8 @@
  * The examples a generate stage wrote (<run>/data/summary.json and the shards it lists), checked against
  * the student that is about to train on them.
  */
-import { readFile } from 'node:fs/promises';
 import { checkManifestFits, readExampleShard, type ExampleManifest, type ExampleRow } from '../src/formats/arrow-examples.ts';
+import { readJsonFile } from '../src/util/read-json.ts';
 import { DatasetError } from './errors.ts';
 import type { SourcedExample, TextExample } from './text-examples.ts';
 
@@ -47,18 +47,10 @@ export function rowExample(row: ExampleRow, index: number, k: number): SourcedEx
 }
 
 async function shardList(summaryPath: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(summaryPath, 'utf8');
-  } catch (error) {
-    throw new DatasetError(`${summaryPath}: no generated data (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); run the generate stage first`);
-  }
-  let shards: unknown;
-  try {
-    shards = (JSON.parse(text) as { shards?: unknown }).shards;
-  } catch (error) {
-    throw new DatasetError(`${summaryPath}: not valid JSON (${(error as Error).message})`);
-  }
+  const summary = await readJsonFile(summaryPath, (problem, detail) =>
+    problem === 'invalid' ? new DatasetError(`${summaryPath}: ${detail}`) : new DatasetError(`${summaryPath}: no generated data (${detail}); run the generate stage first`),
+  );
+  const shards = (summary as { shards?: unknown } | null)?.shards;
   if (!Array.isArray(shards) || !shards.every((s) => typeof s === 'string')) {
     throw new DatasetError(`${summaryPath}: key "shards" must be a list of shard paths`);
   }

@@ -7,10 +7,11 @@
  *
  * and reading them back (from such a folder, a run folder's eval/, or one .json) for comparisons.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { pathExists } from '../util/path-exists.ts';
+import { readJsonFile } from '../util/read-json.ts';
 import { SlmError } from '../util/errors.ts';
 import type { MetricValue, SampleRecord, SuiteResult } from './runner.ts';
 
@@ -37,12 +38,7 @@ export async function readEvalResults(path: string): Promise<SuiteResult[]> {
 }
 
 async function readResult(file: string): Promise<SuiteResult> {
-  let value: Partial<SuiteResult>;
-  try {
-    value = JSON.parse(await readFile(file, 'utf8')) as Partial<SuiteResult>;
-  } catch (error) {
-    throw new SlmError(`${file}: not a JSON evaluation result (${(error as Error).message})`, { code: 'ERR_EVAL' });
-  }
+  const value = (await readJsonFile(file, (_, detail, cause) => new SlmError(`${file}: not a JSON evaluation result (${detail})`, { code: 'ERR_EVAL', cause }))) as Partial<SuiteResult>;
   if (typeof value.suite !== 'string' || typeof value.metrics !== 'object' || typeof value.primaryMetric !== 'string') {
     throw new SlmError(`${file}: not an evaluation result (expected keys suite, primaryMetric and metrics)`, { code: 'ERR_EVAL' });
   }

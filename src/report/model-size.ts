@@ -3,7 +3,7 @@
  * folder's config.json, a GGUF file's metadata, or an Ollama model's GGUF. A size that cannot be known
  * (a server teacher, a run without final/) comes back with the reason instead.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { latestCheckpoint } from '../../trainers/checkpoint.ts';
 import { GgufFile } from '../formats/gguf/reader.ts';
@@ -14,6 +14,8 @@ import { countParameters, resolveModelConfig, type ModelConfig } from '../model/
 import { loraModules, resolveLoraConfig } from '../model/lora-config.ts';
 import type { LoraStudentSpec, Recipe } from '../recipe/index.ts';
 import { runPathsAt } from '../run/layout.ts';
+import { readJsonFile } from '../util/read-json.ts';
+import { RunReportError } from './run-files.ts';
 
 export type ModelSize =
   | {
@@ -37,7 +39,8 @@ export async function studentSize(recipe: Recipe, runDir: string): Promise<Model
   const configFile = checkpoint && join(checkpoint.dir, 'config.json');
   if (!configFile || !(await isFile(configFile))) return { parameters: null, reason: 'no final/ or checkpoint yet' };
   // Checkpoints keep the ModelConfig itself (camelCase), not an HF config.json.
-  const parameters = countParameters(resolveModelConfig(JSON.parse(await readFile(configFile, 'utf8')) as ModelConfig));
+  const config = await readJsonFile(configFile, (_, detail, cause) => new RunReportError(`${configFile}: ${detail}`, { cause }));
+  const parameters = countParameters(resolveModelConfig(config as ModelConfig));
   return { parameters, trainable: parameters, source: configFile };
 }
 

@@ -13,6 +13,7 @@ import { runPathsAt } from '../run/layout.ts';
 import { readMetrics, type MetricsRecord } from '../run/metrics.ts';
 import { SlmError } from '../util/errors.ts';
 import { pathExists } from '../util/path-exists.ts';
+import { readJsonFile } from '../util/read-json.ts';
 
 /** Who was evaluated; `ce-baseline` is the same student trained with cross-entropy alone. */
 export const EVAL_TARGETS = ['student', 'teacher', 'base', 'ce-baseline'] as const;
@@ -124,10 +125,6 @@ async function listFiles(runDir: string, dir: string): Promise<FileEntry[]> {
   return files.sort((a, b) => a.path.localeCompare(b.path));
 }
 
-async function readJson(path: string): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8'));
-  } catch (error) {
-    throw new RunReportError(`${path}: not valid JSON (${(error as Error).message})`, { cause: error });
-  }
+function readJson(path: string): Promise<unknown> {
+  return readJsonFile(path, (_, detail, cause) => new RunReportError(`${path}: ${detail}`, { cause }));
 }
