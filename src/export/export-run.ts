@@ -63,7 +63,7 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
       return exportPeft(recipe, paths.final, out);
     case 'hf':
       return withMergedModel(recipe, paths.final, async (model, tokenizer) => {
-        await writeHfModelDir(out, { config: model.config, tensors: model.hfTensors(), dtype: options.dtype ?? 'F32', tokenizerJson: tokenizer.json, tokenizerConfig: tokenizer.config });
+        await writeHfModelDir(out, { config: model.config, tensors: model.eachHfTensor(), dtype: options.dtype ?? 'F32', tokenizerJson: tokenizer.json, tokenizerConfig: tokenizer.config });
         return { format: 'hf', path: out, files: ['config.json', 'model.safetensors', 'tokenizer.json', ...(tokenizer.config ? ['tokenizer_config.json'] : [])] };
       });
     case 'gguf-lora':

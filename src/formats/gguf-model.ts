@@ -22,7 +22,16 @@ import {
   type SupportedGgufArchitecture,
 } from './gguf-model-config.ts';
 import { llama3RopeFactors } from './gguf-rope-factors.ts';
-import { fromGgufLayout, ggufTensorName, ROPE_FREQS_TENSOR, tensorSources, toGgufLayout, type TensorSource } from './gguf-tensors.ts';
+import { CompactTensor, isCompactType } from './compact-tensor.ts';
+import {
+  deinterleavedRowOrder,
+  fromGgufLayout,
+  ggufTensorName,
+  ROPE_FREQS_TENSOR,
+  tensorSources,
+  toGgufLayout,
+  type TensorSource,
+} from './gguf-tensors.ts';
 import { ggufTokenizerMetadata, type GgufExportTokenizer } from './gguf-vocab.ts';
 import type { HostTensor } from './safetensors.ts';
 
@@ -37,9 +46,20 @@ export interface GgufModel {
   config: ModelConfig;
 }
 
+/** Reads of one parameter by its Hugging Face name: as float32, or in the file's stored type. */
+export interface ModelTensorSource {
+  read(name: string): Promise<HostTensor | undefined>;
+  readCompact(name: string): Promise<CompactTensor | undefined>;
+}
+
+/** Makes the model from its config and tensor source; `describe` is a line on its size for the log. */
+export type ModelBuilder = (config: ModelConfig, source: ModelTensorSource, describe: string) => Promise<CausalLM>;
+
 export interface LoadGgufOptions {
-  /** Told the memory the model will take before any weight is read. */
+  /** Told the memory the model will take before any weight is read (by the default builder). */
   logger?: { info(message: string): void };
+  /** How the weights are held; default: every weight as a float32 variable. */
+  build?: ModelBuilder;
 }
 
 /** The config of a GGUF model file, read from its metadata and tensor list (and `rope_freqs` when present). */
@@ -61,8 +81,14 @@ export async function loadGgufModel(path: string, options: LoadGgufOptions = {})
     const tokenizer = tokenizerFromGguf(file.metadata.values(), { source: path });
     const sources = tensorSources(config, arch, file.hasTensor('blk.0.attn_qkv.weight'));
     checkTensors(file, sources, arch);
-    options.logger?.info(describeModelSize(path, arch, config));
-    const model = await CausalLM.fromHfTensors(config, readerOver(file, sources));
+    const describe = describeModelSize(path, arch, config);
+    const build: ModelBuilder =
+      options.build ??
+      ((cfg, source) => {
+        options.logger?.info(describe);
+        return CausalLM.fromHfTensors(cfg, (name) => source.read(name));
+      });
+    const model = await build(config, { read: readerOver(file, sources), readCompact: compactReaderOver(file, sources) }, describe);
     return { model, tokenizer, chatTemplate: tokenizer.chatTemplate, config };
   } finally {
     await file.close();
@@ -153,6 +179,30 @@ function checkTensors(file: GgufFile, sources: Map<string, TensorSource>, arch: 
       `tensors this model has no place for: ${shown}${unused.length > 5 ? ` and ${unused.length - 5} more` : ''} (a ${arch} variant it cannot run)`,
     );
   }
+}
+
+/**
+ * Reads each parameter in the GGUF tensor's own type: rows of whole blocks, so phi3's fused parts are row
+ * ranges and llama's interleaved q/k rows are reordered without decoding.
+ */
+function compactReaderOver(file: GgufFile, sources: Map<string, TensorSource>) {
+  let held: { name: string; tensor: CompactTensor } | null = null;
+  return async (hfName: string): Promise<CompactTensor | undefined> => {
+    const source = sources.get(hfName);
+    if (!source) return undefined;
+    if (held?.name !== source.gguf) held = { name: source.gguf, tensor: await readCompactTensor(file, source) };
+    const whole = held.tensor;
+    if (!source.rows) held = null;
+    const rows = source.rows ? whole.sliceRows(...source.rows) : whole;
+    return source.interleavedHeads ? rows.reorderRows(deinterleavedRowOrder(rows.rows, source.interleavedHeads)) : rows;
+  };
+}
+
+async function readCompactTensor(file: GgufFile, source: TensorSource): Promise<CompactTensor> {
+  const { type } = file.tensorInfo(source.gguf);
+  const bytes = await file.readTensorBytes(source.gguf);
+  if (!isCompactType(type)) throw new GgufModelError(file.path, 'UNSUPPORTED', `tensor '${source.gguf}' has type ${type}, which cannot be decoded`);
+  return new CompactTensor(type, source.shape, bytes);
 }
 
 /** Reads each parameter from its GGUF tensor; a fused tensor is kept until its last part has been taken. */

@@ -126,6 +126,18 @@ export function deinterleaveHeadRows(data: Float32Array, cols: number, heads: nu
   return moveHeadRows(data, cols, heads, (half, i, headDim) => [2 * i + half, half * (headDim / 2) + i]);
 }
 
+/** The GGUF row each HF row of llama's q/k comes from, for `rows` rows over `heads` heads. */
+export function deinterleavedRowOrder(rows: number, heads: number): Int32Array {
+  const headDim = rows / heads;
+  const order = new Int32Array(rows);
+  for (let head = 0; head < heads; head++) {
+    for (let half = 0; half < 2; half++) {
+      for (let i = 0; i < headDim / 2; i++) order[head * headDim + half * (headDim / 2) + i] = head * headDim + 2 * i + half;
+    }
+  }
+  return order;
+}
+
 /** Copies each row of each head from one in-head position to another, given as [from, to] for (half, i). */
 function moveHeadRows(
   data: Float32Array,

@@ -11,6 +11,7 @@ import type { ModelConfig } from '../model/config.ts';
 import { replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { pathExists } from '../util/path-exists.ts';
 import { readJsonFile } from '../util/read-json.ts';
+import type { CompactTensor } from './compact-tensor.ts';
 import { HfModelDirError, hfConfigJson, modelConfigFromHf } from './hf-config.ts';
 import { SafetensorsFile, storedByteLength, writeSafetensors } from './safetensors.ts';
 import type { HostTensor, TensorInfo, WritableDtype } from './safetensors.ts';
@@ -37,6 +38,8 @@ export interface HfWeights {
   names(): string[];
   info(name: string): TensorInfo;
   read(name: string): Promise<HostTensor>;
+  /** The tensor in its stored type (see CompactTensor), for weights that stay compact in host memory. */
+  readCompact(name: string): Promise<CompactTensor>;
   close(): Promise<void>;
 }
 
@@ -120,6 +123,7 @@ function weightsOver(location: Map<string, SafetensorsFile>, files: SafetensorsF
       const file = fileOf(name);
       return { name, shape: file.info(name).shape, data: await file.read(name) };
     },
+    readCompact: (name) => fileOf(name).readCompact(name),
     close: async () => {
       await Promise.all(files.map((file) => file.close()));
     },
@@ -162,6 +166,7 @@ function splitFused(weights: HfWeights, config: ModelConfig, dir: string): HfWei
   }
   const fusedNames = new Set([...parts.values()].map((part) => part.fused));
   let held: { name: string; data: Float32Array } | null = null;
+  let heldCompact: { name: string; tensor: CompactTensor } | null = null;
   const partInfo = (part: FusedPart): TensorInfo => {
     const info = weights.info(part.fused);
     const rows = part.rows[1] - part.rows[0];
@@ -182,6 +187,14 @@ function splitFused(weights: HfWeights, config: ModelConfig, dir: string): HfWei
       const data = held.data.slice(start * cols, end * cols);
       if (end * cols === held.data.length) held = null;
       return { name, shape: [end - start, cols], data };
+    },
+    readCompact: async (name) => {
+      const part = parts.get(name);
+      if (!part) return weights.readCompact(name);
+      if (heldCompact?.name !== part.fused) heldCompact = { name: part.fused, tensor: await weights.readCompact(part.fused) };
+      const tensor = heldCompact.tensor.sliceRows(...part.rows);
+      if (part.rows[1] === heldCompact.tensor.rows) heldCompact = null;
+      return tensor;
     },
     close: () => weights.close(),
   };

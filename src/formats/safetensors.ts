@@ -11,6 +11,7 @@ import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { writeFileAtomicWith } from '../util/atomic.ts';
 import { describeValue, FormatError } from './format-error.ts';
+import { CompactTensor, isCompactType } from './compact-tensor.ts';
 import { decodeBf16, decodeF16, encodeBf16, encodeF16 } from './half-float.ts';
 
 /** A named float32 tensor in host memory, row-major. */
@@ -144,6 +145,16 @@ export class SafetensorsFile {
     const bytes = new Uint8Array(entry.byteLength);
     await readExactly(this.path, this.handle, bytes, this.dataStart + entry.begin);
     return decode(bytes.buffer);
+  }
+
+  /** Reads this tensor's bytes as they are stored (F32, F16, BF16); other dtypes are converted to F32. */
+  async readCompact(name: string): Promise<CompactTensor> {
+    const entry = this.entry(name);
+    if (!isCompactType(entry.dtype)) return new CompactTensor('F32', entry.shape, new Uint8Array((await this.read(name)).buffer));
+    if (this.closed) throw new SafetensorsError(this.path, 'CLOSED', `cannot read '${name}': the file was closed`);
+    const bytes = new Uint8Array(entry.byteLength);
+    await readExactly(this.path, this.handle, bytes, this.dataStart + entry.begin);
+    return new CompactTensor(entry.dtype, entry.shape, bytes);
   }
 
   async close(): Promise<void> {

@@ -1,11 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { isRecordingGradients } from '../backend/tape.ts';
+import type { CompactTensor } from '../formats/compact-tensor.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import { Rng } from '../util/rng.ts';
 import type { ModelConfig } from './config.ts';
+import { EMBEDDING, FrozenWeights } from './frozen-weights.ts';
 import type { KVCache } from './kv-cache.ts';
-import { decoderBlock, rmsNorm, type Projection } from './layers.ts';
+import { decoderBlock, rmsNorm, type AttentionInputs, type Projection } from './layers.ts';
 import { linear } from './matmul.ts';
 import { memoryShape, parameterSpecs, type ParameterSpec } from './parameters.ts';
+import { recomputed } from './recompute.ts';
 import { rotaryTables, rowRotaryTables } from './rope.ts';
 import { disposeAll, elementCount, ownedVariable } from './variables.ts';
 
@@ -25,18 +29,43 @@ export interface BatchLayout {
   padLeft: readonly number[];
 }
 
+/** Vocabulary rows of a streamed output head per product: about 16M values (64 MiB as float32). */
+const HEAD_CHUNK_VALUES = 1 << 24;
+
+export interface CompactLoadOptions {
+  /** Backend bytes that streamed weights may stay in between uses (see FrozenWeights). */
+  pinBytes: number;
+  /** Vocabulary rows of the streamed head per product; default about 16M values' worth. */
+  headChunkRows?: number;
+}
+
 /**
  * A decoder-only transformer of the Llama family (Llama, Mistral, Qwen2, SmolLM, TinyLlama), shaped by its
- * config. Parameters are tf.Variables named as in Hugging Face checkpoints.
+ * config. Parameters are tf.Variables named as in Hugging Face checkpoints; a pretrained base too large for
+ * the backend keeps its matrices compact in host memory instead (`frozen`) and streams them in per layer.
  */
 export class CausalLM {
   readonly config: ModelConfig;
+  /** Weights held in the backend: every weight, or a streamed model's vectors (norms, biases). */
   readonly params: Map<string, tf.Variable>;
+  /** A streamed model's matrices, compact in host memory; null when every weight is in `params`. */
+  readonly frozen: FrozenWeights | null;
+  /**
+   * Recompute each decoder layer in the backward pass instead of keeping its activations. Layers whose
+   * weights are streamed always are.
+   */
+  recompute = false;
   private readonly specs: Map<string, ParameterSpec>;
+  /** The running layer's streamed weights. */
+  private active: ReadonlyMap<string, tf.Tensor> | null = null;
 
-  private constructor(config: ModelConfig, params: Map<string, tf.Variable>) {
+  private readonly headChunkRows: number;
+
+  private constructor(config: ModelConfig, params: Map<string, tf.Variable>, frozen: FrozenWeights | null = null, headChunkRows?: number) {
     this.config = config;
     this.params = params;
+    this.frozen = frozen;
+    this.headChunkRows = headChunkRows ?? Math.max(1, Math.floor(HEAD_CHUNK_VALUES / config.hiddenSize));
     this.specs = new Map(parameterSpecs(config).map((s) => [s.name, s]));
   }
 
@@ -80,13 +109,46 @@ export class CausalLM {
     return new CausalLM(config, params);
   }
 
+  /**
+   * A model whose matrices stay as `read` gives them (compact, in host memory) and whose vectors (norms,
+   * biases) are held in the backend. The weights are frozen: nothing streamed gets a gradient.
+   */
+  static async fromCompactTensors(
+    config: ModelConfig,
+    read: (name: string) => Promise<CompactTensor | undefined>,
+    { pinBytes, headChunkRows }: CompactLoadOptions,
+  ): Promise<CausalLM> {
+    const specs = parameterSpecs(config);
+    const params = new Map<string, tf.Variable>();
+    const compact = new Map<string, CompactTensor>();
+    try {
+      for (const spec of specs) {
+        const tensor = await read(spec.name);
+        if (!tensor) throw new Error(`weights: missing tensor ${spec.name} (shape [${spec.hfShape}])`);
+        if (tensor.shape.join() !== spec.hfShape.join()) {
+          throw new Error(`weights: ${spec.name} has shape [${tensor.shape}], the config implies [${spec.hfShape}]`);
+        }
+        if (spec.hfShape.length === 1) params.set(spec.name, ownedVariable(tf.tensor(tensor.toFloat32(), spec.hfShape), false));
+        else compact.set(spec.name, tensor);
+      }
+    } catch (error) {
+      disposeAll(params);
+      throw error;
+    }
+    return new CausalLM(config, params, new FrozenWeights(compact, new Map(specs.map((s) => [s.name, s])), pinBytes), headChunkRows);
+  }
+
   /** All parameters in Hugging Face names, shapes and layout, in checkpoint order. */
   hfTensors(): HostTensor[] {
-    return [...this.specs.values()].map((spec) => ({
-      name: spec.name,
-      shape: spec.hfShape,
-      data: toHfLayout(this.params.get(spec.name)!, spec),
-    }));
+    return [...this.eachHfTensor()];
+  }
+
+  /** hfTensors one at a time, so a writer holds one float32 tensor of a streamed model at once. */
+  *eachHfTensor(): Generator<HostTensor> {
+    for (const spec of this.specs.values()) {
+      const data = this.frozen?.has(spec.name) ? this.frozen.compact(spec.name).toFloat32() : toHfLayout(this.params.get(spec.name)!, spec);
+      yield { name: spec.name, shape: spec.hfShape, data };
+    }
   }
 
   /**
@@ -106,32 +168,119 @@ export class CausalLM {
     const rope = layout
       ? rowRotaryTables(this.config, layout.padLeft.map((padded) => offset - padded), T, queryScale)
       : rotaryTables(this.config, offset, T, queryScale);
-    let x = tf.gather(this.param('model.embed_tokens.weight'), ids) as tf.Tensor3D; // [B, T, D]
+    let x = this.frozen?.has(EMBEDDING) ? this.frozen.embed(ids) : (tf.gather(this.param(EMBEDDING), ids) as tf.Tensor3D); // [B, T, D]
     for (let layer = 0; layer < this.config.numLayers; layer++) {
-      x = decoderBlock(x, layer, this.config, this.param, project, { rope, cache, padLeft: layout?.padLeft });
+      x = this.decoderLayer(x, layer, project, { rope, cache, padLeft: layout?.padLeft });
     }
     return rmsNorm(x, this.param('model.norm.weight'), this.config.rmsNormEps) as tf.Tensor3D;
   }
 
+  /**
+   * One decoder layer, with its streamed weights uploaded while it runs. Under a gradient tape a streamed
+   * or recomputed layer keeps only its input for the backward pass, which runs it again.
+   */
+  private decoderLayer(x: tf.Tensor3D, layer: number, project: Projection, inputs: AttentionInputs): tf.Tensor3D {
+    const prefix = `model.layers.${layer}.`;
+    const run = (input: tf.Tensor3D, rope = inputs.rope) =>
+      this.withLayerWeights(prefix, () => decoderBlock(input, layer, this.config, this.param, project, { ...inputs, rope }));
+    const streamed = this.frozen !== null && this.frozen.names().some((name) => name.startsWith(prefix));
+    if (!(this.recompute || streamed) || !isRecordingGradients()) return run(x);
+    const variables = [...this.params, ...(project.variables ?? [])]
+      .filter(([name, variable]) => variable.trainable && name.includes(`.layers.${layer}.`))
+      .map(([, variable]) => variable);
+    const { cos, sin } = inputs.rope;
+    return recomputed((input, [c, s]) => run(input, { cos: c, sin: s } as AttentionInputs['rope']), x, [cos, sin], variables, project.randomState);
+  }
+
+  private withLayerWeights<T>(prefix: string, fn: () => T): T {
+    if (!this.frozen) return fn();
+    return this.frozen.withUploaded(prefix, (uploaded) => {
+      this.active = uploaded;
+      try {
+        return fn();
+      } finally {
+        this.active = null;
+      }
+    });
+  }
+
   /** The output projection as [D, V]: lm_head, or the tied embedding transposed (gradients reach it). */
   outputHead(): tf.Tensor2D {
-    return this.config.tieWordEmbeddings
-      ? tf.transpose(this.param('model.embed_tokens.weight') as tf.Tensor2D)
-      : (this.param('lm_head.weight') as tf.Tensor2D);
+    if (this.streamedHead()) return tf.tidy(() => tf.concat(this.headChunks().map((c) => this.headColumns(c.start, c.size)), 1) as tf.Tensor2D);
+    return this.config.tieWordEmbeddings ? tf.transpose(this.param(EMBEDDING) as tf.Tensor2D) : (this.param('lm_head.weight') as tf.Tensor2D);
   }
 
   /** Output head: the tied embedding [V, D] (used transposed) or lm_head [D, V]. */
   logits(hidden: tf.Tensor3D): tf.Tensor3D {
     const [B, T, D] = hidden.shape;
-    const rows = tf.reshape(hidden, [B * T, D]) as tf.Tensor2D;
-    const logits = this.config.tieWordEmbeddings
-      ? tf.matMul(rows, this.param('model.embed_tokens.weight') as tf.Tensor2D, false, true)
-      : tf.matMul(rows, this.param('lm_head.weight') as tf.Tensor2D); // [B*T, V]
-    return tf.reshape(logits, [B, T, this.config.vocabSize]);
+    return tf.reshape(this.headLogits(tf.reshape(hidden, [B * T, D]) as tf.Tensor2D), [B, T, this.config.vocabSize]);
+  }
+
+  /**
+   * Logits [N, V] of final hidden states [N, D], with a gradient for the hidden states. A streamed head
+   * enters a chunk of vocabulary rows at a time, forward and backward, so its float32 copy never exists whole.
+   */
+  headLogits(rows: tf.Tensor2D): tf.Tensor2D {
+    if (!this.streamedHead()) {
+      return this.config.tieWordEmbeddings
+        ? tf.matMul(rows, this.param(EMBEDDING) as tf.Tensor2D, false, true)
+        : tf.matMul(rows, this.param('lm_head.weight') as tf.Tensor2D);
+    }
+    const chunks = this.headChunks();
+    const withChunk = <T extends tf.Tensor>(start: number, size: number, use: (columns: tf.Tensor2D) => T): T => {
+      const { tensor, pinned } = this.frozen!.headColumns(this.headName(), start, size);
+      try {
+        return use(tensor);
+      } finally {
+        if (!pinned) tensor.dispose();
+      }
+    };
+    const project = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [hidden, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+      save([hidden]);
+      const parts = chunks.map(({ start, size }) => withChunk(start, size, (columns) => tf.matMul(hidden, columns))); // [N, C] each
+      return {
+        value: tf.concat(parts, 1),
+        gradFunc: (dy: tf.Tensor) =>
+          tf.tidy(() => {
+            let dHidden: tf.Tensor | null = null; // [N, D]
+            for (const { start, size } of chunks) {
+              const part = withChunk(start, size, (columns) => tf.matMul(tf.slice(dy, [0, start], [-1, size]) as tf.Tensor2D, columns, false, true));
+              const sum: tf.Tensor = dHidden ? tf.add(dHidden, part) : part;
+              if (dHidden) tf.dispose([dHidden, part]);
+              dHidden = sum;
+            }
+            return [dHidden!];
+          }),
+      };
+    });
+    return project(rows) as tf.Tensor2D;
+  }
+
+  private headName(): string {
+    return this.config.tieWordEmbeddings ? EMBEDDING : 'lm_head.weight';
+  }
+
+  private streamedHead(): boolean {
+    return this.frozen?.has(this.headName()) ?? false;
+  }
+
+  private headChunks(): { start: number; size: number }[] {
+    const V = this.config.vocabSize;
+    const rows = this.headChunkRows;
+    const chunks = [];
+    for (let start = 0; start < V; start += rows) chunks.push({ start, size: Math.min(rows, V - start) });
+    return chunks;
+  }
+
+  /** Head columns [start, start + size) as [D, size], a new tensor (pinned uploads are copied). */
+  private headColumns(start: number, size: number): tf.Tensor2D {
+    const { tensor, pinned } = this.frozen!.headColumns(this.headName(), start, size);
+    return pinned ? (tf.clone(tensor) as tf.Tensor2D) : tensor;
   }
 
   readonly param = (name: string): tf.Tensor => {
-    const p = this.params.get(name);
+    const p = this.params.get(name) ?? this.active?.get(name);
     if (!p) throw new Error(`model has no parameter ${name}`);
     return p;
   };
@@ -151,11 +300,12 @@ export class CausalLM {
   };
 
   parameterCount(): number {
-    return elementCount(this.params);
+    return elementCount(this.params) + (this.frozen?.elementCount() ?? 0);
   }
 
   dispose(): void {
     disposeAll(this.params);
+    this.frozen?.dispose();
   }
 }
 

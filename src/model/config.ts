@@ -1,3 +1,4 @@
+import { formatSize } from '../util/format-size.ts';
 /**
  * Architecture of a Llama-family decoder. One config covers Llama 2/3, SmolLM, TinyLlama, Mistral and
  * Qwen2 (attention biases); the field names follow Hugging Face's config.json in camelCase.
@@ -93,16 +94,5 @@ export function countParameters(config: ModelConfig): number {
 /** One line announcing a model before its weights are read: its shape and the memory its float32 parameters take. */
 export function describeModelSize(source: string, kind: string, config: ModelConfig): string {
   const parameters = countParameters(config);
-  return `${source}: ${kind}, ${config.numLayers} layers, ${parameters.toLocaleString('en')} parameters: ${formatBytes(parameters * 4)} as float32`;
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+  return `${source}: ${kind}, ${config.numLayers} layers, ${parameters.toLocaleString('en')} parameters: ${formatSize(parameters * 4)} as float32`;
 }

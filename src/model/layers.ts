@@ -3,6 +3,7 @@ import { BLOCK_POSITIONS, causalAttention } from './causal-attention.ts';
 import type { ModelConfig } from './config.ts';
 import { applyRotary } from './rope.ts';
 import type { KVCache } from './kv-cache.ts';
+import type { RandomState } from './recompute.ts';
 
 /** Looks up a parameter by its Hugging Face name; linear weights are stored [in, out]. */
 export type ParamLookup = (name: string) => tf.Tensor | undefined;
@@ -12,7 +13,12 @@ export type ParamLookup = (name: string) => tf.Tensor | undefined;
  * side by side along the last axis, [..., sum of outs]: one product instead of several. The LoRA wrapper
  * intercepts these calls by name.
  */
-export type Projection = (prefixes: string[], x: tf.Tensor) => tf.Tensor;
+export type Projection = ((prefixes: string[], x: tf.Tensor) => tf.Tensor) & {
+  /** Trainable variables the projection reads besides the model's own (LoRA adapters), by name. */
+  variables?: ReadonlyMap<string, tf.Variable>;
+  /** Random state it draws from (dropout), replayed when a layer is recomputed. */
+  randomState?: RandomState;
+};
 
 /**
  * x / sqrt(mean(x^2) + eps) * weight over the last axis. The gradient is written out: half the ops

@@ -2,15 +2,17 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FormatError } from '../formats/format-error.ts';
 import { GgufFile } from '../formats/gguf/reader.ts';
-import { loadGgufModel } from '../formats/gguf-model.ts';
+import { loadGgufModel, type ModelBuilder, type ModelTensorSource } from '../formats/gguf-model.ts';
 import { openHfWeights, readHfConfig } from '../formats/hf-model-dir.ts';
 import { resolveOllamaModel } from '../formats/ollama-store.ts';
 import { tokenizerFromGguf } from '../tokenizer/gguf-tokenizer.ts';
 import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { pathExists } from '../util/path-exists.ts';
+import { backendCapacity } from '../backend/capacity.ts';
+import { formatSize } from '../util/format-size.ts';
 import { CausalLM } from './causal-lm.ts';
-import { describeModelSize } from './config.ts';
+import { countParameters, describeModelSize, type ModelConfig } from './config.ts';
 
 export interface LoadedModel {
   model: CausalLM;
@@ -25,9 +27,41 @@ export interface LoadModelOptions {
   logger?: { info(message: string): void };
   /** Ollama's store for `ollama:` references; default $OLLAMA_MODELS or ~/.ollama/models. */
   ollamaModelsDir?: string;
+  /** How the weights are held (see WeightResidency); default auto. */
+  weights?: WeightResidency;
+  /** For streamed weights, the backend bytes uploads may stay in; default half the backend's capacity. */
+  pinBytes?: number;
 }
 
 export class ModelLoadError extends FormatError {}
+
+/**
+ * resident: every weight in the backend as float32 (trainable in full, fastest);
+ * streamed: matrices compact in host memory in their stored type, uploaded per layer (frozen);
+ * auto: resident when the float32 model takes at most half of what the backend holds.
+ */
+export type WeightResidency = 'auto' | 'resident' | 'streamed';
+export const WEIGHT_RESIDENCIES: readonly WeightResidency[] = ['auto', 'resident', 'streamed'];
+
+/** The residency `auto` settles on for a model of this config on the live backend. */
+export function resolveResidency(config: ModelConfig, requested: WeightResidency = 'auto', capacity = backendCapacity()): 'resident' | 'streamed' {
+  if (requested !== 'auto') return requested;
+  return countParameters(config) * 4 <= capacity.bytes / 2 ? 'resident' : 'streamed';
+}
+
+/** The model from tensors read by name: resident float32 variables, or compact streamed matrices. */
+export async function buildModel(
+  config: ModelConfig,
+  source: ModelTensorSource,
+  options: LoadModelOptions,
+  describe: string,
+): Promise<CausalLM> {
+  const capacity = backendCapacity();
+  const residency = resolveResidency(config, options.weights, capacity);
+  options.logger?.info(`${describe}; ${residency === 'resident' ? 'held in the backend' : `streamed per layer from host memory in its stored types (${capacity.backend} holds ${formatSize(capacity.bytes)})`}`);
+  if (residency === 'resident') return CausalLM.fromHfTensors(config, (name) => source.read(name));
+  return CausalLM.fromCompactTensors(config, (name) => source.readCompact(name), { pinBytes: options.pinBytes ?? capacity.bytes / 2 });
+}
 
 const OLLAMA_PREFIX = 'ollama:';
 
@@ -39,7 +73,7 @@ export async function loadModel(ref: string, options: LoadModelOptions = {}): Pr
   if (ref.startsWith(OLLAMA_PREFIX)) return loadOllamaModel(ref, options);
   const stats = await stat(ref).catch(() => undefined);
   if (stats?.isDirectory()) return loadModelDir(ref, options);
-  if (stats?.isFile()) return loadGgufModel(ref, options);
+  if (stats?.isFile()) return loadGgufModel(ref, { build: ggufBuilder(options) });
   throw new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
 }
 
@@ -69,11 +103,14 @@ export async function loadModelTokenizer(ref: string, options: Pick<LoadModelOpt
 /** A Hugging Face model directory (config.json + safetensors, tokenizer.json when present). */
 export async function loadModelDir(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   const { config } = await readHfConfig(dir);
-  options.logger?.info(describeModelSize(dir, config.modelType, config));
   const weights = await openHfWeights(dir);
   try {
     const names = new Set(weights.names());
-    const model = await CausalLM.fromHfTensors(config, (name) => (names.has(name) ? weights.read(name) : Promise.resolve(undefined)));
+    const source = {
+      read: (name: string) => (names.has(name) ? weights.read(name) : Promise.resolve(undefined)),
+      readCompact: (name: string) => (names.has(name) ? weights.readCompact(name) : Promise.resolve(undefined)),
+    };
+    const model = await buildModel(config, source, options, describeModelSize(dir, config.modelType, config));
     const tokenizer = (await pathExists(join(dir, 'tokenizer.json'))) ? await loadTokenizer(dir) : null;
     return { model, tokenizer, chatTemplate: await chatTemplateIn(dir) };
   } finally {
@@ -91,7 +128,11 @@ async function loadOllamaModel(ref: string, options: LoadModelOptions): Promise<
       `${resolved.name} applies ${resolved.adapters.length} LoRA adapter(s) on top of its GGUF, which loading does not support yet`,
     );
   }
-  return loadGgufModel(resolved.modelBlob, options);
+  return loadGgufModel(resolved.modelBlob, { build: ggufBuilder(options) });
+}
+
+function ggufBuilder(options: LoadModelOptions): ModelBuilder {
+  return (config, source, describe) => buildModel(config, source, options, describe);
 }
 
 /** tokenizer_config.json's `chat_template` when it is a string; null without the file or the key. */

@@ -76,7 +76,7 @@ export class LoraAdapter {
 
   /** Wraps the model's projections: the base output plus each adapted projection's low-rank update. */
   wrap(model: CausalLM, base: Projection = model.project): Projection {
-    return (prefixes, x) => {
+    const projection: Projection = (prefixes, x) => {
       const y = base(prefixes, x);
       if (!prefixes.some((p) => this.modules.has(p))) return y;
       const input = this.training && this.config.dropout > 0 ? tf.dropout(x, this.config.dropout, undefined, this.dropoutRng.int(2 ** 31)) : x;
@@ -87,6 +87,9 @@ export class LoraAdapter {
       );
       return tf.add(y, updates.length === 1 ? updates[0] : tf.concat(updates, -1));
     };
+    projection.variables = this.params;
+    projection.randomState = { get: () => this.dropoutRng.getState(), set: (state) => this.dropoutRng.setState(state) };
+    return projection;
   }
 
   /** scale * (x A) B for one module; x [..., in] -> [..., out]. */

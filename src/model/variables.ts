@@ -4,8 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
  * A trainable variable holding `initial`, which is disposed. Variables stay unnamed: tfjs names are
  * process-global, and a teacher and a student (or two tests) may hold the same parameter names.
  */
-export function ownedVariable(initial: tf.Tensor): tf.Variable {
-  const variable = tf.variable(initial, true);
+export function ownedVariable(initial: tf.Tensor, trainable = true): tf.Variable {
+  const variable = tf.variable(initial, trainable);
   initial.dispose();
   return variable;
 }

@@ -69,7 +69,7 @@ async function scratchStudent(spec: ScratchStudentSpec, seed: number, seqLen: nu
     writeFinal: (dir) =>
       writeHfModelDir(dir, {
         config,
-        tensors: model.hfTensors(),
+        tensors: model.eachHfTensor(),
         dtype: 'F32',
         tokenizerJson: tokenizer.toJSON(),
         tokenizerConfig: spec.tokenizer === 'byte' ? BYTE_LEVEL_TOKENIZER_CONFIG : undefined,

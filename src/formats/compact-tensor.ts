@@ -1,0 +1,86 @@
+/**
+ * A tensor kept in host memory in the type it was stored in (F32, F16, BF16 from safetensors; Q8_0, Q4_K,
+ * Q6_K... from GGUF), decoded to float32 a few rows at a time. Frozen base weights live like this so a 1B-3B
+ * model never exists as float32 as a whole. Rows are the leading axis of the row-major shape and always hold
+ * whole blocks (GGUF rows are a multiple of the block size), so rows can be sliced, gathered and reordered
+ * without decoding.
+ */
+import { GGML_BLOCK_LAYOUT } from './gguf/constants.ts';
+import { DEQUANTIZERS, type DequantizableType } from './gguf/dequantize.ts';
+
+export type CompactType = DequantizableType;
+
+export const COMPACT_TYPES = Object.keys(DEQUANTIZERS) as CompactType[];
+
+export function isCompactType(type: string): type is CompactType {
+  return Object.hasOwn(DEQUANTIZERS, type);
+}
+
+export class CompactTensor {
+  /** Values in one row (the product of the trailing dimensions; 1 for a vector's elements). */
+  readonly rowLength: number;
+  readonly rowBytes: number;
+
+  constructor(
+    readonly type: CompactType,
+    /** Row-major shape, as in the file (Hugging Face [out, in] for linear weights). */
+    readonly shape: readonly number[],
+    readonly bytes: Uint8Array,
+  ) {
+    this.rowLength = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+    const { blockSize, typeSize } = GGML_BLOCK_LAYOUT[type];
+    if (this.rowLength % blockSize !== 0) {
+      throw new RangeError(`a ${type} tensor of shape [${shape}] has rows of ${this.rowLength} values, not a whole number of ${blockSize}-value blocks`);
+    }
+    this.rowBytes = (this.rowLength / blockSize) * typeSize;
+    if (bytes.length !== this.rows * this.rowBytes) {
+      throw new RangeError(`a ${type} tensor of shape [${shape}] needs ${this.rows * this.rowBytes} bytes, got ${bytes.length}`);
+    }
+  }
+
+  get rows(): number {
+    return this.shape[0] ?? 1;
+  }
+
+  get size(): number {
+    return this.rows * this.rowLength;
+  }
+
+  /** All values as float32. */
+  toFloat32(): Float32Array {
+    return this.decodeRows(0, this.rows);
+  }
+
+  /** Rows [start, start + count) as float32, row-major. */
+  decodeRows(start: number, count: number, out = new Float32Array(count * this.rowLength)): Float32Array {
+    this.checkRows(start, count);
+    DEQUANTIZERS[this.type](this.bytes.subarray(start * this.rowBytes, (start + count) * this.rowBytes), out);
+    return out;
+  }
+
+  /** The given rows, in that order, as float32 [ids.length, rowLength]: an embedding lookup. */
+  gatherRows(ids: ArrayLike<number>): Float32Array {
+    const out = new Float32Array(ids.length * this.rowLength);
+    for (let i = 0; i < ids.length; i++) this.decodeRows(ids[i], 1, out.subarray(i * this.rowLength, (i + 1) * this.rowLength));
+    return out;
+  }
+
+  /** Rows [start, end) without copying. */
+  sliceRows(start: number, end: number): CompactTensor {
+    this.checkRows(start, end - start);
+    return new CompactTensor(this.type, [end - start, ...this.shape.slice(1)], this.bytes.subarray(start * this.rowBytes, end * this.rowBytes));
+  }
+
+  /** A copy whose row i is this tensor's row `order[i]`. */
+  reorderRows(order: ArrayLike<number>): CompactTensor {
+    const bytes = new Uint8Array(order.length * this.rowBytes);
+    for (let i = 0; i < order.length; i++) bytes.set(this.bytes.subarray(order[i] * this.rowBytes, (order[i] + 1) * this.rowBytes), i * this.rowBytes);
+    return new CompactTensor(this.type, [order.length, ...this.shape.slice(1)], bytes);
+  }
+
+  private checkRows(start: number, count: number): void {
+    if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 0 && start + count <= this.rows)) {
+      throw new RangeError(`rows [${start}, ${start + count}) are outside a tensor of ${this.rows} rows`);
+    }
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * A base whose matrices stay compact in host memory and stream into the backend per layer computes what
+ * the same weights held as float32 variables compute: logits, KV-cache decoding, and LoRA gradients
+ * through recomputed layers (dropout masks replayed).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.ts';
+import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { openHfWeights, readHfConfig } from '../../src/formats/hf-model-dir.ts';
+import { CausalLM } from '../../src/model/causal-lm.ts';
+import { generateTokens } from '../../src/model/generate.ts';
+import { GREEDY } from '../../src/model/sampling.ts';
+import { LoraAdapter } from '../../src/model/lora.ts';
+import { resolveLoraConfig } from '../../src/model/lora-config.ts';
+import { loadModel } from '../../src/model/load.ts';
+import { Rng } from '../../src/util/rng.ts';
+import { crossEntropy } from '../../trainers/losses/cross-entropy.ts';
+import { randomIds, tinyModel } from '../helpers/tiny-model.ts';
+
+await initBackend('wasm');
+
+const dir = await mkdtemp(join(tmpdir(), 'slm-streamed-'));
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+/** The same BF16 folder loaded both ways; the streamed one with a 5-row head chunk and nothing pinned. */
+async function bothWays(overrides: Parameters<typeof tinyModel>[0], name: string): Promise<{ resident: CausalLM; streamed: CausalLM }> {
+  const path = join(dir, name);
+  const model = tinyModel(overrides);
+  await writeHfModelDir(path, { config: model.config, tensors: model.eachHfTensor(), dtype: 'BF16' });
+  model.dispose();
+  const resident = (await loadModel(path, { weights: 'resident' })).model;
+  const { config } = await readHfConfig(path);
+  const weights = await openHfWeights(path);
+  const streamed = await CausalLM.fromCompactTensors(config, (n) => weights.readCompact(n), { pinBytes: 0, headChunkRows: 5 });
+  await weights.close();
+  return { resident, streamed };
+}
+
+function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+}
+
+const lora = resolveLoraConfig({ rank: 4, alpha: 8, targets: 'all-linear', dropout: 0.2 });
+
+/** CE and its gradients for every adapter parameter, dropout on, from a fixed random state. */
+function adapterGradients(model: CausalLM, ids: tf.Tensor2D, targets: tf.Tensor1D): Map<string, Float32Array> {
+  const adapter = LoraAdapter.init(model, lora, 3);
+  const rng = new Rng(5);
+  for (const [name, p] of adapter.params) {
+    if (!name.includes('lora_B')) continue;
+    const values = tf.tensor(Array.from({ length: p.size }, () => rng.normal() * 0.1), p.shape);
+    p.assign(values);
+    values.dispose();
+  }
+  adapter.training = true;
+  const project = adapter.wrap(model);
+  const [B, T] = ids.shape;
+  const { value, grads } = tf.variableGrads(
+    () => crossEntropy(tf.reshape(model.forward(ids, undefined, project), [B * T, -1]) as tf.Tensor2D, targets, tf.ones([B * T])),
+    [...adapter.params.values()],
+  );
+  const out = new Map([...adapter.params].map(([name, v]) => [name, grads[v.name].dataSync() as Float32Array]));
+  tf.dispose([value, ...Object.values(grads)]);
+  adapter.dispose();
+  return out;
+}
+
+describe.each([
+  ['qwen2, tied head', { modelType: 'qwen2', attentionBias: true, qkNorm: false, tieWordEmbeddings: true }],
+  ['qwen3, lm_head', { modelType: 'qwen3', attentionBias: false, qkNorm: true, tieWordEmbeddings: false }],
+])('a streamed base (%s)', (name, overrides) => {
+  const ids = randomIds(new Rng(2), 2, 9, 23);
+  const targets = tf.tensor1d(Array.from({ length: 18 }, (_, i) => (i * 7) % 23), 'int32');
+
+  it('gives the logits of the resident model, with no weight left in the backend', async () => {
+    const { resident, streamed } = await bothWays(overrides, `logits-${name}`);
+    expect(streamed.frozen?.names().length).toBeGreaterThan(0);
+    const before = tf.memory().numTensors;
+    const logits = streamed.forward(ids);
+    expect(tf.memory().numTensors).toBe(before + 1);
+    expect(maxDiff(logits, resident.forward(ids))).toBeLessThan(1e-5);
+    expect(streamed.parameterCount()).toBe(resident.parameterCount());
+    resident.dispose();
+    streamed.dispose();
+  });
+
+  it('decodes the same tokens with a KV cache', async () => {
+    const { resident, streamed } = await bothWays(overrides, `decode-${name}`);
+    const prompt = [1, 5, 9, 2];
+    const a = await collect(generateTokens(resident, prompt, { ...GREEDY, maxTokens: 6, seed: 0, stopIds: [] }));
+    const b = await collect(generateTokens(streamed, prompt, { ...GREEDY, maxTokens: 6, seed: 0, stopIds: [] }));
+    expect(a).toHaveLength(6);
+    expect(b).toEqual(a);
+    resident.dispose();
+    streamed.dispose();
+  });
+
+  it('gives LoRA the gradients of the resident model through recomputed layers', async () => {
+    const { resident, streamed } = await bothWays(overrides, `grads-${name}`);
+    const expected = adapterGradients(resident, ids, targets);
+    const before = tf.memory().numTensors;
+    const actual = adapterGradients(streamed, ids, targets);
+    expect(tf.memory().numTensors).toBe(before);
+    for (const [param, g] of expected) {
+      const scale = Math.max(...g.map(Math.abs));
+      expect(scale).toBeGreaterThan(0);
+      const diff = Math.max(...actual.get(param)!.map((v, i) => Math.abs(v - g[i])));
+      expect(diff / scale, param).toBeLessThan(1e-4);
+    }
+    resident.dispose();
+    streamed.dispose();
+  });
+});
+
+describe('recomputation on a resident model', () => {
+  it('leaves every gradient as it was', () => {
+    const model = tinyModel();
+    const ids = randomIds(new Rng(4), 2, 8, 23);
+    const targets = tf.tensor1d(Array.from({ length: 16 }, (_, i) => (i * 5) % 23), 'int32');
+    const loss = () => crossEntropy(tf.reshape(model.forward(ids), [16, -1]) as tf.Tensor2D, targets, tf.ones([16]));
+    const plain = tf.variableGrads(loss);
+    model.recompute = true;
+    const recomputedGrads = tf.variableGrads(loss);
+    for (const [name, g] of Object.entries(plain.grads)) {
+      expect(maxDiff(recomputedGrads.grads[name], g), name).toBeLessThan(1e-5);
+    }
+    model.dispose();
+  });
+});
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
