@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FormatError } from '../formats/format-error.ts';
 import { GgufFile } from '../formats/gguf/reader.ts';
-import { loadGgufModel, type ModelBuilder, type ModelTensorSource } from '../formats/gguf-model.ts';
+import { loadGgufModel, readGgufModelConfig, type ModelBuilder, type ModelTensorSource } from '../formats/gguf-model.ts';
 import { openHfWeights, readHfConfig } from '../formats/hf-model-dir.ts';
 import { resolveOllamaModel } from '../formats/ollama-store.ts';
 import { tokenizerFromGguf } from '../tokenizer/gguf-tokenizer.ts';
@@ -75,6 +75,30 @@ export async function loadModel(ref: string, options: LoadModelOptions = {}): Pr
   if (stats?.isDirectory()) return loadModelDir(ref, options);
   if (stats?.isFile()) return loadGgufModel(ref, { build: ggufBuilder(options) });
   throw new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
+}
+
+/** A model reference's config and the bytes its weights take as stored, read from headers only. */
+export async function inspectModel(ref: string, options: Pick<LoadModelOptions, 'ollamaModelsDir'> = {}): Promise<{ config: ModelConfig; storedBytes: number }> {
+  const path = ref.startsWith(OLLAMA_PREFIX) ? (await resolveOllamaModel(ref, { modelsDir: options.ollamaModelsDir })).modelBlob : ref;
+  const stats = await stat(path).catch(() => undefined);
+  if (stats?.isDirectory()) {
+    const { config } = await readHfConfig(path);
+    const weights = await openHfWeights(path);
+    try {
+      return { config, storedBytes: weights.names().reduce((n, name) => n + weights.info(name).byteLength, 0) };
+    } finally {
+      await weights.close();
+    }
+  }
+  if (!stats?.isFile()) {
+    throw new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
+  }
+  const file = await GgufFile.open(path);
+  try {
+    return { config: await readGgufModelConfig(file), storedBytes: file.tensors.reduce((n, t) => n + t.byteLength, 0) };
+  } finally {
+    await file.close();
+  }
 }
 
 /**

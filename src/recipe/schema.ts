@@ -75,6 +75,10 @@ const loraStudent = z.strictObject({
     .default(['q', 'k', 'v', 'o'])
     .describe('projections to adapt; all-linear: q k v o gate up down'),
   rslora: z.boolean().default(false).describe('rank-stabilized scaling, alpha / sqrt(rank)'),
+  weights: z
+    .enum(['auto', 'resident', 'streamed'])
+    .default('auto')
+    .describe('resident: the base as float32 in the backend (fastest); streamed: compact in host memory, each layer uploaded as it runs; auto: resident when it takes at most half the backend'),
 });
 
 // One variant per student kind, told apart by `type`.
@@ -112,6 +116,10 @@ const train = z.strictObject({
   max_steps: positiveInt().describe('optimizer steps'),
   batch_size: positiveInt().default(8).describe('sequences per micro-batch; higher: faster, more memory'),
   grad_accum: positiveInt().default(1).describe('micro-batches per optimizer step'),
+  recompute: z
+    .union([z.literal('auto'), z.boolean()])
+    .default('auto')
+    .describe('recompute each layer in the backward pass instead of keeping its activations: less memory, one more forward pass; auto: when the memory plan needs it (always for a streamed base)'),
   lr: z.number().positive().default(3e-4).describe('peak learning rate'),
   min_lr_ratio: z.number().min(0).max(1).default(0.1).describe('final learning rate as a share of lr'),
   warmup_steps: nonNegativeInt().default(0),

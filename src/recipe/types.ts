@@ -69,6 +69,8 @@ export interface LoraStudentSpec {
   dropout: number;
   targets: 'all-linear' | ('q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down')[];
   rslora: boolean;
+  /** How the base's weights are held (see WeightResidency). */
+  weights: 'auto' | 'resident' | 'streamed';
 }
 
 export interface ScratchStudentSpec {
@@ -163,6 +165,8 @@ export interface TrainSpec {
   maxSteps: number;
   batchSize: number;
   gradAccum: number;
+  /** Recompute layers in the backward pass; auto: when the memory plan needs it. */
+  recompute: 'auto' | boolean;
   lr: number;
   /** The schedule decays to `lr * minLrRatio`. */
   minLrRatio: number;

@@ -10,12 +10,13 @@ import { countParameters, resolveModelConfig } from '../model/config.ts';
 import type { Projection } from '../model/layers.ts';
 import { loadModel, loadModelTokenizer } from '../model/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
-import { resolveLoraConfig } from '../model/lora-config.ts';
-import type { LoraStudentSpec, ScratchStudentSpec, StudentSpec } from '../recipe/index.ts';
+import { planProblem, planSummary } from '../model/memory-plan.ts';
+import type { LoraStudentSpec, Recipe, ScratchStudentSpec, StudentSpec } from '../recipe/index.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
 import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { SlmError } from '../util/errors.ts';
+import { loraConfigOf, planStudentMemory, type StudentMemory } from './memory.ts';
 import type { Logger } from './progress.ts';
 
 export interface Student {
@@ -35,8 +36,18 @@ export interface Student {
   dispose(): void;
 }
 
-export async function buildStudent(spec: StudentSpec, seed: number, seqLen: number, logger: Logger): Promise<Student> {
-  return spec.type === 'scratch' ? scratchStudent(spec, seed, seqLen) : loraStudent(spec, seed, seqLen, logger);
+/**
+ * The recipe's student, held as its memory plan says (announced in one line); a plan that does not fit
+ * the backend stops here, before any weight is read.
+ */
+export async function buildStudent(recipe: Recipe, logger: Logger): Promise<Student> {
+  const memory = await planStudentMemory(recipe);
+  logger.info(planSummary(memory.plan));
+  if (!memory.plan.fits) throw new SlmError(`student: ${planProblem(memory.plan)}`, { code: 'ERR_MEMORY_PLAN' });
+  const { student: spec, seed, data } = recipe;
+  const student = spec.type === 'scratch' ? await scratchStudent(spec, seed, data.seqLen) : await loraStudent(spec, seed, data.seqLen, memory, logger);
+  student.model.recompute = memory.recompute;
+  return student;
 }
 
 /** The student's tokenizer and chat template without building the model: what data preparation needs. */
@@ -79,18 +90,15 @@ async function scratchStudent(spec: ScratchStudentSpec, seed: number, seqLen: nu
   };
 }
 
-async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, logger: Logger): Promise<Student> {
-  const { model, tokenizer } = await loadModel(spec.base, { logger });
+async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, memory: StudentMemory, logger: Logger): Promise<Student> {
+  const { model, tokenizer } = await loadModel(spec.base, { logger, weights: memory.residency, pinBytes: memory.pinBytes });
   if (!tokenizer) {
     model.dispose();
     throw missingTokenizer(spec.base);
   }
   checkContext(model.config.maxPositionEmbeddings, seqLen, `the base model's context length (${spec.base})`);
   for (const p of model.params.values()) p.trainable = false;
-  const lora = resolveLoraConfig({
-    ...spec,
-    targets: spec.targets === 'all-linear' ? 'all-linear' : spec.targets.map((t) => `${t}_proj`),
-  });
+  const lora = loraConfigOf(spec);
   const adapter = LoraAdapter.init(model, lora, seed);
   return {
     model,

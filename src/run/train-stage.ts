@@ -69,7 +69,7 @@ export async function trainStage(
   progress: Progress,
   hooks: TrainHooks = {},
 ): Promise<TrainSummary> {
-  const student = await buildStudent(recipe.student, recipe.seed, recipe.data.seqLen, progress);
+  const student = await buildStudent(recipe, progress);
   try {
     const { data, manifest } = await loadTrainingData(recipe, paths, student, progress);
     progress.info(`${student.summary}; backend ${backend.backend} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})`);

@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../../datasets/batches.ts';
+import { withoutGradients } from '../../src/backend/tape.ts';
 import type { CausalLM } from '../../src/model/causal-lm.ts';
 import type { Projection } from '../../src/model/layers.ts';
 import type { LossFn, MetricSink } from '../loop.ts';
@@ -37,16 +38,14 @@ export function distillationObjective(model: CausalLM, project: Projection, opti
     const { batchSize: B, seqLen: T } = batch;
     const inputs = tf.tensor2d(batch.inputs, [B, T], 'int32');
     const hidden = tf.reshape(model.hidden(inputs, undefined, project), [B * T, -1]) as tf.Tensor2D;
-    // Tied embeddings make the head a transpose: build it once per batch.
-    const head = model.outputHead();
-    const logits = tf.matMul(hidden, head) as tf.Tensor2D; // [B*T, V]
+    const logits = model.headLogits(hidden); // [B*T, V]
     const mask = tf.tensor1d(batch.mask);
     const ce = crossEntropy(logits, tf.tensor1d(batch.targets, 'int32'), mask);
     observe('ce', ce);
     const kd = batch.softLabels
       ? storedKd(logits, batch, mask, options, observe)
       : options.online
-        ? onlineKd({ hidden, head, logits }, inputs, mask, options.online, options, observe)
+        ? onlineKd({ hidden, head: model.outputHead(), logits }, inputs, mask, options.online, options, observe)
         : null;
     if (!kd) return ce;
     observe('kd', kd);
@@ -76,8 +75,11 @@ function onlineKd(
   observe: MetricSink,
 ): tf.Scalar {
   const [B, T] = inputs.shape;
-  const teacherHidden = tf.reshape(online.model.hidden(inputs), [B * T, -1]) as tf.Tensor2D;
-  const teacherHead = online.model.outputHead();
+  // Off the tape: the frozen teacher's activations (and streamed weights) need not wait for the backward pass.
+  const { teacherHidden, teacherHead } = withoutGradients(() => ({
+    teacherHidden: tf.reshape(online.model.hidden(inputs), [B * T, -1]) as tf.Tensor2D,
+    teacherHead: online.model.outputHead(),
+  }));
   observe('top1_agreement', onlineAgreement(student.logits, teacherHidden, teacherHead, mask, online.rowsPerChunk));
   return chunkedFullDistillLoss(
     { studentHidden: student.hidden, studentHead: student.head, teacherHidden, teacherHead, mask },
