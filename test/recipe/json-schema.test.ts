@@ -24,7 +24,7 @@ describe('recipe JSON Schema', () => {
   });
 
   it('lists the keys allowed in each mapping, across variants', () => {
-    expect(allowedKeysAt(['student'])).toEqual(['type', 'tokenizer', 'architecture', 'init_std', 'base', 'rank', 'alpha', 'dropout', 'targets', 'rslora']);
+    expect(allowedKeysAt(['student'])).toEqual(['type', 'tokenizer', 'architecture', 'init_std', 'base', 'rank', 'alpha', 'dropout', 'targets', 'rslora', 'weights']);
     expect(allowedKeysAt(['data', 'validation'])).toEqual(['fraction', 'path']);
     expect(allowedKeysAt(['no', 'such'])).toEqual([]);
   });

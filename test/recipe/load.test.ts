@@ -70,6 +70,7 @@ describe('parseRecipe: valid recipes', () => {
         maxSteps: 10,
         batchSize: 8,
         gradAccum: 1,
+        recompute: 'auto',
         lr: 3e-4,
         minLrRatio: 0.1,
         warmupSteps: 0,
@@ -271,7 +272,7 @@ train:
 
   it('fills PEFT-like defaults, resolves a base path against the recipe folder and keeps ollama: names', () => {
     const recipe = parseRecipe(lora('ollama:llama3.2:1b'), 'recipe.yaml', fixtures);
-    expect(recipe.student).toEqual({ type: 'lora', base: 'ollama:llama3.2:1b', rank: 16, alpha: 32, dropout: 0, targets: ['q', 'k', 'v', 'o'], rslora: false });
+    expect(recipe.student).toEqual({ type: 'lora', base: 'ollama:llama3.2:1b', rank: 16, alpha: 32, dropout: 0, targets: ['q', 'k', 'v', 'o'], rslora: false, weights: 'auto' });
     const local = parseRecipe(lora('tokenizer', '  targets: all-linear\n'), 'recipe.yaml', fixtures);
     expect(local.student).toMatchObject({ base: join(fixtures, 'tokenizer'), targets: 'all-linear' });
   });
