@@ -3,6 +3,7 @@ import './gradients.ts';
 import { attemptBackend } from './attempt.ts';
 import { BackendOptionError, BackendUnavailableError } from './errors.ts';
 import { registerWasmTrainingKernels } from './kernels/index.ts';
+import { guardWasmKernels } from './wasm-faults.ts';
 import {
   BACKEND_NAMES,
   type BackendAttempt,
@@ -34,6 +35,7 @@ async function select(choice: BackendChoice, options: InitBackendOptions): Promi
   const threads = options.threads ?? defaultWasmThreads();
   checkThreads(threads);
   registerWasmTrainingKernels();
+  guardWasmKernels();
   const previous = tf.engine().backendName; // unset until a backend has been chosen
   const attempts: BackendAttempt[] = [];
   for (const backend of choice === 'auto' ? BACKEND_NAMES : [choice]) {

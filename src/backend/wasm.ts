@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendOutcome } from './types.ts';
+import { guardWasmAllocations } from './wasm-faults.ts';
 import { initThreadedWasm, threadSupportProblem } from './wasm-threads.ts';
 
 /** The tfjs wasm build caps its thread pool at 8 (and emscripten starts 8 workers). */
@@ -49,7 +50,10 @@ export async function initWasm(requestedThreads: number): Promise<WasmStatus> {
       : null;
   if (threads > 1) {
     const problem = (await threadSupportProblem()) ?? (await initThreadedWasm(threads, THREADED_INIT_TIMEOUT_MS));
-    if (problem === null) return { threads: getThreadsCount(), simd, note };
+    if (problem === null) {
+      guardWasmAllocations(tf.backend());
+      return { threads: getThreadsCount(), simd, note };
+    }
     note = `multithreading unavailable: ${problem}`;
   }
   await initSingleThreaded();
@@ -69,4 +73,5 @@ async function reuseInitialized(threads: number, simd: boolean): Promise<WasmSta
 async function initSingleThreaded(): Promise<void> {
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   if (!(await tf.setBackend('wasm'))) throw new Error("tf.setBackend('wasm') failed; tfjs logged the cause above");
+  guardWasmAllocations(tf.backend());
 }

@@ -6,6 +6,7 @@
  * `pinBytes`, first come first kept, so a model that nearly fits streams only its remainder.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { isWasmFault, wasmFaultError } from '../backend/wasm-faults.ts';
 import type { CompactTensor } from '../formats/compact-tensor.ts';
 import type { ParameterSpec } from './parameters.ts';
 
@@ -101,7 +102,7 @@ export class FrozenWeights {
   private upload(key: string, make: () => tf.Tensor): { tensor: tf.Tensor; pinned: boolean } {
     const kept = this.pinned.get(key);
     if (kept) return { tensor: kept, pinned: true };
-    const tensor = make();
+    const tensor = uploading(key, make);
     const bytes = tensor.size * 4;
     if (this.pinnedBytes + bytes > this.pinBytes) return { tensor, pinned: false };
     this.pinned.set(key, tf.keep(tensor));
@@ -118,5 +119,14 @@ export class FrozenWeights {
     const inMemory = tf.transpose(stored);
     stored.dispose();
     return inMemory;
+  }
+}
+
+/** make(), with a wasm heap exhausted by the upload reported as such. */
+function uploading<T>(name: string, make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    throw isWasmFault(error) ? wasmFaultError(`uploading ${name}`, error) : error;
   }
 }

@@ -7,6 +7,7 @@ import { reverseConfig } from './reverse.ts';
 import { sliceConfig, splitVConfig, unpackConfig } from './slice.ts';
 import { transposeConfig } from './transpose.ts';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.ts';
+import { unguarded } from '../wasm-faults.ts';
 
 /**
  * Kernels a transformer training step needs that tfjs-backend-wasm 4.22 lacks (UnsortedSegmentSum), or
@@ -36,7 +37,7 @@ const WASM_TRAINING_KERNELS: tf.KernelConfig[] = [
 export function registerWasmTrainingKernels(): void {
   for (const config of WASM_TRAINING_KERNELS) {
     const current = tf.getKernel(config.kernelName, config.backendName);
-    if (current?.kernelFunc === config.kernelFunc) continue;
+    if (current !== undefined && unguarded(current.kernelFunc) === config.kernelFunc) continue;
     if (current !== undefined) tf.unregisterKernel(config.kernelName, config.backendName);
     tf.registerKernel({ ...config, setupFunc: config.setupFunc ?? current?.setupFunc });
   }
