@@ -67,6 +67,7 @@ export function guardWasmKernels(): void {
 
 interface WasmModule {
   _malloc(bytes: number): number;
+  _free(pointer: number): void;
 }
 
 const guardedModules = new WeakSet<WasmModule>();
@@ -76,22 +77,14 @@ export function guardWasmAllocations(backend: unknown): void {
   const wasm = (backend as { wasm?: WasmModule }).wasm;
   if (!wasm || guardedModules.has(wasm)) return;
   guardedModules.add(wasm);
-  // Emscripten's `_malloc` is a stub that replaces itself with the module's export on first call: keep
-  // whatever it is set to as the function the guard calls.
-  let malloc = wasm._malloc;
-  const guarded = (bytes: number) => {
+  // Emscripten binds its exports lazily: the first call replaces Module._malloc, and a wrapper with it.
+  wasm._free(wasm._malloc(8));
+  const malloc = wasm._malloc;
+  wasm._malloc = (bytes: number) => {
     const address = malloc.call(wasm, bytes);
     if (address === 0 && bytes > 0) throw new Error(`out of memory: the wasm heap has no room for ${formatSize(bytes)}`);
     return address;
   };
-  Object.defineProperty(wasm, '_malloc', {
-    configurable: true,
-    enumerable: true,
-    get: () => guarded,
-    set: (replacement: WasmModule['_malloc']) => {
-      malloc = replacement;
-    },
-  });
 }
 
 function describeInputs(inputs: tf.NamedTensorInfoMap): string {

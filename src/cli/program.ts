@@ -11,6 +11,7 @@ import { registerDoctor } from './commands/doctor.ts';
 import { registerEval } from './commands/eval.ts';
 import { registerExport } from './commands/export.ts';
 import { registerGenerate } from './commands/generate.ts';
+import { registerPlan } from './commands/plan.ts';
 import { registerRun } from './commands/run.ts';
 import { registerRuns } from './commands/runs.ts';
 import { registerSchema } from './commands/schema.ts';
@@ -20,6 +21,7 @@ import type { CliIo, CommandContext } from './io.ts';
 
 const COMMANDS: ((program: Command, context: CommandContext) => void)[] = [
   registerRun,
+  registerPlan,
   registerScore,
   registerGenerate,
   registerEval,
