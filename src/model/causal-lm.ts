@@ -4,7 +4,7 @@ import type { CompactTensor } from '../formats/compact-tensor.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import { Rng } from '../util/rng.ts';
 import type { ModelConfig } from './config.ts';
-import { EMBEDDING, FrozenWeights } from './frozen-weights.ts';
+import { EMBEDDING, FrozenWeights, fusedName } from './frozen-weights.ts';
 import type { KVCache } from './kv-cache.ts';
 import { decoderBlock, rmsNorm, type AttentionInputs, type Projection } from './layers.ts';
 import { linear } from './matmul.ts';
@@ -135,7 +135,7 @@ export class CausalLM {
       disposeAll(params);
       throw error;
     }
-    return new CausalLM(config, params, new FrozenWeights(compact, new Map(specs.map((s) => [s.name, s])), pinBytes), headChunkRows);
+    return new CausalLM(config, params, new FrozenWeights(compact, pinBytes), headChunkRows);
   }
 
   /** All parameters in Hugging Face names, shapes and layout, in checkpoint order. */
@@ -291,13 +291,21 @@ export class CausalLM {
    * per step, small next to the products it merges.
    */
   readonly project: Projection = (prefixes, x) => {
-    const weights = prefixes.map((prefix) => this.param(`${prefix}.weight`));
+    const streamed = this.active?.get(fusedName(prefixes.map((prefix) => `${prefix}.weight`)));
+    const weights = streamed ? [streamed] : prefixes.map((prefix) => this.param(`${prefix}.weight`));
     const biases = prefixes.map((prefix) => this.params.get(`${prefix}.bias`));
     const bias = biases.some((b) => b !== undefined)
-      ? concatOrSingle(biases.map((b, i) => b ?? tf.zeros([weights[i].shape[1] as number])))
+      ? concatOrSingle(biases.map((b, i) => b ?? tf.zeros([this.outFeatures(prefixes[i])])))
       : undefined;
     return linear(x, concatOrSingle(weights) as tf.Tensor2D, bias as tf.Tensor1D | undefined);
   };
+
+  /** Output features of the linear layer at `prefix` (`model.layers.0.self_attn.q_proj`). */
+  outFeatures(prefix: string): number {
+    const spec = this.specs.get(`${prefix}.weight`);
+    if (!spec) throw new Error(`model has no linear layer ${prefix}`);
+    return spec.hfShape[0];
+  }
 
   parameterCount(): number {
     return elementCount(this.params) + (this.frozen?.elementCount() ?? 0);

@@ -2,23 +2,38 @@
  * The frozen weights of a model too large for the backend as float32: the matrices stay compact in host
  * memory (their stored type: BF16, F16, Q8_0, Q4_K...), and each enters the backend as float32 when the
  * layer that reads it runs, leaving after it. The embedding is a row gather on the host; the output head
- * enters a chunk of vocabulary rows at a time. Uploads are pinned (kept in the backend) while they fit in
- * `pinBytes`, first come first kept, so a model that nearly fits streams only its remainder.
+ * enters a chunk of vocabulary rows at a time.
+ *
+ * Weights are decoded and transposed to the model's [in, out] layout on the host, and the projections that
+ * read the same input (q|k|v, gate|up) are uploaded side by side as the one matrix the forward pass
+ * multiplies with: one float32 copy per weight in the backend, no transpose or concatenation there.
+ * Uploads are pinned (kept in the backend) while they fit in `pinBytes`, first come first kept, so a model
+ * that nearly fits streams only its remainder.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isWasmFault, wasmFaultError } from '../backend/wasm-faults.ts';
 import type { CompactTensor } from '../formats/compact-tensor.ts';
-import type { ParameterSpec } from './parameters.ts';
 
 export const EMBEDDING = 'model.embed_tokens.weight';
+
+/** The name under which projections uploaded side by side are looked up: their weight names joined. */
+export function fusedName(weights: readonly string[]): string {
+  return weights.join('|');
+}
+
+/** Weights of a layer that the forward pass multiplies as one (see CausalLM.project). */
+const FUSED_GROUPS = [
+  ['self_attn.q_proj.weight', 'self_attn.k_proj.weight', 'self_attn.v_proj.weight'],
+  ['mlp.gate_proj.weight', 'mlp.up_proj.weight'],
+];
 
 export class FrozenWeights {
   private readonly pinned = new Map<string, tf.Tensor>();
   private pinnedBytes = 0;
 
   constructor(
+    /** Matrices by Hugging Face name, in the files' [out, in] layout. */
     private readonly tensors: ReadonlyMap<string, CompactTensor>,
-    private readonly specs: ReadonlyMap<string, ParameterSpec>,
     /** Backend bytes that uploaded weights may keep occupying between uses. */
     readonly pinBytes: number,
   ) {}
@@ -37,13 +52,6 @@ export class FrozenWeights {
     return tensor;
   }
 
-  /** Host bytes held, in the stored types. */
-  hostBytes(): number {
-    let bytes = 0;
-    for (const t of this.tensors.values()) bytes += t.bytes.length;
-    return bytes;
-  }
-
   elementCount(): number {
     let n = 0;
     for (const t of this.tensors.values()) n += t.size;
@@ -51,17 +59,17 @@ export class FrozenWeights {
   }
 
   /**
-   * Runs `fn` with the weights whose names start with `prefix` uploaded in the model's memory layout
-   * ([in, out] for linear weights), then frees those not pinned. `fn`'s result must not be one of them.
+   * Runs `fn` with the weights of the layer whose names start with `prefix` uploaded as [in, out]
+   * matrices (fused groups under fusedName), then frees those not pinned. `fn`'s result must not be one.
    */
   withUploaded<T>(prefix: string, fn: (lookup: ReadonlyMap<string, tf.Tensor>) => T): T {
     const uploaded = new Map<string, tf.Tensor>();
     const transient: tf.Tensor[] = [];
     try {
-      for (const name of this.tensors.keys()) {
-        if (!name.startsWith(prefix) || name === EMBEDDING) continue;
-        const { tensor, pinned } = this.upload(name, () => this.decodeWhole(name));
-        uploaded.set(name, tensor);
+      for (const group of this.groupsUnder(prefix)) {
+        const key = fusedName(group);
+        const { tensor, pinned } = this.upload(key, () => this.uploadTransposed(group));
+        uploaded.set(key, tensor);
         if (!pinned) transient.push(tensor);
       }
       return fn(uploaded);
@@ -84,10 +92,9 @@ export class FrozenWeights {
   headColumns(name: string, start: number, size: number): { tensor: tf.Tensor2D; pinned: boolean } {
     const table = this.compact(name);
     const { tensor, pinned } = this.upload(`${name}#${start}:${size}`, () => {
-      const rows = tf.tensor2d(table.decodeRows(start, size), [size, table.rowLength]);
-      const columns = tf.transpose(rows);
-      rows.dispose();
-      return columns;
+      const columns = new Float32Array(size * table.rowLength);
+      transposeInto(table.decodeRows(start, size), size, table.rowLength, columns, size, 0);
+      return tf.tensor2d(columns, [table.rowLength, size]);
     });
     return { tensor: tensor as tf.Tensor2D, pinned };
   }
@@ -96,6 +103,28 @@ export class FrozenWeights {
     tf.dispose([...this.pinned.values()]);
     this.pinned.clear();
     this.pinnedBytes = 0;
+  }
+
+  /** The layer's matrices in upload groups: each fused group whole, every other matrix alone. */
+  private groupsUnder(prefix: string): string[][] {
+    const names = this.names().filter((name) => name.startsWith(prefix) && name !== EMBEDDING);
+    const fused = FUSED_GROUPS.map((group) => group.map((part) => prefix + part)).filter((group) => group.every((name) => names.includes(name)));
+    const inGroups = new Set(fused.flat());
+    return [...fused, ...names.filter((name) => !inGroups.has(name)).map((name) => [name])];
+  }
+
+  /** Matrices [out_i, in] side by side as one [in, sum of out_i] tensor. */
+  private uploadTransposed(group: string[]): tf.Tensor2D {
+    const parts = group.map((name) => this.compact(name));
+    const inFeatures = parts[0].rowLength;
+    const outFeatures = parts.reduce((n, part) => n + part.rows, 0);
+    const values = new Float32Array(inFeatures * outFeatures);
+    let column = 0;
+    for (const part of parts) {
+      transposeInto(part.toFloat32(), part.rows, inFeatures, values, outFeatures, column);
+      column += part.rows;
+    }
+    return tf.tensor2d(values, [inFeatures, outFeatures]);
   }
 
   /** The tensor `key` from the pinned set, or made by `make` (and pinned when it fits). */
@@ -109,16 +138,25 @@ export class FrozenWeights {
     this.pinnedBytes += bytes;
     return { tensor, pinned: true };
   }
+}
 
-  private decodeWhole(name: string): tf.Tensor {
-    const spec = this.specs.get(name);
-    const compact = this.compact(name);
-    if (!spec) throw new Error(`frozen weights: ${name} is not a parameter of the model`);
-    const stored = tf.tensor(compact.toFloat32(), spec.hfShape);
-    if (!spec.transposed) return stored;
-    const inMemory = tf.transpose(stored);
-    stored.dispose();
-    return inMemory;
+/** Tile edge of the host transpose: 64 x 64 floats of source and destination stay in cache. */
+const TILE = 64;
+
+/**
+ * Writes the transpose of `source` ([rows, cols], row-major) into columns [offset, offset + rows) of
+ * `dest`, whose rows are `stride` long: dest[c * stride + offset + r] = source[r * cols + c].
+ */
+export function transposeInto(source: Float32Array, rows: number, cols: number, dest: Float32Array, stride: number, offset: number): void {
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(r0 + TILE, rows);
+    for (let c0 = 0; c0 < cols; c0 += TILE) {
+      const c1 = Math.min(c0 + TILE, cols);
+      for (let c = c0; c < c1; c++) {
+        const base = c * stride + offset;
+        for (let r = r0; r < r1; r++) dest[base + r] = source[r * cols + c];
+      }
+    }
   }
 }
 

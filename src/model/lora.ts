@@ -83,7 +83,7 @@ export class LoraAdapter {
       const updates = prefixes.map((prefix) =>
         this.modules.has(prefix)
           ? this.update(prefix, input)
-          : tf.zeros([...x.shape.slice(0, -1), model.param(`${prefix}.weight`).shape[1] as number]),
+          : tf.zeros([...x.shape.slice(0, -1), model.outFeatures(prefix)]),
       );
       return tf.add(y, updates.length === 1 ? updates[0] : tf.concat(updates, -1));
     };

@@ -61,6 +61,41 @@ export interface MemoryPlan {
   knobs: string[];
 }
 
+/** Of the backend room a training plan leaves free, the share given to keeping streamed weights uploaded. */
+const PIN_SHARE = 0.5;
+
+export interface TrainingMemoryRequest {
+  config: ModelConfig;
+  storedBytes: number | null;
+  residency: 'resident' | 'streamed';
+  batchSize: number;
+  seqLen: number;
+  lora: LoraConfig | null;
+  /** auto: on when the base is streamed or the plan without it does not fit. */
+  recompute: 'auto' | boolean;
+  capacity: BackendCapacity;
+  hostBytes: number;
+}
+
+export interface TrainingMemory {
+  plan: MemoryPlan;
+  residency: 'resident' | 'streamed';
+  recompute: boolean;
+  /** Backend bytes streamed weights may stay uploaded in: half of what the plan leaves free. */
+  pinBytes: number;
+}
+
+/** The choices a training run makes from its plan: recomputation, and how much of a streamed base to keep uploaded. */
+export function planTrainingMemory(request: TrainingMemoryRequest): TrainingMemory {
+  const { config, storedBytes, residency, batchSize, seqLen, lora, capacity, hostBytes } = request;
+  const plan = (recompute: boolean, pinBytes: number) =>
+    planMemory({ config, residency, storedBytes, pinBytes, training: { batchSize, seqLen, lora, recompute }, capacity, hostBytes });
+  const recompute = residency === 'streamed' || request.recompute === true || (request.recompute === 'auto' && !plan(false, 0).fits);
+  const unpinned = plan(recompute, 0);
+  const pinBytes = residency === 'streamed' ? Math.max(0, (capacity.bytes - unpinned.backendPeak) * PIN_SHARE) : 0;
+  return { plan: plan(recompute, pinBytes), residency, recompute, pinBytes };
+}
+
 export function planMemory(request: PlanRequest): MemoryPlan {
   const items = [...weightItems(request), ...trainingItems(request), ...generationItems(request)];
   const backendPeak = sum(items.filter((i) => i.where === 'backend'));

@@ -10,13 +10,13 @@ import { countParameters, resolveModelConfig } from '../model/config.ts';
 import type { Projection } from '../model/layers.ts';
 import { loadModel, loadModelTokenizer } from '../model/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
-import { planProblem, planSummary } from '../model/memory-plan.ts';
+import { planProblem, planSummary, type TrainingMemory } from '../model/memory-plan.ts';
 import type { LoraStudentSpec, Recipe, ScratchStudentSpec, StudentSpec } from '../recipe/index.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
 import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { SlmError } from '../util/errors.ts';
-import { loraConfigOf, planStudentMemory, type StudentMemory } from './memory.ts';
+import { loraConfigOf, planStudentMemory } from './memory.ts';
 import type { Logger } from './progress.ts';
 
 export interface Student {
@@ -90,7 +90,7 @@ async function scratchStudent(spec: ScratchStudentSpec, seed: number, seqLen: nu
   };
 }
 
-async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, memory: StudentMemory, logger: Logger): Promise<Student> {
+async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, memory: TrainingMemory, logger: Logger): Promise<Student> {
   const { model, tokenizer } = await loadModel(spec.base, { logger, weights: memory.residency, pinBytes: memory.pinBytes });
   if (!tokenizer) {
     model.dispose();

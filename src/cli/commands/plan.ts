@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadRecipe, type Backend } from '../../recipe/index.ts';
-import type { StudentMemory } from '../../run/memory.ts';
+import type { TrainingMemory } from '../../model/memory-plan.ts';
 import { formatSize } from '../../util/format-size.ts';
 import type { CliIo, CommandContext } from '../io.ts';
 import { backendOption } from '../options.ts';
@@ -29,7 +29,7 @@ export async function planCommand(options: PlanCommandOptions, io: CliIo): Promi
   return memory.plan.fits ? 0 : 1;
 }
 
-function planTable(recipe: string, { plan, residency, recompute, pinBytes }: StudentMemory, problem: string | null): string {
+function planTable(recipe: string, { plan, residency, recompute, pinBytes }: TrainingMemory, problem: string | null): string {
   const rows = plan.items.map((i) => [i.item, i.where, formatSize(i.bytes), i.detail]);
   const header = ['item', 'where', 'size', 'what'];
   const widths = header.map((_, c) => Math.max(...[header, ...rows].map((row) => row[c].length)));
