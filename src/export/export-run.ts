@@ -10,7 +10,7 @@ import { GgufFile } from '../formats/gguf/index.ts';
 import { readHfConfig, writeHfModelDir } from '../formats/hf-model-dir.ts';
 import { ollamaModelfile } from '../formats/modelfile.ts';
 import { resolveOllamaModel } from '../formats/ollama-store.ts';
-import type { WritableDtype } from '../formats/safetensors.ts';
+import type { HostTensor, WritableDtype } from '../formats/safetensors.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { loadModel } from '../model/load.ts';
@@ -62,8 +62,9 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
     case 'peft':
       return exportPeft(recipe, paths.final, out);
     case 'hf':
-      return withMergedModel(recipe, paths.final, async (model, tokenizer) => {
-        await writeHfModelDir(out, { config: model.config, tensors: model.eachHfTensor(), dtype: options.dtype ?? 'F32', tokenizerJson: tokenizer.json, tokenizerConfig: tokenizer.config });
+      return withMergedModel(recipe, paths.final, async ({ model, tensors }, tokenizer) => {
+        const dtype = options.dtype ?? (model.frozen ? 'BF16' : 'F32');
+        await writeHfModelDir(out, { config: model.config, tensors, dtype, tokenizerJson: tokenizer.json, tokenizerConfig: tokenizer.config });
         return { format: 'hf', path: out, files: ['config.json', 'model.safetensors', 'tokenizer.json', ...(tokenizer.config ? ['tokenizer_config.json'] : [])] };
       });
     case 'gguf-lora':
@@ -78,11 +79,11 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
 
 /** One GGUF of the whole (merged) model; for ollama, with a Modelfile FROM it. */
 async function exportMergedGguf(recipe: Recipe, finalDir: string, out: string, options: ExportOptions): Promise<ExportResult> {
-  return withMergedModel(recipe, finalDir, async (model, tokenizer) => {
+  return withMergedModel(recipe, finalDir, async ({ model, tensors }, tokenizer) => {
     const type = options.ggufType ?? 'F16';
     const file = `${recipe.name}-${type.toLowerCase()}.gguf`;
     await replaceDirAtomic(out, async (tmp) => {
-      await exportGguf(model, tokenizer, join(tmp, file), { type, name: recipe.name });
+      await exportGguf(model, tokenizer, join(tmp, file), { type, name: recipe.name, tensors });
       if (options.format === 'ollama') await writeFileAtomic(join(tmp, 'Modelfile'), modelfileFor(file, tokenizer));
     });
     return { format: options.format, path: out, files: options.format === 'ollama' ? [file, 'Modelfile'] : [file] };
@@ -143,19 +144,23 @@ async function openGgufSource(source: string): Promise<GgufFile | null> {
   return (await stat(source)).isDirectory() ? null : GgufFile.open(source);
 }
 
-/** The trained model with any adapter merged in, and its tokenizer files; disposed after `use`. */
-async function withMergedModel<T>(recipe: Recipe, finalDir: string, use: (model: CausalLM, tokenizer: TokenizerFiles) => Promise<T>): Promise<T> {
+/**
+ * The trained model and its tensors with any adapter merged in, produced one at a time as they are
+ * written (a streamed base is never float32 whole), and its tokenizer files; disposed after `use`.
+ */
+async function withMergedModel<T>(
+  recipe: Recipe,
+  finalDir: string,
+  use: (merged: { model: CausalLM; tensors: Iterable<HostTensor> }, tokenizer: TokenizerFiles) => Promise<T>,
+): Promise<T> {
   const source = recipe.student.type === 'lora' ? recipe.student.base : finalDir;
   const { model } = await loadModel(source);
+  const saved = recipe.student.type === 'lora' ? await readPeftAdapter(finalDir) : null;
+  const adapter = saved && LoraAdapter.fromPeftTensors(model, saved.config, saved.tensors);
   try {
-    if (recipe.student.type === 'lora') {
-      const saved = await readPeftAdapter(finalDir);
-      const adapter = LoraAdapter.fromPeftTensors(model, saved.config, saved.tensors);
-      adapter.merge(model);
-      adapter.dispose();
-    }
-    return await use(model, await tokenizerFiles(source));
+    return await use({ model, tensors: adapter ? adapter.mergedHfTensors(model) : model.eachHfTensor() }, await tokenizerFiles(source));
   } finally {
+    adapter?.dispose();
     model.dispose();
   }
 }

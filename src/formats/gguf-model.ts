@@ -102,6 +102,8 @@ export interface ExportGgufOptions {
   type: GgufExportType;
   /** `general.name`. */
   name?: string;
+  /** The tensors to write in Hugging Face layout, one at a time (a merged adapter's); the model's by default. */
+  tensors?: Iterable<HostTensor>;
 }
 
 /** llama.cpp's LlamaFileType for `general.file_type`. */
@@ -128,21 +130,26 @@ export async function exportGguf(model: CausalLM, tokenizer: GgufExportTokenizer
   for (const [key, value] of ggufHyperparameters(config)) writer.add(key, value);
   for (const [key, value] of ggufTokenizerMetadata(tokenizer, config.vocabSize)) writer.add(key, value);
 
-  const tensors = ggufTensors(model, arch);
-  for (const tensor of tensors) writer.addTensorInfo(tensor.name, tensor.shape, storageType(options.type, tensor.shape));
-  await writer.write(tensors);
+  const ropeFactors = ropeFactorsTensor(config);
+  const infos = [
+    ...(ropeFactors ? [{ name: ROPE_FREQS_TENSOR, shape: ropeFactors.shape }] : []),
+    ...parameterSpecs(config).map((spec) => ({ name: ggufTensorName(spec.name)!, shape: spec.hfShape })),
+  ];
+  for (const { name, shape } of infos) writer.addTensorInfo(name, shape, storageType(options.type, shape));
+  await writer.write(ggufTensors(options.tensors ?? model.eachHfTensor(), ropeFactors, config, arch));
 }
 
-/** The model's tensors under their GGUF names and in llama.cpp's layout, rope factors first as the converter writes them. */
-function ggufTensors(model: CausalLM, arch: ExportedGgufArchitecture): HostTensor[] {
-  const { config } = model;
-  const tensors: HostTensor[] = [];
-  if (config.ropeScaling) {
-    const factors = Float32Array.from(llama3RopeFactors(config.ropeScaling, config.headDim, config.ropeTheta));
-    tensors.push({ name: ROPE_FREQS_TENSOR, shape: [factors.length], data: factors });
-  }
-  for (const tensor of model.hfTensors()) tensors.push(toGgufLayout(tensor, config, arch));
-  return tensors;
+/** llama.cpp reads Llama 3 rope scaling from a tensor of per-frequency factors; null without scaling. */
+function ropeFactorsTensor(config: ModelConfig): HostTensor | null {
+  if (!config.ropeScaling) return null;
+  const factors = Float32Array.from(llama3RopeFactors(config.ropeScaling, config.headDim, config.ropeTheta));
+  return { name: ROPE_FREQS_TENSOR, shape: [factors.length], data: factors };
+}
+
+/** The tensors under their GGUF names and in llama.cpp's layout, rope factors first as the converter writes them. */
+function* ggufTensors(tensors: Iterable<HostTensor>, ropeFactors: HostTensor | null, config: ModelConfig, arch: ExportedGgufArchitecture): Generator<HostTensor> {
+  if (ropeFactors) yield ropeFactors;
+  for (const tensor of tensors) yield toGgufLayout(tensor, config, arch);
 }
 
 /**

@@ -13,6 +13,7 @@ import { backendCapacity } from '../backend/capacity.ts';
 import { formatSize } from '../util/format-size.ts';
 import { CausalLM } from './causal-lm.ts';
 import { countParameters, describeModelSize, type ModelConfig } from './config.ts';
+import type { WeightResidency } from './residency.ts';
 
 export interface LoadedModel {
   model: CausalLM;
@@ -35,13 +36,6 @@ export interface LoadModelOptions {
 
 export class ModelLoadError extends FormatError {}
 
-/**
- * resident: every weight in the backend as float32 (trainable in full, fastest);
- * streamed: matrices compact in host memory in their stored type, uploaded per layer (frozen);
- * auto: resident when the float32 model takes at most half of what the backend holds.
- */
-export type WeightResidency = 'auto' | 'resident' | 'streamed';
-export const WEIGHT_RESIDENCIES: readonly WeightResidency[] = ['auto', 'resident', 'streamed'];
 
 /** The residency `auto` settles on for a model of this config on the live backend. */
 export function resolveResidency(config: ModelConfig, requested: WeightResidency = 'auto', capacity = backendCapacity()): 'resident' | 'streamed' {

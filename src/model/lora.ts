@@ -99,6 +99,24 @@ export class LoraAdapter {
     return tf.mul(linear(linear(x, a), b), this.scale);
   }
 
+  /**
+   * The model's tensors in Hugging Face layout with the adapter merged in, one at a time: a streamed base
+   * is never float32 as a whole. Throws before yielding a tensor that would hold non-finite values.
+   */
+  *mergedHfTensors(model: CausalLM): Generator<HostTensor> {
+    for (const tensor of model.eachHfTensor()) {
+      const module = tensor.name.endsWith('.weight') ? tensor.name.slice(0, -'.weight'.length) : '';
+      if (this.modules.has(module)) {
+        const delta = tf.tidy(() => tf.transpose(tf.mul(tf.matMul(this.params.get(peftName(module, 'A'))!, this.params.get(peftName(module, 'B'))!), this.scale)));
+        const values = delta.dataSync() as Float32Array; // [out, in]
+        delta.dispose();
+        for (let i = 0; i < values.length; i++) tensor.data[i] += values[i];
+        if (!tensor.data.every(Number.isFinite)) throw new Error(`adapter: merging into ${module} gives non-finite weights`);
+      }
+      yield tensor;
+    }
+  }
+
   /** W += scale * A B for every adapted module (W held [in, out]); refuses non-finite results. */
   merge(model: CausalLM): void {
     this.applyDelta(model, 1);

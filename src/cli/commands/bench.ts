@@ -1,4 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { MODEL_SHAPES, type ModelShape } from '../../bench/model-shapes.ts';
+import { WEIGHT_RESIDENCIES, type WeightResidency } from '../../model/residency.ts';
 import type { ChunkedLossMemoryResult, DistillationBenchResult } from '../../bench/distillation.ts';
 import type { EvaluationBenchResult } from '../../bench/evaluation.ts';
 import type { LabelingBenchResult } from '../../bench/labeling.ts';
@@ -165,8 +167,55 @@ export function registerBench(program: Command, { io, setExitCode }: CommandCont
     .option('--label-concurrency <n>', 'teacher requests in flight at once', integerArg(1), 8)
     .option('--label-delay-ms <n>', 'how long the loopback teacher server holds each request', integerArg(1), 50)
     .option('--eval-questions <n>', 'questions per evaluation suite (GSM8K generation, MMLU log-likelihood)', integerArg(1), 16)
+    .addOption(new Option('--shape <name>', 'instead: a real-size model with random weights and this published config').choices(MODEL_SHAPES))
+    .option('--model <path>', 'instead: this model (folder, .gguf or ollama:NAME) at real size')
+    .option('--layers <n>', 'with --shape: only the first n layers (every shape and the embedding kept)', integerArg(1))
+    .option('--rank <n>', 'with --shape/--model: LoRA rank on every linear layer', integerArg(1), 16)
+    .addOption(new Option('--weights <how>', 'with --shape/--model: how the base is held').choices(WEIGHT_RESIDENCIES).default('auto'))
     .option('--json', 'print the figures as one JSON object')
-    .action(async (flags: Omit<BenchCommandOptions, 'json'> & { json?: boolean }) =>
-      setExitCode(await benchCommand({ ...flags, json: flags.json ?? false }, io)),
-    );
+    .action(async (flags: Omit<BenchCommandOptions, 'json'> & RealSizeFlags & { json?: boolean }, command: Command) => {
+      const json = flags.json ?? false;
+      if (flags.shape === undefined && flags.model === undefined) return setExitCode(await benchCommand({ ...flags, json }, io));
+      // Real-size runs measure a user's LoRA step, 512 tokens, unless told otherwise.
+      const seqLen = command.getOptionValueSource('seqLen') === 'default' ? REAL_SIZE_SEQ_LEN : flags.seqLen;
+      const steps = command.getOptionValueSource('steps') === 'default' ? 1 : flags.steps;
+      setExitCode(await realSizeBenchCommand({ ...flags, seqLen, steps, json }, io));
+    });
+}
+
+interface RealSizeFlags {
+  shape?: ModelShape;
+  model?: string;
+  layers?: number;
+  rank: number;
+  weights: WeightResidency;
+}
+
+const REAL_SIZE_SEQ_LEN = 512;
+
+async function realSizeBenchCommand(options: RealSizeFlags & { backend: Backend; seqLen: number; steps: number; json: boolean }, io: CliIo): Promise<number> {
+  const { runRealSizeBench } = await import('../../bench/real-size-run.ts');
+  const log = (line: string) => options.json || io.stderr.write(`${line}\n`);
+  const result = await runRealSizeBench({ ...options, log });
+  if (options.json) {
+    io.stdout.write(`${JSON.stringify(result)}\n`);
+    return 0;
+  }
+  const gib = (bytes: number | null) => (bytes === null ? '-' : `${(bytes / 2 ** 30).toFixed(2)} GiB`);
+  const within = (planned: number, measured: number) => `${(((planned - measured) / measured) * 100).toFixed(0)}%`;
+  const { lora, planned, measured, torch } = result;
+  io.stdout.write(
+    [
+      `${result.model}: ${(result.parameters / 1e9).toFixed(2)}B parameters, ${gib(result.storedBytes)} stored; ${result.backend}, ${result.threads} thread(s); base ${result.residency}, recompute ${result.recompute ? 'on' : 'off'}, ${gib(result.pinBytes)} pinned at most`,
+      `load: ${result.loadSeconds.toFixed(1)} s; scoring: ${result.scoreTokensPerSecond.toFixed(1)} tokens/s (${lora.seqLen} tokens)`,
+      `LoRA rank ${lora.rank}, all-linear (${lora.trainable.toLocaleString('en')} trainable), 1 x ${lora.seqLen}: ${lora.tokensPerSecond.toFixed(1)} tokens/s (${lora.secondsPerStep.toFixed(1)} s/step)`,
+      'tokensPerSecond' in torch
+        ? `PyTorch ${torch.torch} eager float32, same shape, ${torch.threads} thread(s): ${torch.tokensPerSecond.toFixed(1)} tokens/s; slm-train ${result.loraRatioToTorch!.toFixed(2)}x`
+        : `PyTorch: skipped (${torch.skipped})`,
+      `peak host RSS ${gib(measured.peakRssBytes)} (planned ${gib(planned.hostPeakBytes)}, ${within(planned.hostPeakBytes, measured.peakRssBytes)}); ` +
+        `peak backend ${gib(measured.peakBackendBytes)} (planned ${gib(planned.backendPeakBytes)}, ${within(planned.backendPeakBytes, measured.peakBackendBytes)}); wasm heap grown to ${gib(measured.heapBytes)}`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
 }
