@@ -55,6 +55,7 @@ export async function benchRealSize(options: RealSizeOptions): Promise<RealSizeR
     batchSize: 1,
     seqLen: options.seqLen,
     lora,
+    fullLogits: false,
     recompute: 'auto',
     capacity,
     hostBytes: hostCapacity(),

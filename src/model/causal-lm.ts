@@ -4,7 +4,7 @@ import type { CompactTensor } from '../formats/compact-tensor.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import { Rng } from '../util/rng.ts';
 import type { ModelConfig } from './config.ts';
-import { EMBEDDING, FrozenWeights, fusedName } from './frozen-weights.ts';
+import { EMBEDDING, FrozenWeights, fusedName, HEAD_CHUNK_VALUES } from './frozen-weights.ts';
 import type { KVCache } from './kv-cache.ts';
 import { decoderBlock, rmsNorm, type AttentionInputs, type Projection } from './layers.ts';
 import { linear } from './matmul.ts';
@@ -28,9 +28,6 @@ export interface InitOptions {
 export interface BatchLayout {
   padLeft: readonly number[];
 }
-
-/** Vocabulary rows of a streamed output head per product: about 16M values (64 MiB as float32). */
-const HEAD_CHUNK_VALUES = 1 << 24;
 
 export interface CompactLoadOptions {
   /** Backend bytes that streamed weights may stay in between uses (see FrozenWeights). */
@@ -227,14 +224,7 @@ export class CausalLM {
         : tf.matMul(rows, this.param('lm_head.weight') as tf.Tensor2D);
     }
     const chunks = this.headChunks();
-    const withChunk = <T extends tf.Tensor>(start: number, size: number, use: (columns: tf.Tensor2D) => T): T => {
-      const { tensor, pinned } = this.frozen!.headColumns(this.headName(), start, size);
-      try {
-        return use(tensor);
-      } finally {
-        if (!pinned) tensor.dispose();
-      }
-    };
+    const withChunk = <T extends tf.Tensor>(start: number, size: number, use: (columns: tf.Tensor2D) => T) => this.withHeadColumns(start, size, use);
     const project = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [hidden, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
       save([hidden]);
@@ -261,11 +251,29 @@ export class CausalLM {
     return this.config.tieWordEmbeddings ? EMBEDDING : 'lm_head.weight';
   }
 
-  private streamedHead(): boolean {
+  /** Whether the output head is streamed (frozen, compact in host memory): losses then go through its chunks. */
+  streamedHead(): boolean {
     return this.frozen?.has(this.headName()) ?? false;
   }
 
-  private headChunks(): { start: number; size: number }[] {
+  /** Runs `use` with head columns [start, start + size) as [D, size] (a streamed head's), freed after. */
+  withHeadColumns<T>(start: number, size: number, use: (columns: tf.Tensor2D) => T): T {
+    const { tensor, pinned } = this.frozen!.headColumns(this.headName(), start, size);
+    try {
+      return use(tensor);
+    } finally {
+      if (!pinned) tensor.dispose();
+    }
+  }
+
+  /** A streamed head's rows for these token ids, [n, D]: their logits are hidden . row. */
+  headRows(ids: ArrayLike<number>): tf.Tensor2D {
+    const table = this.frozen!.compact(this.headName());
+    return tf.tensor2d(table.gatherRows(ids), [ids.length, table.rowLength]);
+  }
+
+  /** The vocabulary chunks a streamed head is used in. */
+  headChunks(): { start: number; size: number }[] {
     const V = this.config.vocabSize;
     const rows = this.headChunkRows;
     const chunks = [];

@@ -16,6 +16,9 @@ import type { CompactTensor } from '../formats/compact-tensor.ts';
 
 export const EMBEDDING = 'model.embed_tokens.weight';
 
+/** Values of a streamed head chunk: about 16M (64 MiB as float32). */
+export const HEAD_CHUNK_VALUES = 1 << 24;
+
 /** The name under which projections uploaded side by side are looked up: their weight names joined. */
 export function fusedName(weights: readonly string[]): string {
   return weights.join('|');

@@ -14,6 +14,7 @@ import type { BackendCapacity } from '../backend/capacity.ts';
 import { formatSize } from '../util/format-size.ts';
 import { countParameters, type ModelConfig } from './config.ts';
 import { loraModules, type LoraConfig } from './lora-config.ts';
+import { HEAD_CHUNK_VALUES } from './frozen-weights.ts';
 import { parameterSpecs } from './parameters.ts';
 
 const F32 = 4;
@@ -26,6 +27,8 @@ export interface TrainingShape {
   /** LoRA adapters on a frozen base, or null when every weight trains (a scratch model). */
   lora: LoraConfig | null;
   recompute: boolean;
+  /** The loss needs the full [N, V] logits (distillation); plain CE through a streamed head does not. */
+  fullLogits: boolean;
 }
 
 export interface PlanRequest {
@@ -63,6 +66,9 @@ export interface MemoryPlan {
 
 /** Of the backend room a training plan leaves free, the share given to keeping streamed weights uploaded. */
 const PIN_SHARE = 0.5;
+/** The host memory a streamed run aims to stay within: 1.3 x the stored base + 2 GiB. */
+const HOST_TARGET_SHARE = 1.3;
+const HOST_TARGET_EXTRA = 2 * 2 ** 30;
 
 export interface TrainingMemoryRequest {
   config: ModelConfig;
@@ -71,6 +77,7 @@ export interface TrainingMemoryRequest {
   batchSize: number;
   seqLen: number;
   lora: LoraConfig | null;
+  fullLogits: boolean;
   /** auto: on when the base is streamed or the plan without it does not fit. */
   recompute: 'auto' | boolean;
   capacity: BackendCapacity;
@@ -87,13 +94,24 @@ export interface TrainingMemory {
 
 /** The choices a training run makes from its plan: recomputation, and how much of a streamed base to keep uploaded. */
 export function planTrainingMemory(request: TrainingMemoryRequest): TrainingMemory {
-  const { config, storedBytes, residency, batchSize, seqLen, lora, capacity, hostBytes } = request;
+  const { config, storedBytes, residency, batchSize, seqLen, lora, fullLogits, capacity, hostBytes } = request;
   const plan = (recompute: boolean, pinBytes: number) =>
-    planMemory({ config, residency, storedBytes, pinBytes, training: { batchSize, seqLen, lora, recompute }, capacity, hostBytes });
+    planMemory({ config, residency, storedBytes, pinBytes, training: { batchSize, seqLen, lora, recompute, fullLogits }, capacity, hostBytes });
   const recompute = residency === 'streamed' || request.recompute === true || (request.recompute === 'auto' && !plan(false, 0).fits);
   const unpinned = plan(recompute, 0);
-  const pinBytes = residency === 'streamed' ? Math.max(0, (capacity.bytes - unpinned.backendPeak) * PIN_SHARE) : 0;
-  return { plan: plan(recompute, pinBytes), residency, recompute, pinBytes };
+  return { plan: plan(recompute, pinBudget(unpinned, storedBytes)), residency, recompute, pinBytes: pinBudget(unpinned, storedBytes) };
+}
+
+/**
+ * Bytes of a streamed base to keep uploaded: a share of the backend room the plan leaves, and no more
+ * than keeps the process within 1.3 x the base's stored size + 2 GiB of host memory (the wasm heap is host
+ * memory too, and never shrinks).
+ */
+function pinBudget(unpinned: MemoryPlan, storedBytes: number | null): number {
+  if (unpinned.items.every((i) => i.item !== 'streamed layer')) return 0;
+  const backendRoom = (unpinned.capacity.bytes - unpinned.backendPeak) * PIN_SHARE;
+  const hostRoom = storedBytes === null ? backendRoom : HOST_TARGET_SHARE * storedBytes + HOST_TARGET_EXTRA - unpinned.hostPeak;
+  return Math.max(0, Math.min(backendRoom, hostRoom));
 }
 
 export function planMemory(request: PlanRequest): MemoryPlan {
@@ -139,17 +157,17 @@ function weightItems({ config, residency, storedBytes, pinBytes }: PlanRequest):
     {
       item: 'streamed layer',
       where: 'backend',
-      // The upload, its transpose into [in, out], and the q|k|v and gate|up concatenations of one product.
-      bytes: Math.max(layer.total * 2, head * 2) * F32,
-      detail: `one layer's ${(layer.total / 1e6).toFixed(1)}M weights as float32 while it runs, with their fused copies`,
+      bytes: Math.max(layer.total, head) * F32,
+      detail: `one layer's ${(layer.total / 1e6).toFixed(1)}M weights as float32 while it runs`,
     },
-    { item: 'decoding on the host', where: 'host', bytes: Math.max(layer.largest, head) * F32, detail: 'one weight decoded to float32 before upload' },
+    // A fused group's float32 values, and the decoded part being transposed into it.
+    { item: 'decoding on the host', where: 'host', bytes: (layer.largestGroup + layer.largest) * F32, detail: 'weights decoded and transposed before upload' },
   ];
 }
 
 function trainingItems({ config, residency, training }: PlanRequest): PlanItem[] {
   if (!training) return [];
-  const { batchSize: B, seqLen: T, lora, recompute } = training;
+  const { batchSize: B, seqLen: T, lora, recompute, fullLogits } = training;
   const { hiddenSize: D, numLayers: L, vocabSize: V } = config;
   const N = B * T;
   const trainable = lora ? loraModules(config, lora).reduce((n, m) => n + lora.rank * (m.inFeatures + m.outFeatures), 0) : countParameters(config);
@@ -170,8 +188,11 @@ function trainingItems({ config, residency, training }: PlanRequest): PlanItem[]
           detail: `each layer's input and output [${B}x${T}x${D}] kept, one layer's ${formatSize(perLayer)} rebuilt at a time`,
         }
       : { item: 'activations', where: 'backend', bytes: L * perLayer, detail: `${L} layers x ${formatSize(perLayer)} for ${B}x${T} tokens` },
-    // Logits, their softmax (kept for the gradient), the gradient and one temporary of the same size.
-    { item: 'logits and loss', where: 'backend', bytes: N * V * F32 * 4, detail: `[${N}x${V}] logits, probabilities, gradient and one temporary` },
+    residency === 'streamed' && !fullLogits
+      ? // One chunk's logits, probabilities and product at a time, and the target rows.
+        { item: 'logits and loss', where: 'backend', bytes: (N * headChunkRows(config) * 3 + N * D * 2) * F32, detail: `[${N}x${headChunkRows(config)}] logits of one head chunk at a time` }
+      : // Logits, their softmax (kept for the gradient), the gradient and one temporary of the same size.
+        { item: 'logits and loss', where: 'backend', bytes: N * V * F32 * 4, detail: `[${N}x${V}] logits, probabilities, gradient and one temporary` },
   ];
   return items;
 }
@@ -211,15 +232,20 @@ function loraPerToken(config: ModelConfig, lora: LoraConfig): number {
   return modules.reduce((n, m) => n + (lora.dropout > 0 ? m.inFeatures : 0) + lora.rank + m.outFeatures, 0);
 }
 
-function layerMatrixValues(config: ModelConfig): { total: number; largest: number } {
+function layerMatrixValues(config: ModelConfig): { total: number; largest: number; largestGroup: number } {
+  const { hiddenSize: d, intermediateSize: f, numHeads: H, numKvHeads: KVH, headDim: hd } = config;
   const layer0 = parameterSpecs({ ...config, numLayers: 1 }).filter((s) => s.name.startsWith('model.layers.0.') && s.hfShape.length > 1);
   const sizes = layer0.map((s) => s.hfShape[0] * s.hfShape[1]);
-  return { total: sizes.reduce((a, b) => a + b, 0), largest: Math.max(...sizes) };
+  return { total: sizes.reduce((a, b) => a + b, 0), largest: Math.max(...sizes), largestGroup: Math.max(2 * f * d, (H + 2 * KVH) * hd * d) };
 }
 
-/** Values of one streamed head chunk (see CausalLM's HEAD_CHUNK_VALUES). */
+/** Vocabulary rows of one streamed head chunk (CausalLM's default). */
+function headChunkRows(config: ModelConfig): number {
+  return Math.min(config.vocabSize, Math.floor(HEAD_CHUNK_VALUES / config.hiddenSize));
+}
+
 function headChunkValues(config: ModelConfig): number {
-  return Math.min(config.vocabSize, Math.floor(2 ** 24 / config.hiddenSize)) * config.hiddenSize;
+  return headChunkRows(config) * config.hiddenSize;
 }
 
 function largestTensor(config: ModelConfig): number {

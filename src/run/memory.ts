@@ -21,6 +21,8 @@ export async function planStudentMemory(recipe: Recipe): Promise<TrainingMemory>
     batchSize: recipe.train.batchSize,
     seqLen: recipe.data.seqLen,
     lora,
+    // Distillation compares the student's full distribution; only plain CE can stream the head's chunks.
+    fullLogits: recipe.distill !== undefined && recipe.distill.labels !== 'sequence',
     recompute: recipe.train.recompute,
     capacity,
     hostBytes: hostCapacity(),

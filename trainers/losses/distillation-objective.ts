@@ -14,6 +14,7 @@ import { withoutGradients } from '../../src/backend/tape.ts';
 import type { CausalLM } from '../../src/model/causal-lm.ts';
 import type { Projection } from '../../src/model/layers.ts';
 import type { LossFn, MetricSink } from '../loop.ts';
+import { chunkedCrossEntropy } from './chunked-cross-entropy.ts';
 import { chunkedFullDistillLoss } from './chunked-distill.ts';
 import { crossEntropy } from './cross-entropy.ts';
 import { combineLosses, maskedMean, top1Agreement, topKDistill, type DivergenceOptions } from './distill.ts';
@@ -38,8 +39,13 @@ export function distillationObjective(model: CausalLM, project: Projection, opti
     const { batchSize: B, seqLen: T } = batch;
     const inputs = tf.tensor2d(batch.inputs, [B, T], 'int32');
     const hidden = tf.reshape(model.hidden(inputs, undefined, project), [B * T, -1]) as tf.Tensor2D;
-    const logits = model.headLogits(hidden); // [B*T, V]
     const mask = tf.tensor1d(batch.mask);
+    if (!batch.softLabels && !options.online && model.streamedHead()) {
+      const ce = chunkedCrossEntropy(hidden, model, batch.targets, mask);
+      observe('ce', ce);
+      return ce;
+    }
+    const logits = model.headLogits(hidden); // [B*T, V]
     const ce = crossEntropy(logits, tf.tensor1d(batch.targets, 'int32'), mask);
     observe('ce', ce);
     const kd = batch.softLabels

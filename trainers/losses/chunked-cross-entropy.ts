@@ -1,0 +1,64 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { CausalLM } from '../../src/model/causal-lm.ts';
+import { maskWeights } from './masking.ts';
+
+/**
+ * crossEntropy(hidden @ head, targets, mask) for a model whose output head is streamed, without the
+ * [N, V] logits: the log-partition is a logSumExp streamed over the head's vocabulary chunks, the target
+ * logit a dot product with the target's head row, and the gradient for the hidden states walks the
+ * chunks again: dL/dh = sum over chunks of (softmax chunk * w) @ columns^T - w * target row. The head is
+ * frozen and gets no gradient. Memory: a few [N, chunk] tensors instead of several [N, V] ones.
+ */
+export function chunkedCrossEntropy(hidden: tf.Tensor2D, model: CausalLM, targets: Int32Array, mask: tf.Tensor1D): tf.Scalar {
+  const chunks = model.headChunks();
+  const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [h, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    const weights = maskWeights(mask); // [N]
+    const targetRows = model.headRows(targets); // [N, D]
+    const targetLogits = tf.sum(tf.mul(h, targetRows), 1); // [N]
+    const logZ = logPartition(h, model, chunks); // [N]
+    save([h, targetRows, weights, logZ]);
+    return {
+      value: tf.sum(tf.mul(tf.sub(logZ, targetLogits), weights)) as tf.Scalar,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [sh, rows, w, z] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+          const scale = tf.expandDims(tf.mul(w, dy), 1); // [N, 1]
+          let dHidden = tf.neg(tf.mul(rows, scale)) as tf.Tensor; // [N, D]
+          for (const { start, size } of chunks) {
+            const part = tf.tidy(() =>
+              model.withHeadColumns(start, size, (columns) => {
+                const probs = tf.exp(tf.sub(tf.matMul(sh, columns), tf.expandDims(z, 1))); // [N, C]
+                return tf.matMul(tf.mul(probs, scale), columns, false, true); // [N, D]
+              }),
+            );
+            const next = tf.add(dHidden, part);
+            tf.dispose([dHidden, part]);
+            dHidden = next;
+          }
+          return [dHidden];
+        }),
+    };
+  });
+  return loss(hidden) as tf.Scalar;
+}
+
+/** logSumExp over the whole vocabulary of each row's logits, one chunk of columns at a time: [N]. */
+function logPartition(hidden: tf.Tensor2D, model: CausalLM, chunks: { start: number; size: number }[]): tf.Tensor1D {
+  let max: tf.Tensor1D | null = null; // running max of each row
+  let sum: tf.Tensor1D | null = null; // sum of exp(logit - max)
+  for (const { start, size } of chunks) {
+    const [nextMax, nextSum] = tf.tidy(() => {
+      const logits = model.withHeadColumns(start, size, (columns) => tf.matMul(hidden, columns)); // [N, C]
+      const chunkMax = tf.max(logits, 1);
+      const m = max ? tf.maximum(max, chunkMax) : chunkMax;
+      const chunkSum = tf.sum(tf.exp(tf.sub(logits, tf.expandDims(m, 1))), 1);
+      const s = sum ? tf.add(tf.mul(sum, tf.exp(tf.sub(max!, m))), chunkSum) : chunkSum;
+      return [m, s] as tf.Tensor1D[];
+    });
+    tf.dispose([max, sum].filter((t): t is tf.Tensor1D => t !== null));
+    max = nextMax;
+    sum = nextSum;
+  }
+  return tf.tidy(() => tf.add(max!, tf.log(sum!))) as tf.Tensor1D;
+}
