@@ -5,7 +5,9 @@ dependency of slm-train.
 
     /usr/bin/python3 bench/torch_lora_step.py --config config.json --seq-len 512 --steps 1 --threads 2 --rank 16
 
-Prints one JSON line: seconds_per_step, tokens_per_second, threads, torch.
+Prints one JSON line: seconds_per_step, tokens_per_second, threads, torch, and blas: the BLAS library
+torch's matrix products run on (Debian's torch takes whichever libblas.so.3 is installed: the reference
+BLAS is some 30x slower than OpenBLAS, `apt-get install libopenblas0-pthread`).
 """
 import argparse
 import json
@@ -73,6 +75,13 @@ class Block(torch.nn.Module):
         return x + self.down(F.silu(self.gate(n)) * self.up(n))
 
 
+def blas_library():
+    """The BLAS shared object mapped into this process."""
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "blas" in line.split()[-1]}
+    return sorted(paths)[0] if paths else "unknown"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", required=True)
@@ -119,7 +128,7 @@ def main():
     for _ in range(args.steps):
         step()
     seconds = (time.perf_counter() - started) / args.steps
-    print(json.dumps({"seconds_per_step": seconds, "tokens_per_second": t / seconds, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+    print(json.dumps({"seconds_per_step": seconds, "tokens_per_second": t / seconds, "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas_library()}))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ export interface RealSizeBenchOptions {
   steps: number;
   rank: number;
   weights: RealSizeOptions['weights'];
+  /** Run the PyTorch peer when it can run. */
+  torch: boolean;
   backend: BackendChoice;
   threads?: number;
   log(line: string): void;
@@ -39,6 +41,8 @@ export interface TorchPeerResult {
   tokensPerSecond: number;
   threads: number;
   torch: string;
+  /** The BLAS library torch ran on (the reference BLAS is ~30x slower than OpenBLAS). */
+  blas: string;
 }
 
 export interface RealSizeBenchResult extends RealSizeResult {
@@ -64,7 +68,11 @@ export async function runRealSizeBench(options: RealSizeBenchOptions): Promise<R
     const { stdout } = await run(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(workerInput)], { maxBuffer: 1 << 20 });
     const ours = JSON.parse(stdout.trim().split('\n').pop()!) as RealSizeResult & { backend: string; threads: number };
     const configPath = join(model, 'config.json');
-    const torch = existsSync(configPath) ? await torchPeer(configPath, options, ours.threads) : { skipped: 'the model has no config.json to build the same shape from' };
+    const torch = !options.torch
+      ? { skipped: 'not asked for (--no-torch)' }
+      : existsSync(configPath)
+        ? await torchPeer(configPath, options, ours.threads)
+        : { skipped: 'the model has no config.json to build the same shape from' };
     const loraRatioToTorch = 'tokensPerSecond' in torch ? ours.lora.tokensPerSecond / torch.tokensPerSecond : null;
     return { model: options.model ?? `${options.shape}${options.layers ? ` (${options.layers} layers)` : ''}`, ...ours, torch, loraRatioToTorch };
   } finally {
@@ -81,6 +89,6 @@ async function torchPeer(configPath: string, options: RealSizeBenchOptions, thre
   options.log(`PyTorch eager float32 on the same shape, ${threads} thread(s)...`);
   const args = [TORCH_PEER, '--config', configPath, '--seq-len', String(options.seqLen), '--steps', String(options.steps), '--threads', String(threads), '--rank', String(options.rank)];
   const { stdout } = await run(PYTHON_WITH_TORCH, args, { maxBuffer: 1 << 20 });
-  const parsed = JSON.parse(stdout.trim().split('\n').pop()!) as { seconds_per_step: number; tokens_per_second: number; threads: number; torch: string };
-  return { secondsPerStep: parsed.seconds_per_step, tokensPerSecond: parsed.tokens_per_second, threads: parsed.threads, torch: parsed.torch };
+  const parsed = JSON.parse(stdout.trim().split('\n').pop()!) as { seconds_per_step: number; tokens_per_second: number; threads: number; torch: string; blas: string };
+  return { secondsPerStep: parsed.seconds_per_step, tokensPerSecond: parsed.tokens_per_second, threads: parsed.threads, torch: parsed.torch, blas: parsed.blas };
 }

@@ -30,7 +30,7 @@ async function writeBase(dir: string): Promise<string> {
   return base;
 }
 
-async function run(dir: string, base: string, hooks?: TrainHooks) {
+async function run(dir: string, base: string, weights: string, hooks?: TrainHooks) {
   const yaml = `name: lora
 backend: wasm
 output_dir: runs
@@ -41,6 +41,7 @@ student:
   alpha: 8
   dropout: 0.1
   targets: all-linear
+  weights: ${weights}
 data:
   train: ${STORIES}
   seq_len: 32
@@ -63,12 +64,13 @@ async function tensorNames(path: string): Promise<string[]> {
   return names;
 }
 
-describe('training LoRA adapters from a recipe', () => {
+// resident: the base as float32 variables; streamed: compact in host memory, every layer recomputed.
+describe.each([['resident'], ['streamed']])('training LoRA adapters from a recipe (%s base)', (weights) => {
   it('lowers the loss, leaves the base untouched, checkpoints only adapters and writes a PEFT folder', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lora-'));
     const base = await writeBase(dir);
     const baseBytes = readFileSync(join(base, 'model.safetensors'));
-    const result = await run(dir, base);
+    const result = await run(dir, base, weights);
 
     const losses = readMetrics(join(result.runDir, 'metrics.jsonl')).map((m) => m.loss as number);
     expect(losses).toHaveLength(10);
@@ -91,14 +93,14 @@ describe('training LoRA adapters from a recipe', () => {
   it('resumes (dropout included) to the same losses as an uninterrupted run', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lora-'));
     const base = await writeBase(dir);
-    const a = await run(join(dir, 'a'), base);
+    const a = await run(join(dir, 'a'), base, weights);
     const crash: TrainHooks = {
       afterStep: ({ step }) => {
         if (step === 6) throw new Error('simulated crash');
       },
     };
-    await expect(run(join(dir, 'b'), base, crash)).rejects.toThrow('simulated crash');
-    const b = await run(join(dir, 'b'), base);
+    await expect(run(join(dir, 'b'), base, weights, crash)).rejects.toThrow('simulated crash');
+    const b = await run(join(dir, 'b'), base, weights);
     expect(b.train!.resumedFromStep).toBe(4);
     const lossesA = readMetrics(join(a.runDir, 'metrics.jsonl')).map((m) => m.loss as number);
     const lossesB = readMetrics(join(b.runDir, 'metrics.jsonl')).map((m) => m.loss as number);

@@ -172,6 +172,7 @@ export function registerBench(program: Command, { io, setExitCode }: CommandCont
     .option('--layers <n>', 'with --shape: only the first n layers (every shape and the embedding kept)', integerArg(1))
     .option('--rank <n>', 'with --shape/--model: LoRA rank on every linear layer', integerArg(1), 16)
     .addOption(new Option('--weights <how>', 'with --shape/--model: how the base is held').choices(WEIGHT_RESIDENCIES).default('auto'))
+    .option('--no-torch', 'with --shape/--model: skip the PyTorch peer')
     .option('--json', 'print the figures as one JSON object')
     .action(async (flags: Omit<BenchCommandOptions, 'json'> & RealSizeFlags & { json?: boolean }, command: Command) => {
       const json = flags.json ?? false;
@@ -189,6 +190,7 @@ interface RealSizeFlags {
   layers?: number;
   rank: number;
   weights: WeightResidency;
+  torch: boolean;
 }
 
 const REAL_SIZE_SEQ_LEN = 512;
@@ -210,7 +212,7 @@ async function realSizeBenchCommand(options: RealSizeFlags & { backend: Backend;
       `load: ${result.loadSeconds.toFixed(1)} s; scoring: ${result.scoreTokensPerSecond.toFixed(1)} tokens/s (${lora.seqLen} tokens)`,
       `LoRA rank ${lora.rank}, all-linear (${lora.trainable.toLocaleString('en')} trainable), 1 x ${lora.seqLen}: ${lora.tokensPerSecond.toFixed(1)} tokens/s (${lora.secondsPerStep.toFixed(1)} s/step)`,
       'tokensPerSecond' in torch
-        ? `PyTorch ${torch.torch} eager float32, same shape, ${torch.threads} thread(s): ${torch.tokensPerSecond.toFixed(1)} tokens/s; slm-train ${result.loraRatioToTorch!.toFixed(2)}x`
+        ? `PyTorch ${torch.torch} eager float32 (${torch.blas}), same shape, ${torch.threads} thread(s): ${torch.tokensPerSecond.toFixed(1)} tokens/s; slm-train ${result.loraRatioToTorch!.toFixed(2)}x`
         : `PyTorch: skipped (${torch.skipped})`,
       `peak host RSS ${gib(measured.peakRssBytes)} (planned ${gib(planned.hostPeakBytes)}, ${within(planned.hostPeakBytes, measured.peakRssBytes)}); ` +
         `peak backend ${gib(measured.peakBackendBytes)} (planned ${gib(planned.backendPeakBytes)}, ${within(planned.backendPeakBytes, measured.peakBackendBytes)}); wasm heap grown to ${gib(measured.heapBytes)}`,
