@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { PUBLISHED_CONFIGS } from '../../src/bench/model-shapes.ts';
 import { HfModelDirError, hfConfigJson, modelConfigFromHf } from '../../src/formats/hf-config.ts';
 import { resolveModelConfig } from '../../src/model/config.ts';
 import type { ModelConfig } from '../../src/model/config.ts';
@@ -30,27 +31,7 @@ const llama32 = {
 };
 
 /** Qwen2.5 0.5B's config.json. */
-const qwen25 = {
-  architectures: ['Qwen2ForCausalLM'],
-  bos_token_id: 151643,
-  eos_token_id: 151643,
-  hidden_act: 'silu',
-  hidden_size: 896,
-  intermediate_size: 4864,
-  max_position_embeddings: 32768,
-  max_window_layers: 24,
-  model_type: 'qwen2',
-  num_attention_heads: 14,
-  num_hidden_layers: 24,
-  num_key_value_heads: 2,
-  rms_norm_eps: 1e-6,
-  rope_theta: 1000000.0,
-  sliding_window: 32768,
-  tie_word_embeddings: true,
-  torch_dtype: 'bfloat16',
-  use_sliding_window: false,
-  vocab_size: 151936,
-};
+const qwen25 = PUBLISHED_CONFIGS['qwen2.5-0.5b'];
 
 /** Phi-3-mini-4k-instruct's config.json, with sliding_window raised to the context (its 2047 is refused below). */
 const phi3 = {

@@ -16,8 +16,8 @@ import { loadModel } from '../../src/model/load.ts';
 import { LoraAdapter } from '../../src/model/lora.ts';
 import { resolveLoraConfig } from '../../src/model/lora-config.ts';
 import { scoreTokens } from '../../src/model/score.ts';
-import { Rng } from '../../src/util/rng.ts';
 import { nextTokenLoss } from '../../trainers/losses/next-token.ts';
+import { randomizeLoraB } from '../helpers/lora.ts';
 import { referenceLogprobs } from '../helpers/reference-forward.ts';
 
 await initBackend('wasm');
@@ -75,13 +75,7 @@ describe.each<[ModelShape]>([['llama3.2-1b'], ['qwen2.5-0.5b']])('%s cut to 2 la
 function adapterGradients(model: CausalLM): Map<string, Float32Array> {
   for (const p of model.params.values()) p.trainable = false;
   const adapter = LoraAdapter.init(model, resolveLoraConfig({ rank: 4, alpha: 8, targets: 'all-linear' }), 1);
-  const rng = new Rng(2);
-  for (const [name, p] of adapter.params) {
-    if (!name.includes('lora_B')) continue;
-    const values = tf.tensor(Array.from({ length: p.size }, () => rng.normal() * 0.05), p.shape);
-    p.assign(values);
-    values.dispose();
-  }
+  randomizeLoraB(adapter, 2, 0.05);
   const T = IDS.length;
   const inputs = Int32Array.from(IDS, (id) => id % model.config.vocabSize);
   const batch = { inputs, targets: Int32Array.from([...inputs.slice(1), inputs[0]]), mask: new Float32Array(T).fill(1), batchSize: 1, seqLen: T, tokens: T };

@@ -20,6 +20,7 @@ import { loadModel } from '../../src/model/load.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { chunkedCrossEntropy } from '../../trainers/losses/chunked-cross-entropy.ts';
 import { crossEntropy } from '../../trainers/losses/cross-entropy.ts';
+import { randomizeLoraB } from '../helpers/lora.ts';
 import { randomIds, tinyModel } from '../helpers/tiny-model.ts';
 
 await initBackend('wasm');
@@ -50,13 +51,7 @@ const lora = resolveLoraConfig({ rank: 4, alpha: 8, targets: 'all-linear', dropo
 /** CE and its gradients for every adapter parameter, dropout on, from a fixed random state. */
 function adapterGradients(model: CausalLM, ids: tf.Tensor2D, targets: tf.Tensor1D): Map<string, Float32Array> {
   const adapter = LoraAdapter.init(model, lora, 3);
-  const rng = new Rng(5);
-  for (const [name, p] of adapter.params) {
-    if (!name.includes('lora_B')) continue;
-    const values = tf.tensor(Array.from({ length: p.size }, () => rng.normal() * 0.1), p.shape);
-    p.assign(values);
-    values.dispose();
-  }
+  randomizeLoraB(adapter, 5, 0.1);
   adapter.training = true;
   const project = adapter.wrap(model);
   const [B, T] = ids.shape;
