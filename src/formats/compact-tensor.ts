@@ -52,7 +52,7 @@ export class CompactTensor {
   }
 
   /** Rows [start, start + count) as float32, row-major. */
-  decodeRows(start: number, count: number, out = new Float32Array(count * this.rowLength)): Float32Array {
+  decodeRows(start: number, count: number, out: Float32Array = new Float32Array(count * this.rowLength)): Float32Array {
     this.checkRows(start, count);
     DEQUANTIZERS[this.type](this.bytes.subarray(start * this.rowBytes, (start + count) * this.rowBytes), out);
     return out;

@@ -132,7 +132,9 @@ export class CausalLM {
       disposeAll(params);
       throw error;
     }
-    return new CausalLM(config, params, new FrozenWeights(compact, pinBytes), headChunkRows);
+    const frozen = new FrozenWeights(compact, pinBytes);
+    frozen.preload(Array.from({ length: config.numLayers }, (_, layer) => `model.layers.${layer}.`));
+    return new CausalLM(config, params, frozen, headChunkRows);
   }
 
   /** All parameters in Hugging Face names, shapes and layout, in checkpoint order. */

@@ -33,12 +33,20 @@ const FUSED_GROUPS = [
 export class FrozenWeights {
   private readonly pinned = new Map<string, tf.Tensor>();
   private pinnedBytes = 0;
+  /** Host buffers reused by every upload, grown to the largest (see hostBuffer). */
+  private readonly buffers: Record<'decoded' | 'upload', Float32Array> = { decoded: new Float32Array(0), upload: new Float32Array(0) };
 
   constructor(
     /** Matrices by Hugging Face name, in the files' [out, in] layout. */
     private readonly tensors: ReadonlyMap<string, CompactTensor>,
     /** Backend bytes that uploaded weights may keep occupying between uses. */
     readonly pinBytes: number,
+    /**
+     * Whether the backend copies a tensor's values when it is made (wasm copies them into its heap; cpu
+     * keeps the array): then the host buffers are reused instead of leaving hundreds of MB of garbage per
+     * layer for the collector.
+     */
+    private readonly backendCopies = tf.getBackend() === 'wasm',
   ) {}
 
   has(name: string): boolean {
@@ -81,6 +89,21 @@ export class FrozenWeights {
     }
   }
 
+  /**
+   * Uploads and pins layers in order, whole fused groups, while they fit in pinBytes: done before any other
+   * tensor exists, the pinned weights sit together at the start of the backend's memory instead of
+   * between short-lived tensors, where their gaps would grow the (never shrinking) wasm heap.
+   */
+  preload(layerPrefixes: readonly string[]): void {
+    for (const prefix of layerPrefixes) {
+      for (const group of this.groupsUnder(prefix)) {
+        const bytes = group.reduce((n, name) => n + this.compact(name).size * 4, 0);
+        if (this.pinnedBytes + bytes > this.pinBytes) return;
+        this.upload(fusedName(group), () => this.uploadTransposed(group));
+      }
+    }
+  }
+
   /** Embedding rows for token ids [B, T] -> [B, T, D]. */
   embed(ids: tf.Tensor2D): tf.Tensor3D {
     const table = this.compact(EMBEDDING);
@@ -95,8 +118,8 @@ export class FrozenWeights {
   headColumns(name: string, start: number, size: number): { tensor: tf.Tensor2D; pinned: boolean } {
     const table = this.compact(name);
     const { tensor, pinned } = this.upload(`${name}#${start}:${size}`, () => {
-      const columns = new Float32Array(size * table.rowLength);
-      transposeInto(table.decodeRows(start, size), size, table.rowLength, columns, size, 0);
+      const columns = this.hostBuffer('upload', size * table.rowLength);
+      transposeInto(table.decodeRows(start, size, this.hostBuffer('decoded', size * table.rowLength)), size, table.rowLength, columns, size, 0);
       return tf.tensor2d(columns, [table.rowLength, size]);
     });
     return { tensor: tensor as tf.Tensor2D, pinned };
@@ -121,13 +144,20 @@ export class FrozenWeights {
     const parts = group.map((name) => this.compact(name));
     const inFeatures = parts[0].rowLength;
     const outFeatures = parts.reduce((n, part) => n + part.rows, 0);
-    const values = new Float32Array(inFeatures * outFeatures);
+    const values = this.hostBuffer('upload', inFeatures * outFeatures);
     let column = 0;
     for (const part of parts) {
-      transposeInto(part.toFloat32(), part.rows, inFeatures, values, outFeatures, column);
+      transposeInto(part.decodeRows(0, part.rows, this.hostBuffer('decoded', part.size)), part.rows, inFeatures, values, outFeatures, column);
       column += part.rows;
     }
     return tf.tensor2d(values, [inFeatures, outFeatures]);
+  }
+
+  /** `size` floats of one of the reused host buffers, or a new array where the backend keeps what it gets. */
+  private hostBuffer(kind: keyof FrozenWeights['buffers'], size: number): Float32Array {
+    if (!this.backendCopies) return new Float32Array(size);
+    if (this.buffers[kind].length < size) this.buffers[kind] = new Float32Array(size);
+    return this.buffers[kind].subarray(0, size);
   }
 
   /** The tensor `key` from the pinned set, or made by `make` (and pinned when it fits). */
