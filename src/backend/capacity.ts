@@ -40,6 +40,7 @@ export function hostCapacity(): number {
 
 /** Bytes of tensors the backend holds now, and for wasm the heap's current size. */
 export function backendMemoryInUse(): { tensorBytes: number; heapBytes: number | null } {
+  if (tf.engine().backendName === null) return { tensorBytes: 0, heapBytes: null };
   const tensorBytes = tf.memory().numBytes;
   const wasm = tf.getBackend() === 'wasm' ? (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm : undefined;
   return { tensorBytes, heapBytes: wasm?.HEAPU8?.buffer.byteLength ?? null };

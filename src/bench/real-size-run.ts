@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BackendChoice } from '../backend/index.ts';
+import { SlmError } from '../util/errors.ts';
 import { shapeConfig, writeRandomModel, type ModelShape } from './model-shapes.ts';
-import type { RealSizeOptions, RealSizeResult } from './real-size.ts';
+import type { RealSizeOptions, RealSizeResult, ScoringResult } from './real-size.ts';
 
 const run = promisify(execFile);
 /** Debian's python3-torch imports under this interpreter only. */
@@ -49,6 +50,8 @@ export interface RealSizeBenchResult extends RealSizeResult {
   model: string;
   backend: string;
   threads: number;
+  /** A scoring pass in a process of its own, loaded as `slm-train score` loads. */
+  scoring: ScoringResult;
   /** PyTorch on the same shape, or why it did not run. */
   torch: TorchPeerResult | { skipped: string };
   /** Our LoRA tokens/s over PyTorch's, when both ran. */
@@ -63,10 +66,11 @@ export async function runRealSizeBench(options: RealSizeBenchOptions): Promise<R
       options.log(`writing a random ${options.shape}${options.layers ? ` cut to ${options.layers} layers` : ''} (BF16) to ${made}...`);
       await writeRandomModel(made, shapeConfig(options.shape!, options.layers));
     }
-    options.log(`loading, scoring ${options.seqLen} tokens and ${options.steps + 1} LoRA steps (rank ${options.rank}, all-linear, 1 x ${options.seqLen}) in a fresh process...`);
     const workerInput = { model, seqLen: options.seqLen, steps: options.steps, rank: options.rank, weights: options.weights, backend: options.backend, threads: options.threads };
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(workerInput)], { maxBuffer: 1 << 20 });
-    const ours = JSON.parse(stdout.trim().split('\n').pop()!) as RealSizeResult & { backend: string; threads: number };
+    options.log(`scoring ${options.seqLen} tokens in a fresh process...`);
+    const scoring = await phase<ScoringResult>({ ...workerInput, phase: 'score' });
+    options.log(`${options.steps + 1} LoRA steps (rank ${options.rank}, all-linear, 1 x ${options.seqLen}) in a fresh process...`);
+    const ours = await phase<RealSizeResult & { backend: string; threads: number }>({ ...workerInput, phase: 'train' });
     const configPath = join(model, 'config.json');
     const torch = !options.torch
       ? { skipped: 'not asked for (--no-torch)' }
@@ -74,9 +78,20 @@ export async function runRealSizeBench(options: RealSizeBenchOptions): Promise<R
         ? await torchPeer(configPath, options, ours.threads)
         : { skipped: 'the model has no config.json to build the same shape from' };
     const loraRatioToTorch = 'tokensPerSecond' in torch ? ours.lora.tokensPerSecond / torch.tokensPerSecond : null;
-    return { model: options.model ?? `${options.shape}${options.layers ? ` (${options.layers} layers)` : ''}`, ...ours, torch, loraRatioToTorch };
+    return { model: options.model ?? `${options.shape}${options.layers ? ` (${options.layers} layers)` : ''}`, ...ours, scoring, torch, loraRatioToTorch };
   } finally {
     if (made) await rm(made, { recursive: true, force: true });
+  }
+}
+
+async function phase<T>(input: Record<string, unknown>): Promise<T> {
+  try {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(input)], { maxBuffer: 1 << 20 });
+    return JSON.parse(stdout.trim().split('\n').pop()!) as T;
+  } catch (error) {
+    const stderr = String((error as { stderr?: string }).stderr ?? '');
+    const reason = stderr.split('\n').find((line) => /^\w*Error: /.test(line)) ?? (error as Error).message.split('\n')[0];
+    throw new SlmError(`bench: the ${input.phase} process failed: ${reason.slice(0, 400)}`, { code: 'ERR_BENCH' });
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * A real-size model on the live backend, as a user's LoRA run holds it: the memory plan, loading, one
- * scoring pass, and LoRA steps (all-linear, AdamW) at batch 1 x seqLen, with the measured peaks beside
- * the planned ones. Runs in a process of its own (real-size-worker.ts) so its peak RSS is its own.
+ * A real-size model on the live backend, in two processes of their own (real-size-worker.ts) so that each
+ * peak RSS is its own: scoring as `slm-train score` holds the model, and a LoRA run as the train stage
+ * holds it (the memory plan, loading, LoRA steps, all-linear with AdamW, at batch 1 x seqLen) with the
+ * measured peaks beside the planned ones.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { backendCapacity, backendMemoryInUse, hostCapacity } from '../backend/capacity.ts';
@@ -24,6 +25,25 @@ export interface RealSizeOptions {
   weights: 'auto' | 'resident' | 'streamed';
 }
 
+export interface ScoringResult {
+  loadSeconds: number;
+  tokensPerSecond: number;
+  peakRssBytes: number;
+}
+
+/** One causal scoring pass of seqLen tokens after loading as the score command does. */
+export async function benchScoring(options: RealSizeOptions): Promise<ScoringResult> {
+  const started = performance.now();
+  const { model } = await loadModel(options.model, { weights: options.weights });
+  const loadSeconds = (performance.now() - started) / 1000;
+  const ids = benchIds(model.config.vocabSize, options.seqLen);
+  const scoring = performance.now();
+  await scoreTokens(model, ids);
+  const tokensPerSecond = options.seqLen / ((performance.now() - scoring) / 1000);
+  model.dispose();
+  return { loadSeconds, tokensPerSecond, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+}
+
 export interface RealSizeResult {
   parameters: number;
   storedBytes: number;
@@ -31,7 +51,6 @@ export interface RealSizeResult {
   recompute: boolean;
   pinBytes: number;
   loadSeconds: number;
-  scoreTokensPerSecond: number;
   lora: { rank: number; trainable: number; seqLen: number; steps: number; secondsPerStep: number; tokensPerSecond: number };
   planned: { backendPeakBytes: number; hostPeakBytes: number };
   measured: {
@@ -44,7 +63,8 @@ export interface RealSizeResult {
   };
 }
 
-export async function benchRealSize(options: RealSizeOptions): Promise<RealSizeResult> {
+/** LoRA steps after loading as the train stage does, with the plan's peaks against the measured ones. */
+export async function benchLoraSteps(options: RealSizeOptions): Promise<RealSizeResult> {
   const { config, storedBytes } = await inspectModel(options.model);
   const capacity = backendCapacity();
   const lora = resolveLoraConfig({ rank: options.rank, alpha: 2 * options.rank, targets: 'all-linear' });
@@ -65,13 +85,7 @@ export async function benchRealSize(options: RealSizeOptions): Promise<RealSizeR
   const loadSeconds = (performance.now() - started) / 1000;
   for (const p of model.params.values()) p.trainable = false;
   model.recompute = memory.recompute;
-  const rng = new Rng(3);
-  const ids = Array.from({ length: options.seqLen }, () => rng.int(Math.min(config.vocabSize, 32_000)));
-
-  started = performance.now();
-  await scoreTokens(model, ids);
-  const scoreTokensPerSecond = options.seqLen / ((performance.now() - started) / 1000);
-
+  const ids = benchIds(config.vocabSize, options.seqLen);
   const adapter = LoraAdapter.init(model, lora, 0);
   adapter.training = true;
   const project = adapter.wrap(model);
@@ -102,7 +116,6 @@ export async function benchRealSize(options: RealSizeOptions): Promise<RealSizeR
     recompute: memory.recompute,
     pinBytes: memory.pinBytes,
     loadSeconds,
-    scoreTokensPerSecond,
     lora: { rank: lora.rank, trainable: adapter.parameterCount(), seqLen: options.seqLen, steps: options.steps, secondsPerStep, tokensPerSecond: options.seqLen / secondsPerStep },
     planned: { backendPeakBytes: memory.plan.backendPeak, hostPeakBytes: memory.plan.hostPeak },
     measured: {
@@ -115,4 +128,10 @@ export async function benchRealSize(options: RealSizeOptions): Promise<RealSizeR
   adapter.dispose();
   model.dispose();
   return result;
+}
+
+/** Seeded token ids below 32,000 (every shape's vocabulary has them). */
+function benchIds(vocabSize: number, length: number): number[] {
+  const rng = new Rng(3);
+  return Array.from({ length }, () => rng.int(Math.min(vocabSize, 32_000)));
 }

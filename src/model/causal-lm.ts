@@ -182,8 +182,11 @@ export class CausalLM {
     const prefix = `model.layers.${layer}.`;
     const run = (input: tf.Tensor3D, rope = inputs.rope) =>
       this.withLayerWeights(prefix, () => decoderBlock(input, layer, this.config, this.param, project, { ...inputs, rope }));
+    // Without a tape, a layer's intermediates are garbage once it returns: free them per layer, not when
+    // the caller's tidy ends (at 512 tokens a 1B model's 16 layers would hold 4 GiB of them).
+    if (!isRecordingGradients()) return tf.tidy(() => run(x));
     const streamed = this.frozen !== null && this.frozen.names().some((name) => name.startsWith(prefix));
-    if (!(this.recompute || streamed) || !isRecordingGradients()) return run(x);
+    if (!(this.recompute || streamed)) return run(x);
     const variables = [...this.params, ...(project.variables ?? [])]
       .filter(([name, variable]) => variable.trainable && name.includes(`.layers.${layer}.`))
       .map(([, variable]) => variable);

@@ -169,8 +169,10 @@ function trainingItems({ config, residency, training }: PlanRequest): PlanItem[]
       ? {
           item: 'activations (recomputed)',
           where: 'backend',
-          bytes: L * N * D * F32 * 2 + perLayer,
-          detail: `each layer's input and output [${B}x${T}x${D}] kept, one layer's ${formatSize(perLayer)} rebuilt at a time`,
+          // The rebuilt layer's activations and, until its backward pass ends, their gradients (tfjs frees a
+          // backward pass's intermediate gradients only when it returns).
+          bytes: L * N * D * F32 * 2 + 2 * perLayer,
+          detail: `each layer's input and output [${B}x${T}x${D}] kept, one layer's ${formatSize(perLayer)} and its gradients rebuilt at a time`,
         }
       : { item: 'activations', where: 'backend', bytes: L * perLayer, detail: `${L} layers x ${formatSize(perLayer)} for ${B}x${T} tokens` },
     residency === 'streamed' && !fullLogits
