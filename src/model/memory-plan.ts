@@ -84,8 +84,9 @@ export interface TrainingMemory {
   recompute: boolean;
   /**
    * Backend bytes streamed weights may stay uploaded in: none while training. Measured on Llama-3.2-1B
-   * (1 x 512, wasm): with 1.3 GiB pinned a step took 119 s instead of about 130, but the wasm heap grew to
-   * 3.8 GiB around 2.4 GiB of live tensors, and the process to 6.6 GiB for a 2.3 GiB base.
+   * (1 x 512, wasm, 2 threads): with 1.3 GiB pinned a step took 119 s, without 109-118 s (uploads are a
+   * small share of a step), and pinned weights between short-lived tensors grew the wasm heap to 3.8 GiB
+   * around 2.4 GiB of live tensors, the process to 6.6 GiB for a 2.3 GiB base (4.3 GiB without).
    */
   pinBytes: number;
 }
