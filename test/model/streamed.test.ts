@@ -14,6 +14,7 @@ import { openHfWeights, readHfConfig } from '../../src/formats/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { generateTokens } from '../../src/model/generate.ts';
 import { GREEDY } from '../../src/model/sampling.ts';
+import { scoreTokens } from '../../src/model/score.ts';
 import { LoraAdapter } from '../../src/model/lora.ts';
 import { resolveLoraConfig } from '../../src/model/lora-config.ts';
 import { loadModel } from '../../src/model/load.ts';
@@ -146,6 +147,22 @@ describe('cross-entropy through a streamed head', () => {
     expect(streamed.headChunks().length).toBe(5);
     expect(Math.abs(chunked.value.dataSync()[0] - full.value.dataSync()[0])).toBeLessThan(1e-5);
     expect(maxDiff(chunked.grads[hidden.name], full.grads[hidden.name])).toBeLessThan(1e-6);
+    resident.dispose();
+    streamed.dispose();
+  });
+});
+
+describe('scoring through a streamed head', () => {
+  it('gives the log-probabilities and top-k of the resident model without [T, V] log-probabilities', async () => {
+    const { resident, streamed } = await bothWays({ modelType: 'qwen3', attentionBias: false, qkNorm: true, tieWordEmbeddings: false }, 'score');
+    const ids = [4, 9, 22, 0, 13, 7, 7, 18];
+    const [a, b] = [await scoreTokens(resident, ids, 6), await scoreTokens(streamed, ids, 6)];
+    expect(b.logprobs[0]).toBeNull();
+    b.logprobs.slice(1).forEach((lp, i) => expect(Math.abs(lp! - a.logprobs[i + 1]!)).toBeLessThan(1e-5));
+    b.topK.slice(1).forEach((top, i) => {
+      expect(top!.map((e) => e.id)).toEqual(a.topK[i + 1]!.map((e) => e.id));
+      top!.forEach((e, j) => expect(Math.abs(e.logprob - a.topK[i + 1]![j].logprob)).toBeLessThan(1e-5));
+    });
     resident.dispose();
     streamed.dispose();
   });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../../src/model/causal-lm.ts';
+import { headLogSumExp } from '../../src/model/streamed-head.ts';
 import { maskWeights } from './masking.ts';
 
 /**
@@ -16,7 +17,7 @@ export function chunkedCrossEntropy(hidden: tf.Tensor2D, model: CausalLM, target
     const weights = maskWeights(mask); // [N]
     const targetRows = model.headRows(targets); // [N, D]
     const targetLogits = tf.sum(tf.mul(h, targetRows), 1); // [N]
-    const logZ = logPartition(h, model, chunks); // [N]
+    const logZ = headLogSumExp(model, h); // [N]
     save([h, targetRows, weights, logZ]);
     return {
       value: tf.sum(tf.mul(tf.sub(logZ, targetLogits), weights)) as tf.Scalar,
@@ -41,24 +42,4 @@ export function chunkedCrossEntropy(hidden: tf.Tensor2D, model: CausalLM, target
     };
   });
   return loss(hidden) as tf.Scalar;
-}
-
-/** logSumExp over the whole vocabulary of each row's logits, one chunk of columns at a time: [N]. */
-function logPartition(hidden: tf.Tensor2D, model: CausalLM, chunks: { start: number; size: number }[]): tf.Tensor1D {
-  let max: tf.Tensor1D | null = null; // running max of each row
-  let sum: tf.Tensor1D | null = null; // sum of exp(logit - max)
-  for (const { start, size } of chunks) {
-    const [nextMax, nextSum] = tf.tidy(() => {
-      const logits = model.withHeadColumns(start, size, (columns) => tf.matMul(hidden, columns)); // [N, C]
-      const chunkMax = tf.max(logits, 1);
-      const m = max ? tf.maximum(max, chunkMax) : chunkMax;
-      const chunkSum = tf.sum(tf.exp(tf.sub(logits, tf.expandDims(m, 1))), 1);
-      const s = sum ? tf.add(tf.mul(sum, tf.exp(tf.sub(max!, m))), chunkSum) : chunkSum;
-      return [m, s] as tf.Tensor1D[];
-    });
-    tf.dispose([max, sum].filter((t): t is tf.Tensor1D => t !== null));
-    max = nextMax;
-    sum = nextSum;
-  }
-  return tf.tidy(() => tf.add(max!, tf.log(sum!))) as tf.Tensor1D;
 }
