@@ -54,7 +54,7 @@ export class CausalLM {
   recompute = false;
   private readonly specs: Map<string, ParameterSpec>;
   /** The running layer's streamed weights. */
-  private active: ReadonlyMap<string, tf.Tensor> | null = null;
+  private active: ReadonlyMap<string, tf.Tensor2D[]> | null = null;
 
   private readonly headChunkRows: number;
 
@@ -293,7 +293,7 @@ export class CausalLM {
   }
 
   readonly param = (name: string): tf.Tensor => {
-    const p = this.params.get(name) ?? this.active?.get(name);
+    const p = this.params.get(name);
     if (!p) throw new Error(`model has no parameter ${name}`);
     return p;
   };
@@ -304,13 +304,15 @@ export class CausalLM {
    * per step, small next to the products it merges.
    */
   readonly project: Projection = (prefixes, x) => {
-    const streamed = this.active?.get(fusedName(prefixes.map((prefix) => `${prefix}.weight`)));
-    const weights = streamed ? [streamed] : prefixes.map((prefix) => this.param(`${prefix}.weight`));
     const biases = prefixes.map((prefix) => this.params.get(`${prefix}.bias`));
     const bias = biases.some((b) => b !== undefined)
       ? concatOrSingle(biases.map((b, i) => b ?? tf.zeros([this.outFeatures(prefixes[i])])))
       : undefined;
-    return linear(x, concatOrSingle(weights) as tf.Tensor2D, bias as tf.Tensor1D | undefined);
+    const streamed = this.active?.get(fusedName(prefixes.map((prefix) => `${prefix}.weight`)));
+    if (!streamed) return linear(x, concatOrSingle(prefixes.map((prefix) => this.param(`${prefix}.weight`))) as tf.Tensor2D, bias as tf.Tensor1D | undefined);
+    // A streamed matrix arrives in column blocks: one product each, side by side.
+    const y = concatOrSingle(streamed.map((block) => linear(x, block)));
+    return bias ? tf.add(y, bias) : y;
   };
 
   /** Output features of the linear layer at `prefix` (`model.layers.0.self_attn.q_proj`). */

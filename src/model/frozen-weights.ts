@@ -16,8 +16,14 @@ import type { CompactTensor } from '../formats/compact-tensor.ts';
 
 export const EMBEDDING = 'model.embed_tokens.weight';
 
-/** Values of a streamed head chunk: about 16M (64 MiB as float32). */
-export const HEAD_CHUNK_VALUES = 1 << 24;
+/**
+ * Values of one upload: a head chunk, or a column block of a layer's matrix (8M: 32 MiB as float32).
+ * Every large allocation of a streamed step is then about this size, so the wasm allocator reuses the
+ * holes they leave; uploads of 192 MiB (a 3B model's gate|up) fragmented the heap past 4 GiB around
+ * 1.4 GiB of live tensors. XNNPACK also keeps a packed copy of each right-hand matrix while it lives.
+ */
+export const HEAD_CHUNK_VALUES = 1 << 23;
+const BLOCK_VALUES = 1 << 23;
 
 /** The name under which projections uploaded side by side are looked up: their weight names joined. */
 export function fusedName(weights: readonly string[]): string {
@@ -71,17 +77,20 @@ export class FrozenWeights {
 
   /**
    * Runs `fn` with the weights of the layer whose names start with `prefix` uploaded as [in, out]
-   * matrices (fused groups under fusedName), then frees those not pinned. `fn`'s result must not be one.
+   * matrices in column blocks (fused groups under fusedName), then frees those not pinned. `fn`'s result
+   * must not be one of them.
    */
-  withUploaded<T>(prefix: string, fn: (lookup: ReadonlyMap<string, tf.Tensor>) => T): T {
-    const uploaded = new Map<string, tf.Tensor>();
+  withUploaded<T>(prefix: string, fn: (lookup: ReadonlyMap<string, tf.Tensor2D[]>) => T): T {
+    const uploaded = new Map<string, tf.Tensor2D[]>();
     const transient: tf.Tensor[] = [];
     try {
       for (const group of this.groupsUnder(prefix)) {
-        const key = fusedName(group);
-        const { tensor, pinned } = this.upload(key, () => this.uploadTransposed(group));
-        uploaded.set(key, tensor);
-        if (!pinned) transient.push(tensor);
+        const blocks = this.columnBlocks(group).map(([start, end]) => {
+          const { tensor, pinned } = this.upload(`${fusedName(group)}#${start}`, () => this.uploadTransposed(group, start, end));
+          if (!pinned) transient.push(tensor);
+          return tensor as tf.Tensor2D;
+        });
+        uploaded.set(fusedName(group), blocks);
       }
       return fn(uploaded);
     } finally {
@@ -97,9 +106,11 @@ export class FrozenWeights {
   preload(layerPrefixes: readonly string[]): void {
     for (const prefix of layerPrefixes) {
       for (const group of this.groupsUnder(prefix)) {
-        const bytes = group.reduce((n, name) => n + this.compact(name).size * 4, 0);
-        if (this.pinnedBytes + bytes > this.pinBytes) return;
-        this.upload(fusedName(group), () => this.uploadTransposed(group));
+        const inFeatures = this.compact(group[0]).rowLength;
+        for (const [start, end] of this.columnBlocks(group)) {
+          if (this.pinnedBytes + inFeatures * (end - start) * 4 > this.pinBytes) return;
+          this.upload(`${fusedName(group)}#${start}`, () => this.uploadTransposed(group, start, end));
+        }
       }
     }
   }
@@ -139,18 +150,32 @@ export class FrozenWeights {
     return [...fused, ...names.filter((name) => !inGroups.has(name)).map((name) => [name])];
   }
 
-  /** Matrices [out_i, in] side by side as one [in, sum of out_i] tensor. */
-  private uploadTransposed(group: string[]): tf.Tensor2D {
+  /** Column ranges [start, end) of a group's [in, sum of out_i] matrix, each at most BLOCK_VALUES. */
+  private columnBlocks(group: string[]): [number, number][] {
+    const inFeatures = this.compact(group[0]).rowLength;
+    const outFeatures = group.reduce((n, name) => n + this.compact(name).rows, 0);
+    const width = Math.max(64, Math.floor(BLOCK_VALUES / inFeatures / 64) * 64);
+    const blocks: [number, number][] = [];
+    for (let start = 0; start < outFeatures; start += width) blocks.push([start, Math.min(outFeatures, start + width)]);
+    return blocks;
+  }
+
+  /** Columns [start, end) of the matrices [out_i, in] side by side, as one [in, end - start] tensor. */
+  private uploadTransposed(group: string[], start: number, end: number): tf.Tensor2D {
     const parts = group.map((name) => this.compact(name));
     const inFeatures = parts[0].rowLength;
-    const outFeatures = parts.reduce((n, part) => n + part.rows, 0);
-    const values = this.hostBuffer('upload', inFeatures * outFeatures);
-    let column = 0;
+    const width = end - start;
+    const values = this.hostBuffer('upload', inFeatures * width);
+    let first = 0; // the part's first column in the group
     for (const part of parts) {
-      transposeInto(part.decodeRows(0, part.rows, this.hostBuffer('decoded', part.size)), part.rows, inFeatures, values, outFeatures, column);
-      column += part.rows;
+      const [from, to] = [Math.max(start, first), Math.min(end, first + part.rows)];
+      if (from < to) {
+        const rows = part.decodeRows(from - first, to - from, this.hostBuffer('decoded', (to - from) * inFeatures));
+        transposeInto(rows, to - from, inFeatures, values, width, from - start);
+      }
+      first += part.rows;
     }
-    return tf.tensor2d(values, [inFeatures, outFeatures]);
+    return tf.tensor2d(values, [inFeatures, width]);
   }
 
   /** `size` floats of one of the reused host buffers, or a new array where the backend keeps what it gets. */
