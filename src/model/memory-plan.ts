@@ -139,7 +139,7 @@ function weightItems({ config, residency, storedBytes, pinBytes }: PlanRequest):
   return [
     { item: 'base weights (compact)', where: 'host', bytes: storedBytes ?? params * 2, detail: 'matrices in their stored types, in host memory' },
     { item: 'base vectors', where: 'backend', bytes: (params - matrices) * F32, detail: 'norms and biases as float32' },
-    { item: 'pinned uploads', where: 'backend', bytes: Math.min(pinBytes, matrices * F32), detail: 'streamed weights kept between uses' },
+    ...(pinBytes > 0 ? [{ item: 'pinned uploads', where: 'backend' as const, bytes: Math.min(pinBytes, matrices * F32), detail: 'streamed weights kept between uses' }] : []),
     {
       item: 'streamed layer',
       where: 'backend',

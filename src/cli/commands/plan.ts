@@ -35,7 +35,7 @@ function planTable(recipe: string, { plan, residency, recompute, pinBytes }: Tra
   const widths = header.map((_, c) => Math.max(...[header, ...rows].map((row) => row[c].length)));
   const line = (row: string[]) => row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd();
   return [
-    `memory plan for ${recipe}: base ${residency}, recompute ${recompute ? 'on' : 'off'}${residency === 'streamed' ? `, up to ${formatSize(pinBytes)} of the base kept uploaded` : ''}`,
+    `memory plan for ${recipe}: base ${residency}, recompute ${recompute ? 'on' : 'off'}${pinBytes > 0 ? `, up to ${formatSize(pinBytes)} of the base kept uploaded` : ''}`,
     line(header),
     ...rows.map(line),
     peakLine('backend peak', plan.backendPeak, plan.capacity.bytes, `${plan.capacity.backend}: ${plan.capacity.source}`),
