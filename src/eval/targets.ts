@@ -12,6 +12,7 @@ import { modelDigest } from '../model/digest.ts';
 import { generateBatch } from '../model/generate.ts';
 import { loadModel } from '../model/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
+import type { WeightResidency } from '../model/residency.ts';
 import { scoreTokens } from '../model/score.ts';
 import type { TeacherSpec } from '../recipe/index.ts';
 import { createTeacher } from '../teachers/create.ts';
@@ -42,21 +43,30 @@ export interface EvalTarget {
 /** Prompts generated together: more share each forward pass, until padding costs more than it saves. */
 const GENERATION_BATCH = 8;
 
-/** A model reference, a PEFT adapter folder (loaded on its base and merged), or a run folder (its final/). */
-export async function localTarget(ref: string): Promise<EvalTarget> {
+/**
+ * A model reference, a PEFT adapter folder (loaded on its base and merged, or run beside a streamed base,
+ * whose compact weights cannot take the merge), or a run folder (its final/).
+ */
+export async function localTarget(ref: string, { weights }: { weights?: WeightResidency } = {}): Promise<EvalTarget> {
   const resolved = await resolveModelRef(ref);
-  const { model, tokenizer, chatTemplate } = await loadModel(resolved.base);
+  const { model, tokenizer, chatTemplate } = await loadModel(resolved.base, { weights });
   if (!tokenizer) {
     model.dispose();
     throw new SlmError(`${ref}: the model has no tokenizer, which evaluation needs`, { code: 'ERR_EVAL' });
   }
+  const options: ModelTargetOptions = {};
   if (resolved.adapter) {
     const saved = await readPeftAdapter(resolved.adapter);
     const adapter = LoraAdapter.fromPeftTensors(model, saved.config, saved.tensors);
-    adapter.merge(model);
-    adapter.dispose();
+    if (model.frozen) {
+      options.project = adapter.wrap(model);
+      options.onDispose = () => adapter.dispose();
+    } else {
+      adapter.merge(model);
+      adapter.dispose();
+    }
   }
-  return new LocalTarget(ref, await resolved.digest(), model, tokenizer, chatTemplate);
+  return new LocalTarget(ref, await resolved.digest(), model, tokenizer, chatTemplate, options);
 }
 
 export interface ModelTargetOptions {
@@ -64,6 +74,8 @@ export interface ModelTargetOptions {
   project?: Projection;
   /** Whether disposing the target disposes the model [true]; false for a model still training. */
   ownsModel?: boolean;
+  /** Called when the target is disposed (an adapter held beside the model). */
+  onDispose?: () => void;
 }
 
 /** A model already in memory (a benchmark's, a test's, a student's during training) with its tokenizer. */
@@ -166,6 +178,7 @@ class LocalTarget implements EvalTarget {
 
   dispose(): void {
     if (this.options.ownsModel ?? true) this.model.dispose();
+    this.options.onDispose?.();
   }
 }
 

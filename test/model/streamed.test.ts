@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
+import { localTarget } from '../../src/eval/targets.ts';
+import { writePeftAdapter } from '../../src/export/peft.ts';
 import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { openHfWeights, readHfConfig } from '../../src/formats/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { generateTokens } from '../../src/model/generate.ts';
@@ -165,5 +168,29 @@ describe('scoring through a streamed head', () => {
     });
     resident.dispose();
     streamed.dispose();
+  });
+});
+
+describe('a PEFT adapter evaluated on a streamed base', () => {
+  it('runs beside the compact weights and scores as the same adapter merged into the resident base', async () => {
+    const base = join(dir, 'adapter-base');
+    const model = tinyModel({ modelType: 'qwen2', attentionBias: true, qkNorm: false, tieWordEmbeddings: true, vocabSize: createByteLevelTokenizer().vocabSize });
+    await writeHfModelDir(base, { config: model.config, tensors: model.eachHfTensor(), dtype: 'BF16', tokenizerJson: createByteLevelTokenizer().toJSON() });
+    const adapter = LoraAdapter.init(model, lora, 2);
+    randomizeLoraB(adapter, 8, 0.2);
+    await writePeftAdapter(join(dir, 'adapter'), lora, adapter.peftTensors(), base);
+    adapter.dispose();
+    model.dispose();
+    const logprobs = async (weights: 'resident' | 'streamed') => {
+      const target = await localTarget(join(dir, 'adapter'), { weights });
+      const result = await target.loglikelihood!('Question: 2+2?', [' 4', ' 5']);
+      target.dispose();
+      return result.logprobs;
+    };
+    const before = tf.memory().numTensors;
+    const streamed = await logprobs('streamed');
+    expect(tf.memory().numTensors).toBe(before);
+    const resident = await logprobs('resident');
+    streamed.forEach((lp, i) => expect(Math.abs(lp - resident[i])).toBeLessThan(1e-4));
   });
 });
