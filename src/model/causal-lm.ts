@@ -4,13 +4,14 @@ import type { CompactTensor } from '../formats/compact-tensor.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import { Rng } from '../util/rng.ts';
 import type { ModelConfig } from './config.ts';
-import { EMBEDDING, FrozenWeights, fusedName, HEAD_CHUNK_VALUES } from './frozen-weights.ts';
+import { EMBEDDING, FrozenWeights, fusedName, UPLOAD_VALUES } from './frozen-weights.ts';
 import type { KVCache } from './kv-cache.ts';
 import { decoderBlock, rmsNorm, type AttentionInputs, type Projection } from './layers.ts';
 import { linear } from './matmul.ts';
 import { memoryShape, parameterSpecs, type ParameterSpec } from './parameters.ts';
 import { recomputed } from './recompute.ts';
 import { rotaryTables, rowRotaryTables } from './rope.ts';
+import { headInputGradient } from './streamed-head.ts';
 import { disposeAll, elementCount, ownedVariable } from './variables.ts';
 
 export interface InitOptions {
@@ -32,7 +33,7 @@ export interface BatchLayout {
 export interface CompactLoadOptions {
   /** Backend bytes that streamed weights may stay in between uses (see FrozenWeights). */
   pinBytes: number;
-  /** Vocabulary rows of the streamed head per product; default about 16M values' worth. */
+  /** Vocabulary rows of the streamed head per product; default UPLOAD_VALUES' worth. */
   headChunkRows?: number;
 }
 
@@ -62,7 +63,7 @@ export class CausalLM {
     this.config = config;
     this.params = params;
     this.frozen = frozen;
-    this.headChunkRows = headChunkRows ?? Math.max(1, Math.floor(HEAD_CHUNK_VALUES / config.hiddenSize));
+    this.headChunkRows = headChunkRows ?? Math.max(1, Math.floor(UPLOAD_VALUES / config.hiddenSize));
     this.specs = new Map(parameterSpecs(config).map((s) => [s.name, s]));
   }
 
@@ -228,25 +229,13 @@ export class CausalLM {
         ? tf.matMul(rows, this.param(EMBEDDING) as tf.Tensor2D, false, true)
         : tf.matMul(rows, this.param('lm_head.weight') as tf.Tensor2D);
     }
-    const chunks = this.headChunks();
-    const withChunk = <T extends tf.Tensor>(start: number, size: number, use: (columns: tf.Tensor2D) => T) => this.withHeadColumns(start, size, use);
     const project = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [hidden, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
       save([hidden]);
-      const parts = chunks.map(({ start, size }) => withChunk(start, size, (columns) => tf.matMul(hidden, columns))); // [N, C] each
+      const parts = this.headChunks().map(({ start, size }) => this.withHeadColumns(start, size, (columns) => tf.matMul(hidden, columns))); // [N, C] each
       return {
         value: tf.concat(parts, 1),
-        gradFunc: (dy: tf.Tensor) =>
-          tf.tidy(() => {
-            let dHidden: tf.Tensor | null = null; // [N, D]
-            for (const { start, size } of chunks) {
-              const part = withChunk(start, size, (columns) => tf.matMul(tf.slice(dy, [0, start], [-1, size]) as tf.Tensor2D, columns, false, true));
-              const sum: tf.Tensor = dHidden ? tf.add(dHidden, part) : part;
-              if (dHidden) tf.dispose([dHidden, part]);
-              dHidden = sum;
-            }
-            return [dHidden!];
-          }),
+        gradFunc: (dy: tf.Tensor) => [headInputGradient(this, (start, size) => tf.slice(dy, [0, start], [-1, size]) as tf.Tensor2D)],
       };
     });
     return project(rows) as tf.Tensor2D;

@@ -5,8 +5,8 @@
  * enters a chunk of vocabulary rows at a time.
  *
  * Weights are decoded and transposed to the model's [in, out] layout on the host, and the projections that
- * read the same input (q|k|v, gate|up) are uploaded side by side as the one matrix the forward pass
- * multiplies with: one float32 copy per weight in the backend, no transpose or concatenation there.
+ * read the same input (q|k|v, gate|up) are uploaded side by side, in column blocks (see UPLOAD_VALUES):
+ * one float32 copy per weight in the backend, no transpose there.
  * Uploads are pinned (kept in the backend) while they fit in `pinBytes`, first come first kept, so a model
  * that nearly fits streams only its remainder.
  */
@@ -22,8 +22,7 @@ export const EMBEDDING = 'model.embed_tokens.weight';
  * holes they leave; uploads of 192 MiB (a 3B model's gate|up) fragmented the heap past 4 GiB around
  * 1.4 GiB of live tensors. XNNPACK also keeps a packed copy of each right-hand matrix while it lives.
  */
-export const HEAD_CHUNK_VALUES = 1 << 23;
-const BLOCK_VALUES = 1 << 23;
+export const UPLOAD_VALUES = 1 << 23;
 
 /** The name under which projections uploaded side by side are looked up: their weight names joined. */
 export function fusedName(weights: readonly string[]): string {
@@ -150,11 +149,11 @@ export class FrozenWeights {
     return [...fused, ...names.filter((name) => !inGroups.has(name)).map((name) => [name])];
   }
 
-  /** Column ranges [start, end) of a group's [in, sum of out_i] matrix, each at most BLOCK_VALUES. */
+  /** Column ranges [start, end) of a group's [in, sum of out_i] matrix, each at most UPLOAD_VALUES. */
   private columnBlocks(group: string[]): [number, number][] {
     const inFeatures = this.compact(group[0]).rowLength;
     const outFeatures = group.reduce((n, name) => n + this.compact(name).rows, 0);
-    const width = Math.max(64, Math.floor(BLOCK_VALUES / inFeatures / 64) * 64);
+    const width = Math.max(64, Math.floor(UPLOAD_VALUES / inFeatures / 64) * 64);
     const blocks: [number, number][] = [];
     for (let start = 0; start < outFeatures; start += width) blocks.push([start, Math.min(outFeatures, start + width)]);
     return blocks;

@@ -36,7 +36,6 @@ export interface LoadModelOptions {
 
 export class ModelLoadError extends FormatError {}
 
-
 /** The residency `auto` settles on for a model of this config on the live backend. */
 export function resolveResidency(config: ModelConfig, requested: WeightResidency = 'auto', capacity = backendCapacity()): 'resident' | 'streamed' {
   if (requested !== 'auto') return requested;
@@ -68,6 +67,10 @@ function defaultPinBytes(config: ModelConfig, capacity: BackendCapacity): number
 
 const OLLAMA_PREFIX = 'ollama:';
 
+function notFound(ref: string): ModelLoadError {
+  return new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
+}
+
 /**
  * A model from any source this project reads: a Hugging Face model directory, a GGUF file, or
  * `ollama:NAME[:TAG]` (the GGUF of a model in Ollama's store).
@@ -77,7 +80,7 @@ export async function loadModel(ref: string, options: LoadModelOptions = {}): Pr
   const stats = await stat(ref).catch(() => undefined);
   if (stats?.isDirectory()) return loadModelDir(ref, options);
   if (stats?.isFile()) return loadGgufModel(ref, { build: ggufBuilder(options) });
-  throw new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
+  throw notFound(ref);
 }
 
 /** A model reference's config and the bytes its weights take as stored, read from headers only. */
@@ -94,7 +97,7 @@ export async function inspectModel(ref: string, options: Pick<LoadModelOptions, 
     }
   }
   if (!stats?.isFile()) {
-    throw new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
+    throw notFound(ref);
   }
   const file = await GgufFile.open(path);
   try {
@@ -116,7 +119,7 @@ export async function loadModelTokenizer(ref: string, options: Pick<LoadModelOpt
     return { tokenizer, chatTemplate: await chatTemplateIn(path) };
   }
   if (!stats?.isFile()) {
-    throw new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
+    throw notFound(ref);
   }
   const file = await GgufFile.open(path);
   try {

@@ -107,7 +107,7 @@ export class LoraAdapter {
     for (const tensor of model.eachHfTensor()) {
       const module = tensor.name.endsWith('.weight') ? tensor.name.slice(0, -'.weight'.length) : '';
       if (this.modules.has(module)) {
-        const delta = tf.tidy(() => tf.transpose(tf.mul(tf.matMul(this.params.get(peftName(module, 'A'))!, this.params.get(peftName(module, 'B'))!), this.scale)));
+        const delta = tf.tidy(() => tf.transpose(this.delta(module, 1)));
         const values = delta.dataSync() as Float32Array; // [out, in]
         delta.dispose();
         for (let i = 0; i < values.length; i++) tensor.data[i] += values[i];
@@ -115,6 +115,11 @@ export class LoraAdapter {
       }
       yield tensor;
     }
+  }
+
+  /** sign * scale * A B for one module, [in, out]: what merging adds to its weight. */
+  private delta(module: string, sign: 1 | -1): tf.Tensor2D {
+    return tf.mul(tf.matMul(this.params.get(peftName(module, 'A'))!, this.params.get(peftName(module, 'B'))!), sign * this.scale);
   }
 
   /** W += scale * A B for every adapted module (W held [in, out]); refuses non-finite results. */
@@ -132,7 +137,7 @@ export class LoraAdapter {
     try {
       for (const module of this.modules.keys()) {
         const weight = model.params.get(`${module}.weight`)!;
-        const next = tf.tidy(() => tf.add(weight, tf.mul(tf.matMul(this.params.get(peftName(module, 'A'))!, this.params.get(peftName(module, 'B'))!), sign * this.scale)));
+        const next = tf.tidy(() => tf.add(weight, this.delta(module, sign)));
         merged.set(module, next);
         if (!tf.tidy(() => tf.all(tf.isFinite(next)).dataSync()[0])) throw new Error(`adapter: merging into ${module} gives non-finite weights; nothing was changed`);
       }

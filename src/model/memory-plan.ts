@@ -14,7 +14,7 @@ import type { BackendCapacity } from '../backend/capacity.ts';
 import { formatSize } from '../util/format-size.ts';
 import { countParameters, type ModelConfig } from './config.ts';
 import { loraModules, type LoraConfig } from './lora-config.ts';
-import { HEAD_CHUNK_VALUES } from './frozen-weights.ts';
+import { UPLOAD_VALUES } from './frozen-weights.ts';
 import { parameterSpecs } from './parameters.ts';
 
 const F32 = 4;
@@ -236,7 +236,7 @@ function layerMatrixValues(config: ModelConfig): { total: number; largest: numbe
 
 /** Vocabulary rows of one streamed head chunk (CausalLM's default). */
 function headChunkRows(config: ModelConfig): number {
-  return Math.min(config.vocabSize, Math.floor(HEAD_CHUNK_VALUES / config.hiddenSize));
+  return Math.min(config.vocabSize, Math.floor(UPLOAD_VALUES / config.hiddenSize));
 }
 
 function headChunkValues(config: ModelConfig): number {

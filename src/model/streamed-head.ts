@@ -1,6 +1,7 @@
 /**
  * Reductions over the vocabulary of a streamed output head that never hold [N, V] logits: the
- * log-partition, and the top-k entries, walking the head's chunks (CausalLM.headChunks).
+ * log-partition, the top-k entries, and the gradient for the hidden states, walking the head's chunks
+ * (CausalLM.headChunks).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from './causal-lm.ts';
@@ -25,6 +26,21 @@ export function headLogSumExp(model: CausalLM, hidden: tf.Tensor2D): tf.Tensor1D
   const logZ = tf.tidy(() => tf.add(max!, tf.log(sum!))) as tf.Tensor1D;
   tf.dispose([max!, sum!]);
   return logZ;
+}
+
+/**
+ * dL/d hidden [N, D] = sum over chunks of dL/d logits of the chunk [N, C] @ its columns^T; `chunkGradient`
+ * gives a chunk's logit gradient (its columns at hand), each freed once added.
+ */
+export function headInputGradient(model: CausalLM, chunkGradient: (start: number, size: number, columns: tf.Tensor2D) => tf.Tensor2D): tf.Tensor2D {
+  let total: tf.Tensor2D | null = null;
+  for (const { start, size } of model.headChunks()) {
+    const part = tf.tidy(() => model.withHeadColumns(start, size, (columns) => tf.matMul(chunkGradient(start, size, columns), columns, false, true)));
+    const sum = (total ? tf.add(total, part) : part) as tf.Tensor2D;
+    if (total) tf.dispose([total, part]);
+    total = sum;
+  }
+  return total!;
 }
 
 /** The k largest logits of each row and their token ids, best first: [N, k] each. */

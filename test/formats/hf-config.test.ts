@@ -6,29 +6,8 @@ import type { ModelConfig } from '../../src/model/config.ts';
 
 const FILE = '/models/x/config.json';
 
-/** Llama 3.2 1B's config.json as published (trimmed of keys this project ignores). */
-const llama32 = {
-  architectures: ['LlamaForCausalLM'],
-  attention_bias: false,
-  bos_token_id: 128000,
-  eos_token_id: [128001, 128008, 128009],
-  head_dim: 64,
-  hidden_act: 'silu',
-  hidden_size: 2048,
-  intermediate_size: 8192,
-  max_position_embeddings: 131072,
-  mlp_bias: false,
-  model_type: 'llama',
-  num_attention_heads: 32,
-  num_hidden_layers: 16,
-  num_key_value_heads: 8,
-  rms_norm_eps: 1e-5,
-  rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
-  rope_theta: 500000.0,
-  tie_word_embeddings: true,
-  torch_dtype: 'bfloat16',
-  vocab_size: 128256,
-};
+/** Llama 3.2 1B Instruct's config.json: the base model's, with the chat turn ends among the EOS ids. */
+const llama32 = { ...PUBLISHED_CONFIGS['llama3.2-1b'], eos_token_id: [128001, 128008, 128009] };
 
 /** Qwen2.5 0.5B's config.json. */
 const qwen25 = PUBLISHED_CONFIGS['qwen2.5-0.5b'];

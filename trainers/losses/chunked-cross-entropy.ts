@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../../src/model/causal-lm.ts';
-import { headLogSumExp } from '../../src/model/streamed-head.ts';
+import { headInputGradient, headLogSumExp } from '../../src/model/streamed-head.ts';
 import { maskWeights } from './masking.ts';
 
 /**
@@ -11,7 +11,6 @@ import { maskWeights } from './masking.ts';
  * frozen and gets no gradient. Memory: a few [N, chunk] tensors instead of several [N, V] ones.
  */
 export function chunkedCrossEntropy(hidden: tf.Tensor2D, model: CausalLM, targets: Int32Array, mask: tf.Tensor1D): tf.Scalar {
-  const chunks = model.headChunks();
   const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [h, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
     const weights = maskWeights(mask); // [N]
@@ -25,19 +24,10 @@ export function chunkedCrossEntropy(hidden: tf.Tensor2D, model: CausalLM, target
         tf.tidy(() => {
           const [sh, rows, w, z] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
           const scale = tf.expandDims(tf.mul(w, dy), 1); // [N, 1]
-          let dHidden = tf.neg(tf.mul(rows, scale)) as tf.Tensor; // [N, D]
-          for (const { start, size } of chunks) {
-            const part = tf.tidy(() =>
-              model.withHeadColumns(start, size, (columns) => {
-                const probs = tf.exp(tf.sub(tf.matMul(sh, columns), tf.expandDims(z, 1))); // [N, C]
-                return tf.matMul(tf.mul(probs, scale), columns, false, true); // [N, D]
-              }),
-            );
-            const next = tf.add(dHidden, part);
-            tf.dispose([dHidden, part]);
-            dHidden = next;
-          }
-          return [dHidden];
+          const logZ = tf.expandDims(z, 1);
+          // The softmax chunk by chunk, weighted; the target rows' -w term is added once.
+          const dSoftmax = headInputGradient(model, (_start, _size, columns) => tf.mul(tf.exp(tf.sub(tf.matMul(sh, columns), logZ)), scale));
+          return [tf.sub(dSoftmax, tf.mul(rows, scale))];
         }),
     };
   });
