@@ -10,6 +10,7 @@ import { planTrainingMemory, type TrainingMemory } from '../model/memory-plan.ts
 import type { Recipe, StudentSpec } from '../recipe/index.ts';
 import { createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
 import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 
 export async function planStudentMemory(recipe: Recipe): Promise<TrainingMemory> {
   const { config, storedBytes, lora, requested } = await studentShape(recipe.student);
@@ -36,8 +37,13 @@ async function studentShape(
     const { config, storedBytes } = await inspectModel(spec.base);
     return { config, storedBytes, lora: loraConfigOf(spec), requested: spec.weights };
   }
-  const tokenizer = spec.tokenizer === 'byte' ? createByteLevelTokenizer() : await loadTokenizer(spec.tokenizer);
+  const tokenizer = await scratchTokenizer(spec);
   return { config: resolveModelConfig({ ...spec.architecture, vocabSize: tokenizer.vocabSize }), storedBytes: null, lora: null, requested: 'resident' };
+}
+
+/** A scratch student's tokenizer: the byte-level one, or a tokenizer.json. */
+export async function scratchTokenizer(spec: Extract<StudentSpec, { type: 'scratch' }>): Promise<Tokenizer> {
+  return spec.tokenizer === 'byte' ? createByteLevelTokenizer() : loadTokenizer(spec.tokenizer);
 }
 
 /** The adapter config of a LoRA student: the recipe names targets without their `_proj`. */

@@ -12,11 +12,10 @@ import { loadModel, loadModelTokenizer } from '../model/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
 import { planProblem, planSummary, type TrainingMemory } from '../model/memory-plan.ts';
 import type { LoraStudentSpec, Recipe, ScratchStudentSpec, StudentSpec } from '../recipe/index.ts';
-import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
-import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
+import { BYTE_LEVEL_TOKENIZER_CONFIG } from '../tokenizer/byte-level.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { SlmError } from '../util/errors.ts';
-import { loraConfigOf, planStudentMemory } from './memory.ts';
+import { loraConfigOf, planStudentMemory, scratchTokenizer } from './memory.ts';
 import type { Logger } from './progress.ts';
 
 export interface Student {
@@ -53,7 +52,7 @@ export async function buildStudent(recipe: Recipe, logger: Logger): Promise<Stud
 /** The student's tokenizer and chat template without building the model: what data preparation needs. */
 export async function loadStudentTokenizer(spec: StudentSpec): Promise<{ tokenizer: Tokenizer; chatTemplate: string | null }> {
   if (spec.type === 'scratch') {
-    return { tokenizer: spec.tokenizer === 'byte' ? createByteLevelTokenizer() : await loadTokenizer(spec.tokenizer), chatTemplate: null };
+    return { tokenizer: await scratchTokenizer(spec), chatTemplate: null };
   }
   const { tokenizer, chatTemplate } = await loadModelTokenizer(spec.base);
   if (!tokenizer) throw missingTokenizer(spec.base);
