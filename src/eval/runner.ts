@@ -31,7 +31,7 @@ export interface SuiteResult {
   promptStyle: string;
   shots: number;
   seed: number;
-  model: { name: string; digest: string };
+  model: { name: string; digest: string | null };
   n: number;
   primaryMetric: string;
   metrics: Record<string, MetricValue>;
@@ -58,10 +58,11 @@ export async function runSuite(suite: Suite, target: EvalTarget, options: RunSui
   const started = performance.now();
   const responses: EvalResponse[] = new Array(suite.documents.length);
   let cached = 0;
+  const cache = target.digest === null ? undefined : options.cache;
   const keyOf = (document: EvalDocument) => requestKey({ digest: target.digest, request: document.request });
   const missing: number[] = [];
   suite.documents.forEach((document, i) => {
-    const hit = options.cache?.get(keyOf(document));
+    const hit = cache?.get(keyOf(document));
     if (hit) {
       responses[i] = hit;
       cached++;
@@ -72,7 +73,7 @@ export async function runSuite(suite: Suite, target: EvalTarget, options: RunSui
     const answers = await answer(target, indexes.map((i) => suite.documents[i]));
     for (const [j, i] of indexes.entries()) {
       responses[i] = answers[j];
-      await options.cache?.put(keyOf(suite.documents[i]), answers[j]);
+      await cache?.put(keyOf(suite.documents[i]), answers[j]);
     }
     options.onProgress?.(cached + start + indexes.length, suite.documents.length);
   }
@@ -93,7 +94,7 @@ async function answer(target: EvalTarget, documents: EvalDocument[]): Promise<Ev
       continue;
     }
     if (!target.loglikelihood) {
-      throw new SlmError(`${target.name} cannot score given text: use the suite's generative variant for server models`, { code: 'ERR_EVAL' });
+      throw new SlmError(target.noLoglikelihood ?? `${target.name} cannot score given text: use the suite's generative variant`, { code: 'ERR_EVAL' });
     }
     responses.push({ kind: 'loglikelihood', ...(await target.loglikelihood(request.context, request.continuations)) });
   }

@@ -16,6 +16,8 @@ import type { WeightResidency } from '../model/residency.ts';
 import { scoreTokens } from '../model/score.ts';
 import type { TeacherSpec } from '../recipe/index.ts';
 import { createTeacher } from '../teachers/create.ts';
+import type { TokenLogprob } from '../teachers/teacher.ts';
+import { requestKey } from '../run/response-cache.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { pathExists } from '../util/path-exists.ts';
 import { SlmError } from '../util/errors.ts';
@@ -29,14 +31,19 @@ export interface GenerateRequestSpec {
 export interface EvalTarget {
   /** As the user named it. */
   name: string;
-  /** Content digest of what answers (weights and adapter); caches key on it. */
-  digest: string;
+  /**
+   * Content digest of what answers (weights and adapter), or what identifies a served model; caches key
+   * on it. Null: nothing identifies it, so no answer is cached.
+   */
+  digest: string | null;
   /** The model's chat template, for chat-style prompts. */
   chatTemplate: string | null;
   /** Greedy continuations, each cut before the first stop string. */
   generate(requests: GenerateRequestSpec[]): Promise<string[]>;
   /** Log P(continuation | context) per continuation, and whether it is the greedy one; local models only. */
   loglikelihood?(context: string, continuations: string[]): Promise<{ logprobs: number[]; greedy: boolean[] }>;
+  /** Why a target without `loglikelihood` has none. */
+  noLoglikelihood?: string;
   dispose(): void;
 }
 
@@ -182,22 +189,90 @@ class LocalTarget implements EvalTarget {
   }
 }
 
-/** A teacher behind Ollama or an OpenAI-compatible server: greedy generation only. */
-export async function serverTarget(spec: TeacherSpec): Promise<EvalTarget> {
+export type ServedApi = 'completions' | 'chat';
+
+export interface ServerTargetOptions {
+  /**
+   * completions: the prompt as raw text (/v1/completions, Ollama `raw`), as the harness prompts API models
+   * and local ones, so scores compare; chat: the prompt as one user turn, for instruct models [completions].
+   */
+  api?: ServedApi;
+  /** Reuse cached answers by endpoint and name even when the server gives no model identity. */
+  cacheByName?: boolean;
+  /** Told when answers will not be cached, and why. */
+  logger?: { warn(message: string): void };
+}
+
+/**
+ * A model behind Ollama or an OpenAI-compatible server. Generation needs no logprobs. Log-likelihood (MMLU's
+ * default) needs prompt logprobs: /v1/completions with echo, where the server has it (vLLM, llama-server).
+ * Answers are cached under what identifies the served weights (see servedDigest), or not at all.
+ */
+export async function serverTarget(spec: TeacherSpec, options: ServerTargetOptions = {}): Promise<EvalTarget> {
+  const api = options.api ?? 'completions';
   const handle = await createTeacher(spec);
-  const info = await handle.teacher.info();
+  const teacher = handle.teacher;
+  const name = `${spec.provider}:${spec.model}`;
+  const [info, identity] = await Promise.all([teacher.info(), teacher.identity?.() ?? null]);
+  const digest = identity || options.cacheByName ? servedDigest(spec, api, identity) : null;
+  if (digest === null) {
+    options.logger?.warn(
+      `eval ${name}: the server gives no model identity (no details in /v1/models, no system_fingerprint), so its answers are not reused across invocations; --cache-by-name reuses them by endpoint and name`,
+    );
+  }
+  const scorable = api === 'completions' && info.canScore && teacher.score;
   return {
-    name: `${spec.provider}:${spec.model}`,
-    digest: info.digest ?? `${spec.provider}:${spec.model}`,
+    name,
+    digest,
     chatTemplate: null,
+    noLoglikelihood: scorable
+      ? undefined
+      : `${name}: log-likelihood needs prompt logprobs from /v1/completions with echo (vLLM, llama-server)${api === 'chat' ? ', not --api chat' : ', which this server does not give'}; use the generative variant (mmlu --mode generate)`,
     async generate(requests) {
-      const samples = await handle.teacher.generate(
-        requests.map((r) => ({ prompt: r.prompt, maxTokens: r.maxTokens, temperature: 0, topLogprobs: 0, stop: r.stop, seed: 0 })),
+      const samples = await teacher.generate(
+        requests.map((r) => ({
+          ...(api === 'chat' ? { messages: [{ role: 'user' as const, content: r.prompt }] } : { prompt: r.prompt, raw: true }),
+          maxTokens: r.maxTokens, temperature: 0, topLogprobs: 0, logprobs: false, stop: r.stop, seed: 0,
+        })),
       );
       return samples.map((sample, i) => cutAtStop(sample.text, requests[i].stop));
     },
+    ...(scorable && { loglikelihood: (context: string, continuations: string[]) => servedLoglikelihood(teacher.score!.bind(teacher), context, continuations) }),
     dispose: () => handle.dispose(),
   };
+}
+
+/**
+ * The cache's key for a served model: provider, endpoints, name, the server's identity for it, and the API
+ * (a chat turn goes through the server's template, so it is another prompt).
+ */
+function servedDigest(spec: TeacherSpec, api: ServedApi, identity: Record<string, unknown> | null): string {
+  const parts = { provider: spec.provider, endpoints: [...(spec.endpoints ?? [])].sort(), model: spec.model, api, identity };
+  return `served:${requestKey(parts)}`;
+}
+
+/**
+ * As the harness scores API models: the text context + continuation echoed with logprobs; the continuation's
+ * tokens are those starting at or after the context's end, and it is greedy when each is its position's top.
+ */
+async function servedLoglikelihood(
+  score: (texts: string[]) => Promise<TokenLogprob[][]>,
+  context: string,
+  continuations: string[],
+): Promise<{ logprobs: number[]; greedy: boolean[] }> {
+  const scored = await score(continuations.map((continuation) => context + continuation));
+  const logprobs: number[] = [];
+  const greedy: boolean[] = [];
+  for (const [i, tokens] of scored.entries()) {
+    if (tokens.some((token) => token.offset === undefined)) {
+      throw new SlmError('served log-likelihood: the server echoed tokens without `text_offset`, so the continuation cannot be told from the context', { code: 'ERR_EVAL' });
+    }
+    const own = tokens.filter((token) => token.offset! >= context.length);
+    if (own.length === 0) throw new SlmError(`served log-likelihood: no echoed token of continuation ${JSON.stringify(continuations[i])}`, { code: 'ERR_EVAL' });
+    logprobs.push(own.reduce((sum, token) => sum + token.logprob, 0));
+    greedy.push(own.every((token) => token.top.length > 0 && token.logprob >= token.top[0].logprob));
+  }
+  return { logprobs, greedy };
 }
 
 /** The text before the first stop string (servers stop there too, but may include it). */

@@ -20,7 +20,7 @@ export async function evalStage(recipe: Recipe, paths: RunPaths, logger: Logger)
   if (!spec) return {};
   const results: Partial<Record<EvalTargetName, SuiteResult[]>> = {};
   for (const name of spec.targets) {
-    const target = await openTarget(name, recipe, paths);
+    const target = await openTarget(name, recipe, paths, logger);
     try {
       results[name] = await evaluate(target, spec.suites, {
         outDir: evalDir(paths.root, name),
@@ -59,13 +59,13 @@ export async function evaluateDuringTraining(recipe: Recipe, paths: RunPaths, st
   }
 }
 
-async function openTarget(name: EvalTargetName, recipe: Recipe, paths: RunPaths): Promise<EvalTarget> {
+async function openTarget(name: EvalTargetName, recipe: Recipe, paths: RunPaths, logger: Logger): Promise<EvalTarget> {
   switch (name) {
     case 'student':
       return localTarget(paths.root);
     case 'teacher': {
       const teacher = recipe.teacher!;
-      return teacher.provider === 'local' ? localTarget(teacher.model) : serverTarget(teacher);
+      return teacher.provider === 'local' ? localTarget(teacher.model) : serverTarget(teacher, { logger });
     }
     case 'ce_baseline':
       return localTarget(join(paths.root, CE_BASELINE_DIR, 'final'));

@@ -4,7 +4,7 @@ import { TeacherConfigError, TeacherResponseError } from './errors.ts';
 import { conversation } from '../../datasets/prompt-ids.ts';
 import { createTransport, reportMalformedJson } from './http-transport.ts';
 import type { Attempt, RequestPool } from './request-pool.ts';
-import { fromWireLogprobs, validateGenerateRequest } from './teacher.ts';
+import { fromWireLogprobs, validateGenerateRequest, wantsLogprobs } from './teacher.ts';
 import type { GenerateRequest, Sample, Teacher, TeacherInfo, WireLogprob } from './teacher.ts';
 
 /** Logprobs on /api/generate and /api/chat arrived in this server version. */
@@ -24,9 +24,16 @@ export interface OllamaTeacherOptions {
  * it cannot score given text (no prompt logprobs, no echo), so it has no `score`.
  */
 export class OllamaTeacher implements Teacher {
+  private described: Promise<TeacherInfo> | undefined;
+
   constructor(private readonly options: OllamaTeacherOptions) {}
 
-  async info(): Promise<TeacherInfo> {
+  info(): Promise<TeacherInfo> {
+    this.described ??= this.describe();
+    return this.described;
+  }
+
+  private async describe(): Promise<TeacherInfo> {
     const { model, pool } = this.options;
     const { version } = await pool.run((attempt) => this.call(attempt, '/api/version', (client) => client.version()));
     if (compareVersions(version, MIN_OLLAMA_VERSION) < 0) {
@@ -43,6 +50,11 @@ export class OllamaTeacher implements Teacher {
     return { provider: 'ollama', model, digest: listed?.digest, serverVersion: version, canScore: false };
   }
 
+  async identity(): Promise<Record<string, unknown> | null> {
+    const { digest } = await this.info();
+    return digest ? { digest } : null;
+  }
+
   async generate(requests: GenerateRequest[]): Promise<Sample[]> {
     requests.forEach(validateGenerateRequest);
     return Promise.all(
@@ -55,18 +67,17 @@ export class OllamaTeacher implements Teacher {
       model: this.options.model,
       stream: false as const,
       keep_alive: this.options.keepAlive,
-      logprobs: true,
-      top_logprobs: request.topLogprobs,
+      ...(wantsLogprobs(request) && { logprobs: true, top_logprobs: request.topLogprobs }),
       options: { temperature: request.temperature, num_predict: request.maxTokens, seed: request.seed, stop: request.stop },
     };
     if (request.messages) {
       const response: ChatResponse = await this.call(attempt, '/api/chat', (client) => client.chat({ ...common, messages: conversation(request) }));
-      return toSample(`${attempt.endpoint}/api/chat`, response.message?.content, response);
+      return toSample(`${attempt.endpoint}/api/chat`, response.message?.content, response, wantsLogprobs(request));
     }
     const response: GenerateResponse = await this.call(attempt, '/api/generate', (client) =>
-      client.generate({ ...common, prompt: request.prompt ?? '', system: request.system }),
+      client.generate({ ...common, prompt: request.prompt ?? '', system: request.system, raw: request.raw }),
     );
-    return toSample(`${attempt.endpoint}/api/generate`, response.response, response);
+    return toSample(`${attempt.endpoint}/api/generate`, response.response, response, wantsLogprobs(request));
   }
 
   /** One client call to `path` (named in errors) through a transport bound to the attempt. */
@@ -76,8 +87,9 @@ export class OllamaTeacher implements Teacher {
   }
 }
 
-function toSample(url: string, text: string | undefined, response: { done_reason?: string; logprobs?: unknown }): Sample {
+function toSample(url: string, text: string | undefined, response: { done_reason?: string; logprobs?: unknown }, withLogprobs: boolean): Sample {
   if (typeof text !== 'string') throw new TeacherResponseError(url, 'no generated text in the answer');
+  if (!withLogprobs) return { text, tokens: [], finishReason: response.done_reason ?? 'unknown' };
   if (!Array.isArray(response.logprobs) && text.length > 0) {
     throw new TeacherResponseError(url, `no \`logprobs\` in the answer; token logprobs need Ollama ${MIN_OLLAMA_VERSION}+`);
   }

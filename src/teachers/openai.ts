@@ -5,7 +5,7 @@ import { TeacherConfigError, TeacherHttpError, TeacherResponseError, findTeacher
 import { conversation } from '../../datasets/prompt-ids.ts';
 import { createTransport, reportMalformedJson } from './http-transport.ts';
 import type { Attempt, RequestPool } from './request-pool.ts';
-import { MAX_TOP_LOGPROBS, fromWireLogprobs, validateGenerateRequest } from './teacher.ts';
+import { MAX_TOP_LOGPROBS, fromWireLogprobs, validateGenerateRequest, wantsLogprobs } from './teacher.ts';
 import type { GenerateRequest, Sample, Teacher, TeacherInfo, TokenLogprob, TopLogprob } from './teacher.ts';
 
 export interface OpenAITeacherOptions {
@@ -52,8 +52,29 @@ export class OpenAITeacher implements Teacher {
   async generate(requests: GenerateRequest[]): Promise<Sample[]> {
     requests.forEach(validateGenerateRequest);
     return Promise.all(
-      requests.map((request) => this.options.pool.run((attempt) => this.chat(attempt, request), (sample) => sample.tokens.length)),
+      requests.map((request) =>
+        this.options.pool.run((attempt) => (request.raw ? this.complete(attempt, request) : this.chat(attempt, request)), (sample) => sample.tokens.length),
+      ),
     );
+  }
+
+  /**
+   * What identifies the served model beyond its name: its /v1/models entry without the fields a server
+   * makes up per request (`created`, `permission`), and the `system_fingerprint` of a one-token answer.
+   * Null when neither says more than the name (an entry of only id, object and owned_by, no fingerprint).
+   */
+  async identity(): Promise<Record<string, unknown> | null> {
+    const { model, pool } = this.options;
+    const listing = await pool.run((attempt) => this.fetchJson(attempt, '/models')).catch(() => undefined);
+    const entries = (listing as { data?: unknown } | undefined)?.data;
+    const entry = Array.isArray(entries) ? (entries.find((e) => (e as { id?: unknown })?.id === model) as Record<string, unknown> | undefined) : undefined;
+    const { created: _created, permission: _permission, ...stable } = entry ?? {};
+    const informative = Object.keys(stable).some((key) => !['id', 'object', 'owned_by'].includes(key));
+    const probe = await pool
+      .run((attempt) => this.fingerprint(attempt))
+      .catch(() => undefined);
+    if (!informative && !probe) return null;
+    return { ...(informative && { entry: stable }), ...(probe && { systemFingerprint: probe }) };
   }
 
   async score(texts: string[]): Promise<TokenLogprob[][]> {
@@ -96,16 +117,52 @@ export class OpenAITeacher implements Teacher {
       temperature: request.temperature,
       seed: request.seed,
       stop: request.stop,
-      logprobs: true,
-      top_logprobs: request.topLogprobs,
+      ...(wantsLogprobs(request) && { logprobs: true, top_logprobs: request.topLogprobs }),
     }));
     // The client returns undefined, not a parse error, for an empty body.
     const choice = response?.choices?.[0];
     if (!choice) throw new TeacherResponseError(url, 'no `choices` in the answer');
     const text = choice.message?.content ?? '';
+    if (!wantsLogprobs(request)) return { text, tokens: [], finishReason: choice.finish_reason ?? 'unknown' };
     const entries = choice.logprobs?.content;
     if (!entries && text.length > 0) throw new TeacherResponseError(url, 'no `choices[0].logprobs.content` in the answer');
     return { text, tokens: fromWireLogprobs(entries), finishReason: choice.finish_reason ?? 'unknown' };
+  }
+
+  /** A raw prompt through legacy completions; text only (its logprobs format is scoring's, not chat's). */
+  private async complete(attempt: Attempt, request: GenerateRequest): Promise<Sample> {
+    if (wantsLogprobs(request)) {
+      throw new TeacherConfigError(`openai teacher ${this.options.model}: a raw prompt (/v1/completions) is generated as text only; set \`logprobs: false\``);
+    }
+    const url = `${attempt.endpoint}/completions`;
+    const response: Completion = await reportMalformedJson(url, this.client(attempt).completions.create({
+      model: this.options.model,
+      prompt: request.prompt ?? '',
+      max_tokens: request.maxTokens,
+      temperature: request.temperature,
+      seed: request.seed,
+      stop: request.stop,
+    }));
+    const choice = response?.choices?.[0];
+    if (!choice || typeof choice.text !== 'string') throw new TeacherResponseError(url, 'no `choices[0].text` in the answer');
+    return { text: choice.text, tokens: [], finishReason: choice.finish_reason ?? 'unknown' };
+  }
+
+  /** The `system_fingerprint` of a one-token answer, if the server sends one. */
+  private async fingerprint(attempt: Attempt): Promise<string | undefined> {
+    const url = `${attempt.endpoint}/chat/completions`;
+    const response = await reportMalformedJson(url, this.client(attempt).chat.completions.create({
+      model: this.options.model,
+      messages: [{ role: 'user', content: PROBE_TEXT }],
+      max_tokens: 1,
+      temperature: 0,
+    }));
+    return response?.system_fingerprint ?? undefined;
+  }
+
+  private async fetchJson(attempt: Attempt, path: string): Promise<unknown> {
+    const url = `${attempt.endpoint}${path}`;
+    return reportMalformedJson(url, this.client(attempt).get(path));
   }
 
   private async scoreOne(attempt: Attempt, text: string): Promise<TokenLogprob[]> {
@@ -149,7 +206,8 @@ export function fromLegacyLogprobs(logprobs: Completion['choices'][number]['logp
     const top: TopLogprob[] = Object.entries(logprobs.top_logprobs?.[i] ?? {})
       .map(([token, logprob]) => ({ token, logprob }))
       .sort((a, b) => b.logprob - a.logprob);
-    result.push({ token: tokens[i], logprob: logprobs.token_logprobs?.[i] ?? Number.NaN, top });
+    const offset = offsets?.[i];
+    result.push({ token: tokens[i], logprob: logprobs.token_logprobs?.[i] ?? Number.NaN, top, ...(offset !== undefined && { offset }) });
   }
   return result;
 }

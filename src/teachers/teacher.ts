@@ -5,6 +5,7 @@ import { TeacherConfigError } from './errors.ts';
 export interface TeacherInfo {
   provider: 'ollama' | 'openai' | 'local';
   model: string;
+  /** Ollama's weights digest. */
   digest?: string;
   serverVersion?: string;
   /** Whether `score` can label text the teacher did not generate. */
@@ -24,6 +25,13 @@ export interface GenerateRequest {
   topLogprobs: number;
   seed?: number;
   stop?: string[];
+  /**
+   * Send `prompt` as it is, with no chat template (OpenAI's /v1/completions, Ollama's `raw`), as
+   * lm-evaluation-harness prompts base models [false].
+   */
+  raw?: boolean;
+  /** Ask for token logprobs and require them [true]; false for text only (servers that have none). */
+  logprobs?: boolean;
 }
 
 export interface TopLogprob {
@@ -37,6 +45,8 @@ export interface TopLogprob {
 
 export interface TokenLogprob extends TopLogprob {
   top: TopLogprob[];
+  /** Where the token starts in the scored text, when the server says (legacy completions' text_offset). */
+  offset?: number;
 }
 
 export interface Sample {
@@ -48,6 +58,8 @@ export interface Sample {
 export interface Teacher {
   info(): Promise<TeacherInfo>;
   generate(requests: GenerateRequest[]): Promise<Sample[]>;
+  /** What identifies the served weights beyond the name, where the server says; null where it does not. */
+  identity?(): Promise<Record<string, unknown> | null>;
   /** Per-position distributions over given texts, where the provider can (see TeacherInfo.canScore). */
   score?(texts: string[]): Promise<TokenLogprob[][]>;
 }
@@ -60,6 +72,7 @@ export function validateGenerateRequest(request: GenerateRequest, index: number)
   if (request.prompt === undefined && (request.messages === undefined || request.messages.length === 0)) {
     throw new TeacherConfigError(`${where}: needs \`prompt\` or a non-empty \`messages\``);
   }
+  if (request.raw && request.prompt === undefined) throw new TeacherConfigError(`${where}: \`raw\` needs \`prompt\``);
   const { topLogprobs, maxTokens } = request;
   if (!Number.isInteger(topLogprobs) || topLogprobs < 0 || topLogprobs > MAX_TOP_LOGPROBS) {
     throw new TeacherConfigError(`${where}: \`topLogprobs\` must be an integer in 0..${MAX_TOP_LOGPROBS}, got ${topLogprobs}`);
@@ -67,6 +80,10 @@ export function validateGenerateRequest(request: GenerateRequest, index: number)
   if (!Number.isInteger(maxTokens) || maxTokens < 1) {
     throw new TeacherConfigError(`${where}: \`maxTokens\` must be a positive integer, got ${maxTokens}`);
   }
+}
+
+export function wantsLogprobs(request: GenerateRequest): boolean {
+  return request.logprobs ?? true;
 }
 
 /** One generated token as both Ollama and OpenAI chat send it. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -7,13 +7,13 @@ import { initBackend } from '../../src/backend/index.ts';
 import { compareCommand } from '../../src/cli/commands/compare.ts';
 import { runProgram } from '../../src/cli/program.ts';
 import { evaluate } from '../../src/eval/evaluate.ts';
-import { localTarget, serverTarget } from '../../src/eval/targets.ts';
+import { localTarget, serverTarget, type ServedApi, type ServerTargetOptions } from '../../src/eval/targets.ts';
 import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig } from '../../src/model/config.ts';
 import { silentLogger } from '../../src/run/progress.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
-import { FakeTeacherServer } from '../teachers/fake-teacher-server.ts';
+import { FakeTeacherServer, promptOf, type FakeServerOptions } from '../teachers/fake-teacher-server.ts';
 
 const servers: FakeTeacherServer[] = [];
 afterEach(async () => {
@@ -28,11 +28,14 @@ function writeProblems(dir: string): string {
   return file;
 }
 
-async function scriptedServer(wrongFor: ReadonlySet<number>): Promise<FakeTeacherServer> {
+async function scriptedServer(wrongFor: ReadonlySet<number>, options: FakeServerOptions = {}): Promise<FakeTeacherServer> {
   const server = await FakeTeacherServer.start({
+    ...options,
     answer: (body) => {
-      const prompt = (body.messages as { content: string }[]).at(-1)!.content;
-      const a = Number(/What is (\d+) \+ 10\?/.exec(prompt)![1]);
+      const prompt = promptOf(body);
+      const question = /What is (\d+) \+ 10\?/.exec(prompt);
+      if (!question) return [{ token: 'ok', logprob: -0.1, top: [] }]; // a probe
+      const a = Number(question[1]);
       const sum = a + 10 + (wrongFor.has(a) ? 1 : 0);
       return [{ token: ` ${a} + 10 = ${sum}\n#### ${sum}\n\nQuestion: next`, logprob: -0.1, top: [] }];
     },
@@ -41,17 +44,29 @@ async function scriptedServer(wrongFor: ReadonlySet<number>): Promise<FakeTeache
   return server;
 }
 
+/** Text completions asked of `server` (not its scoring probes, which echo). */
+function generations(server: FakeTeacherServer) {
+  return server.hits('/v1/completions').filter((request) => !request.body.echo);
+}
+
+/** A scripted server that names its model by the set of wrong answers, as a fingerprint would. */
 async function evaluateServer(dir: string, out: string, wrongFor: number[]) {
-  const server = await scriptedServer(new Set(wrongFor));
+  const server = await scriptedServer(new Set(wrongFor), { fingerprint: `fp-${wrongFor.join('-')}` });
+  return { results: await evaluateOn(server, dir, out), server };
+}
+
+async function evaluateOn(server: FakeTeacherServer, dir: string, out: string, options: ServerTargetOptions & { model?: string } = {}) {
   const target = await serverTarget({
-    provider: 'openai', model: `scripted-${wrongFor.join('-')}`, endpoints: [`${server.url}/v1`],
+    provider: 'openai', model: options.model ?? 'tiny', endpoints: [`${server.url}/v1`],
     concurrency: 2, requestsPerMinute: null, timeoutS: 10, maxRetries: 0,
-  });
-  const data = writeProblems(dir);
-  const results = await evaluate(target, [{ suite: 'gsm8k', data, style: 'zero-shot', limit: null }], {
-    outDir: join(dir, out), cacheFile: join(dir, 'cache.jsonl'), seed: 1, logger: silentLogger,
-  });
-  return { results, server };
+  }, options);
+  try {
+    return await evaluate(target, [{ suite: 'gsm8k', data: writeProblems(dir), style: 'zero-shot', limit: null }], {
+      outDir: join(dir, out), cacheFile: join(dir, 'cache.jsonl'), seed: 1, logger: silentLogger,
+    });
+  } finally {
+    target.dispose();
+  }
 }
 
 describe('evaluating a model whose answers are known', () => {
@@ -72,17 +87,6 @@ describe('evaluating a model whose answers are known', () => {
     expect(readFileSync(join(dir, 'a/summary.md'), 'utf8')).toContain('| gsm8k_zeroshot | ');
   });
 
-  it('reuses cached answers for an unchanged model, and asks again for a changed one', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'slm-eval-'));
-    const first = await evaluateServer(dir, 'a', [1]);
-    expect(first.server.hits('/v1/chat/completions')).toHaveLength(10);
-    const again = await evaluateServer(dir, 'b', [1]);
-    expect(again.results[0].cached).toBe(10);
-    expect(again.server.hits('/v1/chat/completions')).toHaveLength(0);
-    const changed = await evaluateServer(dir, 'c', [1, 2]);
-    expect(changed.results[0].cached).toBe(0);
-  });
-
   it('compare exits 1 when B is worse than A beyond the threshold, 0 otherwise', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'slm-eval-'));
     await evaluateServer(dir, 'good', [1]); // 90%
@@ -99,6 +103,105 @@ describe('evaluating a model whose answers are known', () => {
     let json = '';
     await compareCommand({ a: join(dir, 'good'), b: join(dir, 'worse'), maxDrop: 0.2, json: true }, { ...io, stdout: { write: (text: string) => ((json += text), true) } });
     expect(JSON.parse(json)).toMatchObject({ regressed: true, rows: [{ suite: 'gsm8k_zeroshot', primary: false }, { metric: 'exact_match,flexible-extract', primary: true, regressed: true }] });
+  });
+});
+
+describe('served models', () => {
+  it('never reuses answers of a server that gives no model identity, unless asked to by name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-eval-served-'));
+    const wrong = new Set<number>();
+    const server = await scriptedServer(wrong);
+    const warnings: string[] = [];
+    const logger = { warn: (message: string) => warnings.push(message) };
+    expect((await evaluateOn(server, dir, 'a', { logger }))[0].metrics['exact_match,flexible-extract'].value).toBe(1);
+    wrong.add(3); // the same name now answers 10% wrong
+    const [second] = await evaluateOn(server, dir, 'b', { logger });
+    expect(second.cached).toBe(0);
+    expect(second.metrics['exact_match,flexible-extract'].value).toBe(0.9);
+    expect(warnings[0]).toMatch(/no model identity.*not reused.*--cache-by-name/);
+    await evaluateOn(server, dir, 'c', { cacheByName: true });
+    const [byName] = await evaluateOn(server, dir, 'd', { cacheByName: true });
+    expect(byName.cached).toBe(10);
+  });
+
+  it('keys answers by the server\'s system_fingerprint and model entry, and by endpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-eval-served-'));
+    const wrong = new Set<number>();
+    const server = await scriptedServer(wrong, { fingerprint: 'fp-a' });
+    await evaluateOn(server, dir, 'a');
+    expect((await evaluateOn(server, dir, 'b'))[0].cached).toBe(10);
+    server.options.fingerprint = 'fp-b';
+    wrong.add(3);
+    const [changed] = await evaluateOn(server, dir, 'c');
+    expect(changed.cached).toBe(0);
+    expect(changed.metrics['exact_match,flexible-extract'].value).toBe(0.9);
+
+    const vllm = await scriptedServer(new Set(), { modelDetails: { root: '/models/tiny-v1', max_model_len: 2048 } });
+    await evaluateOn(vllm, dir, 'd');
+    expect((await evaluateOn(vllm, dir, 'e'))[0].cached).toBe(10);
+    vllm.options.modelDetails = { root: '/models/tiny-v2', max_model_len: 2048 };
+    expect((await evaluateOn(vllm, dir, 'f'))[0].cached).toBe(0);
+    const elsewhere = await scriptedServer(new Set(), { fingerprint: 'fp-b' });
+    expect((await evaluateOn(elsewhere, dir, 'g'))[0].cached).toBe(0);
+  });
+
+  it('sends raw text to /v1/completions by default, a user turn with --api chat, and needs no logprobs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-eval-served-'));
+    const server = await scriptedServer(new Set([4]), { logprobs: false });
+    const [raw] = await evaluateOn(server, dir, 'a');
+    expect(raw.metrics['exact_match,flexible-extract'].value).toBe(0.9);
+    const sent = generations(server)[0].body;
+    expect(sent).toMatchObject({ prompt: 'Question: What is 0 + 10?\nAnswer:', temperature: 0, stop: ['Question:', '</s>', '<|im_end|>'] });
+    expect(sent.logprobs).toBeUndefined();
+    const [chat] = await evaluateOn(server, dir, 'b', { api: 'chat' });
+    expect(chat.metrics['exact_match,flexible-extract'].value).toBe(0.9);
+    const chatSent = server.hits('/v1/chat/completions').at(-1)!.body;
+    expect(chatSent.messages).toEqual([{ role: 'user', content: 'Question: What is 9 + 10?\nAnswer:' }]);
+    expect(chatSent.logprobs).toBeUndefined();
+  });
+
+  it('prompts Ollama raw (or as a chat turn) and keys its answers by the weights digest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-eval-ollama-'));
+    const server = await scriptedServer(new Set([2]), { logprobs: false });
+    const evaluateOllama = async (out: string, api?: ServedApi) => {
+      const target = await serverTarget({ provider: 'ollama', model: 'tiny', endpoints: [server.url], concurrency: 2, requestsPerMinute: null, timeoutS: 10, maxRetries: 0 }, { api });
+      try {
+        return (await evaluate(target, [{ suite: 'gsm8k', data: writeProblems(dir), style: 'zero-shot', limit: null }], { outDir: join(dir, out), cacheFile: join(dir, 'cache.jsonl'), seed: 1, logger: silentLogger }))[0];
+      } finally {
+        target.dispose();
+      }
+    };
+    expect((await evaluateOllama('a')).metrics['exact_match,flexible-extract'].value).toBe(0.9);
+    expect(server.hits('/api/generate')[0].body).toMatchObject({ raw: true, prompt: 'Question: What is 0 + 10?\nAnswer:' });
+    expect(server.hits('/api/generate')[0].body.logprobs).toBeUndefined();
+    expect((await evaluateOllama('b')).cached).toBe(10);
+    expect((await evaluateOllama('c', 'chat')).cached).toBe(0);
+    expect(server.hits('/api/chat')).toHaveLength(10);
+  });
+
+  it('scores MMLU choices through /v1/completions echo where the server has it, and says what to do where not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-eval-served-'));
+    writeMmlu(dir, ['What is 1+1?,1,2,3,4,B', 'Pick C,a,b,c,d,C']);
+    const run = async (options: FakeServerOptions, out: string, api?: ServedApi, mode?: 'loglikelihood') => {
+      const spec = { suite: 'mmlu' as const, data: join(dir, 'mmlu'), shots: 0, limit: null, mode };
+      const server = await scriptedServer(new Set(), options);
+      const target = await serverTarget({ provider: 'openai', model: 'tiny', endpoints: [`${server.url}/v1`], concurrency: 2, requestsPerMinute: null, timeoutS: 10, maxRetries: 0 }, { api });
+      try {
+        return await evaluate(target, [spec], { outDir: join(dir, out), seed: 1, logger: silentLogger });
+      } finally {
+        target.dispose();
+      }
+    };
+    await run({ scoring: true }, 'scored');
+    const samples = readFileSync(join(dir, 'scored/mmlu.samples.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    for (const sample of samples) {
+      // The fake scores the i-th whitespace-led word -(i+1): each letter is the word after the prompt's last.
+      const words = sample.prompt.match(/\s*\S+/g).length;
+      expect(JSON.parse(sample.output)).toEqual([-(words + 1), -(words + 1), -(words + 1), -(words + 1)]);
+    }
+    expect((await run({ scoring: false }, 'unscored'))[0].promptStyle).toBe('0-shot-generate');
+    await expect(run({ scoring: false }, 'unscored', 'completions', 'loglikelihood')).rejects.toThrow(/prompt logprobs.*\/v1\/completions with echo.*--mode generate/);
+    await expect(run({ scoring: true }, 'chat', 'chat', 'loglikelihood')).rejects.toThrow(/not --api chat/);
   });
 });
 
@@ -133,12 +236,7 @@ describe('MMLU log-likelihood scoring', () => {
     const model = CausalLM.init(config, { seed: 3, std: 0.5 });
     await writeHfModelDir(join(dir, 'model'), { config, tensors: model.hfTensors(), dtype: 'F32', tokenizerJson: tokenizer.toJSON() });
     const rows = ['What is 1+1?,1,2,3,4,B', 'Pick C,a,b,c,d,C', 'Color of sky?,red,blue,green,black,B'];
-    const devRows = ['Dev q?,w,x,y,z,A'];
-    for (const [split, lines] of [['test', rows], ['dev', devRows]] as const) {
-      const folder = join(dir, 'mmlu', split);
-      (await import('node:fs')).mkdirSync(folder, { recursive: true });
-      writeFileSync(join(folder, `anatomy_${split}.csv`), `${lines.join('\n')}\n`);
-    }
+    writeMmlu(dir, rows);
     const target = await localTarget(join(dir, 'model'));
     const [result] = await evaluate(target, [{ suite: 'mmlu', data: join(dir, 'mmlu'), shots: 1, limit: null }], {
       outDir: join(dir, 'out'), cacheFile: join(dir, 'cache.jsonl'), seed: 1, logger: silentLogger,
@@ -159,6 +257,15 @@ describe('MMLU log-likelihood scoring', () => {
     model.dispose();
   });
 });
+
+/** An MMLU folder of one subject (anatomy): `rows` as its test split, one dev question. */
+function writeMmlu(dir: string, rows: string[]): void {
+  for (const [split, lines] of [['test', rows], ['dev', ['Dev q?,w,x,y,z,A']]] as const) {
+    const folder = join(dir, 'mmlu', split);
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, `anatomy_${split}.csv`), `${lines.join('\n')}\n`);
+  }
+}
 
 /** log P(continuation | context) from one forward pass over the whole text, summed over the continuation's bytes. */
 function continuationLogprob(model: CausalLM, tokenizer: ReturnType<typeof createByteLevelTokenizer>, context: string, continuation: string): number {

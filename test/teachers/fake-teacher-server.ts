@@ -30,6 +30,17 @@ export interface FakeServerOptions {
   gauge?: InFlightGauge;
   /** The generated answer for a request body (default ANSWER_TOKENS); its text is the tokens joined. */
   answer?: (body: Record<string, unknown>) => AnswerToken[];
+  /** Whether answers carry logprobs when asked [true]; false: a server that has none. */
+  logprobs?: boolean;
+  /** `system_fingerprint` of chat answers; none when absent. */
+  fingerprint?: string;
+  /** Extra fields of every /v1/models entry (vLLM's root, llama-server's meta). */
+  modelDetails?: Record<string, unknown>;
+}
+
+/** The prompt of a generation request: `prompt`, or the last message's content. */
+export function promptOf(body: Record<string, unknown>): string {
+  return typeof body.prompt === 'string' ? body.prompt : (body.messages as { content: string }[]).at(-1)!.content;
 }
 
 export interface AnswerToken {
@@ -55,7 +66,7 @@ export class FakeTeacherServer {
   private readonly scripts = new Map<string, Fault[]>();
   private readonly server: Server;
 
-  private constructor(private readonly options: FakeServerOptions) {
+  private constructor(readonly options: FakeServerOptions) {
     this.gauge = options.gauge ?? { now: 0, max: 0 };
     this.server = createServer((req, res) => void this.handle(req, res));
   }
@@ -102,6 +113,15 @@ export class FakeTeacherServer {
     }
   }
 
+  private ollamaCommon(body: Record<string, unknown>) {
+    const tokens = this.answerTokens(body);
+    return {
+      model: body.model, created_at: '2025-01-01T00:00:00Z', done: true, done_reason: 'stop',
+      total_duration: 1000, load_duration: 10, prompt_eval_count: 3, prompt_eval_duration: 100, eval_count: 2, eval_duration: 200,
+      ...(body.logprobs && (this.options.logprobs ?? true) ? { logprobs: wireTokens(tokens, Number(body.top_logprobs ?? 0)) } : {}),
+    };
+  }
+
   private answerTokens(body: Record<string, unknown>): AnswerToken[] {
     return this.options.answer?.(body) ?? ANSWER_TOKENS;
   }
@@ -143,13 +163,16 @@ export class FakeTeacherServer {
       case '/api/tags':
         return { models: [{ name: 'tiny:latest', model: 'tiny:latest', digest: 'sha256-0123abcd', size: 1, modified_at: '2025-01-01T00:00:00Z', details: {} }] };
       case '/api/chat':
-        return { ...ollamaCommon(body, this.answerTokens(body)), message: { role: 'assistant', content: answerText(this.answerTokens(body)) } };
+        return { ...this.ollamaCommon(body), message: { role: 'assistant', content: answerText(this.answerTokens(body)) } };
       case '/api/generate':
-        return { ...ollamaCommon(body, this.answerTokens(body)), response: answerText(this.answerTokens(body)) };
+        return { ...this.ollamaCommon(body), response: answerText(this.answerTokens(body)) };
       case '/v1/chat/completions':
-        return openaiChat(body, this.answerTokens(body));
+        return { ...openaiChat(body, this.answerTokens(body), this.options.logprobs ?? true), ...(this.options.fingerprint && { system_fingerprint: this.options.fingerprint }) };
       case '/v1/completions':
-        return this.options.scoring ? openaiEcho(body) : undefined;
+        if (body.echo) return this.options.scoring ? openaiEcho(body) : undefined;
+        return openaiCompletion(body, this.answerTokens(body));
+      case '/v1/models':
+        return { object: 'list', data: [{ id: 'tiny', object: 'model', created: Date.now(), owned_by: 'fake', ...this.options.modelDetails }] };
       default:
         return undefined;
     }
@@ -170,20 +193,21 @@ function wireTokens(tokens: AnswerToken[], k: number) {
   }));
 }
 
-function ollamaCommon(body: Record<string, unknown>, tokens: AnswerToken[]) {
-  return {
-    model: body.model, created_at: '2025-01-01T00:00:00Z', done: true, done_reason: 'stop',
-    total_duration: 1000, load_duration: 10, prompt_eval_count: 3, prompt_eval_duration: 100, eval_count: 2, eval_duration: 200,
-    ...(body.logprobs ? { logprobs: wireTokens(tokens, Number(body.top_logprobs ?? 0)) } : {}),
-  };
-}
-
-function openaiChat(body: Record<string, unknown>, tokens: AnswerToken[]) {
-  const content = body.logprobs ? wireTokens(tokens, Number(body.top_logprobs ?? 0)) : null;
+function openaiChat(body: Record<string, unknown>, tokens: AnswerToken[], hasLogprobs: boolean) {
+  const content = body.logprobs && hasLogprobs ? wireTokens(tokens, Number(body.top_logprobs ?? 0)) : null;
   return {
     id: 'chatcmpl-1', object: 'chat.completion', created: 1735689600, model: body.model,
     choices: [{ index: 0, message: { role: 'assistant', content: answerText(tokens), refusal: null }, logprobs: { content, refusal: null }, finish_reason: 'stop' }],
     usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
+  };
+}
+
+/** Legacy completions without echo: the answer's text, no logprobs. */
+function openaiCompletion(body: Record<string, unknown>, tokens: AnswerToken[]) {
+  return {
+    id: 'cmpl-2', object: 'text_completion', created: 1735689600, model: body.model,
+    choices: [{ index: 0, text: answerText(tokens), finish_reason: 'stop', logprobs: null }],
+    usage: { prompt_tokens: 3, completion_tokens: tokens.length, total_tokens: 3 + tokens.length },
   };
 }
 

@@ -1,5 +1,6 @@
 import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
+import type { ServedApi } from '../../eval/targets.ts';
 import type { Backend, EvalSuiteSpec } from '../../recipe/index.ts';
 import { streamLogger } from '../../run/progress.ts';
 import { pathExists } from '../../util/path-exists.ts';
@@ -11,6 +12,10 @@ export interface EvalCommandOptions {
   model: string;
   /** Evaluate a model served by Ollama or an OpenAI-compatible server instead of loading it. */
   provider?: 'ollama' | 'openai';
+  /** How a served model is prompted [completions]. */
+  api?: ServedApi;
+  /** Reuse a served model's cached answers by endpoint and name when the server gives no identity. */
+  cacheByName?: boolean;
   endpoint?: string[];
   apiKeyEnv?: string;
   suite: string;
@@ -46,7 +51,7 @@ export async function evalCommand(options: EvalCommandOptions, io: CliIo): Promi
         requestsPerMinute: null,
         timeoutS: 300,
         maxRetries: 4,
-      })
+      }, { api: options.api, cacheByName: options.cacheByName, logger })
     : await localTarget(options.model);
   try {
     const cacheFile = options.cacheDir ? join(resolve(options.cacheDir), 'answers.jsonl') : evalCacheFile(resolve('runs'));
@@ -88,7 +93,9 @@ export function registerEval(program: Command, { io, setExitCode }: CommandConte
     .command('eval')
     .description('evaluate a model on gsm8k, mmlu or a custom suite; writes <suite>.json, per-sample JSONL and summary.md')
     .requiredOption('--model <ref>', 'a run folder, a Hugging Face folder, a PEFT adapter folder, a .gguf, ollama:NAME; with --provider, the served model name')
-    .addOption(new Option('--provider <name>', 'evaluate a served model (generation only)').choices(['ollama', 'openai']))
+    .addOption(new Option('--provider <name>', 'evaluate a model served by Ollama or an OpenAI-compatible server').choices(['ollama', 'openai']))
+    .addOption(new Option('--api <api>', 'with --provider: the prompt as raw text (/v1/completions, as the harness does) or as a chat turn').choices(['completions', 'chat']).default('completions'))
+    .option('--cache-by-name', 'with --provider: reuse cached answers by endpoint and model name even when the server gives no model identity')
     .option('--endpoint <url...>', 'server base URL(s) for --provider')
     .option('--api-key-env <name>', 'environment variable holding the API key (openai)')
     .requiredOption('--suite <name>', 'gsm8k, mmlu, or a custom suite .yaml')
