@@ -13,6 +13,8 @@ export interface Gsm8kProblem {
   solution: string;
   /** The final answer as written after `####`, commas removed and trimmed, e.g. `1234` or `-5`. */
   answer: string;
+  /** The `answer` field as the data has it (commas kept), which the harness's shots and targets show. */
+  answerText: string;
   /** `file:line` (JSONL, CSV) or `file: row N` (Parquet, Arrow). */
   source: string;
 }
@@ -56,7 +58,7 @@ function toProblem(record: Record<string, unknown>, source: string): Gsm8kProble
     throw new DatasetError(`${source}: field "answer" must end with a "#### <number>" line, got ${got}`);
   }
   const solution = answerText.slice(0, answerText.lastIndexOf(FINAL_ANSWER_MARK)).trim();
-  return { question, solution, answer, source };
+  return { question, solution, answer, answerText, source };
 }
 
 /** The end of a long answer, enough to see what its last line holds. */

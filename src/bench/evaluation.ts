@@ -135,7 +135,7 @@ function firstDocument(suite: Suite): Suite {
 /** An arithmetic problem in the shape GSM8K's reader gives: the worked lines, then the number after `####`. */
 export function arithAsGsm8k(problem: ArithProblem, index: number): Gsm8kProblem {
   const solution = problem.answer.slice(0, problem.answer.lastIndexOf('####')).trim();
-  return { question: problem.question, solution, answer: String(problem.result), source: `arith:${index}` };
+  return { question: problem.question, solution, answer: String(problem.result), answerText: problem.answer, source: `arith:${index}` };
 }
 
 /**

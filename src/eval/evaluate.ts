@@ -57,6 +57,7 @@ export async function buildSuite(spec: EvalSuiteSpec, target: EvalTarget, seed: 
       return gsm8kSuite({
         data,
         fewshotPool,
+        poolIsEvaluatedSplit: spec.fewshotData !== undefined && spec.fewshotData === spec.data,
         style: spec.style ?? '5-shot',
         shots: spec.shots,
         seed,

@@ -65,22 +65,24 @@ describe('gsm8kFinalAnswer', () => {
 });
 
 describe('readGsm8k', () => {
-  it('reads JSONL problems: solution before ####, the final answer without commas, file:line', async () => {
+  it('reads JSONL problems: solution before ####, the final answer without commas, the answer as written, file:line', async () => {
     const path = await fixture('train.jsonl', jsonl(PROBLEMS));
     expect(await readGsm8k(path)).toEqual([
       {
         question: PROBLEMS[0].question,
         solution: 'In the afternoon Mia bakes 18*2 = <<18*2=36>>36 muffins.\nIn total she bakes 18+36 = <<18+36=54>>54 muffins.',
         answer: '54',
+        answerText: PROBLEMS[0].answer,
         source: `${path}:1`,
       },
       {
         question: PROBLEMS[1].question,
         solution: 'The farm sells 1,050+184 = <<1050+184=1234>>1,234 eggs.',
         answer: '1234',
+        answerText: PROBLEMS[1].answer,
         source: `${path}:2`,
       },
-      { question: PROBLEMS[2].question, solution: 'It is 3-10 = <<3-10=-7>>-7 degrees.', answer: '-7', source: `${path}:3` },
+      { question: PROBLEMS[2].question, solution: 'It is 3-10 = <<3-10=-7>>-7 degrees.', answer: '-7', answerText: PROBLEMS[2].answer, source: `${path}:3` },
     ]);
   });
 

@@ -13,7 +13,7 @@
 import type { Gsm8kProblem } from '../../../datasets/gsm8k.ts';
 import type { ChatMessage } from '../../../datasets/record-fields.ts';
 import { SlmError } from '../../util/errors.ts';
-import { Rng } from '../../util/rng.ts';
+import { PythonRandom } from '../../util/python-random.ts';
 import { answersMatch, extractAnswer, generatedText } from '../answers.ts';
 import type { StrictStyle } from '../answers.ts';
 import type { DocumentScore, EvalDocument, EvalResponse, Suite } from '../suite.ts';
@@ -27,8 +27,13 @@ export type ChatTemplate = (messages: readonly ChatMessage[], options: { addGene
 export interface Gsm8kSuiteOptions {
   /** The problems to evaluate (the test split), in order. */
   data: readonly Gsm8kProblem[];
-  /** Where `5-shot` and `chat` shots come from (the train split). A problem is never its own shot. */
+  /** Where `5-shot` and `chat` shots come from (the train split). */
   fewshotPool?: readonly Gsm8kProblem[];
+  /**
+   * Whether the pool is the evaluated split itself: then, as the harness does, n + 1 are drawn and the
+   * document's own problem is dropped from them.
+   */
+  poolIsEvaluatedSplit?: boolean;
   style: Gsm8kStyle;
   /** Default 5 for `5-shot`, 8 for `cot-8-shot`, 0 for `zero-shot` and `chat`. */
   shots?: number;
@@ -47,7 +52,8 @@ const SUITE_NAMES: Record<Gsm8kStyle, string> = { '5-shot': 'gsm8k', 'cot-8-shot
 
 export const GSM8K_METRICS = { strict: 'exact_match,strict-match', flexible: 'exact_match,flexible-extract' } as const;
 
-const SUITE_VERSION = '1';
+/** 2: shots drawn as the harness draws them, their answers with commas as the data has them. */
+const SUITE_VERSION = '2';
 const DEFAULT_MAX_TOKENS = 256;
 
 interface Shot {
@@ -88,7 +94,7 @@ export function gsm8kSuite(options: Gsm8kSuiteOptions): Suite {
     id: problem.source,
     request: { kind: 'generate', prompt: render(shotsOf(problem), problem.question), stop: format.stop, maxTokens },
     // gsm8k_cot's target is the number alone; gsm8k's the whole answer. Scoring normalizes both to the number.
-    target: style === 'cot-8-shot' ? problem.answer : fullAnswer(problem),
+    target: style === 'cot-8-shot' ? problem.answer : problem.answerText,
   }));
   return {
     name: SUITE_NAMES[style],
@@ -121,15 +127,10 @@ function fail(message: string): never {
   throw new SlmError(`gsm8k: ${message}`, { code: 'ERR_EVAL' });
 }
 
-/** The answer as GSM8K writes it: the worked solution, then `#### N` on its own line. */
-function fullAnswer(problem: Gsm8kProblem): string {
-  return `${problem.solution}\n#### ${problem.answer}`;
-}
-
 /**
  * The shots for each document in turn. CoT takes the first n exemplars (the harness's `first_n` sampler);
- * the others draw n distinct pool problems per document from one seeded stream, as the harness's sampler
- * does, skipping any with the document's own question.
+ * the others are the harness's default sampler: one CPython `random.Random(seed)` whose `sample(pool, n)`
+ * is called once per document, in document order, so the same seed gives the harness's very prompts.
  */
 function shotSource(options: Gsm8kSuiteOptions, shots: number): (problem: Gsm8kProblem) => Shot[] {
   if (shots === 0) return () => [];
@@ -138,35 +139,14 @@ function shotSource(options: Gsm8kSuiteOptions, shots: number): (problem: Gsm8kP
     return () => exemplars;
   }
   const pool = options.fewshotPool!;
-  const rng = new Rng(options.seed);
-  const copies = countBy(pool, (problem) => problem.question);
+  const rnd = new PythonRandom(options.seed);
+  const drawn = shots + (options.poolIsEvaluatedSplit ? 1 : 0);
+  if (pool.length < drawn) fail(`fewshotPool has ${pool.length} problems, fewer than the ${drawn} a document's shots are drawn from`);
   return (problem) => {
-    const others = pool.length - (copies.get(problem.question) ?? 0);
-    if (others < shots) fail(`fewshotPool has ${others} problems besides ${problem.source}'s, fewer than the ${shots} shots asked for`);
-    return drawDistinct(rng, pool, shots, (candidate) => candidate.question !== problem.question).map((shot) => ({
-      question: shot.question,
-      answer: fullAnswer(shot),
-    }));
+    const sample = rnd.sample(pool, drawn);
+    const picked = options.poolIsEvaluatedSplit ? sample.filter((shot) => shot.source !== problem.source).slice(0, shots) : sample;
+    return picked.map((shot) => ({ question: shot.question, answer: shot.answerText }));
   };
-}
-
-/** `n` distinct items that pass `allowed`, in draw order; the caller makes sure at least `n` do. */
-function drawDistinct<T>(rng: Rng, items: readonly T[], n: number, allowed: (item: T) => boolean): T[] {
-  const taken = new Set<number>();
-  const drawn: T[] = [];
-  while (drawn.length < n) {
-    const i = rng.int(items.length);
-    if (taken.has(i) || !allowed(items[i])) continue;
-    taken.add(i);
-    drawn.push(items[i]);
-  }
-  return drawn;
-}
-
-function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
-  return counts;
 }
 
 /** The harness's few-shot context: `doc_to_text + " " + target` per shot, all joined by a blank line. */

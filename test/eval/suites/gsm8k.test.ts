@@ -1,13 +1,16 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileChatTemplate } from '../../../datasets/chat-template.ts';
-import type { Gsm8kProblem } from '../../../datasets/gsm8k.ts';
+import { readGsm8k, type Gsm8kProblem } from '../../../datasets/gsm8k.ts';
 import type { EvalDocument, EvalRequest, Suite } from '../../../src/eval/suite.ts';
 import { GSM8K_METRICS, gsm8kSuite } from '../../../src/eval/suites/gsm8k.ts';
 import type { Gsm8kSuiteOptions } from '../../../src/eval/suites/gsm8k.ts';
 import { SlmError } from '../../../src/util/errors.ts';
 
-function problem(line: number, question: string, solution: string, answer: string): Gsm8kProblem {
-  return { question, solution, answer, source: `test.jsonl:${line}` };
+function problem(line: number, question: string, solution: string, answer: string, answerText = `${solution}\n#### ${answer}`): Gsm8kProblem {
+  return { question, solution, answer, answerText, source: `test.jsonl:${line}` };
 }
 
 const TOM = problem(1, 'Tom has 3 apples and buys 4 more. How many apples does he have?', 'Tom has 3+4=<<3+4=7>>7 apples.', '7');
@@ -29,19 +32,17 @@ function suite(options: Partial<Gsm8kSuiteOptions> & Pick<Gsm8kSuiteOptions, 'st
 }
 
 describe('gsm8kSuite: 5-shot (harness gsm8k)', () => {
-  it('writes shots as Question/Answer with the full answer, then the question, blank lines between', () => {
-    // The pool's copy of the document's own question must never be a shot, so the one shot is the other.
-    const ownCopy = { ...TOM, source: 'train.jsonl:9' };
-    const other = problem(8, 'Sam had 10 coins and lost 1,500... no, 2. How many are left?', 'He has 10-2=<<10-2=8>>8 coins.', '8');
-    const { documents } = suite({ data: [TOM], style: '5-shot', shots: 1, fewshotPool: [ownCopy, other] });
+  it('writes shots as Question/Answer with the answer as the data has it (commas kept), then the question', () => {
+    const other = problem(8, 'Sam had 1,502 coins and lost 2. How many are left?', 'He has 1502-2=<<1502-2=1500>>1500 coins.', '1500', 'He has 1502-2=<<1502-2=1500>>1500 coins.\n#### 1,500');
+    const { documents } = suite({ data: [TOM], style: '5-shot', shots: 1, fewshotPool: [other] });
     expect(documents).toEqual([
       {
         id: 'test.jsonl:1',
         request: {
           kind: 'generate',
           prompt:
-            'Question: Sam had 10 coins and lost 1,500... no, 2. How many are left?\n' +
-            'Answer: He has 10-2=<<10-2=8>>8 coins.\n#### 8\n\n' +
+            'Question: Sam had 1,502 coins and lost 2. How many are left?\n' +
+            'Answer: He has 1502-2=<<1502-2=1500>>1500 coins.\n#### 1,500\n\n' +
             'Question: Tom has 3 apples and buys 4 more. How many apples does he have?\nAnswer:',
           stop: ['Question:', '</s>', '<|im_end|>'],
           maxTokens: 256,
@@ -49,6 +50,16 @@ describe('gsm8kSuite: 5-shot (harness gsm8k)', () => {
         target: 'Tom has 3+4=<<3+4=7>>7 apples.\n#### 7',
       },
     ]);
+  });
+
+  it('gives the harness\'s very prompts for its default seed (CPython\'s random.sample per document)', async () => {
+    const fixture = JSON.parse(readFileSync(new URL('../../fixtures/gsm8k-harness/prompts.json', import.meta.url), 'utf8'));
+    const dir = mkdtempSync(join(tmpdir(), 'slm-gsm8k-'));
+    const write = (name: string, rows: unknown[]) => (writeFileSync(join(dir, name), rows.map((row) => JSON.stringify(row)).join('\n')), join(dir, name));
+    const [data, fewshotPool] = await Promise.all([readGsm8k(write('test.jsonl', fixture.test)), readGsm8k(write('train.jsonl', fixture.train))]);
+    const { documents } = gsm8kSuite({ data, fewshotPool, style: '5-shot', seed: 1234 });
+    expect(documents.map((d) => prompt(d.request))).toEqual(fixture.prompts);
+    expect(fixture.prompts.join('')).toMatch(/#### \d+,000/);
   });
 
   it('orders two shots as drawn: the prompt is one of the two hand-written orders', () => {
@@ -75,10 +86,10 @@ describe('gsm8kSuite: 5-shot (harness gsm8k)', () => {
     expect(prompts(gsm8kSuite({ ...base, seed: 42, limit: 4 }))).toEqual(first.slice(0, 4));
   });
 
-  it('never shows a problem its own question, and shows five distinct shots', () => {
+  it('never shows a problem its own question when the pool is the evaluated split, and shows five distinct shots', () => {
     // The pool is the evaluated data itself, the case where the harness must exclude the document.
     const data = pool(8);
-    const { documents, shots } = gsm8kSuite({ data, fewshotPool: data, style: '5-shot', seed: 3 });
+    const { documents, shots } = gsm8kSuite({ data, fewshotPool: data, poolIsEvaluatedSplit: true, style: '5-shot', seed: 3 });
     expect(shots).toBe(5);
     for (const [i, document] of documents.entries()) {
       const questions = [...prompt(document.request).matchAll(/Question: (.*)\n/g)].map((m) => m[1]);
@@ -111,7 +122,7 @@ describe('gsm8kSuite: 5-shot (harness gsm8k)', () => {
     const s = suite({ style: '5-shot', fewshotPool: pool(5), seed: 9, maxTokens: 64 });
     expect({ ...s, documents: undefined, score: undefined }).toEqual({
       name: 'gsm8k',
-      version: '1',
+      version: '2',
       promptStyle: '5-shot',
       shots: 5,
       seed: 9,
@@ -217,7 +228,7 @@ describe('gsm8kSuite: chat', () => {
 describe('gsm8kSuite: options', () => {
   it('names what is missing or wrong', () => {
     expect(() => suite({ style: '5-shot' })).toThrow(/gsm8k: style "5-shot" with 5 shots needs fewshotPool/);
-    expect(() => suite({ style: '5-shot', fewshotPool: pool(4) })).toThrow(/fewshotPool has 4 problems besides test\.jsonl:1's/);
+    expect(() => suite({ style: '5-shot', fewshotPool: pool(4) })).toThrow(/fewshotPool has 4 problems, fewer than the 5/);
     expect(() => suite({ style: '5-shot', fewshotPool: pool(5), shots: -1 })).toThrow(/shots must be a non-negative integer/);
     expect(() => suite({ style: 'zero-shot', limit: 1.5 })).toThrow(/limit must be a non-negative integer/);
   });
