@@ -1,8 +1,9 @@
 /**
  * Evaluation results on disk, in one folder per evaluated model:
  *
- *   <suite>.json            metrics (value, stderr, n) per filter, groups, prompt style, shots, seed, digest
- *   <suite>.samples.jsonl   per document: prompt, output, extracted answers, target, metrics
+ *   <suite>.json            lm-evaluation-harness's results layout (harness-layout.ts), with our record
+ *                           (metrics per filter, groups, prompt style, shots, seed, digest) under `slm-train`
+ *   <suite>.samples.jsonl   the harness's per-sample records: one per document and filter
  *   summary.md              a Markdown table of every suite in the folder
  *
  * and reading them back (from such a folder, a run folder's eval/, or one .json) for comparisons.
@@ -13,14 +14,15 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { pathExists } from '../util/path-exists.ts';
 import { readJsonFile } from '../util/read-json.ts';
 import { SlmError } from '../util/errors.ts';
+import { OWN_RECORD_KEY, harnessResults, harnessSampleLines } from './harness-layout.ts';
 import type { MetricValue, SampleRecord, SuiteResult } from './runner.ts';
 
 const SAMPLES_SUFFIX = '.samples.jsonl';
 
 export async function writeSuiteResult(dir: string, result: SuiteResult, samples: readonly SampleRecord[]): Promise<string> {
   const file = join(dir, `${result.suite}.json`);
-  await writeFileAtomic(join(dir, `${result.suite}${SAMPLES_SUFFIX}`), samples.map((s) => JSON.stringify(s)).join('\n') + '\n');
-  await writeJsonAtomic(file, result);
+  await writeFileAtomic(join(dir, `${result.suite}${SAMPLES_SUFFIX}`), harnessSampleLines(samples).map((line) => JSON.stringify(line)).join('\n') + '\n');
+  await writeJsonAtomic(file, harnessResults(result, samples));
   await writeFileAtomic(join(dir, 'summary.md'), summaryMarkdown(await readEvalResults(dir)));
   return file;
 }
@@ -37,10 +39,12 @@ export async function readEvalResults(path: string): Promise<SuiteResult[]> {
   return results;
 }
 
+/** Our record in a harness-layout file, or a whole file of the layout written before it. */
 async function readResult(file: string): Promise<SuiteResult> {
-  const value = (await readJsonFile(file, (_, detail, cause) => new SlmError(`${file}: not a JSON evaluation result (${detail})`, { code: 'ERR_EVAL', cause }))) as Partial<SuiteResult>;
+  const json = (await readJsonFile(file, (_, detail, cause) => new SlmError(`${file}: not a JSON evaluation result (${detail})`, { code: 'ERR_EVAL', cause }))) as Record<string, unknown>;
+  const value = (json?.[OWN_RECORD_KEY] ?? json) as Partial<SuiteResult>;
   if (typeof value.suite !== 'string' || typeof value.metrics !== 'object' || typeof value.primaryMetric !== 'string') {
-    throw new SlmError(`${file}: not an evaluation result (expected keys suite, primaryMetric and metrics)`, { code: 'ERR_EVAL' });
+    throw new SlmError(`${file}: not an evaluation result of slm-train (expected key "${OWN_RECORD_KEY}" with suite, primaryMetric and metrics)`, { code: 'ERR_EVAL' });
   }
   return value as SuiteResult;
 }

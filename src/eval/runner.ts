@@ -6,7 +6,7 @@
  */
 import { requestKey, type ResponseCache } from '../run/response-cache.ts';
 import { SlmError } from '../util/errors.ts';
-import type { DocumentScore, EvalDocument, EvalResponse, Suite } from './suite.ts';
+import type { DocumentScore, EvalDocument, EvalRequest, EvalResponse, Suite } from './suite.ts';
 import type { EvalTarget } from './targets.ts';
 
 export interface MetricValue {
@@ -17,12 +17,13 @@ export interface MetricValue {
 
 export interface SampleRecord {
   id: string;
-  prompt: string;
-  output: string;
+  request: EvalRequest;
+  response: EvalResponse;
   extracted: Record<string, string | null>;
   target: string;
   metrics: Record<string, number>;
   groups?: Record<string, string>;
+  doc?: Record<string, unknown>;
 }
 
 export interface SuiteResult {
@@ -33,6 +34,8 @@ export interface SuiteResult {
   seed: number;
   model: { name: string; digest: string | null };
   n: number;
+  /** Documents the data held before any limit. */
+  available?: number;
   primaryMetric: string;
   metrics: Record<string, MetricValue>;
   /** Per group kind (e.g. subject) and group: the metrics of its documents. */
@@ -103,15 +106,9 @@ async function answer(target: EvalTarget, documents: EvalDocument[]): Promise<Ev
 
 function sampleRecord(document: EvalDocument, response: EvalResponse, score: DocumentScore): SampleRecord {
   const request = document.request;
-  const record: SampleRecord = {
-    id: document.id,
-    prompt: request.kind === 'generate' ? request.prompt : request.context,
-    output: response.kind === 'generate' ? response.text : JSON.stringify(response.logprobs),
-    extracted: score.extracted,
-    target: document.target,
-    metrics: score.metrics,
-  };
+  const record: SampleRecord = { id: document.id, request, response, extracted: score.extracted, target: document.target, metrics: score.metrics };
   if (document.groups) record.groups = document.groups;
+  if (document.doc) record.doc = document.doc;
   return record;
 }
 
@@ -136,6 +133,7 @@ function aggregate(suite: Suite, target: EvalTarget, samples: SampleRecord[], ca
     seed: suite.seed,
     model: { name: target.name, digest: target.digest },
     n: samples.length,
+    ...(suite.available !== undefined && { available: suite.available }),
     primaryMetric: suite.primaryMetric,
     metrics: metricsOf(samples),
     groups,

@@ -39,6 +39,8 @@ export interface EvalDocument {
   target: string;
   /** Groups for sub-scores, e.g. `{ subject: 'anatomy' }` for MMLU. */
   groups?: Record<string, string>;
+  /** The record as the data gives it (the harness's `doc` in per-sample output). */
+  doc?: Record<string, unknown>;
 }
 
 export interface DocumentScore {
@@ -58,6 +60,8 @@ export interface Suite {
   shots: number;
   seed: number;
   documents: EvalDocument[];
+  /** Documents the data held before any limit [documents.length]. */
+  available?: number;
   score(document: EvalDocument, response: EvalResponse): DocumentScore;
   /** The metric a comparison gates on, e.g. `exact_match,flexible-extract` or `acc`. */
   primaryMetric: string;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,10 @@ async function scriptedServer(wrongFor: ReadonlySet<number>, options: FakeServer
   return server;
 }
 
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
 /** Text completions asked of `server` (not its scoring probes, which echo). */
 function generations(server: FakeTeacherServer) {
   return server.hits('/v1/completions').filter((request) => !request.body.echo);
@@ -79,11 +84,37 @@ describe('evaluating a model whose answers are known', () => {
     expect(metric.stderr).toBeCloseTo(Math.sqrt((0.7 * 0.3 * 10) / 9 / 10), 12);
     expect(results[0].metrics['exact_match,strict-match'].value).toBe(0.7);
 
+    // lm-evaluation-harness's layout, with its keys and names.
     const written = JSON.parse(readFileSync(join(dir, 'a/gsm8k_zeroshot.json'), 'utf8'));
-    expect(written).toMatchObject({ suite: 'gsm8k_zeroshot', promptStyle: 'zero-shot', seed: 1, n: 10 });
+    expect(written.results.gsm8k_zeroshot).toEqual({
+      alias: 'gsm8k_zeroshot',
+      'exact_match,strict-match': 0.7,
+      'exact_match_stderr,strict-match': metric.stderr,
+      'exact_match,flexible-extract': 0.7,
+      'exact_match_stderr,flexible-extract': metric.stderr,
+    });
+    expect(written).toMatchObject({
+      versions: { gsm8k_zeroshot: '2' },
+      'n-shot': { gsm8k_zeroshot: 0 },
+      'n-samples': { gsm8k_zeroshot: { original: 10, effective: 10 } },
+      higher_is_better: { gsm8k_zeroshot: { exact_match: true } },
+      configs: { gsm8k_zeroshot: { output_type: 'generate_until', generation_kwargs: { until: ['Question:', '</s>', '<|im_end|>'], max_gen_toks: 256 } } },
+      config: { model_args: 'pretrained=openai:tiny', fewshot_seed: 1 },
+      'slm-train': { suite: 'gsm8k_zeroshot', promptStyle: 'zero-shot', seed: 1, n: 10 },
+    });
+    expect(typeof written.date).toBe('number');
     const samples = readFileSync(join(dir, 'a/gsm8k_zeroshot.samples.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
-    expect(samples[2]).toMatchObject({ output: ' 2 + 10 = 13\n#### 13\n\n', extracted: { 'strict-match': '13' }, metrics: { 'exact_match,strict-match': 0 } });
-    expect(samples[3].metrics['exact_match,strict-match']).toBe(1);
+    expect(samples).toHaveLength(20); // one per document and filter
+    const prompt = 'Question: What is 2 + 10?\nAnswer:';
+    const doc = { question: 'What is 2 + 10?', answer: '2 + 10 = 12\n#### 12' };
+    expect(samples[4]).toEqual({
+      doc_id: 2, doc, target: doc.answer,
+      arguments: [[prompt, { until: ['Question:', '</s>', '<|im_end|>'], do_sample: false, temperature: 0, max_gen_toks: 256 }]],
+      resps: [[' 2 + 10 = 13\n#### 13\n\n']], filtered_resps: ['13'], filter: 'strict-match', metrics: ['exact_match'],
+      doc_hash: sha256(JSON.stringify(doc, null, 2)), prompt_hash: sha256(prompt), target_hash: sha256(doc.answer),
+      exact_match: 0, id: samples[4].id,
+    });
+    expect(samples[7]).toMatchObject({ doc_id: 3, filter: 'flexible-extract', exact_match: 1 });
     expect(readFileSync(join(dir, 'a/summary.md'), 'utf8')).toContain('| gsm8k_zeroshot | ');
   });
 
@@ -196,8 +227,8 @@ describe('served models', () => {
     const samples = readFileSync(join(dir, 'scored/mmlu.samples.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
     for (const sample of samples) {
       // The fake scores the i-th whitespace-led word -(i+1): each letter is the word after the prompt's last.
-      const words = sample.prompt.match(/\s*\S+/g).length;
-      expect(JSON.parse(sample.output)).toEqual([-(words + 1), -(words + 1), -(words + 1), -(words + 1)]);
+      const words = sample.arguments[0][0].match(/\s*\S+/g).length;
+      expect(sample.resps).toEqual([0, 1, 2, 3].map(() => [[-(words + 1), true]]));
     }
     expect((await run({ scoring: false }, 'unscored'))[0].promptStyle).toBe('0-shot-generate');
     await expect(run({ scoring: false }, 'unscored', 'completions', 'loglikelihood')).rejects.toThrow(/prompt logprobs.*\/v1\/completions with echo.*--mode generate/);
@@ -244,12 +275,13 @@ describe('MMLU log-likelihood scoring', () => {
     const samples = readFileSync(join(dir, 'out/mmlu.samples.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
     let correct = 0;
     for (const [i, sample] of samples.entries()) {
-      const explicit = [' A', ' B', ' C', ' D'].map((letter) => continuationLogprob(model, tokenizer, sample.prompt, letter));
-      const reported = JSON.parse(sample.output) as number[];
+      const explicit = [' A', ' B', ' C', ' D'].map((letter) => continuationLogprob(model, tokenizer, sample.arguments[0][0], letter));
+      expect(sample.arguments.map((pair: string[]) => pair[1])).toEqual([' A', ' B', ' C', ' D']);
+      const reported: number[] = sample.filtered_resps.map(([logprob]: [number, boolean]) => logprob);
       reported.forEach((value, j) => expect(value).toBeCloseTo(explicit[j], 4));
       const best = explicit.indexOf(Math.max(...explicit));
-      expect(sample.metrics.acc).toBe(best === 'ABCD'.indexOf(rows[i].at(-1)!) ? 1 : 0);
-      correct += sample.metrics.acc;
+      expect(sample.acc).toBe(best === 'ABCD'.indexOf(rows[i].at(-1)!) ? 1 : 0);
+      correct += sample.acc;
     }
     expect(result.metrics.acc.value).toBeCloseTo(correct / 3, 12);
     expect(result.groups.subject.anatomy.acc.n).toBe(3);

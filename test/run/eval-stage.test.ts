@@ -60,7 +60,7 @@ describe('the eval stage of a recipe', () => {
     expect(result.eval!.teacher![0].model.digest).not.toBe(result.eval!.student![0].model.digest);
     expect(existsSync(join(run, 'eval/gsm8k_zeroshot.json'))).toBe(true);
     expect(existsSync(join(run, 'eval/teacher/gsm8k_zeroshot.samples.jsonl'))).toBe(true);
-    const during = JSON.parse(readFileSync(join(run, 'eval/steps/step-00000002/gsm8k_zeroshot.json'), 'utf8'));
+    const during = JSON.parse(readFileSync(join(run, 'eval/steps/step-00000002/gsm8k_zeroshot.json'), 'utf8'))['slm-train'];
     expect(during.n).toBe(2);
     const metrics = readMetrics(join(run, 'metrics.jsonl'));
     expect(metrics[1].eval_gsm8k_zeroshot).toBe(during.metrics['exact_match,flexible-extract'].value);

@@ -292,7 +292,7 @@ function choiceScoring(spec: CustomSuiteSpec, choices: ChoicesSpec): Scoring {
       const list = choicesOf(choices, record.value, record.id);
       const correct = correctChoice(choices, list, record.value, spec.target_field, record.id);
       const continuations = list.map((choice) => choices.prefix + choice);
-      return { id: record.id, request: { kind: 'loglikelihood', context: prompt, continuations }, target: list[correct] };
+      return { id: record.id, request: { kind: 'loglikelihood', context: prompt, continuations }, target: list[correct], doc: record.value };
     },
     score: (document, response) => {
       if (document.request.kind !== 'loglikelihood') throw new Error(`${document.id}: expected a loglikelihood request`);
@@ -318,7 +318,7 @@ function generateScoring(spec: CustomSuiteSpec, generate: GenerateSpec): Scoring
         const field = JSON.stringify(spec.target_field);
         throw new DatasetError(`${record.id}: field ${field} must be a number for match: numeric, got ${JSON.stringify(target)}`);
       }
-      return { id: record.id, request: { kind: 'generate', prompt, stop: generate.stop, maxTokens: generate.max_tokens }, target };
+      return { id: record.id, request: { kind: 'generate', prompt, stop: generate.stop, maxTokens: generate.max_tokens }, target, doc: record.value };
     },
     score: (document, response) => {
       const output = generatedText(response, document.id);

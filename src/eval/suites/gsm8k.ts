@@ -95,6 +95,7 @@ export function gsm8kSuite(options: Gsm8kSuiteOptions): Suite {
     request: { kind: 'generate', prompt: render(shotsOf(problem), problem.question), stop: format.stop, maxTokens },
     // gsm8k_cot's target is the number alone; gsm8k's the whole answer. Scoring normalizes both to the number.
     target: style === 'cot-8-shot' ? problem.answer : problem.answerText,
+    doc: { question: problem.question, answer: problem.answerText },
   }));
   return {
     name: SUITE_NAMES[style],
@@ -103,6 +104,7 @@ export function gsm8kSuite(options: Gsm8kSuiteOptions): Suite {
     shots,
     seed,
     documents,
+    available: options.data.length,
     score: scorer(format.strict),
     primaryMetric: GSM8K_METRICS.flexible,
   };

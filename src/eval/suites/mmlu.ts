@@ -48,6 +48,7 @@ export function mmluSuite(options: MmluSuiteOptions): Suite {
       request: request(prompt, mode),
       target: MMLU_LETTERS[question.answer],
       groups: { subject: question.subject },
+      doc: { question: question.question, subject: question.subject, choices: question.choices, answer: question.answer },
     };
   });
   return {
@@ -57,6 +58,7 @@ export function mmluSuite(options: MmluSuiteOptions): Suite {
     shots,
     seed,
     documents,
+    available: options.test.length,
     score: mode === 'loglikelihood' ? scoreLoglikelihood : scoreGeneration,
     primaryMetric: 'acc',
   };

@@ -58,6 +58,7 @@ describe('loadCustomSuite: generate', () => {
         maxTokens: 16,
       },
       target: 'Rome',
+      doc: { country: 'Italy', capital: 'Rome' },
     });
     const { documents, score, ...rest } = suite;
     expect([documents.length, typeof score]).toEqual([3, 'function']);
@@ -151,6 +152,7 @@ choices:
         continuations: [' Mars', ' Jupiter', ' Venus'],
       },
       target: 'Jupiter',
+      doc: { question: 'Largest planet?', options: '["Mars", "Jupiter", "Venus"]', label: '1' },
     });
     expect(suite.primaryMetric).toBe('acc');
     expect(suite.score(suite.documents[0], loglikelihood([-3, -0.5, -2]))).toEqual({ metrics: { acc: 1 }, extracted: { choice: 'Jupiter' } });

@@ -48,6 +48,7 @@ describe('gsm8kSuite: 5-shot (harness gsm8k)', () => {
           maxTokens: 256,
         },
         target: 'Tom has 3+4=<<3+4=7>>7 apples.\n#### 7',
+        doc: { question: TOM.question, answer: TOM.answerText },
       },
     ]);
   });
@@ -126,6 +127,7 @@ describe('gsm8kSuite: 5-shot (harness gsm8k)', () => {
       promptStyle: '5-shot',
       shots: 5,
       seed: 9,
+      available: 3,
       documents: undefined,
       score: undefined,
       primaryMetric: 'exact_match,flexible-extract',
@@ -156,6 +158,7 @@ describe('gsm8kSuite: cot-8-shot (harness gsm8k_cot)', () => {
         maxTokens: 256,
       },
       target: '-7',
+      doc: { question: ICE.question, answer: ICE.answerText },
     });
   });
 

@@ -43,6 +43,7 @@ describe('mmluSuite: loglikelihood', () => {
       },
       target: 'C',
       groups: { subject: 'high_school_physics' },
+      doc: { question: expect.stringContaining('voltmeter'), subject: 'high_school_physics', choices: ['current', 'resistance', 'potential difference', 'power'], answer: 2 },
     });
   });
 
@@ -94,7 +95,7 @@ describe('mmluSuite: loglikelihood', () => {
   it('describes itself', () => {
     const { documents, score, ...rest } = mmluSuite({ test: TEST, dev: DEV, shots: 2, mode: 'loglikelihood', seed: 4 });
     expect([documents.length, typeof score]).toEqual([5, 'function']);
-    expect(rest).toEqual({ name: 'mmlu', version: '1', promptStyle: '2-shot', shots: 2, seed: 4, primaryMetric: 'acc' });
+    expect(rest).toEqual({ name: 'mmlu', version: '1', promptStyle: '2-shot', shots: 2, seed: 4, available: 5, primaryMetric: 'acc' });
   });
 
   it('refuses a subject with fewer dev questions than shots', () => {
