@@ -118,6 +118,24 @@ describe('evaluating a model whose answers are known', () => {
     expect(readFileSync(join(dir, 'a/summary.md'), 'utf8')).toContain('| gsm8k_zeroshot | ');
   });
 
+  it('compare exits 2, not 1, when it cannot compare: a missing result, no suite in common, an unknown metric', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-eval-'));
+    await evaluateServer(dir, 'good', [1]);
+    const other = join(dir, 'other');
+    mkdirSync(other);
+    const result = JSON.parse(readFileSync(join(dir, 'good/gsm8k_zeroshot.json'), 'utf8'));
+    writeFileSync(join(other, 'gsm8k_cot.json'), JSON.stringify({ ...result, 'slm-train': { ...result['slm-train'], suite: 'gsm8k_cot' } }));
+    const quiet = { stdout: { write: () => true }, stderr: { write: () => true } };
+    const run = (argv: string[]) => runProgram(['compare', ...argv], quiet).catch((error: unknown) => error);
+    const missing = await run([join(dir, 'good'), join(dir, 'absent')]);
+    expect(missing).toMatchObject({ exitCode: 2 });
+    const disjoint = await run([join(dir, 'good'), other]);
+    expect(disjoint).toMatchObject({ exitCode: 2, message: expect.stringMatching(/no suite and metric in common/) });
+    const unknown = await run([join(dir, 'good'), join(dir, 'good'), '--metric', 'acc']);
+    expect(unknown).toMatchObject({ exitCode: 2, message: expect.stringMatching(/--metric acc: in no suite/) });
+    expect(await run([join(dir, 'good'), join(dir, 'good')])).toBe(0);
+  });
+
   it('compare exits 1 when B is worse than A beyond the threshold, 0 otherwise', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'slm-eval-'));
     await evaluateServer(dir, 'good', [1]); // 90%
@@ -131,6 +149,9 @@ describe('evaluating a model whose answers are known', () => {
     // se: sqrt(.9*.1/9) = 0.1 and sqrt(.6*.4/9) = 0.163: combined 0.191; a 0.3 drop is 1.57 of them.
     expect(await run('good', 'worse', { maxDropStderr: 1.5 })).toBe(1);
     expect(await run('good', 'worse', { maxDropStderr: 1.6 })).toBe(0);
+    // Gating on a metric by name: strict-match dropped 0.3 as well.
+    expect(await compareCommand({ a: join(dir, 'good'), b: join(dir, 'worse'), maxDrop: 0.31, metric: ['exact_match,strict-match'], json: false }, io)).toBe(0);
+    expect(await compareCommand({ a: join(dir, 'good'), b: join(dir, 'worse'), maxDrop: 0.2, metric: ['exact_match,strict-match'], json: false }, io)).toBe(1);
     let json = '';
     await compareCommand({ a: join(dir, 'good'), b: join(dir, 'worse'), maxDrop: 0.2, json: true }, { ...io, stdout: { write: (text: string) => ((json += text), true) } });
     expect(JSON.parse(json)).toMatchObject({ regressed: true, rows: [{ suite: 'gsm8k_zeroshot', primary: false }, { metric: 'exact_match,flexible-extract', primary: true, regressed: true }] });

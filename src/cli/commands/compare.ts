@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import type { Gate } from '../../eval/compare.ts';
+import { COMPARE_FAILED_EXIT_CODE, CompareError, type Gate } from '../../eval/compare.ts';
+import { SlmError } from '../../util/errors.ts';
 import { UsageError } from '../errors.ts';
 import type { CliIo, CommandContext } from '../io.ts';
 import { numberArg } from '../options.ts';
@@ -9,17 +10,32 @@ export interface CompareCommandOptions {
   b: string;
   maxDrop?: number;
   maxDropStderr?: number;
+  /** Metrics to gate on [each suite's primary metric]. */
+  metric?: string[];
   json: boolean;
 }
 
-/** Exit codes: 0 when B holds up against A, 1 when a primary metric regressed beyond the threshold. */
+/**
+ * Exit codes: 0 when B holds up against A, 1 when a gated metric regressed beyond the threshold, 2 when
+ * the comparison could not be made (a missing or unreadable result, no suite in common, a bad option), so
+ * a nightly job can tell a regression from a broken evaluation.
+ */
 export async function compareCommand(options: CompareCommandOptions, io: CliIo): Promise<number> {
+  try {
+    return await runComparison(options, io);
+  } catch (error) {
+    if (error instanceof SlmError && error.exitCode === COMPARE_FAILED_EXIT_CODE) throw error;
+    throw new CompareError(error instanceof Error ? error.message : String(error), error);
+  }
+}
+
+async function runComparison(options: CompareCommandOptions, io: CliIo): Promise<number> {
   const { compareResults, DEFAULT_GATE } = await import('../../eval/compare.ts');
   const { readEvalResults, formatMetric } = await import('../../eval/report.ts');
   if (options.maxDrop !== undefined && options.maxDropStderr !== undefined) throw new UsageError('give --max-drop or --max-drop-stderr, not both');
   const gate: Gate =
     options.maxDrop !== undefined ? { maxDrop: options.maxDrop } : options.maxDropStderr !== undefined ? { maxDropStderr: options.maxDropStderr } : DEFAULT_GATE;
-  const comparison = compareResults(await readEvalResults(options.a), await readEvalResults(options.b), gate);
+  const comparison = compareResults(await readEvalResults(options.a), await readEvalResults(options.b), gate, options.metric);
   if (options.json) {
     io.stdout.write(`${JSON.stringify({ a: options.a, b: options.b, gate, ...comparison })}\n`);
   } else {
@@ -38,11 +54,12 @@ export async function compareCommand(options: CompareCommandOptions, io: CliIo):
 export function registerCompare(program: Command, { io, setExitCode }: CommandContext): void {
   program
     .command('compare')
-    .description('compare two evaluations side by side; exits 1 when B regressed beyond the threshold (a nightly gate)')
+    .description('compare two evaluations side by side; exits 1 when B regressed beyond the threshold (a nightly gate), 2 when they cannot be compared')
     .argument('<a>', 'the reference: a run folder, an eval folder or a <suite>.json')
     .argument('<b>', 'the candidate, likewise')
     .option('--max-drop <x>', 'largest allowed drop of a primary metric, as a fraction (0.02 = 2 points)', numberArg)
     .option('--max-drop-stderr <k>', 'largest allowed drop in combined standard errors [2]', numberArg)
+    .option('--metric <name...>', "metrics to gate on, as the results name them (e.g. acc, 'exact_match,strict-match') [each suite's primary]")
     .option('--json', 'print the comparison as JSON')
     .action(async (a: string, b: string, flags: Omit<CompareCommandOptions, 'a' | 'b' | 'json'> & { json?: boolean }) =>
       setExitCode(await compareCommand({ a, b, ...flags, json: flags.json ?? false }, io)),
