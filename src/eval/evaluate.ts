@@ -30,6 +30,7 @@ export interface EvaluateOptions {
 
 export async function evaluate(target: EvalTarget, specs: readonly EvalSuiteSpec[], options: EvaluateOptions): Promise<SuiteResult[]> {
   const cache = options.cacheFile === undefined ? undefined : await ResponseCache.open<EvalResponse>(options.cacheFile);
+  for (const line of cache?.skippedLines ?? []) options.logger.warn(`eval: ${line}; its request will be answered again`);
   const results: SuiteResult[] = [];
   for (const spec of specs) {
     const suite = await buildSuite({ ...spec, limit: options.limit ?? spec.limit }, target, options.seed);

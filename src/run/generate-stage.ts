@@ -15,7 +15,7 @@ import { modelDigest } from '../model/digest.ts';
 import { loadModelTokenizer } from '../model/load.ts';
 import type { GenerateSpec, Recipe, TeacherSpec } from '../recipe/index.ts';
 import { createTeacher, type CreateTeacherOptions, type TeacherHandle } from '../teachers/create.ts';
-import { TeacherError } from '../teachers/errors.ts';
+import { TeacherError, isAuthFailure } from '../teachers/errors.ts';
 import type { Sample } from '../teachers/teacher.ts';
 import { TeacherVocabMap } from '../teachers/vocab-map.ts';
 import { tokenizerHash } from '../tokenizer/hash.ts';
@@ -27,6 +27,7 @@ import { generateJobs, labelJobs, type TeacherIdentity, type TeacherJob } from '
 import type { RunPaths } from './layout.ts';
 import type { Logger } from './progress.ts';
 import { ResponseCache } from './response-cache.ts';
+import { recordAttempt, totalRequests, type GenerateAttempt, type TeacherCounters } from './generate/attempts.ts';
 import { loadStudentTokenizer } from './student.ts';
 
 export interface GenerateSummary {
@@ -42,8 +43,10 @@ export interface GenerateSummary {
   /** Soft labels per response token, 0 for sequence-level data; and why, when soft labels were wanted. */
   k: number;
   fallback: string | null;
-  /** The request pool's counters (server providers): attempts, retries, failures, tokens. */
-  teacherRequests: { requests: number; retries: number; failures: number; timeouts: number; tokens: number } | null;
+  /** The request pool's counters (server providers) over every attempt at the stage, failed ones included. */
+  teacherRequests: TeacherCounters | null;
+  /** Attempts at the stage so far, this one included, and their time together. */
+  attempts: number;
   seconds: number;
   shards: string[];
 }
@@ -65,64 +68,90 @@ export interface GenerateStageOptions extends Pick<CreateTeacherOptions, 'env' |
   stopAfter?: number;
 }
 
+/** Runs one attempt at the stage and records it (generate/attempts.ts), whether it succeeds or fails. */
 export async function generateStage(recipe: Recipe, paths: RunPaths, logger: Logger, options: GenerateStageOptions = {}): Promise<GenerateSummary> {
-  const started = performance.now();
-  const spec = recipe.generate;
-  const teacherSpec = recipe.teacher;
+  const { generate: spec, teacher: teacherSpec } = recipe;
   if (!spec || !teacherSpec) throw new GenerateError('the recipe has no `generate` and `teacher` sections');
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const teacher = new LazyTeacher(teacherSpec, logger, options);
+  let recorded = false;
+  const record = (outcome: GenerateAttempt['outcome']) => {
+    recorded = true;
+    return recordAttempt(paths.generateAttempts, { started: startedAt, seconds: (performance.now() - started) / 1000, outcome, teacherRequests: teacher.counters() });
+  };
+  try {
+    return await generateData({ recipe, spec, teacherSpec, paths, logger, teacher, options }, () => record('ok'));
+  } catch (error) {
+    if (!recorded) await record('failed');
+    throw error;
+  } finally {
+    teacher.dispose();
+  }
+}
+
+interface StageContext {
+  recipe: Recipe;
+  spec: GenerateSpec;
+  teacherSpec: TeacherSpec;
+  paths: RunPaths;
+  logger: Logger;
+  teacher: LazyTeacher;
+  options: GenerateStageOptions;
+}
+
+async function generateData({ recipe, spec, teacherSpec, paths, logger, teacher, options }: StageContext, recordSuccess: () => Promise<GenerateAttempt[]>): Promise<GenerateSummary> {
   const student = await loadStudentTokenizer(recipe.student);
   const encodePrompt = promptEncoder(student.tokenizer, student.chatTemplate, 'the student');
   const prompts = await readSeedPrompts({
     ...spec,
     responseField: spec.mode === 'label' ? spec.responseField : undefined,
   });
-  const teacher = new LazyTeacher(teacherSpec, logger, options);
-  try {
-    const identity = await teacher.identity();
-    const jobs =
-      spec.mode === 'generate'
-        ? generateJobs(prompts, spec, identity, recipe.seed)
-        : labelJobs(await labelSequences(prompts, spec, teacherSpec, student.tokenizer, await teacher.localPromptEncoder()), spec.k, identity);
-    const cache = await ResponseCache.open<CachedAnswer>(paths.responseCache);
-    const todo = jobs.filter((job) => !cache.has(job.key));
-    logger.info(`generate: ${prompts.length} prompts, ${jobs.length} teacher requests, ${jobs.length - todo.length} already answered`);
-    await askTeacher(todo, teacher, cache, logger, options.stopAfter);
-    const answers = jobs.map((job) => cache.get(job.key)!);
-    const softLabels = chooseSoftLabels(spec, answers, student.tokenizer, identity, await teacher.sharesTokenizer(student.tokenizer));
-    if (softLabels.fallback) logger.warn(`generate: ${softLabels.fallback}`);
-    const { rows, counts } = buildRows(jobs, answers, prompts, {
-      tokenizer: student.tokenizer,
-      encodePrompt,
-      system: spec.system,
-      softLabels: softLabels.map && { k: spec.k, vocab: softLabels.map },
-      filter: responseFilter(spec.filters),
-      dedup: spec.dedup,
-    });
-    if (rows.length === 0) throw new GenerateError(`no examples left after the filters: ${describeDrops(counts)}`);
-    const manifest = exampleManifest(spec, identity, softLabels.map ? spec.k : 0, student.tokenizer);
-    const shards = await writeShards(paths, rows, manifest, spec.shardRows);
-    const summary: GenerateSummary = {
-      mode: spec.mode,
-      teacher: identity,
-      prompts: prompts.length,
-      requests: jobs.length,
-      cached: jobs.length - todo.length,
-      queried: todo.length,
-      examples: rows.length,
-      counts,
-      k: manifest.k,
-      fallback: softLabels.fallback,
-      teacherRequests: teacher.counters(),
-      seconds: (performance.now() - started) / 1000,
-      shards,
-    };
-    await writeJsonAtomic(paths.dataSummary, summary);
-    await removeStaleShards(paths, shards.length);
-    logger.info(`generate: ${rows.length} examples (${describeDrops(counts)}), ${manifest.k > 0 ? `top-${manifest.k} soft labels` : 'text only'}`);
-    return summary;
-  } finally {
-    teacher.dispose();
-  }
+  const identity = await teacher.identity();
+  const jobs =
+    spec.mode === 'generate'
+      ? generateJobs(prompts, spec, identity, recipe.seed)
+      : labelJobs(await labelSequences(prompts, spec, teacherSpec, student.tokenizer, await teacher.localPromptEncoder()), spec.k, identity);
+  const cache = await ResponseCache.open<CachedAnswer>(paths.responseCache);
+  for (const line of cache.skippedLines) logger.warn(`generate: ${line}; its request will be asked again`);
+  const todo = jobs.filter((job) => !cache.has(job.key));
+  logger.info(`generate: ${prompts.length} prompts, ${jobs.length} teacher requests, ${jobs.length - todo.length} already answered`);
+  await askTeacher(todo, teacher, cache, logger, options.stopAfter);
+  const answers = jobs.map((job) => cache.get(job.key)!);
+  const softLabels = chooseSoftLabels(spec, answers, student.tokenizer, identity, await teacher.sharesTokenizer(student.tokenizer));
+  if (softLabels.fallback) logger.warn(`generate: ${softLabels.fallback}`);
+  const { rows, counts } = buildRows(jobs, answers, prompts, {
+    tokenizer: student.tokenizer,
+    encodePrompt,
+    system: spec.system,
+    softLabels: softLabels.map && { k: spec.k, vocab: softLabels.map },
+    filter: responseFilter(spec.filters),
+    dedup: spec.dedup,
+  });
+  if (rows.length === 0) throw new GenerateError(`no examples left after the filters: ${describeDrops(counts)}`);
+  const manifest = exampleManifest(spec, identity, softLabels.map ? spec.k : 0, student.tokenizer);
+  const shards = await writeShards(paths, rows, manifest, spec.shardRows);
+  const attempts = await recordSuccess();
+  const summary: GenerateSummary = {
+    mode: spec.mode,
+    teacher: identity,
+    prompts: prompts.length,
+    requests: jobs.length,
+    cached: jobs.length - todo.length,
+    queried: todo.length,
+    examples: rows.length,
+    counts,
+    k: manifest.k,
+    fallback: softLabels.fallback,
+    teacherRequests: totalRequests(attempts),
+    attempts: attempts.length,
+    seconds: attempts.reduce((total, attempt) => total + attempt.seconds, 0),
+    shards,
+  };
+  await writeJsonAtomic(paths.dataSummary, summary);
+  await removeStaleShards(paths, shards.length);
+  logger.info(`generate: ${rows.length} examples (${describeDrops(counts)}), ${manifest.k > 0 ? `top-${manifest.k} soft labels` : 'text only'}`);
+  return summary;
 }
 
 /**
@@ -169,7 +198,7 @@ class LazyTeacher {
     return tokenizer && { tokenizer, encodePrompt: promptEncoder(tokenizer, chatTemplate, `teacher ${this.spec.model}`) };
   }
 
-  counters(): GenerateSummary['teacherRequests'] {
+  counters(): TeacherCounters | null {
     const counters = this.created?.counters() ?? null;
     return counters && { requests: counters.requests, retries: counters.retries, failures: counters.failures, timeouts: counters.timeouts, tokens: counters.tokens };
   }
@@ -218,12 +247,13 @@ async function askTeacher(
   if (jobs.length === 0) return;
   const handle = await teacher.live();
   const failures: { job: TeacherJob; error: unknown }[] = [];
+  let refused: TeacherError | undefined;
   let next = 0;
   let answered = 0;
   // A local model answers several requests per batched forward pass; a server takes them one per request.
   const perCall = handle.local ? LOCAL_BATCH : 1;
   const worker = async () => {
-    while (next < jobs.length && answered < stopAfter) {
+    while (next < jobs.length && answered < stopAfter && !refused) {
       const batch = jobs.slice(next, Math.min(next + perCall, jobs.length, next + stopAfter - answered));
       next += batch.length;
       try {
@@ -233,11 +263,15 @@ async function askTeacher(
         logger.info(`generate: ${answered}/${jobs.length} answers`);
       } catch (error) {
         if (!(error instanceof TeacherError)) throw error;
+        if (isAuthFailure(error)) refused ??= error;
         failures.push(...batch.map((job) => ({ job, error })));
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(handle.concurrency, jobs.length) }, worker));
+  if (refused) {
+    throw new GenerateError(`the teacher refused the requests, so no more were sent: ${refused.message}`, { cause: refused });
+  }
   if (answered < jobs.length && failures.length === 0) {
     throw new GenerateError(`stopped after ${answered} of ${jobs.length} answers; they are cached: run again to ask for the rest`);
   }

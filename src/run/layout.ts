@@ -26,6 +26,8 @@ export interface RunPaths {
   data: string;
   dataSummary: string;
   responseCache: string;
+  /** One line per attempt at the generate stage (generate/attempts.ts). */
+  generateAttempts: string;
   /** The `index`th example shard. */
   shard(index: number): string;
   /** The folder of the checkpoint taken after `step` optimizer steps. */
@@ -40,7 +42,7 @@ export const CE_BASELINE_DIR = 'ce-baseline';
  */
 export function ceBaselinePaths(run: RunPaths): RunPaths {
   const own = runPathsAt(join(run.root, CE_BASELINE_DIR));
-  return { ...own, data: run.data, dataSummary: run.dataSummary, responseCache: run.responseCache, shard: run.shard };
+  return { ...own, data: run.data, dataSummary: run.dataSummary, responseCache: run.responseCache, generateAttempts: run.generateAttempts, shard: run.shard };
 }
 
 export function runPaths(outputDir: string, name: string): RunPaths {
@@ -59,6 +61,7 @@ export function runPathsAt(root: string): RunPaths {
     data,
     dataSummary: join(data, 'summary.json'),
     responseCache: join(data, 'cache', 'responses.jsonl'),
+    generateAttempts: join(data, 'cache', 'attempts.jsonl'),
     shard: (index) => join(data, `shard-${String(index).padStart(5, '0')}.arrow`),
     checkpoint: (step) => checkpointDir(checkpoints, step),
   };

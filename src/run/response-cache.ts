@@ -1,7 +1,8 @@
 /**
  * Teacher responses of a run, keyed by request: an append-only JSONL file, one `{key, value}` per line.
  * Each response is appended as soon as it arrives, so a killed run loses at most the requests in flight;
- * a line torn by the kill is cut off when the cache is next opened, and every complete line is kept.
+ * a line torn by the kill (the last, with no newline) is cut off when the cache is next opened. Every other
+ * valid line is kept, even after a corrupt one, which is skipped and reported by file:line.
  * Appending (not rewriting) is what makes this safe: a finished answer is never touched again.
  */
 import { createHash } from 'node:crypto';
@@ -21,9 +22,11 @@ export class ResponseCache<T> {
   private constructor(
     private readonly path: string,
     private readonly entries: Map<string, T>,
+    /** `file:line: why` for each corrupt line skipped when the cache was opened. */
+    readonly skippedLines: readonly string[],
   ) {}
 
-  /** Opens (or creates) the cache at `path`, dropping a torn last line. */
+  /** Opens (or creates) the cache at `path`, dropping a torn last line and skipping corrupt ones. */
   static async open<T>(path: string): Promise<ResponseCache<T>> {
     await mkdir(dirname(path), { recursive: true });
     const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
@@ -31,15 +34,22 @@ export class ResponseCache<T> {
       throw error;
     });
     const entries = new Map<string, T>();
-    let intact = 0;
-    for (const line of text.split('\n')) {
+    const skipped: string[] = [];
+    const lines = text.split('\n');
+    const last = lines.pop()!; // '' when the file ends with a newline
+    for (const [i, line] of lines.entries()) {
       const entry = parseLine<T>(line);
-      if (!entry) break;
-      entries.set(entry.key, entry.value);
-      intact += Buffer.byteLength(line) + 1;
+      if (entry) entries.set(entry.key, entry.value);
+      else if (line !== '') skipped.push(`${path}:${i + 1}: not a cache entry ({"key": ..., "value": ...}), skipped`);
     }
-    if (intact < Buffer.byteLength(text)) await truncate(path, intact);
-    return new ResponseCache(path, entries);
+    const tail = parseLine<T>(last);
+    if (tail) {
+      entries.set(tail.key, tail.value);
+      await appendFile(path, '\n');
+    } else if (last !== '') {
+      await truncate(path, Buffer.byteLength(text) - Buffer.byteLength(last));
+    }
+    return new ResponseCache(path, entries, skipped);
   }
 
   get size(): number {
@@ -63,7 +73,7 @@ export class ResponseCache<T> {
   }
 }
 
-/** A complete cache line, or undefined for the torn tail (or the empty string after the last newline). */
+/** A complete cache line, or undefined for anything else (a torn or corrupt line, an empty one). */
 function parseLine<T>(line: string): { key: string; value: T } | undefined {
   if (line === '') return undefined;
   try {

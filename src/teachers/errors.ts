@@ -21,7 +21,8 @@ export class TeacherHttpError extends TeacherError {
 
   constructor(url: string, status: number, bodyExcerpt: string, retryAfterMs: number | undefined) {
     const retryable = status === 429 || status >= 500;
-    super(`teacher endpoint ${url} answered HTTP ${status}${bodyExcerpt ? `: ${bodyExcerpt}` : ''}`, {
+    const hint = status === 401 || status === 403 ? ' (the server refused the credentials: check the API key in the environment variable the teacher\'s `apiKeyEnv` names)' : '';
+    super(`teacher endpoint ${url} answered HTTP ${status}${bodyExcerpt ? `: ${bodyExcerpt}` : ''}${hint}`, {
       code: 'ERR_TEACHER_HTTP',
       retryable,
     });
@@ -52,14 +53,23 @@ export class TeacherTimeoutError extends TeacherError {
   }
 }
 
-/** A 2xx answer we cannot use: not JSON, or JSON without the fields the wire format promises. */
+/**
+ * A 2xx answer we cannot use: not JSON (truncated, garbled), or JSON without the fields the wire format
+ * promises. Such faults are transient on real servers and are retried like a 5xx; an answer that shows the
+ * server lacks a feature (no logprobs at all) is not (`lacksFeature`).
+ */
 export class TeacherResponseError extends TeacherError {
-  constructor(url: string, problem: string) {
+  constructor(url: string, problem: string, { lacksFeature = false }: { lacksFeature?: boolean } = {}) {
     super(`teacher endpoint ${url} sent an unusable response: ${problem}`, {
       code: 'ERR_TEACHER_RESPONSE',
-      retryable: false,
+      retryable: !lacksFeature,
     });
   }
+}
+
+/** 401 or 403: every further request would be refused too, so the whole stage stops at the first. */
+export function isAuthFailure(error: TeacherError): error is TeacherHttpError {
+  return error instanceof TeacherHttpError && (error.status === 401 || error.status === 403);
 }
 
 /** Bad settings or requests, found before anything is sent. */

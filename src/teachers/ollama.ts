@@ -91,7 +91,7 @@ function toSample(url: string, text: string | undefined, response: { done_reason
   if (typeof text !== 'string') throw new TeacherResponseError(url, 'no generated text in the answer');
   if (!withLogprobs) return { text, tokens: [], finishReason: response.done_reason ?? 'unknown' };
   if (!Array.isArray(response.logprobs) && text.length > 0) {
-    throw new TeacherResponseError(url, `no \`logprobs\` in the answer; token logprobs need Ollama ${MIN_OLLAMA_VERSION}+`);
+    throw new TeacherResponseError(url, `no \`logprobs\` in the answer; token logprobs need Ollama ${MIN_OLLAMA_VERSION}+`, { lacksFeature: true });
   }
   return { text, tokens: fromWireLogprobs(response.logprobs as WireLogprob[] | undefined), finishReason: response.done_reason ?? 'unknown' };
 }

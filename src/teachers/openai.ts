@@ -125,7 +125,7 @@ export class OpenAITeacher implements Teacher {
     const text = choice.message?.content ?? '';
     if (!wantsLogprobs(request)) return { text, tokens: [], finishReason: choice.finish_reason ?? 'unknown' };
     const entries = choice.logprobs?.content;
-    if (!entries && text.length > 0) throw new TeacherResponseError(url, 'no `choices[0].logprobs.content` in the answer');
+    if (!entries && text.length > 0) throw new TeacherResponseError(url, 'no `choices[0].logprobs.content` in the answer (does the server give logprobs?)', { lacksFeature: true });
     return { text, tokens: fromWireLogprobs(entries), finishReason: choice.finish_reason ?? 'unknown' };
   }
 
@@ -177,7 +177,7 @@ export class OpenAITeacher implements Teacher {
     }));
     const logprobs = response?.choices?.[0]?.logprobs;
     if (!logprobs?.tokens || !logprobs.token_logprobs) {
-      throw new TeacherResponseError(url, 'no echoed `choices[0].logprobs.tokens` in the answer');
+      throw new TeacherResponseError(url, 'no echoed `choices[0].logprobs.tokens` in the answer', { lacksFeature: true });
     }
     return fromLegacyLogprobs(logprobs, text.length);
   }

@@ -1,4 +1,4 @@
-import { TeacherConfigError, TeacherHttpError, TeacherTimeoutError, findTeacherError } from './errors.ts';
+import { TeacherConfigError, TeacherHttpError, TeacherTimeoutError, findTeacherError, isAuthFailure, type TeacherError } from './errors.ts';
 import { backoffDelayMs } from './retry-policy.ts';
 
 /** Time as the pool sees it; tests inject one that records sleeps instead of waiting. */
@@ -6,11 +6,17 @@ export interface Clock {
   /** Milliseconds since the epoch (Retry-After dates are compared with it). */
   now(): number;
   sleep(ms: number): Promise<void>;
+  /** Calls `fire` after `ms` unless the returned cancel is called first (the per-attempt timeout). */
+  setTimer(ms: number, fire: () => void): () => void;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  setTimer: (ms, fire) => {
+    const timer = setTimeout(fire, ms);
+    return () => clearTimeout(timer);
+  },
 };
 
 export interface RequestPoolOptions {
@@ -20,7 +26,7 @@ export interface RequestPoolOptions {
   concurrency: number;
   /** Most attempts started in any 60 s window; unlimited when absent. */
   requestsPerMinute?: number;
-  /** Per attempt; real time even when a clock is injected. */
+  /** Per attempt, timed by the clock. */
   timeoutMs: number;
   /** Retries after the first attempt. */
   maxRetries: number;
@@ -67,6 +73,8 @@ export class RequestPool {
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly recentStarts: number[] = [];
+  /** Set by a 401/403: every later call fails with it at once, without a request. */
+  private refused: TeacherError | undefined;
 
   constructor(options: RequestPoolOptions) {
     validate(options);
@@ -82,12 +90,17 @@ export class RequestPool {
   /** Runs `task` with retries; `tokensOf` counts the tokens of a successful result for the summary. */
   async run<T>(task: (attempt: Attempt) => Promise<T>, tokensOf?: (result: T) => number): Promise<T> {
     for (let attempt = 0; ; attempt++) {
+      if (this.refused) {
+        this.counters.failures++;
+        throw this.refused;
+      }
       try {
         const result = await this.attemptOnce(task, attempt);
         if (tokensOf) this.counters.tokens += tokensOf(result);
         return result;
       } catch (error) {
         const known = findTeacherError(error);
+        if (known && isAuthFailure(known)) this.refused ??= known;
         if (!known?.retryable || attempt >= this.options.maxRetries) {
           this.counters.failures++;
           // Clients such as openai wrap what our transport throws ("Connection error."): surface ours.
@@ -108,6 +121,7 @@ export class RequestPool {
   private async attemptOnce<T>(task: (attempt: Attempt) => Promise<T>, attempt: number): Promise<T> {
     await this.acquireSlot();
     try {
+      if (this.refused) throw this.refused;
       await this.takeRateToken();
       const endpoint = this.options.endpoints[this.nextEndpoint++ % this.options.endpoints.length];
       const started = this.options.clock.now();
@@ -122,20 +136,20 @@ export class RequestPool {
     }
   }
 
-  /** Races the task with a real timer, so a task that ignores its signal still cannot hang the pool. */
+  /** Races the task with the clock's timer, so a task that ignores its signal still cannot hang the pool. */
   private withTimeout<T>(endpoint: string, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const { timeoutMs } = this.options;
+    const { timeoutMs, clock } = this.options;
     const controller = new AbortController();
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const cancel = clock.setTimer(timeoutMs, () => {
         this.counters.timeouts++;
         const error = new TeacherTimeoutError(endpoint, timeoutMs);
         controller.abort(error);
         reject(error);
-      }, timeoutMs);
+      });
       task(controller.signal).then(
-        (value) => { clearTimeout(timer); resolve(value); },
-        (error: unknown) => { clearTimeout(timer); reject(error); },
+        (value) => { cancel(); resolve(value); },
+        (error: unknown) => { cancel(); reject(error); },
       );
     });
   }

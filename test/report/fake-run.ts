@@ -141,6 +141,7 @@ function dataSummary(): GenerateSummary {
     k: 8,
     fallback: null,
     teacherRequests: null,
+    attempts: 1,
     seconds: 812.5,
     shards: ['shard-00000.arrow', 'shard-00001.arrow'],
   };

@@ -114,6 +114,31 @@ describe('generate stage with an OpenAI-compatible teacher', () => {
     expect(summary.teacherRequests).toMatchObject({ requests: 14, retries: 2, failures: 0 });
   });
 
+  it('retries 200 answers that are truncated, not JSON or without choices, and counts every attempt in the summary', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-generate-'));
+    const server = await startServer();
+    server.script(
+      '/v1/chat/completions',
+      { kind: 'malformed' },
+      { kind: 'status', status: 200, body: '{"id": "x", "object": "chat.completion"}' },
+      { kind: 'status', status: 200, body: 'upstream busy' },
+    );
+    const recipe = recipeIn(dir, generateRecipeYaml(server.url));
+    const summary = await generate({ ...recipe, teacher: { ...recipe.teacher!, maxRetries: 3 } });
+    expect(summary.examples).toBe(8);
+    expect(summary.teacherRequests).toMatchObject({ requests: 15, retries: 3, failures: 0 });
+  });
+
+  it('stops at the first 401 with one message naming the key setting, sending nothing more', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-generate-'));
+    const server = await startServer();
+    server.script('/v1/chat/completions', ...Array.from({ length: 20 }, () => ({ kind: 'status' as const, status: 401, body: '{"error": "invalid api key"}' })));
+    const recipe = recipeIn(dir, generateRecipeYaml(server.url));
+    const failed = generate({ ...recipe, teacher: { ...recipe.teacher!, concurrency: 1, maxRetries: 3 } });
+    await expect(failed).rejects.toThrow(/refused the requests, so no more were sent: .*HTTP 401.*check the API key/);
+    expect(server.hits('/v1/chat/completions')).toHaveLength(1);
+  });
+
   it('fails naming the count when requests fail for good, keeping what was answered for the next run', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'slm-generate-'));
     const server = await startServer();
@@ -124,6 +149,9 @@ describe('generate stage with an OpenAI-compatible teacher', () => {
     expect(again.cached).toBe(11);
     expect(again.queried).toBe(1);
     expect(server.hits('/v1/chat/completions')).toHaveLength(13);
+    // The summary counts both attempts: 12 requests and a failure, then one more request.
+    expect(again.attempts).toBe(2);
+    expect(again.teacherRequests).toMatchObject({ requests: 13, failures: 1 });
   });
 });
 
@@ -162,11 +190,16 @@ describe('resuming an interrupted generate stage', () => {
     const cacheFile = join(dir, 'runs/gen/data/cache/responses.jsonl');
     const cachedKeys = readFileSync(cacheFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line).key as string);
     expect(cachedKeys.length).toBeGreaterThanOrEqual(5);
-    // A kill in the middle of an append leaves a torn line: it is cut off, the complete ones kept.
+    // A corrupt line in the middle is skipped, and reported; a kill in the middle of an append leaves a torn
+    // last line: it is cut off. Every complete line, before and after the corrupt one, is kept.
+    const lines = readFileSync(cacheFile, 'utf8').split('\n');
+    writeFileSync(cacheFile, [lines[0], '{"key": "half', ...lines.slice(1)].join('\n'));
     appendFileSync(cacheFile, '{"key":"torn","value":{"te');
     const firstRunAsked = server.hits('/v1/chat/completions').length - askedBefore;
 
-    const resumed = await generate(recipe);
+    const warnings: string[] = [];
+    const resumed = await generateStage(recipe, runPathsAt(join(dir, 'runs/gen')), { ...silentLogger, warn: (message) => warnings.push(message) });
+    expect(warnings).toEqual([`generate: ${cacheFile}:2: not a cache entry ({"key": ..., "value": ...}), skipped; its request will be asked again`]);
     expect(resumed.cached).toBe(cachedKeys.length);
     expect(resumed.queried).toBe(12 - cachedKeys.length);
     expect(server.hits('/v1/chat/completions').length - askedBefore - firstRunAsked).toBe(12 - cachedKeys.length);
@@ -174,7 +207,7 @@ describe('resuming an interrupted generate stage', () => {
     expect(rows.map((row) => row.requestKey)).toEqual(uninterrupted.map((row) => row.requestKey));
     expect(rows.map((row) => [...row.responseIds])).toEqual(uninterrupted.map((row) => [...row.responseIds]));
     expect(new Set(rows.map((row) => row.requestKey)).size).toBe(rows.length);
-    expect(readFileSync(cacheFile, 'utf8').trim().split('\n')).toHaveLength(12);
+    expect(readFileSync(cacheFile, 'utf8').trim().split('\n')).toHaveLength(13); // 12 answers and the corrupt line
   });
 
   it('asks again when the recipe changes what the teacher is asked', async () => {

@@ -241,13 +241,26 @@ function sleep(ms: number): Promise<void> {
 /**
  * A clock whose sleeps are recorded and end on the next turn of the event loop instead of waiting; `now`
  * jumps to the end of each sleep, so concurrent sleepers share the time they wait instead of adding it up.
+ * Its timers (request timeouts) fire only when the test calls `fireTimers`, however slow the machine.
  */
 export function fakeClock(startMs = Date.UTC(2025, 0, 1)) {
   const sleeps: number[] = [];
+  const timers = new Set<() => void>();
   let now = startMs;
   return {
     sleeps,
     now: () => now,
+    setTimer: (_ms: number, fire: () => void) => {
+      timers.add(fire);
+      return () => timers.delete(fire);
+    },
+    /** Fires every pending timer; returns how many. */
+    fireTimers: () => {
+      const pending = [...timers];
+      timers.clear();
+      pending.forEach((fire) => fire());
+      return pending.length;
+    },
     sleep: async (ms: number) => {
       sleeps.push(ms);
       const until = now + ms;
@@ -255,4 +268,9 @@ export function fakeClock(startMs = Date.UTC(2025, 0, 1)) {
       now = Math.max(now, until);
     },
   };
+}
+
+/** Resolves once `condition` holds, checking every few milliseconds (the test's own timeout ends a hang). */
+export async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await sleep(2);
 }

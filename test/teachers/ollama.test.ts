@@ -4,7 +4,7 @@ import { OllamaTeacher, compareVersions } from '../../src/teachers/ollama.ts';
 import { RequestPool } from '../../src/teachers/request-pool.ts';
 import type { RequestPoolOptions } from '../../src/teachers/request-pool.ts';
 import type { GenerateRequest } from '../../src/teachers/teacher.ts';
-import { ANSWER_TOKENS, FakeTeacherServer, fakeClock } from './fake-teacher-server.ts';
+import { ANSWER_TOKENS, FakeTeacherServer, fakeClock, until } from './fake-teacher-server.ts';
 
 const servers: FakeTeacherServer[] = [];
 afterEach(async () => {
@@ -92,17 +92,22 @@ describe('OllamaTeacher', () => {
   });
 
   it('times out a slow answer and retries it', async () => {
-    const { server, teacher, pool } = await setup({}, { timeoutMs: 100 });
+    const { server, teacher, pool, clock } = await setup();
     server.script('/api/chat', { kind: 'slow', delayMs: 1000 });
-    await teacher.generate([chat]);
+    const answer = teacher.generate([chat]);
+    await until(() => server.hits('/api/chat').length === 1);
+    expect(clock.fireTimers()).toBe(1); // the first attempt's timeout, whatever the machine's speed
+    await answer;
     expect(pool.stats()).toMatchObject({ requests: 2, retries: 1, timeouts: 1 });
   });
 
-  it('names the endpoint on malformed JSON and does not retry', async () => {
+  it('retries malformed JSON like a 5xx, and names the endpoint once the retries are spent', async () => {
     const { server, teacher, pool } = await setup();
     server.script('/api/chat', { kind: 'malformed' });
+    expect((await teacher.generate([chat]))[0].text).toBe('Hi!');
+    expect(pool.stats()).toMatchObject({ requests: 2, retries: 1 });
+    server.script('/api/chat', ...Array.from({ length: 5 }, () => ({ kind: 'malformed' as const })));
     await expect(teacher.generate([chat])).rejects.toThrow(`teacher endpoint ${server.url}/api/chat sent an unusable response: malformed JSON`);
-    expect(pool.stats().requests).toBe(1);
   });
 
   it('spreads requests round robin over two servers within the concurrency limit', async () => {

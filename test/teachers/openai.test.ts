@@ -55,9 +55,9 @@ describe('OpenAITeacher', () => {
     expect(pool.stats()).toMatchObject({ requests: 3, retries: 2 });
   });
 
-  it('names the endpoint on malformed JSON', async () => {
+  it('names the endpoint on malformed JSON once the retries are spent', async () => {
     const { server, teacher } = await setup();
-    server.script('/v1/chat/completions', { kind: 'malformed' });
+    server.script('/v1/chat/completions', ...Array.from({ length: 5 }, () => ({ kind: 'malformed' as const })));
     await expect(teacher.generate([request])).rejects.toThrow(`${server.url}/v1/chat/completions sent an unusable response: malformed JSON`);
   });
 

@@ -4,7 +4,7 @@ import { RequestPool } from '../../src/teachers/request-pool.ts';
 import type { RequestPoolOptions } from '../../src/teachers/request-pool.ts';
 import { backoffDelayMs, parseRetryAfter } from '../../src/teachers/retry-policy.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { fakeClock } from './fake-teacher-server.ts';
+import { fakeClock, until } from './fake-teacher-server.ts';
 
 function pool(overrides: Partial<RequestPoolOptions> = {}) {
   const clock = fakeClock();
@@ -106,13 +106,18 @@ describe('RequestPool scheduling', () => {
   });
 
   it('times out an attempt that hangs, aborts its signal, and retries it', async () => {
-    const { pool: p } = pool({ timeoutMs: 20, maxRetries: 1 });
+    const { pool: p, clock } = pool({ timeoutMs: 20, maxRetries: 1 });
     const signals: AbortSignal[] = [];
     const hang = ({ signal }: { signal: AbortSignal }) => {
       signals.push(signal);
       return new Promise<never>(() => {});
     };
-    await expect(p.run(hang)).rejects.toThrow(/timed out after 20 ms/);
+    const run = p.run(hang);
+    for (const started of [1, 2]) {
+      await until(() => signals.length === started);
+      clock.fireTimers();
+    }
+    await expect(run).rejects.toThrow(/timed out after 20 ms/);
     expect(signals.map((s) => s.aborted)).toEqual([true, true]);
     expect(signals[0].reason).toBeInstanceOf(TeacherTimeoutError);
     expect(p.stats()).toMatchObject({ requests: 2, retries: 1, timeouts: 2, failures: 1 });
