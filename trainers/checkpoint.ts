@@ -56,6 +56,8 @@ export interface CheckpointEntry {
   step: number;
 }
 
+const CONVENTIONAL_NAME = /^step-(\d+)$/;
+
 /** The conventional place of the checkpoint after `step` updates; zero-padded so names sort by step. */
 export function checkpointDir(checkpointsDir: string, step: number): string {
   return join(checkpointsDir, `step-${String(step).padStart(8, '0')}`);
@@ -120,8 +122,15 @@ export async function listCheckpoints(checkpointsDir: string): Promise<Checkpoin
     if (name.startsWith('.')) continue; // staging or half-deleted
     const statePath = join(checkpointsDir, name, TRAINER_STATE_FILE);
     if (!(await pathExists(statePath))) continue;
-    const { step } = await readTrainerState(statePath);
-    entries.push({ dir: join(checkpointsDir, name), step });
+    const step = await readTrainerState(statePath).then(
+      (state) => state.step,
+      // A damaged state still counts under its conventional name, so loading it reports the damage.
+      (error: unknown) => {
+        if (!(error instanceof CheckpointError)) throw error;
+        return CONVENTIONAL_NAME.test(name) ? Number(CONVENTIONAL_NAME.exec(name)![1]) : undefined;
+      },
+    );
+    if (step !== undefined) entries.push({ dir: join(checkpointsDir, name), step });
   }
   return entries.sort((a, b) => a.step - b.step || a.dir.localeCompare(b.dir));
 }

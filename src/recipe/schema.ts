@@ -133,7 +133,10 @@ const train = z.strictObject({
   checkpoint_every: positiveInt().default(100),
   keep_checkpoints: positiveInt().default(2),
   log_every: positiveInt().default(10),
-  resume: z.enum(['auto', 'never']).default('auto').describe('auto: continue from the latest checkpoint'),
+  resume: z
+    .enum(['auto', 'never', 'force'])
+    .default('auto')
+    .describe('auto: continue from the latest intact checkpoint if it was trained under the same settings; force: even if not; never: start over'),
 });
 
 export const TEACHER_PROVIDERS = ['local', 'ollama', 'openai'] as const;

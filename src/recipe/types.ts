@@ -182,5 +182,6 @@ export interface TrainSpec {
   checkpointEvery: number;
   keepCheckpoints: number;
   logEvery: number;
-  resume: 'auto' | 'never';
+  /** auto: continue from the latest intact checkpoint when its settings match; force: even when not. */
+  resume: 'auto' | 'never' | 'force';
 }

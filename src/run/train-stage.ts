@@ -11,7 +11,19 @@ import { datasetFromExamples, loadTextDataset, type TextDataset } from '../../da
 import type { ExampleManifest } from '../formats/arrow-examples.ts';
 import { tokenizerHash } from '../tokenizer/hash.ts';
 import type { BatchIteratorState } from '../../datasets/batches.ts';
-import { latestCheckpoint, loadCheckpoint, pruneCheckpoints, restoreParams, saveCheckpoint } from '../../trainers/checkpoint.ts';
+import {
+  latestCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  pruneCheckpoints,
+  restoreParams,
+  saveCheckpoint,
+  type Checkpoint,
+  type CheckpointEntry,
+} from '../../trainers/checkpoint.ts';
+import { FormatError } from '../formats/format-error.ts';
+import { recoverStaleSiblings } from '../util/atomic.ts';
+import { changedSettings, resumeSettings } from './resume-settings.ts';
 import { DivergenceError, fit, type BatchSource, type LossFn, type StepMetrics } from '../../trainers/loop.ts';
 import { AdamW } from '../../trainers/optimizer/adamw.ts';
 import { validate } from '../../trainers/validation.ts';
@@ -41,6 +53,8 @@ interface TrainerState {
   dataState: BatchIteratorState;
   rngState: number;
   elapsedSeconds: number;
+  /** resumeSettings() of the recipe it was trained under; absent in older checkpoints. */
+  settings?: Record<string, string>;
 }
 
 /** What the loop works with once everything is set up. */
@@ -141,6 +155,8 @@ async function trainStudent(
   const metrics = MetricsLog.open(paths.metrics);
   try {
     const session: TrainSession = { recipe, paths, student, optimizer, data, metrics, progress, loss, batches };
+    const leftovers = [...(await recoverStaleSiblings(paths.checkpoints)), ...(await recoverStaleSiblings(paths.root))];
+    if (leftovers.length > 0) progress.info(`tidied ${leftovers.length} folder(s) a killed run left half written: ${leftovers.join(', ')}`);
     const resumed = await resumeIfPossible(session);
     const outcome = await trainLoop(session, resumed, hooks);
     progress.stop();
@@ -158,21 +174,55 @@ async function trainStudent(
   }
 }
 
+/**
+ * Resumes from the newest intact checkpoint: one that fails to load (a truncated file, bad JSON) is
+ * skipped with a warning for the one before it. A checkpoint trained under other settings is refused,
+ * naming them, unless `train.resume` is `force`.
+ */
 async function resumeIfPossible({ recipe, paths, student, optimizer, data, metrics, progress }: TrainSession): Promise<TrainerState | null> {
-  const latest = recipe.train.resume === 'auto' ? await latestCheckpoint(paths.checkpoints) : undefined;
-  if (!latest) {
+  const found = recipe.train.resume === 'never' ? null : await newestIntactCheckpoint(paths.checkpoints, progress);
+  if (!found) {
     metrics.truncateAfterStep(-1);
     return null;
   }
-  const checkpoint = await loadCheckpoint(latest.dir);
+  const { entry: latest, checkpoint } = found;
+  const state = checkpoint.trainerState as unknown as TrainerState;
+  checkResumeSettings(recipe, latest.dir, state, progress);
   restoreParams(student.trainable, checkpoint.params);
   optimizer.loadState(checkpoint.optimizer);
-  const state = checkpoint.trainerState as unknown as TrainerState;
   data.train.setState(state.dataState);
   student.rngState = state.rngState;
   metrics.truncateAfterStep(state.step);
   progress.info(`resuming from ${latest.dir} (step ${state.step})`);
   return state;
+}
+
+async function newestIntactCheckpoint(checkpointsDir: string, progress: Progress): Promise<{ entry: CheckpointEntry; checkpoint: Checkpoint } | null> {
+  for (const entry of (await listCheckpoints(checkpointsDir)).reverse()) {
+    try {
+      return { entry, checkpoint: await loadCheckpoint(entry.dir) };
+    } catch (error) {
+      if (!(error instanceof FormatError)) throw error;
+      progress.warn(`checkpoint ${entry.dir} is damaged (${error.message}); trying the one before it`);
+    }
+  }
+  return null;
+}
+
+function checkResumeSettings(recipe: Recipe, dir: string, state: TrainerState, progress: Progress): void {
+  const saved = state.settings;
+  if (!saved) return; // written before checkpoints recorded their settings
+  const changed = changedSettings(saved, resumeSettings(recipe));
+  if (changed.length === 0) return;
+  const list = changed.join('; ');
+  if (recipe.train.resume === 'force') {
+    progress.warn(`resuming from ${dir} although the recipe changed ${list} (train.resume: force)`);
+    return;
+  }
+  throw new SlmError(
+    `cannot resume from ${dir}: the recipe changed ${list}. Set train.resume: force (or --resume force) to go on with the new settings, or train.resume: never (or another run name) to start over`,
+    { code: 'ERR_RESUME_SETTINGS' },
+  );
 }
 
 async function trainLoop(
@@ -227,7 +277,7 @@ async function trainLoop(
       await saveCheckpoint(paths.checkpoint(m.step), {
         params: student.trainable,
         optimizer: optimizer.state(),
-        trainerState: { step: m.step, dataState: data.train.getState(), rngState: student.rngState, elapsedSeconds: elapsed() },
+        trainerState: { step: m.step, dataState: data.train.getState(), rngState: student.rngState, elapsedSeconds: elapsed(), settings: resumeSettings(recipe) },
         config: student.model.config,
       });
       await pruneCheckpoints(paths.checkpoints, train.keepCheckpoints);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { pathExists } from './path-exists.ts';
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   await writeFileAtomicWith(path, (handle) => handle.writeFile(data));
@@ -73,6 +74,33 @@ export async function removeDirAtomic(dir: string): Promise<void> {
   const doomed = siblingTempPath(dir, 'removed');
   await rename(dir, doomed);
   await rm(doomed, { recursive: true, force: true });
+}
+
+const STALE_SIBLING = /^\.(.+)\.(tmp|old|removed)-\d+-[0-9a-f]{8}$/;
+
+/**
+ * Tidies what a killed process left in `dir` (no other writer may be at work there: hold the run lock):
+ * half-built (`.tmp-`) and half-deleted (`.removed-`) folders are removed; a replaced folder parked under
+ * `.old-` is put back when nothing took its name, else removed. Returns the names handled.
+ */
+export async function recoverStaleSiblings(dir: string): Promise<string[]> {
+  const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [] as string[];
+    throw error;
+  });
+  const handled: string[] = [];
+  for (const name of names) {
+    const match = STALE_SIBLING.exec(name);
+    if (!match) continue;
+    const [, original, kind] = match;
+    if (kind === 'old' && !(await pathExists(join(dir, original)))) {
+      await rename(join(dir, name), join(dir, original));
+    } else {
+      await rm(join(dir, name), { recursive: true, force: true });
+    }
+    handled.push(name);
+  }
+  return handled;
 }
 
 /** A hidden name next to `path`, on the same file system so that a rename onto `path` is atomic. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -97,5 +97,32 @@ describe('training a scratch student from a recipe', () => {
       const diff = values.reduce((max, v, i) => Math.max(max, Math.abs(v - other[i])), 0);
       expect(diff, name).toBeLessThan(1e-5);
     }
+  });
+
+  it('on resume: tidies what a kill left, skips a damaged newest checkpoint, refuses changed settings unless forced', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'train-c-'));
+    const crash: TrainHooks = {
+      afterStep: ({ step }) => {
+        if (step === 10) throw new Error('simulated crash');
+      },
+    };
+    await expect(run(dir, crash)).rejects.toThrow('simulated crash');
+    const checkpoints = join(dir, 'tiny-scratch/checkpoints');
+    expect(readdirSync(checkpoints)).toEqual(['step-00000004', 'step-00000008']);
+    mkdirSync(join(checkpoints, '.step-00000012.tmp-123-deadbeef'));
+    writeFileSync(join(checkpoints, '.step-00000012.tmp-123-deadbeef/model.safetensors'), Buffer.alloc(4096));
+    mkdirSync(join(checkpoints, '.step-00000002.removed-77-0badf00d'));
+    truncateSync(join(checkpoints, 'step-00000008/model.safetensors'), 100);
+
+    const changed = { ...(await smallRecipe(dir)), train: { ...(await smallRecipe(dir)).train, lr: 1e-3 } };
+    await expect(runRecipe(changed, quiet)).rejects.toThrow(/cannot resume from .*step-00000004: the recipe changed train\.lr: 0\.003 -> 0\.001\. Set train\.resume: force/);
+    expect(readdirSync(checkpoints).sort()).toEqual(['step-00000004', 'step-00000008']);
+
+    let stream = '';
+    const forced = { ...changed, train: { ...changed.train, resume: 'force' as const } };
+    const resumed = await runRecipe(forced, { ...quiet, progressStream: { write: (text: string) => ((stream += text), true) } });
+    expect(resumed.train!.resumedFromStep).toBe(4);
+    expect(stream).toMatch(/checkpoint .*step-00000008 is damaged .*trying the one before it/);
+    expect(stream).toMatch(/resuming from .*step-00000004 although the recipe changed train\.lr/);
   });
 });

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { removeDirAtomic, replaceDirAtomic, writeFileAtomic, writeFileAtomicWith, writeJsonAtomic } from '../../src/util/atomic.ts';
+import { recoverStaleSiblings, removeDirAtomic, replaceDirAtomic, writeFileAtomic, writeFileAtomicWith, writeJsonAtomic } from '../../src/util/atomic.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -105,5 +105,21 @@ describe('removeDirAtomic', () => {
 
   it('fails on a folder that is not there', async () => {
     await expect(removeDirAtomic(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('recoverStaleSiblings', () => {
+  it('removes half-built and half-deleted folders, puts back a parked folder nothing replaced, and leaves the rest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atomic-stale-'));
+    for (const name of ['.step-00000012.tmp-123-deadbeef', '.step-00000002.removed-7-0badf00d', '.final.old-9-01234567', '.step-00000004.old-9-89abcdef', 'step-00000004', '.hidden']) {
+      await mkdir(join(dir, name));
+      await writeFile(join(dir, name, 'file'), name);
+    }
+    const handled = await recoverStaleSiblings(dir);
+    expect(handled.sort()).toEqual(['.final.old-9-01234567', '.step-00000002.removed-7-0badf00d', '.step-00000004.old-9-89abcdef', '.step-00000012.tmp-123-deadbeef']);
+    expect(readdirSync(dir).sort()).toEqual(['.hidden', 'final', 'step-00000004']);
+    expect(readFileSync(join(dir, 'final/file'), 'utf8')).toBe('.final.old-9-01234567');
+    expect(readFileSync(join(dir, 'step-00000004/file'), 'utf8')).toBe('step-00000004');
+    expect(await recoverStaleSiblings(join(dir, 'missing'))).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { loadRecipe } from '../../recipe/index.ts';
-import type { Backend } from '../../recipe/index.ts';
+import type { Backend, TrainSpec } from '../../recipe/index.ts';
 import { streamLogger } from '../../run/progress.ts';
 import { STAGES, type Stage } from '../../run/stages.ts';
 import type { CliIo, CommandContext } from '../io.ts';
@@ -15,11 +15,17 @@ export interface RunCommandOptions {
   json: boolean;
   /** Run one stage alone. */
   only?: Stage;
+  /** Replaces the recipe's train.resume. */
+  resume?: TrainSpec['resume'];
 }
 
 export async function runCommand(options: RunCommandOptions, io: CliIo): Promise<number> {
   const loaded = await loadRecipe(options.recipe);
-  const recipe = options.backend ? { ...loaded, backend: options.backend } : loaded;
+  const recipe = {
+    ...loaded,
+    ...(options.backend && { backend: options.backend }),
+    ...(options.resume && { train: { ...loaded.train, resume: options.resume } }),
+  };
   // Imported when used: the run pipeline loads tfjs, which other commands do not need.
   const { runRecipe } = await import('../../run/run-recipe.ts');
   const result = await runRecipe(recipe, { logger: streamLogger(io.stderr), json: options.json, progressStream: io.stderr, only: options.only });
@@ -35,8 +41,9 @@ export function registerRun(program: Command, { io, setExitCode }: CommandContex
     .argument('<recipe.yaml>', 'the recipe to run')
     .addOption(backendOption("tfjs backend, overriding the recipe's"))
     .addOption(new Option('--only <stage>', 'run one stage alone').choices(STAGES))
+    .addOption(new Option('--resume <mode>', "overrides train.resume: force goes on from a checkpoint trained under other settings").choices(['auto', 'never', 'force']))
     .option('--json', 'print the result as JSON on stdout; no progress display')
-    .action(async (recipe: string, flags: { backend?: Backend; json?: boolean; only?: Stage }) => {
-      setExitCode(await runCommand({ recipe, backend: flags.backend, json: flags.json ?? false, only: flags.only }, io));
+    .action(async (recipe: string, flags: { backend?: Backend; json?: boolean; only?: Stage; resume?: TrainSpec['resume'] }) => {
+      setExitCode(await runCommand({ recipe, backend: flags.backend, json: flags.json ?? false, only: flags.only, resume: flags.resume }, io));
     });
 }
