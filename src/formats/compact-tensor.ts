@@ -16,6 +16,18 @@ export function isCompactType(type: string): type is CompactType {
   return Object.hasOwn(DEQUANTIZERS, type);
 }
 
+/** Where in each block a float sits whose exponent to check: the value itself, or a quantized block's float16 scales. */
+const SCALE_OFFSETS: Record<CompactType, readonly number[]> = {
+  F32: [0],
+  F16: [0],
+  BF16: [0],
+  Q8_0: [0],
+  Q4_0: [0],
+  Q4_K: [0, 2],
+  Q5_K: [0, 2],
+  Q6_K: [208],
+};
+
 export class CompactTensor {
   /** Values in one row (the product of the trailing dimensions; 1 for a vector's elements). */
   readonly rowLength: number;
@@ -40,6 +52,29 @@ export class CompactTensor {
 
   get rows(): number {
     return this.shape[0] ?? 1;
+  }
+
+  /**
+   * The index of the first stored value (or block, for quantized types: of the block's first value) that
+   * is NaN or infinite, read from the stored bits without decoding; -1 when all are finite. Quantized
+   * blocks are judged by their float16 scales, the only place a non-finite number can hide in them.
+   */
+  firstNonFinite(): number {
+    const { blockSize, typeSize } = GGML_BLOCK_LAYOUT[this.type];
+    const bytes = this.bytes;
+    const scaleOffsets = SCALE_OFFSETS[this.type];
+    for (let block = 0, at = 0; at < bytes.length; block++, at += typeSize) {
+      for (const offset of scaleOffsets) {
+        if (this.type === 'F32' || this.type === 'BF16') {
+          // The exponent sits in the top two bytes of both (little-endian): all ones is NaN or Inf.
+          const high = at + offset + (this.type === 'F32' ? 2 : 0);
+          if ((bytes[high + 1] & 0x7f) === 0x7f && (bytes[high] & 0x80) === 0x80) return block * blockSize;
+        } else if ((bytes[at + offset + 1] & 0x7c) === 0x7c) {
+          return block * blockSize;
+        }
+      }
+    }
+    return -1;
   }
 
   get size(): number {

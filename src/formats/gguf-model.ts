@@ -5,7 +5,8 @@
  * metadata in gguf-vocab.ts.
  */
 import { CausalLM } from '../model/causal-lm.ts';
-import { describeModelSize, type ModelConfig } from '../model/config.ts';
+import { configMismatch, describeModelSize, type ModelConfig } from '../model/config.ts';
+import { FormatError } from './format-error.ts';
 import { parameterSpecs } from '../model/parameters.ts';
 import { tokenizerFromGguf } from '../tokenizer/gguf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
@@ -52,8 +53,8 @@ export interface ModelTensorSource {
   readCompact(name: string): Promise<CompactTensor | undefined>;
 }
 
-/** Makes the model from its config and tensor source; `describe` is a line on its size for the log. */
-export type ModelBuilder = (config: ModelConfig, source: ModelTensorSource, describe: string) => Promise<CausalLM>;
+/** Makes the model from its config and tensor source; `describe` is a line on its size for the log, `path` the file. */
+export type ModelBuilder = (config: ModelConfig, source: ModelTensorSource, describe: string, path: string) => Promise<CausalLM>;
 
 export interface LoadGgufOptions {
   /** Told the memory the model will take before any weight is read (by the default builder). */
@@ -66,7 +67,11 @@ export interface LoadGgufOptions {
 export async function readGgufModelConfig(file: GgufFile): Promise<ModelConfig> {
   const tensorNames = new Set(file.tensorNames());
   const ropeFactors = tensorNames.has(ROPE_FREQS_TENSOR) ? await file.readTensor(ROPE_FREQS_TENSOR) : null;
-  return ggufModelConfig(file.metadata, { file: file.path, tensorNames, ropeFactors });
+  const config = ggufModelConfig(file.metadata, { file: file.path, tensorNames, ropeFactors });
+  const arch = file.metadata.getString(GGUF_KEY.GENERAL_ARCHITECTURE);
+  const problem = configMismatch(config, { tensors: file.tensors, layerPrefix: 'blk.' }, `${arch}.block_count`);
+  if (problem) throw new FormatError(file.path, 'CONFIG_MISMATCH', problem);
+  return config;
 }
 
 /**
@@ -88,7 +93,7 @@ export async function loadGgufModel(path: string, options: LoadGgufOptions = {})
         options.logger?.info(describe);
         return CausalLM.fromHfTensors(cfg, (name) => source.read(name));
       });
-    const model = await build(config, { read: readerOver(file, sources), readCompact: compactReaderOver(file, sources) }, describe);
+    const model = await build(config, { read: readerOver(file, sources), readCompact: compactReaderOver(file, sources) }, describe, path);
     return { model, tokenizer, chatTemplate: tokenizer.chatTemplate, config };
   } finally {
     await file.close();

@@ -91,6 +91,40 @@ export function countParameters(config: ModelConfig): number {
   return numLayers * (attention + mlp + norms) + d + embeddings;
 }
 
+export interface HeldWeights {
+  /** Tensor names and shapes as the file lists them. */
+  tensors: readonly { name: string; shape: readonly number[] }[];
+  /** How a layer's tensors are named: `model.layers.` (Hugging Face), `blk.` (GGUF). */
+  layerPrefix: string;
+}
+
+/**
+ * Why a config does not fit the weights it came with, before anything is allocated: more layers than the
+ * tensors hold, or more parameters than all of them together (a config with a huge count would otherwise
+ * build layers, or plan memory, for weights that do not exist). Null when it fits.
+ */
+export function configMismatch(config: ModelConfig, weights: HeldWeights, layersKey: string): string | null {
+  const prefix = weights.layerPrefix;
+  let layers = 0;
+  let elements = 0;
+  for (const { name, shape } of weights.tensors) {
+    elements += shape.reduce((product, dim) => product * dim, 1);
+    if (!name.startsWith(prefix)) continue;
+    const index = Number.parseInt(name.slice(prefix.length), 10);
+    if (Number.isInteger(index)) layers = Math.max(layers, index + 1);
+  }
+  if (config.numLayers > layers) {
+    return `${layersKey} is ${config.numLayers}, but the weights hold ${layers} layer(s)${layers > 0 ? ` (${prefix}0 .. ${prefix}${layers - 1})` : ''}`;
+  }
+  const parameters = countParameters(config);
+  // Tied embeddings may be stored twice, and some files carry extra tensors (rope factors): the weights may
+  // hold more than the config counts, never fewer.
+  if (parameters > elements) {
+    return `the config describes ${parameters.toLocaleString('en')} parameters, but the weights hold ${elements.toLocaleString('en')} values: check its sizes (hidden, intermediate, vocabulary, heads)`;
+  }
+  return null;
+}
+
 /** One line announcing a model before its weights are read: its shape and the memory its float32 parameters take. */
 export function describeModelSize(source: string, kind: string, config: ModelConfig): string {
   const parameters = countParameters(config);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { FormatError } from '../formats/format-error.ts';
 import { GgufFile } from '../formats/gguf/reader.ts';
 import { loadGgufModel, readGgufModelConfig, type ModelBuilder, type ModelTensorSource } from '../formats/gguf-model.ts';
-import { openHfWeights, readHfConfig } from '../formats/hf-model-dir.ts';
+import { openHfWeights, readHfConfig, type HfWeights } from '../formats/hf-model-dir.ts';
 import { resolveOllamaModel } from '../formats/ollama-store.ts';
 import { tokenizerFromGguf } from '../tokenizer/gguf-tokenizer.ts';
 import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
@@ -12,7 +12,7 @@ import { pathExists } from '../util/path-exists.ts';
 import { backendCapacity, type BackendCapacity } from '../backend/capacity.ts';
 import { formatSize } from '../util/format-size.ts';
 import { CausalLM } from './causal-lm.ts';
-import { countParameters, describeModelSize, type ModelConfig } from './config.ts';
+import { configMismatch, countParameters, describeModelSize, type ModelConfig } from './config.ts';
 import type { WeightResidency } from './residency.ts';
 
 export interface LoadedModel {
@@ -45,15 +45,42 @@ export function resolveResidency(config: ModelConfig, requested: WeightResidency
 /** The model from tensors read by name: resident float32 variables, or compact streamed matrices. */
 export async function buildModel(
   config: ModelConfig,
-  source: ModelTensorSource,
+  unchecked: ModelTensorSource,
   options: LoadModelOptions,
   describe: string,
+  path: string,
 ): Promise<CausalLM> {
+  const source = finiteSource(unchecked, path);
   const capacity = backendCapacity();
   const residency = resolveResidency(config, options.weights, capacity);
   options.logger?.info(`${describe}; ${residency === 'resident' ? 'held in the backend' : `streamed per layer from host memory in its stored types (${capacity.backend} holds ${formatSize(capacity.bytes)})`}`);
   if (residency === 'resident') return CausalLM.fromHfTensors(config, (name) => source.read(name));
   return CausalLM.fromCompactTensors(config, (name) => source.readCompact(name), { pinBytes: options.pinBytes ?? defaultPinBytes(config, capacity) });
+}
+
+/** `source` refusing any tensor that holds NaN or Inf (damaged weights would otherwise give NaN scores), naming it. */
+function finiteSource(source: ModelTensorSource, path: string): ModelTensorSource {
+  const refuse = (name: string, index: number) =>
+    new ModelLoadError(path, 'NON_FINITE', `tensor '${name}' holds NaN or Inf (at element ${index}): the weights are damaged`);
+  return {
+    async read(name) {
+      const tensor = await source.read(name);
+      const index = tensor ? firstNonFinite(tensor.data) : -1;
+      if (index >= 0) throw refuse(name, index);
+      return tensor;
+    },
+    async readCompact(name) {
+      const tensor = await source.readCompact(name);
+      const index = tensor ? tensor.firstNonFinite() : -1;
+      if (index >= 0) throw refuse(name, index);
+      return tensor;
+    },
+  };
+}
+
+function firstNonFinite(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) if (values[i] - values[i] !== 0) return i;
+  return -1;
 }
 
 /**
@@ -91,6 +118,7 @@ export async function inspectModel(ref: string, options: Pick<LoadModelOptions, 
     const { config } = await readHfConfig(path);
     const weights = await openHfWeights(path);
     try {
+      checkHfConfig(path, config, weights);
       return { config, storedBytes: weights.names().reduce((n, name) => n + weights.info(name).byteLength, 0) };
     } finally {
       await weights.close();
@@ -135,17 +163,24 @@ export async function loadModelDir(dir: string, options: LoadModelOptions = {}):
   const { config } = await readHfConfig(dir);
   const weights = await openHfWeights(dir);
   try {
+    checkHfConfig(dir, config, weights);
     const names = new Set(weights.names());
     const source = {
       read: (name: string) => (names.has(name) ? weights.read(name) : Promise.resolve(undefined)),
       readCompact: (name: string) => (names.has(name) ? weights.readCompact(name) : Promise.resolve(undefined)),
     };
-    const model = await buildModel(config, source, options, describeModelSize(dir, config.modelType, config));
+    const model = await buildModel(config, source, options, describeModelSize(dir, config.modelType, config), dir);
     const tokenizer = (await pathExists(join(dir, 'tokenizer.json'))) ? await loadTokenizer(dir) : null;
     return { model, tokenizer, chatTemplate: await chatTemplateIn(dir) };
   } finally {
     weights.close();
   }
+}
+
+function checkHfConfig(dir: string, config: ModelConfig, weights: HfWeights): void {
+  const tensors = weights.names().map((name) => ({ name, shape: weights.info(name).shape }));
+  const problem = configMismatch(config, { tensors, layerPrefix: 'model.layers.' }, 'num_hidden_layers');
+  if (problem) throw new ModelLoadError(join(dir, 'config.json'), 'CONFIG_MISMATCH', problem);
 }
 
 /** The base model only: a model that Ollama runs with LoRA adapters on top would compute something else. */
@@ -162,7 +197,7 @@ async function loadOllamaModel(ref: string, options: LoadModelOptions): Promise<
 }
 
 function ggufBuilder(options: LoadModelOptions): ModelBuilder {
-  return (config, source, describe) => buildModel(config, source, options, describe);
+  return (config, source, describe, path) => buildModel(config, source, options, describe, path);
 }
 
 /** tokenizer_config.json's `chat_template` when it is a string; null without the file or the key. */
