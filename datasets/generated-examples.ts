@@ -43,7 +43,7 @@ export function rowExample(row: ExampleRow, index: number, k: number): SourcedEx
     }
     example.softLabels = softLabels;
   }
-  return { line: index + 1, key: row.requestKey, example };
+  return { source: `generated example ${index}`, key: row.requestKey, example };
 }
 
 async function shardList(summaryPath: string): Promise<string[]> {

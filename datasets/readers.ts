@@ -10,6 +10,7 @@ import { tableFromIPC, Vector } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
 import { CsvError, parse } from 'csv-parse';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { truncatedArrowFile } from '../src/formats/arrow-examples.ts';
 import { DatasetError } from './errors.ts';
 import { readJsonl } from './jsonl.ts';
 
@@ -174,6 +175,8 @@ async function openArrow(path: string): Promise<Table> {
   } catch (error) {
     throw new DatasetError(`${path}: cannot read (${(error as Error).message})`);
   }
+  const truncated = truncatedArrowFile(bytes);
+  if (truncated) throw new DatasetError(`${path}: ${truncated}`);
   try {
     const table = tableFromIPC(bytes);
     // apache-arrow reads bytes that are not Arrow as an empty table; a real file always has a schema.

@@ -6,7 +6,7 @@
  */
 import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
 import { DatasetError } from './errors.ts';
-import { readJsonl } from './jsonl.ts';
+import { readRecords, recordPosition } from './readers.ts';
 import { renderRecordTemplate } from './record-template.ts';
 
 export type ExampleFormat = 'text' | 'prompt_response';
@@ -36,7 +36,8 @@ export interface SoftLabelBlock {
 }
 
 export interface SourcedExample {
-  line: number;
+  /** Where the record is: `file:line` (JSONL, CSV) or `file: row N` (Parquet, Arrow). */
+  source: string;
   /** The record's training text, so a split can be keyed on content rather than on file order. */
   key: string;
   example: TextExample;
@@ -54,7 +55,7 @@ interface Fields {
   response: string;
 }
 
-/** Every record of a JSONL file as an example; all records must share one format. */
+/** Every record of a JSONL, CSV, Parquet or Arrow file as an example; all records must share one format. */
 export async function readTextExamples(
   path: string,
   tokenizer: Tokenizer,
@@ -63,18 +64,18 @@ export async function readTextExamples(
   const fields = fieldNames(options);
   let format: ExampleFormat | undefined = options.format === 'auto' ? undefined : options.format;
   const examples: SourcedExample[] = [];
-  for await (const { line, value } of readJsonl(path)) {
-    const where = `${path}:${line}`;
-    const record = asObject(value, where);
+  for await (const found of readRecords(path)) {
+    const where = recordPosition(path, found);
+    const record = found.value;
     format ??= options.promptTemplate || options.responseTemplate ? 'prompt_response' : detectFormat(record, fields, where);
     const texts = format === 'prompt_response' ? promptResponseTexts(record, options, fields, where) : recordTexts(record, format, fields, where);
     const example =
       format === 'text'
         ? textExample(texts[0], tokenizer)
         : promptResponseExample(texts[0], texts[1], tokenizer);
-    examples.push({ line, key: texts.join('\u0000'), example });
+    examples.push({ source: where, key: texts.join('\u0000'), example });
   }
-  if (format === undefined) throw new DatasetError(`${path}: no records (expected one JSON object per line)`);
+  if (format === undefined) throw new DatasetError(`${path}: no records`);
   return { path, format, examples };
 }
 
@@ -132,13 +133,6 @@ function promptResponseTexts(record: Record<string, unknown>, options: FormatOpt
     options.promptTemplate ? renderRecordTemplate(options.promptTemplate, record, where) : promptField,
     options.responseTemplate ? renderRecordTemplate(options.responseTemplate, record, where) : responseField,
   ];
-}
-
-function asObject(value: unknown, where: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new DatasetError(`${where}: expected a JSON object, got ${typeName(value)}`);
-  }
-  return value as Record<string, unknown>;
 }
 
 function fieldNames(options: FormatOptions): Fields {

@@ -302,11 +302,24 @@ async function readBytes(path: string): Promise<Uint8Array> {
   }
 }
 
+/**
+ * Why bytes that start as an Arrow IPC file are not a whole one: the format ends with the same magic it
+ * starts with, so a file cut short (a killed write, a full disk) is told apart from a damaged one.
+ */
+export function truncatedArrowFile(bytes: Uint8Array): string | null {
+  const decode = (part: Uint8Array) => new TextDecoder().decode(part);
+  if (decode(bytes.subarray(0, ARROW_MAGIC.length)) !== ARROW_MAGIC) return null;
+  if (decode(bytes.subarray(bytes.length - ARROW_MAGIC.length)) === ARROW_MAGIC) return null;
+  return `truncated: an Arrow IPC file ends with "${ARROW_MAGIC}", and this one stops after ${bytes.length} bytes without it (was its writing interrupted?)`;
+}
+
 function openTable(path: string, bytes: Uint8Array): Table {
   // apache-arrow reads bytes that are not Arrow at all as an empty table, so check the file magic first.
   if (new TextDecoder().decode(bytes.subarray(0, ARROW_MAGIC.length)) !== ARROW_MAGIC) {
     throw new ExampleShardError(path, `not an Arrow IPC file (expected it to start with "${ARROW_MAGIC}")`);
   }
+  const truncated = truncatedArrowFile(bytes);
+  if (truncated) throw new ExampleShardError(path, `${truncated}: run the generate stage again`);
   try {
     return tableFromIPC(bytes);
   } catch (error) {

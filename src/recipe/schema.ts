@@ -87,7 +87,7 @@ const student = z.discriminatedUnion('type', [scratchStudent, loraStudent]);
 const validation = z
   .strictObject({
     fraction: z.number().gt(0).lt(1).optional().describe('share of the training file held out [0.05]'),
-    path: path().optional().describe('a separate JSONL file'),
+    path: path().optional().describe('a separate JSONL, CSV, Parquet or Arrow file'),
   })
   .describe('either { fraction } or { path }')
   .refine((v) => v.fraction === undefined || v.path === undefined, 'either { fraction } or { path }, not both')
@@ -96,7 +96,7 @@ const validation = z
   );
 
 const data = z.strictObject({
-  train: path().optional().describe('JSONL file, one example per line; leave out to train on what `generate` wrote'),
+  train: path().optional().describe('a JSONL, CSV, Parquet or Arrow file of examples; leave out to train on what `generate` wrote'),
   format: z.enum(DATA_FORMATS).default('auto').describe('auto: decided from the fields the lines hold'),
   text_field: z.string().min(1).default('text'),
   prompt_field: z.string().min(1).default('prompt'),

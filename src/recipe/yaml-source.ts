@@ -31,7 +31,7 @@ export class YamlSource {
     const document = parseDocument(text, { lineCounter: lines });
     const [syntaxError] = document.errors;
     if (syntaxError) throw syntaxRecipeError(syntaxError, fileName, lines);
-    return new YamlSource(fileName, document.toJS(), document, lines);
+    return new YamlSource(fileName, plainData(document, fileName), document, lines);
   }
 
   /** Where the key path is written; for a missing key, the nearest enclosing key that is. */
@@ -59,6 +59,18 @@ export class YamlSource {
 
 function isNode(value: unknown): value is Node {
   return typeof value === 'object' && value !== null && 'range' in value;
+}
+
+/** The document as plain data; a document whose aliases expand to far more than it holds is refused. */
+function plainData(document: Document.Parsed, fileName: string): unknown {
+  try {
+    return document.toJS();
+  } catch (error) {
+    // The yaml library's guard against "billion laughs" documents (maxAliasCount).
+    if (!(error instanceof ReferenceError)) throw error;
+    const problem = 'invalid YAML: its aliases (*name) expand to far more values than the file holds; write the repeated values out';
+    throw new RecipeError([{ file: fileName, line: 1, column: 1, keyPath: '', problem }]);
+  }
 }
 
 function syntaxRecipeError(error: YAMLError, fileName: string, lines: LineCounter): RecipeError {

@@ -2,6 +2,7 @@
  * A `Tokenizer` over a Hugging Face tokenizer.json (+ optional tokenizer_config.json), run by the
  * maintained pure-JS port `@huggingface/tokenizers`.
  */
+import { z } from 'zod';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Tokenizer as LibraryTokenizer } from '@huggingface/tokenizers';
@@ -37,6 +38,29 @@ interface TokenizerJson {
   decoder?: unknown;
 }
 
+/**
+ * The parts of tokenizer.json the library reads without checking, so that a file of another structure is
+ * refused naming the key instead of failing inside it ("merges.map is not a function").
+ */
+const VOCAB_MAP = z.record(z.string(), z.number(), 'expected an object of token -> id');
+const TOKENIZER_MODEL = z.discriminatedUnion('type', [
+  z.looseObject({
+    type: z.literal('BPE'),
+    vocab: VOCAB_MAP,
+    merges: z.array(z.union([z.string(), z.tuple([z.string(), z.string()])]), 'expected a list of merges ("a b" strings or [a, b] pairs)'),
+  }),
+  z.looseObject({ type: z.literal('Unigram'), vocab: z.array(z.tuple([z.string(), z.number()]), 'expected a list of [piece, score] pairs') }),
+  z.looseObject({ type: z.literal('WordPiece'), vocab: VOCAB_MAP }),
+  z.looseObject({ type: z.literal('WordLevel'), vocab: VOCAB_MAP }),
+], 'expected "type" BPE, Unigram, WordPiece or WordLevel');
+const TOKENIZER_JSON = z.looseObject(
+  {
+    model: TOKENIZER_MODEL,
+    added_tokens: z.array(z.looseObject({ id: z.number(), content: z.string() }), 'expected a list of {id, content}').optional().nullable(),
+  },
+  'expected an object with a "model" key',
+);
+
 const DEFAULT_FILES: TokenizerFiles = { tokenizerFile: 'tokenizer.json', configFile: 'tokenizer_config.json' };
 
 /** `dirOrFile` is a model directory holding tokenizer.json, or the tokenizer.json itself. */
@@ -58,11 +82,14 @@ export function tokenizerFromJson(
   config: TokenizerConfigJson = {},
   files: TokenizerFiles = DEFAULT_FILES,
 ): Tokenizer {
-  const json = parseJson(jsonText, files.tokenizerFile) as TokenizerJson;
-  if (typeof json !== 'object' || json === null || typeof json.model !== 'object') {
-    throw new TokenizerLoadError(`${files.tokenizerFile}: expected an object with a "model" key`);
+  const json = parseJson(jsonText, files.tokenizerFile);
+  const checked = TOKENIZER_JSON.safeParse(json);
+  if (!checked.success) {
+    const [issue] = checked.error.issues;
+    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    throw new TokenizerLoadError(`${files.tokenizerFile}: ${where}${issue.message} (not the tokenizer.json layout of Hugging Face tokenizers)`);
   }
-  return new HfTokenizer(jsonText, json, config, files);
+  return new HfTokenizer(jsonText, json as TokenizerJson, config, files);
 }
 
 class HfTokenizer implements Tokenizer {

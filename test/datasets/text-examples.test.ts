@@ -1,7 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
+import { minimalParquet } from './minimal-parquet.ts';
 import { promptResponseExample, readTextExamples, textExample } from '../../datasets/text-examples.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import type { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
@@ -68,8 +70,28 @@ describe('readTextExamples', () => {
     const path = jsonlFile(['{"prompt":"a","response":"b","id":7}', '', '{"prompt":"c","response":"d"}']);
     const file = await readTextExamples(path, tokenizer);
     expect(file.format).toBe('prompt_response');
-    expect(file.examples.map((e) => e.line)).toEqual([1, 3]);
+    expect(file.examples.map((e) => e.source)).toEqual([`${path}:1`, `${path}:3`]);
     expect(file.examples[1].example).toEqual({ ids: [BOS, 99, 100, EOS], lossMask: [0, 0, 1, 1] });
+  });
+
+  it('reads CSV, Parquet and Arrow records as JSONL ones, naming lines and rows', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'text-examples-'));
+    const rows = [{ prompt: 'a', response: 'b' }, { prompt: 'c, d', response: 'e' }];
+    const jsonl = jsonlFile(rows.map((row) => JSON.stringify(row)));
+    const csv = join(dir, 'pairs.csv');
+    writeFileSync(csv, 'prompt,response\na,b\n"c, d",e\n');
+    const parquet = join(dir, 'pairs.parquet');
+    writeFileSync(parquet, minimalParquet([{ name: 'prompt', type: 'utf8', values: rows.map((r) => r.prompt) }, { name: 'response', type: 'utf8', values: rows.map((r) => r.response) }]));
+    const arrow = join(dir, 'pairs.arrow');
+    writeFileSync(arrow, tableToIPC(tableFromArrays({ prompt: rows.map((r) => r.prompt), response: rows.map((r) => r.response) }), 'file'));
+    const expected = (await readTextExamples(jsonl, tokenizer)).examples.map((e) => e.example);
+    for (const path of [csv, parquet, arrow]) {
+      const file = await readTextExamples(path, tokenizer);
+      expect(file.format).toBe('prompt_response');
+      expect(file.examples.map((e) => e.example)).toEqual(expected);
+    }
+    expect((await readTextExamples(csv, tokenizer)).examples.map((e) => e.source)).toEqual([`${csv}:2`, `${csv}:3`]);
+    expect((await readTextExamples(arrow, tokenizer)).examples.map((e) => e.source)).toEqual([`${arrow}: row 0`, `${arrow}: row 1`]);
   });
 
   it('picks text when the first record has a text field, with configurable field names', async () => {

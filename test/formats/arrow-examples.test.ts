@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Field, Float32, Int32, List, RecordBatch, Schema, Table, tableFromIPC, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/util/rng.ts';
+import { readRecords } from '../../datasets/readers.ts';
 import {
   checkManifestFits,
   ExampleShardError,
@@ -184,6 +185,16 @@ describe('example shards', () => {
     const notArrow = join(dir, 'text.arrow');
     await writeFile(notArrow, 'hello');
     await expect(readExampleShard(notArrow)).rejects.toThrow(/text\.arrow: not an Arrow IPC file/);
+  });
+
+  it('says a shard cut short is truncated, wherever it was cut', async () => {
+    const whole = tableToIPC(new Table({ a: vectorFromArray([1, 2, 3]) }), 'file');
+    const cut = join(dir, 'cut.arrow');
+    for (const length of [8, Math.floor(whole.length / 2), whole.length - 1]) {
+      await writeFile(cut, whole.subarray(0, length));
+      await expect(readExampleShard(cut)).rejects.toThrow(`${cut}: truncated: an Arrow IPC file ends with "ARROW1", and this one stops after ${length} bytes`);
+      await expect(readRecords(cut)[Symbol.asyncIterator]().next()).rejects.toThrow(`${cut}: truncated`);
+    }
   });
 
   it('refuses a column of the wrong type', async () => {

@@ -220,6 +220,11 @@ describe('parseRecipe: errors point at the line and column of the key', () => {
     ['a divergence typo', `${minimal}distill:\n  divergence: kl\n`, 'recipe.yaml:15:15: distill.divergence: expected one of forward_kl | reverse_kl | jsd, got "kl"'],
     ['a duplicate key', minimal.replace('name: tiny', 'name: tiny\nname: again'), 'recipe.yaml:3:1: invalid YAML: Map keys must be unique'],
     ['an empty file', '', 'recipe.yaml:1:1: the recipe is empty'],
+    [
+      'an alias bomb',
+      `a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n${minimal}`,
+      'recipe.yaml:1:1: invalid YAML: its aliases (*name) expand to far more values than the file holds; write the repeated values out',
+    ],
     ['a list instead of a mapping', '- name\n', 'recipe.yaml:1:1: expected a mapping, got a list of 1'],
   ];
 

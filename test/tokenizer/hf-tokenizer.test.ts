@@ -191,4 +191,20 @@ describe('loadTokenizer', () => {
       new RegExp(`${join(dir, 'bad', 'tokenizer.json')}: invalid JSON`),
     );
   });
+
+  it('names the key when tokenizer.json has another structure', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hf-tokenizer-'));
+    const file = join(dir, 'tokenizer.json');
+    const cases: [unknown, string][] = [
+      [{ model: { type: 'BPE', vocab: { a: 0 }, merges: { 'a b': 0 } } }, 'model.merges: expected a list of merges ("a b" strings or [a, b] pairs)'],
+      [{ model: { type: 'BPE', vocab: ['a'], merges: [] } }, 'model.vocab: expected an object of token -> id'],
+      [{ model: { type: 'Bigram' } }, 'model.type: expected "type" BPE, Unigram, WordPiece or WordLevel'],
+      [{ model: { type: 'Unigram', vocab: [['a', 0]] }, added_tokens: [{ id: 'one', content: 'x' }] }, 'added_tokens.0.id:'],
+      [[1, 2], 'expected an object with a "model" key'],
+    ];
+    for (const [json, message] of cases) {
+      writeFileSync(file, JSON.stringify(json));
+      await expect(loadTokenizer(dir)).rejects.toThrow(`${file}: ${message}`);
+    }
+  });
 });
