@@ -21,6 +21,8 @@ export interface Batch {
   softLabels?: SoftLabelBlock;
   /** Responses the student sampled itself (on-policy distillation): learned from the teacher's distribution only. */
   onPolicy?: boolean;
+  /** Per row, the lengths of the examples packed in it: each attends only to itself, from position 0. */
+  segments?: number[][];
 }
 
 /** Enough to rebuild the iterator exactly: the epoch's order is re-drawn from the Rng state it began with. */
@@ -116,7 +118,7 @@ export class ValidationBatches {
   }
 }
 
-function emptyBatch(batchSize: number, { seqLen, softLabels }: PackedWindows): Batch {
+function emptyBatch(batchSize: number, { seqLen, softLabels, segments }: PackedWindows): Batch {
   const size = batchSize * seqLen;
   const batch: Batch = {
     inputs: new Int32Array(size),
@@ -130,6 +132,7 @@ function emptyBatch(batchSize: number, { seqLen, softLabels }: PackedWindows): B
     const { k } = softLabels;
     batch.softLabels = { k, ids: new Int32Array(size * k), logprobs: new Float32Array(size * k) };
   }
+  if (segments) batch.segments = [];
   return batch;
 }
 
@@ -142,6 +145,7 @@ function fillRow(batch: Batch, row: number, windows: PackedWindows, window: numb
   const mask = windows.mask.subarray(start + 1, start + T + 1);
   batch.mask.set(mask, offset);
   batch.tokens += mask.reduce((sum, m) => sum + m, 0);
+  if (batch.segments && windows.segments) batch.segments[row] = windows.segments[window];
   if (batch.softLabels && windows.softLabels) {
     const { k } = windows.softLabels;
     const from = (start + 1) * k;

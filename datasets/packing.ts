@@ -1,8 +1,11 @@
 /**
  * Examples -> fixed windows of seqLen + 1 tokens, the unit a causal LM batch row is cut from:
  * inputs = window[0..seqLen), targets = window[1..seqLen], mask = lossMask of the target positions.
- * Packed examples share a window without an attention mask between them, as in GPT-style pretraining;
- * each example starts with BOS (when there is one) and its first token is never a target.
+ * Each example starts with BOS (when there is one) and its first token is never a target. A plain-text
+ * stream runs through its windows as in GPT-style pretraining; whole examples packed into one window
+ * (prompt/response pairs) are kept apart by `segments`: the model gives each its own positions from 0
+ * and a block-diagonal causal mask (as Axolotl's sample packing and TRL's padding-free batches do), so
+ * an example has the same loss packed as alone.
  */
 import type { SoftLabelBlock, TextExample } from './text-examples.ts';
 
@@ -16,6 +19,8 @@ export interface PackedWindows {
   mask: Uint8Array;
   /** The teacher's top-k for each token, [count, seqLen + 1, k], when the examples carry soft labels. */
   softLabels?: SoftLabelBlock;
+  /** Per window, the lengths of its examples over the input positions [0, seqLen), when they are packed whole. */
+  segments?: number[][];
 }
 
 export interface PackStats {
@@ -84,6 +89,7 @@ export function packGreedy(examples: readonly TextExample[], seqLen: number, pad
   }
   if (current.length > 0) rows.push(current);
   const windows = emptyWindows(rows.length, seqLen, padId, softLabelWidth(examples));
+  windows.segments = rows.map((row) => inputSegments(row, seqLen));
   rows.forEach((row, w) => {
     let offset = w * width;
     for (const example of row) {
@@ -98,6 +104,18 @@ export function packGreedy(examples: readonly TextExample[], seqLen: number, pad
     }
   });
   return { windows, stats: stats(examples.length, truncated, skipped, windows) };
+}
+
+/** The examples' lengths over a window's input positions: the last one may lose its final token (a target only). */
+function inputSegments(row: readonly TextExample[], seqLen: number): number[] {
+  const lengths: number[] = [];
+  let start = 0;
+  for (const example of row) {
+    const length = Math.min(example.ids.length, seqLen - start);
+    if (length > 0) lengths.push(length);
+    start += example.ids.length;
+  }
+  return lengths;
 }
 
 /** k when any example has soft labels (they all share the data's k); undefined otherwise. */

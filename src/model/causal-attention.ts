@@ -4,13 +4,19 @@ import * as tf from '@tensorflow/tfjs-core';
 export const BLOCK_POSITIONS = 128;
 
 /**
+ * The first key query position `position` (cached positions counted) of row n may see; keys before it
+ * are hidden: a left-padded row's padding, or, in a packed row, the examples before the query's own.
+ */
+export type FirstVisibleKey = (row: number, position: number) => number;
+
+/**
  * Causal attention softmax(q k^T + mask) v for G query heads per kv head.
  *   q [N, T*G, hd]: rows ordered (position, head), already scaled by 1/sqrt(hd)
  *   k, v [N, S, hd]: S = offset + T keys, the first `offset` of them cached
- * Query position t sees keys [0, offset + t]. Returns [N, T*G, hd]. `blockPositions` sets the block
- * size below (tests use small blocks to cover several). `paddedKeys`, one count per row n of N, hides
- * that row's leading keys from every query: the left padding of a batch of prompts of different lengths.
- * A padding query then sees no key at all; its output is some average of values, finite and never read.
+ * Query position t sees keys [0, offset + t], or [firstKey(n, offset + t), offset + t] with `firstKey`.
+ * Returns [N, T*G, hd]. `blockPositions` sets the block size below (tests use small blocks to cover
+ * several). A padding query may see no key at all; its output is some average of values, finite and
+ * never read.
  *
  * Positions run in blocks of BLOCK_POSITIONS, and each block multiplies only with the keys its positions
  * can see: for T = 256 (two blocks) a quarter of the products, softmax and their gradients is never
@@ -24,21 +30,18 @@ export function causalAttention(
   v: tf.Tensor3D,
   offset: number,
   blockPositions = BLOCK_POSITIONS,
-  paddedKeys?: readonly number[],
+  firstKey?: FirstVisibleKey,
 ): tf.Tensor3D {
   const [N, rows] = q.shape;
   const S = k.shape[1];
   const T = S - offset;
   const G = rows / T;
-  if (paddedKeys && paddedKeys.length !== N) {
-    throw new RangeError(`causalAttention: paddedKeys needs one count per row (${N}), got ${paddedKeys.length}`);
-  }
   const blocks = queryBlocks(T, offset, blockPositions);
   const attend = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qs, ks, vs, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
     const probs = blocks.map((block) => {
       const scores = tf.matMul(blockRows(qs, block, G), visibleKeys(ks, block), false, true); // [N, P*G, keys]
-      const masked = tf.add(tf.reshape(scores, [N, block.positions, G, block.keys]), blockMask(block, paddedKeys)); // [N, P, G, keys]
+      const masked = tf.add(tf.reshape(scores, [N, block.positions, G, block.keys]), blockMask(block, N, firstKey)); // [N, P, G, keys]
       return tf.reshape(tf.softmax(masked), [N, block.positions * G, block.keys]) as tf.Tensor3D;
     });
     const context = blocks.map((block, b) => tf.matMul(probs[b], visibleKeys(vs, block)) as tf.Tensor3D); // [N, P*G, hd] each
@@ -96,25 +99,25 @@ function visibleKeys(x: tf.Tensor3D, block: QueryBlock): tf.Tensor3D {
 
 /**
  * Additive mask: 0 where position start + p sees the key, -1e9 where it is in the future. [P, 1, keys]
- * for all rows alike, or [N, P, 1, keys] when each row also hides its first paddedKeys[n] keys.
+ * for all rows alike, or [N, P, 1, keys] when `firstKey` also hides each row's keys before it.
  */
-function blockMask(block: QueryBlock, paddedKeys?: readonly number[]): tf.Tensor {
+function blockMask(block: QueryBlock, N: number, firstKey?: FirstVisibleKey): tf.Tensor {
   const { positions: P, keys } = block;
   const causal = new Float32Array(P * keys);
   for (let p = 0; p < P; p++) {
     const lastVisible = block.offset + block.start + p;
     causal.fill(-1e9, p * keys + lastVisible + 1, (p + 1) * keys);
   }
-  if (!paddedKeys) return tf.tensor3d(causal, [P, 1, keys]);
-  const mask = new Float32Array(paddedKeys.length * P * keys);
-  paddedKeys.forEach((padded, n) => {
+  if (!firstKey) return tf.tensor3d(causal, [P, 1, keys]);
+  const mask = new Float32Array(N * P * keys);
+  for (let n = 0; n < N; n++) {
     mask.set(causal, n * P * keys);
     for (let p = 0; p < P; p++) {
       const rowStart = (n * P + p) * keys;
-      mask.fill(-1e9, rowStart, rowStart + Math.min(padded, keys));
+      mask.fill(-1e9, rowStart, rowStart + Math.min(firstKey(n, block.offset + block.start + p), keys));
     }
-  });
-  return tf.tensor4d(mask, [paddedKeys.length, P, 1, keys]);
+  }
+  return tf.tensor4d(mask, [N, P, 1, keys]);
 }
 
 function concatRows(parts: tf.Tensor3D[]): tf.Tensor3D {

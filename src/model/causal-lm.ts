@@ -21,13 +21,20 @@ export interface InitOptions {
 }
 
 /**
- * Rows of different lengths in one batch, padded on the left: row b starts with padLeft[b] padding
- * positions that no query attends to, and its real tokens take positions 0, 1, ... as they would alone.
- * The counts cover the whole sequence, cached positions included, so they stay the same at every step
- * of a decoding.
+ * What the rows of a batch hold besides one sequence each from position 0. Either:
+ * - `padLeft`: rows of different lengths padded on the left: row b starts with padLeft[b] padding positions
+ *   that no query attends to, and its real tokens take positions 0, 1, ... as they would alone. The counts
+ *   cover the whole sequence, cached positions included, so they stay the same at every step of a decoding;
+ * - `segments`: packed rows (training, no cache): row b holds examples of lengths segments[b] end to end,
+ *   each at positions 0, 1, ... and attending only to itself (a block-diagonal causal mask), so each gets
+ *   the logits it has alone. Positions after the last example form one more segment (padding).
  */
-export interface BatchLayout {
-  padLeft: readonly number[];
+export type BatchLayout = { padLeft: readonly number[]; segments?: undefined } | { segments: readonly (readonly number[])[]; padLeft?: undefined };
+
+/** Each row's positions and the first key each position sees, from a layout. */
+interface RowPositions {
+  positionOf(row: number, t: number): number;
+  firstKey(row: number, position: number): number;
 }
 
 export interface CompactLoadOptions {
@@ -163,14 +170,12 @@ export class CausalLM {
   hidden(ids: tf.Tensor2D, cache?: KVCache, project: Projection = this.project, layout?: BatchLayout): tf.Tensor3D {
     const [B, T] = ids.shape;
     const offset = cache?.length ?? 0;
-    if (layout) checkLayout(layout, B, offset + T);
+    const rows = layout && rowPositions(layout, B, offset, T);
     const queryScale = 1 / Math.sqrt(this.config.headDim);
-    const rope = layout
-      ? rowRotaryTables(this.config, layout.padLeft.map((padded) => offset - padded), T, queryScale)
-      : rotaryTables(this.config, offset, T, queryScale);
+    const rope = rows ? rowRotaryTables(this.config, B, T, rows.positionOf, queryScale) : rotaryTables(this.config, offset, T, queryScale);
     let x = this.frozen?.has(EMBEDDING) ? this.frozen.embed(ids) : (tf.gather(this.param(EMBEDDING), ids) as tf.Tensor3D); // [B, T, D]
     for (let layer = 0; layer < this.config.numLayers; layer++) {
-      x = this.decoderLayer(x, layer, project, { rope, cache, padLeft: layout?.padLeft });
+      x = this.decoderLayer(x, layer, project, { rope, cache, firstKey: rows?.firstKey });
     }
     return rmsNorm(x, this.param('model.norm.weight'), this.config.rmsNormEps) as tf.Tensor3D;
   }
@@ -321,14 +326,36 @@ export class CausalLM {
   }
 }
 
-/** Each of the B rows must keep at least one real position of its S. */
-function checkLayout({ padLeft }: BatchLayout, B: number, S: number): void {
-  if (padLeft.length !== B) throw new RangeError(`forward: layout.padLeft needs one count per batch row (${B}), got ${padLeft.length}`);
-  padLeft.forEach((padded, row) => {
-    if (!Number.isInteger(padded) || padded < 0 || padded >= S) {
-      throw new RangeError(`forward: layout.padLeft[${row}] must be an integer in [0, ${S}) for ${S} positions, got ${padded}`);
+/** The layout checked against B rows of `offset` cached and T new positions, as positions and key windows. */
+function rowPositions(layout: BatchLayout, B: number, offset: number, T: number): RowPositions {
+  if (layout.padLeft) {
+    const { padLeft } = layout;
+    const S = offset + T;
+    if (padLeft.length !== B) throw new RangeError(`forward: layout.padLeft needs one count per batch row (${B}), got ${padLeft.length}`);
+    padLeft.forEach((padded, row) => {
+      if (!Number.isInteger(padded) || padded < 0 || padded >= S) {
+        throw new RangeError(`forward: layout.padLeft[${row}] must be an integer in [0, ${S}) for ${S} positions, got ${padded}`);
+      }
+    });
+    return { positionOf: (row, t) => offset + t - padLeft[row], firstKey: (row) => padLeft[row] };
+  }
+  const { segments } = layout;
+  if (offset !== 0) throw new RangeError('forward: layout.segments (packed rows) cannot continue a cache');
+  if (segments.length !== B) throw new RangeError(`forward: layout.segments needs one list per batch row (${B}), got ${segments.length}`);
+  const starts = segments.map((lengths, row) => {
+    const start = new Int32Array(T);
+    let at = 0;
+    for (const length of lengths) {
+      if (!Number.isInteger(length) || length < 1 || at + length > T) {
+        throw new RangeError(`forward: layout.segments[${row}] must be positive lengths adding up to at most ${T}, got [${lengths}]`);
+      }
+      start.fill(at, at, at + length);
+      at += length;
     }
+    start.fill(at, at);
+    return start;
   });
+  return { positionOf: (row, t) => t - starts[row][t], firstKey: (row, position) => starts[row][position] };
 }
 
 /** Tensors concatenated along their last axis; a single one as it is. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BLOCK_POSITIONS, causalAttention } from './causal-attention.ts';
+import { BLOCK_POSITIONS, causalAttention, type FirstVisibleKey } from './causal-attention.ts';
 import type { ModelConfig } from './config.ts';
 import { applyRotary } from './rope.ts';
 import type { KVCache } from './kv-cache.ts';
@@ -63,8 +63,8 @@ export interface AttentionInputs {
    */
   rope: { cos: tf.Tensor3D | tf.Tensor4D; sin: tf.Tensor3D | tf.Tensor4D };
   cache?: KVCache;
-  /** Per batch row, how many leading positions (cached ones included) are left padding no query sees. */
-  padLeft?: readonly number[];
+  /** Per batch row b and position (cached ones counted), the first key it sees: left padding, packing. */
+  firstKey?: FirstVisibleKey;
 }
 
 /** Multi-head self-attention with grouped-query heads and rotary positions; x [B, T, D] -> [B, T, D]. */
@@ -99,7 +99,7 @@ export function attention(
     tf.reshape(v, [B * KVH, S, hd]) as tf.Tensor3D,
     S - T,
     BLOCK_POSITIONS,
-    inputs.padLeft?.flatMap((padded) => new Array<number>(KVH).fill(padded)), // rows ordered (b, kv head)
+    inputs.firstKey && ((n, position) => inputs.firstKey!(Math.floor(n / KVH), position)), // rows ordered (b, kv head)
   ); // [B*KVH, T*group, hd]
   const merged = tf.transpose(tf.reshape(context, [B, KVH, T, group * hd]), [0, 2, 1, 3]); // [B, T, KVH, group*hd]
   return project([`${prefix}.o_proj`], tf.reshape(merged, [B, T, H * hd])) as tf.Tensor3D;

@@ -39,42 +39,46 @@ export function rotaryTables(
   length: number,
   queryScale: number,
 ): { cos: tf.Tensor3D; sin: tf.Tensor3D } {
-  const { cos, sin } = fillTables(config, [offset], length, queryScale);
+  const { cos, sin } = fillTables(config, 1, length, (_, t) => offset + t, queryScale);
   const shape: [number, number, number] = [length, config.numHeads + 2 * config.numKvHeads, config.headDim];
   return { cos: tf.tensor3d(cos, shape), sin: tf.tensor3d(sin, shape) };
 }
 
 /**
- * The tables of `rotaryTables` with a start position per batch row, [B, length, H + 2*KVH, hd] each:
- * row b covers positions [offsets[b], offsets[b] + length). A left-padded batch passes offsets that put
- * each row's first real token at position 0 (the padding gets negative positions no query attends to).
+ * The tables of `rotaryTables` with a position per batch row and step, [B, length, H + 2*KVH, hd] each:
+ * step t of row b is at position `positionOf(b, t)`. A left-padded batch puts each row's first real token
+ * at position 0 (the padding gets negative positions no query attends to); a packed one restarts at 0 with
+ * each example.
  */
 export function rowRotaryTables(
   config: ModelConfig,
-  offsets: readonly number[],
+  rows: number,
   length: number,
+  positionOf: (row: number, t: number) => number,
   queryScale: number,
 ): { cos: tf.Tensor4D; sin: tf.Tensor4D } {
-  const { cos, sin } = fillTables(config, offsets, length, queryScale);
-  const shape: [number, number, number, number] = [offsets.length, length, config.numHeads + 2 * config.numKvHeads, config.headDim];
+  const { cos, sin } = fillTables(config, rows, length, positionOf, queryScale);
+  const shape: [number, number, number, number] = [rows, length, config.numHeads + 2 * config.numKvHeads, config.headDim];
   return { cos: tf.tensor4d(cos, shape), sin: tf.tensor4d(sin, shape) };
 }
 
-/** cos and sin tables for positions [offset, offset + length) of each offset, laid out [offsets, length, heads, hd]. */
+/** cos and sin tables laid out [rows, length, heads, hd], step t of a row at position `positionOf(row, t)`. */
 function fillTables(
   config: ModelConfig,
-  offsets: readonly number[],
+  rows: number,
   length: number,
+  positionOf: (row: number, t: number) => number,
   queryScale: number,
 ): { cos: Float32Array; sin: Float32Array } {
   const { numHeads: H, numKvHeads: KVH, headDim: hd } = config;
   const inv = inverseFrequencies(hd, config.ropeTheta, config.ropeScaling);
   const half = hd / 2;
   const heads = H + 2 * KVH;
-  const cos = new Float32Array(offsets.length * length * heads * hd);
-  const sin = new Float32Array(offsets.length * length * heads * hd);
-  offsets.forEach((offset, row) => {
+  const cos = new Float32Array(rows * length * heads * hd);
+  const sin = new Float32Array(rows * length * heads * hd);
+  for (let row = 0; row < rows; row++) {
     for (let t = 0; t < length; t++) {
+      const position = positionOf(row, t);
       for (let head = 0; head < heads; head++) {
         const at = ((row * length + t) * heads + head) * hd;
         if (head >= H + KVH) {
@@ -83,14 +87,14 @@ function fillTables(
         }
         const scale = head < H ? queryScale : 1;
         for (let i = 0; i < half; i++) {
-          const angle = (offset + t) * inv[i];
+          const angle = position * inv[i];
           cos[at + i] = cos[at + half + i] = Math.cos(angle) * scale;
           sin[at + i] = -Math.sin(angle) * scale;
           sin[at + half + i] = Math.sin(angle) * scale;
         }
       }
     }
-  });
+  }
   return { cos, sin };
 }
 

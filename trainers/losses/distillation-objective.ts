@@ -11,11 +11,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../../datasets/batches.ts';
 import { withoutGradients } from '../../src/backend/tape.ts';
-import type { CausalLM } from '../../src/model/causal-lm.ts';
+import type { BatchLayout, CausalLM } from '../../src/model/causal-lm.ts';
 import type { Projection } from '../../src/model/layers.ts';
 import type { LossFn, MetricSink } from '../loop.ts';
 import { chunkedCrossEntropy } from './chunked-cross-entropy.ts';
 import { chunkedFullDistillLoss } from './chunked-distill.ts';
+import { batchLayout } from './next-token.ts';
 import { crossEntropy } from './cross-entropy.ts';
 import { combineLosses, maskedMean, top1Agreement, topKDistill, type DivergenceOptions } from './distill.ts';
 
@@ -38,7 +39,8 @@ export function distillationObjective(model: CausalLM, project: Projection, opti
   return (batch, observe) => {
     const { batchSize: B, seqLen: T } = batch;
     const inputs = tf.tensor2d(batch.inputs, [B, T], 'int32');
-    const hidden = tf.reshape(model.hidden(inputs, undefined, project), [B * T, -1]) as tf.Tensor2D;
+    const layout = batchLayout(batch);
+    const hidden = tf.reshape(model.hidden(inputs, undefined, project, layout), [B * T, -1]) as tf.Tensor2D;
     const mask = tf.tensor1d(batch.mask);
     if (!batch.softLabels && !options.online && model.streamedHead()) {
       const ce = chunkedCrossEntropy(hidden, model, batch.targets, mask);
@@ -51,7 +53,7 @@ export function distillationObjective(model: CausalLM, project: Projection, opti
     const kd = batch.softLabels
       ? storedKd(logits, batch, mask, options, observe)
       : options.online
-        ? onlineKd({ hidden, head: model.outputHead(), logits }, inputs, mask, options.online, options, observe)
+        ? onlineKd({ hidden, head: model.outputHead(), logits }, { inputs, layout }, mask, options.online, options, observe)
         : null;
     if (!kd) return ce;
     observe('kd', kd);
@@ -74,7 +76,7 @@ function storedKd(logits: tf.Tensor2D, batch: Batch, mask: tf.Tensor1D, options:
 /** KD against the full distribution of a teacher run on the same inputs (no gradient reaches the teacher). */
 function onlineKd(
   student: { hidden: tf.Tensor2D; head: tf.Tensor2D; logits: tf.Tensor2D },
-  inputs: tf.Tensor2D,
+  { inputs, layout }: { inputs: tf.Tensor2D; layout?: BatchLayout },
   mask: tf.Tensor1D,
   online: OnlineTeacher,
   options: DistillObjectiveOptions,
@@ -83,7 +85,7 @@ function onlineKd(
   const [B, T] = inputs.shape;
   // Off the tape: the frozen teacher's activations (and streamed weights) need not wait for the backward pass.
   const { teacherHidden, teacherHead } = withoutGradients(() => ({
-    teacherHidden: tf.reshape(online.model.hidden(inputs), [B * T, -1]) as tf.Tensor2D,
+    teacherHidden: tf.reshape(online.model.hidden(inputs, undefined, undefined, layout), [B * T, -1]) as tf.Tensor2D,
     teacherHead: online.model.outputHead(),
   }));
   observe('top1_agreement', onlineAgreement(student.logits, teacherHidden, teacherHead, mask, online.rowsPerChunk));
