@@ -29,8 +29,8 @@ export interface RunRecipeOptions {
   /** Where progress is drawn (stderr in the CLI). */
   progressStream: TextStream;
   hooks?: TrainHooks;
-  /** Run this stage alone. */
-  only?: Stage;
+  /** Run this stage alone, or these stages (in the recipe's order). */
+  only?: Stage | readonly Stage[];
   generate?: GenerateStageOptions;
 }
 
@@ -55,7 +55,8 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Prom
   const paths = runPaths(recipe.outputDir, recipe.name);
   const lock = await RunLock.acquire(paths.root);
   const progress = createProgress({ totalSteps: recipe.train.maxSteps, stream: options.progressStream, json: options.json });
-  const runs = (stage: Stage) => options.only === undefined || options.only === stage;
+  const chosen = options.only === undefined ? undefined : ([] as Stage[]).concat(options.only);
+  const runs = (stage: Stage) => chosen === undefined || chosen.includes(stage);
   try {
     await writeFileAtomic(paths.recipe, resolvedRecipeYaml(recipe));
     const result: RunRecipeResult = { runDir: paths.root, backend: backend.backend };
