@@ -56,7 +56,7 @@ export interface ProgressOptions {
 
 export function createProgress(options: ProgressOptions): Progress {
   if (options.json) return { ...streamLogger(options.stream), info() {}, update() {}, stop() {} };
-  const rate = new RateTracker(options.startStep ?? 0, options.now ?? Date.now);
+  const rate = new RateTracker(options.now ?? Date.now);
   return options.stream.isTTY ? new BarProgress(options, rate) : new LineProgress(options, rate);
 }
 
@@ -143,23 +143,29 @@ class BarProgress implements Progress {
 }
 
 /**
- * Throughput over the last few updates, so the slow first step (kernel compilation, warm-up) stops
- * counting once training settles.
+ * Throughput over the last few updates. The time before the first updates (loading, kernel compilation,
+ * the first backward pass) is left out: the pace is measured from the end of the `warmup`-th step after
+ * the start, so a run's first lines show no rate or ETA rather than one off by a hundredfold.
  */
+/** Steps whose time says nothing of the pace to come. */
+const WARMUP_STEPS = 2;
+
 export class RateTracker {
-  private readonly samples: { time: number; step: number; tokens: number }[];
+  private readonly samples: { time: number; step: number; tokens: number }[] = [];
   private tokens = 0;
+  private recorded = 0;
 
   constructor(
-    startStep: number,
     readonly now: () => number,
     private readonly window = 20,
-  ) {
-    this.samples = [{ time: now(), step: startStep, tokens: 0 }];
-  }
+    private readonly warmup = WARMUP_STEPS,
+  ) {}
 
   record(step: number, tokens: number): void {
-    this.tokens += tokens;
+    this.recorded++;
+    if (this.recorded < this.warmup) return;
+    // The warm-up's last step anchors the window: its tokens are not counted, its end is the start.
+    if (this.recorded > this.warmup) this.tokens += tokens;
     this.samples.push({ time: this.now(), step, tokens: this.tokens });
     if (this.samples.length > this.window + 1) this.samples.shift();
   }
@@ -179,8 +185,8 @@ export class RateTracker {
   }
 
   private span() {
-    const first = this.samples[0];
-    const last = this.samples[this.samples.length - 1];
+    const first = this.samples[0] ?? { time: 0, step: 0, tokens: 0 };
+    const last = this.samples[this.samples.length - 1] ?? first;
     return { first, last, seconds: (last.time - first.time) / 1000 };
   }
 }

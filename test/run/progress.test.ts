@@ -32,12 +32,12 @@ describe('createProgress, plain-line mode (stderr is not a terminal)', () => {
     const { chunks, stream } = capture();
     const time = clock();
     const progress = createProgress({ totalSteps: 100, startStep: 40, stream, everySteps: 50, everySeconds: 30, now: time.now });
-    time.advance(20);
-    progress.update({ step: 41 });
-    time.advance(20);
-    progress.update({ step: 42 });
-    // 58 steps to go at 20 s per step.
-    expect(chunks).toEqual(['step 42/100 | eta 19m20s\n']);
+    for (let step = 41; step <= 44; step++) {
+      time.advance(20);
+      progress.update({ step });
+    }
+    // No pace yet at 42 (the warm-up); at 44, 56 steps to go at 20 s per step.
+    expect(chunks).toEqual(['step 42/100\n', 'step 44/100 | eta 18m40s\n']);
   });
 
   it('passes log lines through', () => {
@@ -66,35 +66,40 @@ describe('createProgress, bar mode (stderr is a terminal)', () => {
     const { chunks, stream } = capture(true);
     const time = clock();
     const progress = createProgress({ totalSteps: 10, stream, now: time.now });
+    for (const step of [3, 4]) {
+      time.advance(30); // loading and warm-up: not counted
+      progress.update({ step, loss: 2, tokens: 512 });
+    }
     time.advance(2);
     progress.update({ step: 5, loss: 1.25, tokens: 512 });
     progress.info('checkpoint saved');
     progress.stop();
     const output = chunks.join('');
-    expect(output).toContain('step 5/10 | loss 1.2500 | 256 tok/s | eta 2s');
+    expect(output).toContain('step 5/10 | loss 1.2500 | 256 tok/s | eta 10s');
     expect(output).toContain('checkpoint saved\n');
   });
 });
 
 describe('RateTracker', () => {
-  it('forgets a slow first step once the window has moved past it', () => {
+  it('gives no ETA during the warm-up, then the pace of the steps after it: not 29h for a 4-minute run', () => {
     const time = clock();
-    const rate = new RateTracker(0, time.now, 4);
-    time.advance(60); // warm-up
+    const rate = new RateTracker(time.now, 4);
+    time.advance(100); // loading the model and data, compiling kernels
     rate.record(1, 1000);
-    for (let step = 2; step <= 4; step++) {
-      time.advance(1);
+    expect(rate.etaSeconds(1000)).toBeUndefined();
+    time.advance(5); // the first backward pass
+    rate.record(2, 1000);
+    expect(rate.etaSeconds(1000)).toBeUndefined();
+    for (let step = 3; step <= 6; step++) {
+      time.advance(0.25);
       rate.record(step, 1000);
     }
-    expect(rate.tokensPerSecond()).toBeCloseTo(4000 / 63, 10);
-    time.advance(1);
-    rate.record(5, 1000);
-    expect(rate.tokensPerSecond()).toBe(1000);
-    expect(rate.etaSeconds(15)).toBe(10);
+    expect(rate.tokensPerSecond()).toBe(4000);
+    expect(rate.etaSeconds(1000)).toBe(994 * 0.25);
   });
 
   it('knows nothing before time has passed', () => {
-    const rate = new RateTracker(0, () => 0);
+    const rate = new RateTracker(() => 0);
     expect(rate.tokensPerSecond()).toBeUndefined();
     expect(rate.etaSeconds(10)).toBeUndefined();
   });
