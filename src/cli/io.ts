@@ -6,6 +6,8 @@ export interface CliIo {
   stdout: TextStream;
   /** Everything else: progress, log lines, errors. */
   stderr: TextStream;
+  /** What `-` reads (a prompt on stdin); process.stdin in the CLI. */
+  stdin?: AsyncIterable<string | Uint8Array>;
 }
 
 /** What program.ts hands each command's registration. */

@@ -21,7 +21,7 @@ process.on('uncaughtException', (error) => {
 });
 
 try {
-  process.exitCode = await runProgram(argv, { stdout: process.stdout, stderr: process.stderr });
+  process.exitCode = await runProgram(argv, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
 } catch (error) {
   const shown = explained(error, 'a backend operation');
   process.stderr.write(`${formatCliError(shown, { verbose })}\n`);
