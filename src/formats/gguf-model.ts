@@ -5,7 +5,7 @@
  * metadata in gguf-vocab.ts.
  */
 import { CausalLM } from '../model/causal-lm.ts';
-import { configMismatch, describeModelSize, type ModelConfig } from '../model/config.ts';
+import { describeModelSize, layerCountMismatch, type ModelConfig } from '../model/config.ts';
 import { FormatError } from './format-error.ts';
 import { parameterSpecs } from '../model/parameters.ts';
 import { tokenizerFromGguf } from '../tokenizer/gguf-tokenizer.ts';
@@ -69,7 +69,9 @@ export async function readGgufModelConfig(file: GgufFile): Promise<ModelConfig> 
   const ropeFactors = tensorNames.has(ROPE_FREQS_TENSOR) ? await file.readTensor(ROPE_FREQS_TENSOR) : null;
   const config = ggufModelConfig(file.metadata, { file: file.path, tensorNames, ropeFactors });
   const arch = file.metadata.getString(GGUF_KEY.GENERAL_ARCHITECTURE);
-  const problem = configMismatch(config, { tensors: file.tensors, layerPrefix: 'blk.' }, `${arch}.block_count`);
+  // Every tensor's shape is checked against the config before any is read (checkTensors); the layer count
+  // first, since it decides how many tensors that check lists.
+  const problem = layerCountMismatch(config, { tensors: file.tensors, layerPrefix: 'blk.' }, `${arch}.block_count`);
   if (problem) throw new FormatError(file.path, 'CONFIG_MISMATCH', problem);
   return config;
 }

@@ -99,30 +99,31 @@ export interface HeldWeights {
 }
 
 /**
- * Why a config does not fit the weights it came with, before anything is allocated: more layers than the
- * tensors hold, or more parameters than all of them together (a config with a huge count would otherwise
- * build layers, or plan memory, for weights that do not exist). Null when it fits.
+ * Why a config names more layers than its weights hold (a config with a huge count would otherwise build
+ * layers, or plan memory, for weights that do not exist); null when it does not.
  */
-export function configMismatch(config: ModelConfig, weights: HeldWeights, layersKey: string): string | null {
+export function layerCountMismatch(config: ModelConfig, weights: HeldWeights, layersKey: string): string | null {
   const prefix = weights.layerPrefix;
   let layers = 0;
-  let elements = 0;
-  for (const { name, shape } of weights.tensors) {
-    elements += shape.reduce((product, dim) => product * dim, 1);
+  for (const { name } of weights.tensors) {
     if (!name.startsWith(prefix)) continue;
     const index = Number.parseInt(name.slice(prefix.length), 10);
     if (Number.isInteger(index)) layers = Math.max(layers, index + 1);
   }
-  if (config.numLayers > layers) {
-    return `${layersKey} is ${config.numLayers}, but the weights hold ${layers} layer(s)${layers > 0 ? ` (${prefix}0 .. ${prefix}${layers - 1})` : ''}`;
-  }
+  if (config.numLayers <= layers) return null;
+  return `${layersKey} is ${config.numLayers}, but the weights hold ${layers} layer(s)${layers > 0 ? ` (${prefix}0 .. ${prefix}${layers - 1})` : ''}`;
+}
+
+/**
+ * Why a config describes more parameters than all its weights together (a huge hidden, intermediate or
+ * vocabulary size), for loaders that would allocate before checking each tensor's shape; null when not.
+ * Tied embeddings may be stored twice and some files carry extra tensors: weights may hold more, never fewer.
+ */
+export function parameterCountMismatch(config: ModelConfig, weights: HeldWeights): string | null {
+  const elements = weights.tensors.reduce((total, { shape }) => total + shape.reduce((product, dim) => product * dim, 1), 0);
   const parameters = countParameters(config);
-  // Tied embeddings may be stored twice, and some files carry extra tensors (rope factors): the weights may
-  // hold more than the config counts, never fewer.
-  if (parameters > elements) {
-    return `the config describes ${parameters.toLocaleString('en')} parameters, but the weights hold ${elements.toLocaleString('en')} values: check its sizes (hidden, intermediate, vocabulary, heads)`;
-  }
-  return null;
+  if (parameters <= elements) return null;
+  return `the config describes ${parameters.toLocaleString('en')} parameters, but the weights hold ${elements.toLocaleString('en')} values: check its sizes (hidden, intermediate, vocabulary, heads)`;
 }
 
 /** One line announcing a model before its weights are read: its shape and the memory its float32 parameters take. */

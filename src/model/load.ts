@@ -12,7 +12,7 @@ import { pathExists } from '../util/path-exists.ts';
 import { backendCapacity, type BackendCapacity } from '../backend/capacity.ts';
 import { formatSize } from '../util/format-size.ts';
 import { CausalLM } from './causal-lm.ts';
-import { configMismatch, countParameters, describeModelSize, type ModelConfig } from './config.ts';
+import { countParameters, layerCountMismatch, parameterCountMismatch, describeModelSize, type ModelConfig } from './config.ts';
 import type { WeightResidency } from './residency.ts';
 
 export interface LoadedModel {
@@ -179,7 +179,8 @@ export async function loadModelDir(dir: string, options: LoadModelOptions = {}):
 
 function checkHfConfig(dir: string, config: ModelConfig, weights: HfWeights): void {
   const tensors = weights.names().map((name) => ({ name, shape: weights.info(name).shape }));
-  const problem = configMismatch(config, { tensors, layerPrefix: 'model.layers.' }, 'num_hidden_layers');
+  const held = { tensors, layerPrefix: 'model.layers.' };
+  const problem = layerCountMismatch(config, held, 'num_hidden_layers') ?? parameterCountMismatch(config, held);
   if (problem) throw new ModelLoadError(join(dir, 'config.json'), 'CONFIG_MISMATCH', problem);
 }
 

@@ -51,7 +51,7 @@ describe('the quickstart, reduced', () => {
     expect(result.exports!.map((e) => e.format)).toEqual(['hf', 'gguf']);
     expect(existsSync(join(run, 'export/gguf'))).toBe(true);
 
-    const evalOf = (sub: string) => JSON.parse(readFileSync(join(run, sub, 'gsm8k_zeroshot.json'), 'utf8'));
+    const evalOf = (sub: string) => JSON.parse(readFileSync(join(run, sub, 'gsm8k_zeroshot.json'), 'utf8'))['slm-train'];
     const student = evalOf('eval');
     const teacher = evalOf('eval/teacher');
     const ce = evalOf('eval/ce-baseline');
