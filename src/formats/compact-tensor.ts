@@ -60,11 +60,13 @@ export class CompactTensor {
    * blocks are judged by their float16 scales, the only place a non-finite number can hide in them.
    */
   firstNonFinite(): number {
+    const floats = this.type === 'F32' || this.type === 'F16' || this.type === 'BF16';
+    if (floats && this.bytes.byteOffset % 4 === 0 && this.bytes.length % 4 === 0) return this.firstNonFiniteFloat();
     const { blockSize, typeSize } = GGML_BLOCK_LAYOUT[this.type];
     const bytes = this.bytes;
-    const scaleOffsets = SCALE_OFFSETS[this.type];
+    const offsets = SCALE_OFFSETS[this.type];
     for (let block = 0, at = 0; at < bytes.length; block++, at += typeSize) {
-      for (const offset of scaleOffsets) {
+      for (const offset of offsets) {
         if (this.type === 'F32' || this.type === 'BF16') {
           // The exponent sits in the top two bytes of both (little-endian): all ones is NaN or Inf.
           const high = at + offset + (this.type === 'F32' ? 2 : 0);
@@ -73,6 +75,26 @@ export class CompactTensor {
           return block * blockSize;
         }
       }
+    }
+    return -1;
+  }
+
+  /** The float types through word views (several times faster per value than byte by byte). */
+  private firstNonFiniteFloat(): number {
+    const { buffer, byteOffset, length } = this.bytes;
+    if (this.type === 'F32') {
+      const words = new Uint32Array(buffer, byteOffset, length / 4);
+      for (let i = 0; i < words.length; i++) if ((words[i] & 0x7f800000) === 0x7f800000) return i;
+      return -1;
+    }
+    // Two 16-bit values per word: low half first (little-endian).
+    const low = this.type === 'BF16' ? 0x7f80 : 0x7c00;
+    const high = low * 0x10000;
+    const words = new Uint32Array(buffer, byteOffset, length / 4);
+    for (let i = 0; i < words.length; i++) {
+      const word = words[i];
+      if ((word & low) === low) return 2 * i;
+      if ((word & high) >>> 0 === high) return 2 * i + 1;
     }
     return -1;
   }
