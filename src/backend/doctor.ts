@@ -5,6 +5,7 @@ import { attemptBackend } from './attempt.ts';
 import { detectGpu, type GpuEvidence } from './gpu.ts';
 import type { BackendName } from './types.ts';
 import { defaultWasmThreads, describeWasm, initWasm, type WasmStatus } from './wasm.ts';
+import { describeWebgpuAdapter, probeWebgpu, type WebgpuAdapter } from './webgpu.ts';
 
 export interface DoctorBackend {
   backend: BackendName;
@@ -21,6 +22,8 @@ export interface DoctorReport {
   backends: DoctorBackend[];
   /** null when the wasm backend did not load. */
   wasm: WasmStatus | null;
+  /** The adapter Dawn offers (name, vendor, type, limits), or why there is none. */
+  webgpu: { adapter: WebgpuAdapter | null; problem: string | null };
   gpu: GpuEvidence;
 }
 
@@ -32,6 +35,7 @@ export async function doctorReport(): Promise<DoctorReport> {
   const previous = tf.engine().backendName; // unset until a backend has been chosen
   const threads = defaultWasmThreads();
   const gpuBackend = await probe('tensorflow-gpu', threads);
+  const webgpu = await probeWebgpuBackend(threads);
   const tensorflow = await probe('tensorflow', threads);
   const wasm = await probeWasm(threads);
   const cpu = await probe('cpu', threads);
@@ -41,8 +45,9 @@ export async function doctorReport(): Promise<DoctorReport> {
     tfjsCore: tf.version_core,
     platform: `${process.platform} ${process.arch}`,
     cpus: availableParallelism(),
-    backends: [gpuBackend, tensorflow, wasm.entry, cpu],
+    backends: [gpuBackend, webgpu, tensorflow, wasm.entry, cpu],
     wasm: wasm.status,
+    webgpu: await probeWebgpu(),
     gpu: await detectGpu(),
   };
 }
@@ -50,6 +55,14 @@ export async function doctorReport(): Promise<DoctorReport> {
 async function probe(backend: BackendName, threads: number): Promise<DoctorBackend> {
   const outcome = await attemptBackend(backend, threads);
   return { backend, status: outcome.ok ? 'loaded' : 'not available', reason: outcome.reason };
+}
+
+/** Loaded as `--backend webgpu` would load it; the reason says whether `auto` takes it too. */
+async function probeWebgpuBackend(threads: number): Promise<DoctorBackend> {
+  const byName = await attemptBackend('webgpu', threads, true);
+  if (!byName.ok) return { backend: 'webgpu', status: 'not available', reason: byName.reason };
+  const software = (await probeWebgpu()).adapter?.type === 'software';
+  return { backend: 'webgpu', status: 'loaded', reason: `${byName.reason}${software ? '; a software adapter: used only with --backend webgpu, not by auto' : ''}` };
 }
 
 async function probeWasm(threads: number): Promise<{ entry: DoctorBackend; status: WasmStatus | null }> {
@@ -69,6 +82,7 @@ export function formatDoctorReport(report: DoctorReport): string {
     'Backends (best first):',
     ...report.backends.map((b) => `  ${b.backend.padEnd(16)}${b.status.padEnd(15)}${b.reason}`),
     `wasm       ${formatWasm(report.wasm)}`,
+    `WebGPU     ${report.webgpu.adapter ? formatAdapter(report.webgpu.adapter) : `no adapter: ${report.webgpu.problem}`}`,
     `GPU        ${formatGpu(report.gpu)}`,
     ...report.gpu.checks.map((c) => `  ${c.source.padEnd(26)}${c.detail}`),
   ];
@@ -79,6 +93,11 @@ function formatWasm(wasm: WasmStatus | null): string {
   if (wasm === null) return 'not loaded';
   const threads = `${wasm.threads} thread${wasm.threads === 1 ? '' : 's'}`;
   return `SIMD ${wasm.simd ? 'yes' : 'no'}, ${threads}${wasm.note === null ? '' : ` (${wasm.note})`}`;
+}
+
+function formatAdapter(adapter: WebgpuAdapter): string {
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  return `${describeWebgpuAdapter(adapter)}; vendor ${adapter.vendor}, max buffer ${mib(adapter.limits.maxBufferSize)}, max storage binding ${mib(adapter.limits.maxStorageBufferBindingSize)}`;
 }
 
 function formatGpu(gpu: GpuEvidence): string {

@@ -20,7 +20,7 @@ let pending: Promise<unknown> = Promise.resolve();
 
 /**
  * Makes a tfjs backend current and reports which one and why. `auto` takes the first that loads of
- * tensorflow-gpu, tensorflow, wasm, cpu; an explicit choice that cannot load throws
+ * tensorflow-gpu, webgpu on a hardware adapter, tensorflow, wasm, cpu; an explicit choice that cannot load throws
  * BackendUnavailableError with the reason. Safe to call again, also to switch backends; calls run one
  * at a time. Call it before creating any tensor: wasm's thread count is fixed when it initializes.
  */
@@ -39,7 +39,7 @@ async function select(choice: BackendChoice, options: InitBackendOptions): Promi
   const previous = tf.engine().backendName; // unset until a backend has been chosen
   const attempts: BackendAttempt[] = [];
   for (const backend of choice === 'auto' ? BACKEND_NAMES : [choice]) {
-    const outcome = await attemptBackend(backend, threads);
+    const outcome = await attemptBackend(backend, threads, choice !== 'auto');
     attempts.push({ backend, ok: outcome.ok, reason: outcome.reason });
     if (outcome.ok) {
       return { backend, tfjsName: tf.getBackend(), threads: outcome.threads, attempts, summary: summarize(backend, attempts) };

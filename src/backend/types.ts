@@ -1,5 +1,5 @@
 /** The tfjs backends slm-train can run on, best first: the order `auto` tries them in. */
-export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
 export type BackendName = (typeof BACKEND_NAMES)[number];
 

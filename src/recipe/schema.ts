@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 
-export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export const SCHEDULES = ['cosine', 'linear', 'constant'] as const;
 export const DATA_FORMATS = ['auto', 'text', 'prompt_response'] as const;
 

@@ -22,11 +22,14 @@ function reference(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, offset: numbe
   return tf.matMul(tf.softmax(scores), v);
 }
 
-function maxDifference(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+async function maxDifference(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const difference = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))));
+  const [value] = await difference.data();
+  difference.dispose();
+  return value;
 }
 
-/** Shared by the cpu and wasm test files. */
+/** Shared by the cpu, wasm and webgpu test files. */
 export function causalAttentionSuite(): void {
   describe('causalAttention', () => {
     // T = 7 positions in blocks of 3 (3, 3, 1), G = 2 heads per kv head, N = 3 kv heads x batch.
@@ -37,7 +40,7 @@ export function causalAttentionSuite(): void {
       ['without a cache, in blocks', 0, 3],
       ['after 5 cached positions, in blocks', 5, 3],
       ['in one block', 0, 128],
-    ])('equals one masked softmax over all keys, with its gradients: %s', (_, offset, block) => {
+    ])('equals one masked softmax over all keys, with its gradients: %s', async (_, offset, block) => {
       const S = offset + T;
       const q = randomTensor([N, T * G, hd], 1) as tf.Tensor3D;
       const [k, v] = [randomTensor([N, S, hd], 2), randomTensor([N, S, hd], 3)] as tf.Tensor3D[];
@@ -45,10 +48,10 @@ export function causalAttentionSuite(): void {
       const loss = (f: typeof reference) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
         tf.sum(tf.mul(f(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, offset), dy));
 
-      expect(maxDifference(blocked(q, k, v, offset), reference(q, k, v, offset))).toBeLessThan(1e-5);
+      expect(await maxDifference(blocked(q, k, v, offset), reference(q, k, v, offset))).toBeLessThan(1e-5);
       const actual = tf.grads(loss(blocked))([q, k, v]);
       const expected = tf.grads(loss(reference))([q, k, v]);
-      actual.forEach((g, i) => expect(maxDifference(g, expected[i]), `gradient ${'qkv'[i]}`).toBeLessThan(1e-5));
+      for (const [i, g] of actual.entries()) expect(await maxDifference(g, expected[i]), `gradient ${'qkv'[i]}`).toBeLessThan(1e-5);
     });
   });
 }

@@ -4,7 +4,7 @@ import { attention, mlp, rmsNorm } from '../../src/model/layers.ts';
 import { rotaryTables } from '../../src/model/rope.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { crossEntropy } from '../../trainers/losses/cross-entropy.ts';
-import { expectGradientMatchesFiniteDifferences } from '../helpers/finite-differences.ts';
+import { expectGradientMatchesFiniteDifferences, readAndDispose } from '../helpers/finite-differences.ts';
 import { randomIds, tinyConfig, tinyModel } from '../helpers/tiny-model.ts';
 
 /** A fixed random projection turns a block's output into a scalar whose gradient reaches every output. */
@@ -19,39 +19,39 @@ function randomTensor(shape: number[], seed: number, scale = 1): tf.Tensor {
   return tf.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * scale), shape);
 }
 
-/** Shared by the cpu and wasm test files: wasm runs its own product and slicing kernels (see matmul.ts). */
+/** Shared by the cpu, wasm and webgpu test files: wasm runs its own product and slicing kernels (see matmul.ts). */
 export function gradientSuite(): void {
   describe('gradients match finite differences', () => {
     const config = tinyConfig();
     const model = tinyModel();
     const [B, T, D] = [2, 5, config.hiddenSize];
 
-    it('RMSNorm, with respect to input and gain', () => {
+    it('RMSNorm, with respect to input and gain', async () => {
       const x = randomTensor([B, T, D], 1);
       const w = randomTensor([D], 2);
-      expectGradientMatchesFiniteDifferences((xi) => projectToScalar(rmsNorm(xi, w, 1e-5), 3), x);
-      expectGradientMatchesFiniteDifferences((wi) => projectToScalar(rmsNorm(x, wi, 1e-5), 3), w);
+      await expectGradientMatchesFiniteDifferences((xi) => projectToScalar(rmsNorm(xi, w, 1e-5), 3), x);
+      await expectGradientMatchesFiniteDifferences((wi) => projectToScalar(rmsNorm(x, wi, 1e-5), 3), w);
     });
 
-    it('attention (GQA, rotary, causal mask, biases), with respect to its input', () => {
+    it('attention (GQA, rotary, causal mask, biases), with respect to its input', async () => {
       const x = randomTensor([B, T, D], 4) as tf.Tensor3D;
       const inputs = { rope: rotaryTables(config, 0, T, 1 / Math.sqrt(config.headDim)) };
-      expectGradientMatchesFiniteDifferences((xi) => projectToScalar(attention(xi as tf.Tensor3D, 0, config, model.param, model.project, inputs), 5), x, { samples: 10 });
+      await expectGradientMatchesFiniteDifferences((xi) => projectToScalar(attention(xi as tf.Tensor3D, 0, config, model.param, model.project, inputs), 5), x, { samples: 10 });
     });
 
-    it('SwiGLU MLP, with respect to its input', () => {
+    it('SwiGLU MLP, with respect to its input', async () => {
       const x = randomTensor([B, T, D], 6) as tf.Tensor3D;
-      expectGradientMatchesFiniteDifferences((xi) => projectToScalar(mlp(xi as tf.Tensor3D, 1, model.project), 7), x);
+      await expectGradientMatchesFiniteDifferences((xi) => projectToScalar(mlp(xi as tf.Tensor3D, 1, model.project), 7), x);
     });
 
-    it('cross-entropy with a mask, with respect to the logits', () => {
+    it('cross-entropy with a mask, with respect to the logits', async () => {
       const logits = randomTensor([6, config.vocabSize], 8, 2);
       const targets = tf.tensor1d([0, 5, 22, 3, 3, 9], 'int32');
       const mask = tf.tensor1d([1, 0, 1, 1, 0, 1]);
-      expectGradientMatchesFiniteDifferences((l) => crossEntropy(l as tf.Tensor2D, targets, mask), logits, { samples: 12 });
+      await expectGradientMatchesFiniteDifferences((l) => crossEntropy(l as tf.Tensor2D, targets, mask), logits, { samples: 12 });
     });
 
-    it('the full model loss, with respect to every parameter', () => {
+    it('the full model loss, with respect to every parameter', async () => {
       const rng = new Rng(9);
       const ids = randomIds(rng, B, T, config.vocabSize);
       const targets = tf.reshape(randomIds(rng, B, T, config.vocabSize), [B * T]) as tf.Tensor1D;
@@ -60,17 +60,17 @@ export function gradientSuite(): void {
         crossEntropy(tf.reshape(model.forward(ids), [B * T, config.vocabSize]) as tf.Tensor2D, targets, mask);
       const { grads } = tf.variableGrads(loss, [...model.params.values()]);
       for (const [name, param] of model.params) {
-        const base = param.dataSync().slice();
-        const analytic = grads[param.name].dataSync();
-        const lossWith = (i: number, delta: number) => {
+        const base = ((await param.data()) as Float32Array).slice();
+        const analytic = await grads[param.name].data();
+        const lossWith = async (i: number, delta: number) => {
           const values = base.slice();
           values[i] += delta;
           tf.tidy(() => param.assign(tf.tensor(values, param.shape)));
-          return tf.tidy(() => loss().dataSync()[0]);
+          return (await readAndDispose(tf.tidy(() => loss())))[0];
         };
         for (let s = 0; s < 3; s++) {
           const i = rng.int(base.length);
-          const numeric = (lossWith(i, 1e-2) - lossWith(i, -1e-2)) / 2e-2;
+          const numeric = ((await lossWith(i, 1e-2)) - (await lossWith(i, -1e-2))) / 2e-2;
           expect(Math.abs(analytic[i] - numeric), `${name}[${i}]: ${analytic[i]} vs ${numeric}`).toBeLessThanOrEqual(
             2e-3 + 3e-2 * Math.abs(numeric),
           );

@@ -64,7 +64,7 @@ export function reverseValues(heap: Values, from: number, to: number, shape: num
  * Neighbouring axes that are both reversed, or both kept, act as one axis: [M, 2, 16] reversing axis 1
  * stays as it is, [4, 5, 6] reversing axes 0 and 1 becomes [20, 6] reversing axis 0.
  */
-function mergeAxes(shape: number[], axes: number[]): { sizes: number[]; reversed: boolean[] } {
+export function mergeAxes(shape: number[], axes: number[]): { sizes: number[]; reversed: boolean[] } {
   const sizes: number[] = [];
   const reversed: boolean[] = [];
   shape.forEach((size, axis) => {

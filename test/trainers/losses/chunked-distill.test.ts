@@ -96,13 +96,13 @@ describe('chunkedFullDistillLoss', () => {
     }
   });
 
-  it.each(FORMULAS)('has a written-out gradient that matches finite differences: %s', (_, divergence) => {
+  it.each(FORMULAS)('has a written-out gradient that matches finite differences: %s', async (_, divergence) => {
     const input = randomInput(2, { Vs: 13, Vt: 11 });
     const options = { ...divergence, temperature: 2, rowChunk: 3, vocabChunk: 4 };
     const ofHidden = (x: tf.Tensor) => chunkedFullDistillLoss({ ...input, studentHidden: x as tf.Tensor2D }, options);
     const ofHead = (x: tf.Tensor) => chunkedFullDistillLoss({ ...input, studentHead: x as tf.Tensor2D }, options);
-    expectGradientMatchesFiniteDifferences(ofHidden, input.studentHidden, { samples: 5, seed: 1 });
-    expectGradientMatchesFiniteDifferences(ofHead, input.studentHead, { samples: 5, seed: 2 });
+    await expectGradientMatchesFiniteDifferences(ofHidden, input.studentHidden, { samples: 5, seed: 1 });
+    await expectGradientMatchesFiniteDifferences(ofHead, input.studentHead, { samples: 5, seed: 2 });
   });
 
   it('is 0 with zero gradients when every position is masked', () => {

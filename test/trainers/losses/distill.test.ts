@@ -173,7 +173,7 @@ describe('topKDistill', () => {
     expectClose(actual, numericGradient64(reference, c.student).flat(), 2e-5, 1e-3, 'gradient');
   });
 
-  it('has gradients that match float32 finite differences', () => {
+  it('has gradients that match float32 finite differences', async () => {
     const c = topKCase(13, 1);
     const { ids, logprobs } = topKTensors(c);
     for (const options of [
@@ -181,7 +181,7 @@ describe('topKDistill', () => {
       { divergence: 'reverse_kl', beta: 0.5, temperature: 1, tail: 'renormalize' },
     ] satisfies TopKOptions[]) {
       const f = (x: tf.Tensor) => tf.sum(topKDistill(x as tf.Tensor2D, ids, logprobs, options)) as tf.Scalar;
-      expectGradientMatchesFiniteDifferences(f, tf.tensor2d(c.student), { samples: 10 });
+      await expectGradientMatchesFiniteDifferences(f, tf.tensor2d(c.student), { samples: 10 });
     }
   });
 
@@ -279,7 +279,7 @@ describe('fullDistill', () => {
     expectClose(grad, numericGradient64(reference, student).flat(), 2e-5, 1e-3, 'gradient');
   });
 
-  it('has gradients that match float32 finite differences', () => {
+  it('has gradients that match float32 finite differences', async () => {
     const rng = new Rng(22);
     const teacher = tf.tensor2d(matrix(rng, 4, 7, 1));
     for (const options of [
@@ -287,7 +287,7 @@ describe('fullDistill', () => {
       { divergence: 'jsd', beta: 0.3, temperature: 1 },
     ] satisfies DivergenceOptions[]) {
       const f = (x: tf.Tensor) => tf.sum(fullDistill(x as tf.Tensor2D, teacher, options)) as tf.Scalar;
-      expectGradientMatchesFiniteDifferences(f, tf.tensor2d(matrix(rng, 4, 7, 1)), { samples: 10 });
+      await expectGradientMatchesFiniteDifferences(f, tf.tensor2d(matrix(rng, 4, 7, 1)), { samples: 10 });
     }
   });
 
