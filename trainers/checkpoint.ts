@@ -65,7 +65,7 @@ export function checkpointDir(checkpointsDir: string, step: number): string {
 
 /** Writes a checkpoint to `dir`, replacing one already there; a failure leaves no directory under `dir`'s name. */
 export async function saveCheckpoint(dir: string, checkpoint: CheckpointToSave): Promise<void> {
-  const params = paramsToHost(checkpoint.params);
+  const params = await paramsToHost(checkpoint.params);
   const moments = momentsToHost(checkpoint.optimizer, params);
   await replaceDirAtomic(dir, async (staging) => {
     await writeSafetensors(join(staging, MODEL_FILE), params, { dtype: 'F32' });
@@ -151,13 +151,15 @@ export async function pruneCheckpoints(checkpointsDir: string, keep: number): Pr
   return doomed;
 }
 
-function paramsToHost(params: Map<string, tf.Tensor>): HostTensor[] {
-  return [...params].map(([name, tensor]) => {
+async function paramsToHost(params: Map<string, tf.Tensor>): Promise<HostTensor[]> {
+  const host: HostTensor[] = [];
+  for (const [name, tensor] of params) {
     if (tensor.dtype !== 'float32') {
       throw new TypeError(`saveCheckpoint: parameter '${name}' has dtype ${tensor.dtype}; expected float32`);
     }
-    return { name, shape: tensor.shape, data: tensor.dataSync() as Float32Array };
-  });
+    host.push({ name, shape: tensor.shape, data: (await tensor.data()) as Float32Array });
+  }
+  return host;
 }
 
 /** Moments as tensors shaped like their parameters, named as in PyTorch's AdamW state. */

@@ -4,10 +4,10 @@ import * as tf from '@tensorflow/tfjs-core';
 const NORM_EPS = 1e-6;
 
 /** The 2-norm of all gradients taken together as one vector (0 for none). */
-export function globalNorm(grads: Map<string, tf.Tensor>): number {
+export async function globalNorm(grads: Map<string, tf.Tensor>): Promise<number> {
   if (grads.size === 0) return 0;
   const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))));
-  const value = norm.dataSync()[0];
+  const [value] = await norm.data();
   norm.dispose();
   return value;
 }
@@ -18,12 +18,12 @@ export function globalNorm(grads: Map<string, tf.Tensor>): number {
  * are new (unscaled ones are cheap clones sharing storage) and belong to the caller, as the inputs still do.
  * A non-finite norm leaves the gradients unscaled: the caller should skip that step.
  */
-export function clipByGlobalNorm(
+export async function clipByGlobalNorm(
   grads: Map<string, tf.Tensor>,
   maxNorm: number,
-): { grads: Map<string, tf.Tensor>; norm: number } {
+): Promise<{ grads: Map<string, tf.Tensor>; norm: number }> {
   if (!(maxNorm > 0)) throw new RangeError(`clipByGlobalNorm: maxNorm must be > 0, got ${maxNorm}`);
-  const norm = globalNorm(grads);
+  const norm = await globalNorm(grads);
   const scale = maxNorm / (norm + NORM_EPS);
   const clips = Number.isFinite(norm) && scale < 1;
   const out = new Map<string, tf.Tensor>();

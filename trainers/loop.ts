@@ -75,7 +75,7 @@ export async function fit(
     const { grads, meanLoss, tokens, observed } = await accumulateGradients(trainable, batches, loss, options.gradAccum);
     try {
       if (!Number.isFinite(meanLoss)) throw new DivergenceError(step + 1, 'the loss');
-      const { norm, clipped } = clip(grads, options.clipGradNorm);
+      const { norm, clipped } = await clip(grads, options.clipGradNorm);
       if (!Number.isFinite(norm)) throw new DivergenceError(step + 1, 'the gradient norm');
       const lr = learningRate(step, options.schedule);
       optimizer.step(clipped, lr);
@@ -98,19 +98,21 @@ async function accumulateGradients(
 ): Promise<{ grads: Map<string, tf.Tensor>; meanLoss: number; tokens: number; observed: Record<string, number> }> {
   const grads = new Map<string, tf.Tensor>();
   const observed: Record<string, number> = {};
-  // Read at once: the tape disposes the loss's intermediate tensors when it returns.
-  const observe: MetricSink = (name, value) => (observed[name] = (observed[name] ?? 0) + value.dataSync()[0] / microBatches);
   let lossSum = 0;
   let tokens = 0;
   for (let micro = 0; micro < microBatches; micro++) {
     const batch = await batches.nextBatch();
     tokens += batch.batchSize * batch.seqLen;
+    // Kept (as clones: the loss may return what it observed) past the tape, which disposes the loss's
+    // intermediates, and read after it: reads are
+    // asynchronous (the webgpu backend has no synchronous one in Node).
+    const kept: [string, tf.Scalar][] = [];
     const { value, grads: byVariable } = tf.variableGrads(
-      () => loss(batch, observe),
+      () => loss(batch, (name, metric) => kept.push([name, tf.keep(tf.clone(metric))])),
       trainable.map((p) => p.variable),
     );
-    lossSum += value.dataSync()[0];
-    value.dispose();
+    lossSum += await readScalar(value);
+    for (const [name, metric] of kept) observed[name] = (observed[name] ?? 0) + (await readScalar(metric)) / microBatches;
     for (const { name, variable } of trainable) {
       const g = byVariable[variable.name];
       const previous = grads.get(name);
@@ -130,10 +132,17 @@ async function accumulateGradients(
   return { grads, meanLoss: lossSum / microBatches, tokens, observed };
 }
 
-function clip(grads: Map<string, tf.Tensor>, maxNorm: number | null): { norm: number; clipped: Map<string, tf.Tensor> } {
-  if (maxNorm === null) return { norm: globalNorm(grads), clipped: grads };
-  const { grads: clipped, norm } = clipByGlobalNorm(grads, maxNorm);
+async function clip(grads: Map<string, tf.Tensor>, maxNorm: number | null): Promise<{ norm: number; clipped: Map<string, tf.Tensor> }> {
+  if (maxNorm === null) return { norm: await globalNorm(grads), clipped: grads };
+  const { grads: clipped, norm } = await clipByGlobalNorm(grads, maxNorm);
   return { norm, clipped };
+}
+
+/** A scalar's value; the tensor is disposed. */
+export async function readScalar(t: tf.Tensor): Promise<number> {
+  const [value] = await t.data();
+  t.dispose();
+  return value;
 }
 
 /** Steps are synchronous tensor work: let timers (progress redraws) and signal handlers run between them. */

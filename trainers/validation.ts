@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../datasets/batches.ts';
-import type { LossFn } from './loop.ts';
+import { readScalar, type LossFn } from './loop.ts';
 
 export interface ValidationResult {
   loss: number;
@@ -9,16 +9,16 @@ export interface ValidationResult {
 }
 
 /** Token-weighted means of a per-batch mean loss and its observed parts over held-out batches; null when no token is scored. */
-export function validate(batches: Iterable<Batch>, loss: LossFn): ValidationResult | null {
+export async function validate(batches: Iterable<Batch>, loss: LossFn): Promise<ValidationResult | null> {
   let weighted = 0;
   let tokens = 0;
   const observed: Record<string, number> = {};
   for (const batch of batches) {
     if (batch.tokens === 0) continue;
-    const observe = (name: string, value: tf.Scalar) => (observed[name] = (observed[name] ?? 0) + value.dataSync()[0] * batch.tokens);
-    const value = tf.tidy(() => loss(batch, observe));
-    weighted += value.dataSync()[0] * batch.tokens;
-    value.dispose();
+    const kept: [string, tf.Scalar][] = [];
+    const value = tf.tidy(() => loss(batch, (name, metric) => kept.push([name, tf.keep(tf.clone(metric))])));
+    weighted += (await readScalar(value)) * batch.tokens;
+    for (const [name, metric] of kept) observed[name] = (observed[name] ?? 0) + (await readScalar(metric)) * batch.tokens;
     tokens += batch.tokens;
   }
   if (tokens === 0) return null;

@@ -4,7 +4,7 @@ import type { CompactTensor } from '../formats/compact-tensor.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import { Rng } from '../util/rng.ts';
 import type { ModelConfig } from './config.ts';
-import { EMBEDDING, FrozenWeights, fusedName, UPLOAD_VALUES } from './frozen-weights.ts';
+import { EMBEDDING, FrozenWeights, fusedName, transposeInto, UPLOAD_VALUES } from './frozen-weights.ts';
 import type { KVCache } from './kv-cache.ts';
 import { decoderBlock, rmsNorm, type AttentionInputs, type Projection } from './layers.ts';
 import { linear } from './matmul.ts';
@@ -371,10 +371,15 @@ function fromHfLayout(data: Float32Array, spec: ParameterSpec): tf.Tensor {
   return transposed;
 }
 
+/**
+ * A parameter's values in Hugging Face layout, transposed on the host: the variable itself is read, so
+ * that after `cacheOnHost` its values are at hand on every backend (webgpu has no synchronous read).
+ */
 function toHfLayout(param: tf.Variable, spec: ParameterSpec): Float32Array {
-  if (!spec.transposed) return param.dataSync() as Float32Array;
-  const transposed = tf.transpose(param);
-  const data = transposed.dataSync() as Float32Array;
-  transposed.dispose();
-  return data;
+  const values = param.dataSync() as Float32Array;
+  if (!spec.transposed) return values;
+  const [rows, cols] = param.shape; // [in, out] -> [out, in]
+  const out = new Float32Array(values.length);
+  transposeInto(values, rows, cols, out, rows, 0);
+  return out;
 }

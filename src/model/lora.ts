@@ -64,14 +64,15 @@ export class LoraAdapter {
     return adapter;
   }
 
-  /** The adapter's tensors in PEFT names and layout. */
-  peftTensors(): HostTensor[] {
-    return [...this.params].map(([name, v]) => {
+  /** The adapter's tensors in PEFT names and layout (read asynchronously, as every backend can). */
+  async peftTensors(): Promise<HostTensor[]> {
+    const tensors: HostTensor[] = [];
+    for (const [name, v] of this.params) {
       const t = tf.transpose(v);
-      const data = t.dataSync() as Float32Array;
+      tensors.push({ name, shape: t.shape, data: (await t.data()) as Float32Array });
       t.dispose();
-      return { name, shape: t.shape, data };
-    });
+    }
+    return tensors;
   }
 
   /** Wraps the model's projections: the base output plus each adapted projection's low-rank update. */

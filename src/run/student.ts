@@ -2,6 +2,7 @@
  * The model a recipe trains, whatever its kind: a scratch transformer whose every weight trains, or LoRA
  * adapters on a frozen pretrained base. The train stage works only through this interface.
  */
+import { cacheOnHost } from '../backend/host-read.ts';
 import type * as tf from '@tensorflow/tfjs-core';
 import { writeHfModelDir } from '../formats/hf-model-dir.ts';
 import { writePeftAdapter } from '../export/peft.ts';
@@ -76,14 +77,16 @@ async function scratchStudent(spec: ScratchStudentSpec, seed: number, seqLen: nu
     project: model.project,
     rngState: 0,
     setTraining: () => {},
-    writeFinal: (dir) =>
-      writeHfModelDir(dir, {
+    writeFinal: async (dir) => {
+      await cacheOnHost(model.params.values());
+      await writeHfModelDir(dir, {
         config,
         tensors: model.eachHfTensor(),
         dtype: 'F32',
         tokenizerJson: tokenizer.toJSON(),
         tokenizerConfig: spec.tokenizer === 'byte' ? BYTE_LEVEL_TOKENIZER_CONFIG : undefined,
-      }),
+      });
+    },
     summary: `scratch model: ${formatCount(countParameters(config))} parameters, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize}`,
     dispose: () => model.dispose(),
   };
@@ -111,7 +114,7 @@ async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, 
       adapter.dropoutState = state;
     },
     setTraining: (on) => (adapter.training = on),
-    writeFinal: (dir) => writePeftAdapter(dir, lora, adapter.peftTensors(), spec.base),
+    writeFinal: async (dir) => writePeftAdapter(dir, lora, await adapter.peftTensors(), spec.base),
     summary: `LoRA rank ${lora.rank} on ${lora.targets.join(', ')}: ${formatCount(adapter.parameterCount())} trainable of ${formatCount(model.parameterCount())} base parameters (frozen)`,
     dispose: () => {
       adapter.dispose();

@@ -235,10 +235,10 @@ async function trainLoop(
   if (batches instanceof OnPolicyBatches) batches.drawn = startStep * train.gradAccum;
   const startedAt = performance.now() - (resumed?.elapsedSeconds ?? 0) * 1000;
   const elapsed = () => (performance.now() - startedAt) / 1000;
-  const runValidation = () => {
+  const runValidation = async () => {
     if (!data.validation) return null;
     student.setTraining(false);
-    const result = validate(data.validation.batches(train.evalBatches), loss);
+    const result = await validate(data.validation.batches(train.evalBatches), loss);
     student.setTraining(true);
     return result;
   };
@@ -264,7 +264,7 @@ async function trainLoop(
     const evalEvery = recipe.eval?.every;
     if (evalEvery && m.step % evalEvery === 0 && !isLast) Object.assign(record, await evaluateDuringTraining(recipe, paths, student, m.step, progress));
     if (m.step % train.evalEvery === 0 || isLast) {
-      const result = runValidation();
+      const result = await runValidation();
       if (result !== null) {
         record.val_loss = lastValidation = result.loss;
         for (const [name, value] of Object.entries(result.observed)) record[`val_${name}`] = value;
@@ -276,7 +276,7 @@ async function trainLoop(
     if (m.step % train.checkpointEvery === 0 || isLast) {
       await saveCheckpoint(paths.checkpoint(m.step), {
         params: student.trainable,
-        optimizer: optimizer.state(),
+        optimizer: await optimizer.state(),
         trainerState: { step: m.step, dataState: data.train.getState(), rngState: student.rngState, elapsedSeconds: elapsed(), settings: resumeSettings(recipe) },
         config: student.model.config,
       });

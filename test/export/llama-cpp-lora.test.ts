@@ -50,7 +50,7 @@ describe('a GGUF LoRA adapter applied by real llama.cpp to the exported base', (
     const basePath = join(dir, 'base.gguf');
     await exportGguf(model, { json: tokenizer.toJSON(), config: BYTE_LEVEL_TOKENIZER_CONFIG }, basePath, { type: 'F32' });
     const adapterPath = join(dir, 'adapter.gguf');
-    await exportGgufLora(adapterPath, model.config, lora, adapter.peftTensors());
+    await exportGgufLora(adapterPath, model.config, lora, await adapter.peftTensors());
 
     const baseOnly = await llamaCppProbabilities(basePath, ids, tokenizer.vocabSize);
     const withAdapter = await llamaCppProbabilities(basePath, ids, tokenizer.vocabSize, adapterPath);

@@ -87,10 +87,10 @@ describe('LoRA', () => {
     }
   });
 
-  it('round-trips through PEFT tensor names and shapes', () => {
+  it('round-trips through PEFT tensor names and shapes', async () => {
     const model = tinyModel();
     const adapter = trainedAdapter(model);
-    const tensors = adapter.peftTensors();
+    const tensors = await adapter.peftTensors();
     const qA = tensors.find((t) => t.name === 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight')!;
     const qB = tensors.find((t) => t.name === 'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight')!;
     expect(qA.shape).toEqual([4, 16]); // [r, in]

@@ -178,7 +178,7 @@ describe('a PEFT adapter evaluated on a streamed base', () => {
     await writeHfModelDir(base, { config: model.config, tensors: model.eachHfTensor(), dtype: 'BF16', tokenizerJson: createByteLevelTokenizer().toJSON() });
     const adapter = LoraAdapter.init(model, lora, 2);
     randomizeLoraB(adapter, 8, 0.2);
-    await writePeftAdapter(join(dir, 'adapter'), lora, adapter.peftTensors(), base);
+    await writePeftAdapter(join(dir, 'adapter'), lora, await adapter.peftTensors(), base);
     adapter.dispose();
     model.dispose();
     const logprobs = async (weights: 'resident' | 'streamed') => {

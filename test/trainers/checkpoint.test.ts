@@ -83,11 +83,11 @@ function dispose(params: Map<string, tf.Variable>, optimizer?: AdamW): void {
 }
 
 /** A checkpoint of freshly made parameters after `step` AdamW steps. */
-function checkpointAfter(step: number): { checkpoint: CheckpointToSave; cleanup: () => void } {
+async function checkpointAfter(step: number): Promise<{ checkpoint: CheckpointToSave; cleanup: () => void }> {
   const params = makeParams(step + 100);
   const optimizer = new AdamW(params, { lr: 1e-2 });
   train(optimizer, new Rng(step), step);
-  const checkpoint = { params, optimizer: optimizer.state(), trainerState: trainerState(step) };
+  const checkpoint = { params, optimizer: await optimizer.state(), trainerState: trainerState(step) };
   return { checkpoint, cleanup: () => dispose(params, optimizer) };
 }
 
@@ -96,7 +96,7 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     const params = makeParams(1);
     const optimizer = new AdamW(params, { lr: 1e-2 });
     train(optimizer, new Rng(2), 3);
-    const state = optimizer.state();
+    const state = await optimizer.state();
     const config = { model: { hiddenSize: 4 }, lr: 1e-2 };
     const dir = checkpointDir(root, 3);
     await saveCheckpoint(dir, { params, optimizer: state, trainerState: trainerState(3, { note: 'x' }), config });
@@ -136,7 +136,7 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     train(beforeOptimizer, rng, 2);
     await saveCheckpoint(checkpointDir(root, 2), {
       params: before,
-      optimizer: beforeOptimizer.state(),
+      optimizer: await beforeOptimizer.state(),
       trainerState: trainerState(2, { rngState: rng.getState() }),
     });
     dispose(before, beforeOptimizer);
@@ -159,8 +159,8 @@ describe('saveCheckpoint / loadCheckpoint', () => {
   });
 
   it('replaces a checkpoint already under the same name, leaving nothing else behind', async () => {
-    const first = checkpointAfter(1);
-    const second = checkpointAfter(2);
+    const first = await checkpointAfter(1);
+    const second = await checkpointAfter(2);
     const dir = join(root, 'latest');
     await saveCheckpoint(dir, first.checkpoint);
     await saveCheckpoint(dir, second.checkpoint);
@@ -171,11 +171,11 @@ describe('saveCheckpoint / loadCheckpoint', () => {
   });
 
   it('leaves no checkpoint under the final name, and the previous one intact, when saving fails midway', async () => {
-    const good = checkpointAfter(1);
+    const good = await checkpointAfter(1);
     await saveCheckpoint(checkpointDir(root, 1), good.checkpoint);
 
     // JSON.stringify throws on a BigInt: the failure comes after both safetensors files are written.
-    const broken = checkpointAfter(2);
+    const broken = await checkpointAfter(2);
     const failing = { ...broken.checkpoint, trainerState: trainerState(2, { bad: 1n }) };
     await expect(saveCheckpoint(checkpointDir(root, 2), failing)).rejects.toThrow(/BigInt/);
     await expect(saveCheckpoint(checkpointDir(root, 1), failing)).rejects.toThrow(/BigInt/);
@@ -191,7 +191,7 @@ describe('saveCheckpoint / loadCheckpoint', () => {
   });
 
   it('rejects optimizer moments for a parameter that is not being saved', async () => {
-    const { checkpoint, cleanup } = checkpointAfter(1);
+    const { checkpoint, cleanup } = await checkpointAfter(1);
     const params = new Map([...checkpoint.params].slice(1));
     await expect(saveCheckpoint(join(root, 'x'), { ...checkpoint, params })).rejects.toThrow(
       /optimizer has moments for 'model.layers.0.self_attn.q_proj.weight', which is not among the params/,
@@ -201,7 +201,7 @@ describe('saveCheckpoint / loadCheckpoint', () => {
   });
 
   it('rejects an optimizer file whose moments do not pair up with the parameters', async () => {
-    const { checkpoint, cleanup } = checkpointAfter(1);
+    const { checkpoint, cleanup } = await checkpointAfter(1);
     const dir = join(root, 'c');
     await saveCheckpoint(dir, checkpoint);
     const data = new Float32Array(4);
@@ -253,7 +253,7 @@ describe('restoreParams', () => {
 describe('listCheckpoints / pruneCheckpoints', () => {
   it('lists complete checkpoints by step, skipping staging folders and other folders', async () => {
     for (const [name, step] of [['b', 30], ['a', 200], ['step-00000005', 5]] as const) {
-      const { checkpoint, cleanup } = checkpointAfter(0);
+      const { checkpoint, cleanup } = await checkpointAfter(0);
       await saveCheckpoint(join(root, name), { ...checkpoint, trainerState: trainerState(step) });
       cleanup();
     }
@@ -272,7 +272,7 @@ describe('listCheckpoints / pruneCheckpoints', () => {
 
   it('keeps the newest N', async () => {
     for (const step of [40, 10, 30, 20, 50]) {
-      const { checkpoint, cleanup } = checkpointAfter(0);
+      const { checkpoint, cleanup } = await checkpointAfter(0);
       await saveCheckpoint(checkpointDir(root, step), { ...checkpoint, trainerState: trainerState(step) });
       cleanup();
     }

@@ -107,15 +107,16 @@ export class AdamW {
   }
 
   /** A copy of the moments on the host, safe to keep while training goes on. */
-  state(): AdamWState {
+  async state(): Promise<AdamWState> {
+    const step = this.stepCount;
     const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
     for (const [name, slot] of this.slots) {
       moments.set(name, {
-        m: (slot.m.dataSync() as Float32Array).slice(),
-        v: (slot.v.dataSync() as Float32Array).slice(),
+        m: ((await slot.m.data()) as Float32Array).slice(),
+        v: ((await slot.v.data()) as Float32Array).slice(),
       });
     }
-    return { step: this.stepCount, moments };
+    return { step, moments };
   }
 
   /** Restores a state from `state()` or a checkpoint; it must cover exactly this optimizer's parameters. */

@@ -87,7 +87,7 @@ function makeOptimizer(params: Map<string, tf.Variable>): AdamW {
 }
 
 describe('AdamW', () => {
-  it('matches torch.optim.AdamW step by step, with and without weight decay', () => {
+  it('matches torch.optim.AdamW step by step, with and without weight decay', async () => {
     const params = makeParams(reference.params);
     const optimizer = makeOptimizer(params);
     reference.lrs.forEach((lr, step) => {
@@ -98,7 +98,7 @@ describe('AdamW', () => {
         expectClose(params.get(spec.name)!.dataSync(), spec.after[step], 1e-6);
       }
     });
-    const state = optimizer.state();
+    const state = await optimizer.state();
     expect(state.step).toBe(reference.lrs.length);
     for (const spec of reference.params) {
       const moments = state.moments.get(spec.name)!;
@@ -150,14 +150,14 @@ describe('AdamW', () => {
     expect(tf.memory().numTensors).toBe(before - 2 * 2 * reference.params.length);
   });
 
-  it('resumes from state() into a fresh optimizer exactly as an uninterrupted run', () => {
-    const run = (interruptAt: number | null): Float32Array[] => {
+  it('resumes from state() into a fresh optimizer exactly as an uninterrupted run', async () => {
+    const run = async (interruptAt: number | null): Promise<Float32Array[]> => {
       let params = makeParams(reference.params);
       let optimizer = makeOptimizer(params);
-      reference.lrs.forEach((lr, step) => {
+      for (const [step, lr] of reference.lrs.entries()) {
         if (step === interruptAt) {
           const values = new Map([...params].map(([name, p]) => [name, p.dataSync().slice()]));
-          const state: AdamWState = optimizer.state();
+          const state: AdamWState = await optimizer.state();
           optimizer.dispose();
           disposeAll(params.values());
           params = new Map(
@@ -169,21 +169,21 @@ describe('AdamW', () => {
         const grads = gradsAt(reference.params, step);
         optimizer.step(grads, lr);
         disposeAll(grads.values());
-      });
+      }
       const result = [...params.values()].map((p) => p.dataSync().slice() as Float32Array);
       optimizer.dispose();
       disposeAll(params.values());
       return result;
     };
-    expect(run(2)).toEqual(run(null));
+    expect(await run(2)).toEqual(await run(null));
   });
 
-  it('gives state only to trainable parameters and names what is wrong with a gradient map', () => {
+  it('gives state only to trainable parameters and names what is wrong with a gradient map', async () => {
     const weight = tf.variable(tf.ones([2, 2]));
     const frozen = tf.variable(tf.ones([2, 2]), false);
     const optimizer = new AdamW(new Map([['w', weight], ['frozen', frozen]]), { lr: 0.1 });
     expect(optimizer.paramNames()).toEqual(['w']);
-    expect([...optimizer.state().moments.keys()]).toEqual(['w']);
+    expect([...(await optimizer.state()).moments.keys()]).toEqual(['w']);
     const ok = tf.ones([2, 2]);
     const wrongShape = tf.ones([4]);
     expect(() => optimizer.step(new Map())).toThrow(/no gradient for trainable parameter 'w'/);
