@@ -31,6 +31,12 @@ export const MISSING_DRIVER_HINT: Record<string, string> = {
 };
 
 let adapterOnce: Promise<{ adapter: WebgpuAdapter | null; problem: string | null }> | undefined;
+let probed: WebgpuAdapter | null = null;
+
+/** The adapter found by an earlier probe, for code that cannot wait (the memory plan); null before one. */
+export function probedWebgpuAdapter(): WebgpuAdapter | null {
+  return probed;
+}
 
 /** The adapter Dawn offers this process (the one tfjs will use), or why there is none. Cached. */
 export function probeWebgpu(): Promise<{ adapter: WebgpuAdapter | null; problem: string | null }> {
@@ -54,7 +60,8 @@ async function probe(): Promise<{ adapter: WebgpuAdapter | null; problem: string
   }
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) return { adapter: null, problem: `Dawn found no GPU adapter: ${MISSING_DRIVER_HINT[process.platform] ?? 'install the GPU driver'}` };
-  return { adapter: describeAdapter(adapter), problem: null };
+  probed = describeAdapter(adapter);
+  return { adapter: probed, problem: null };
 }
 
 function describeAdapter(adapter: GPUAdapter): WebgpuAdapter {

@@ -39,7 +39,13 @@ export class ModelLoadError extends FormatError {}
 /** The residency `auto` settles on for a model of this config on the live backend. */
 export function resolveResidency(config: ModelConfig, requested: WeightResidency = 'auto', capacity = backendCapacity()): 'resident' | 'streamed' {
   if (requested !== 'auto') return requested;
+  if (capacity.maxTensorBytes !== undefined && largestMatrixBytes(config) > capacity.maxTensorBytes) return 'streamed';
   return countParameters(config) * 4 <= capacity.bytes / 2 ? 'resident' : 'streamed';
+}
+
+/** The largest float32 weight a resident model holds: the embedding (or head), or an MLP matrix. */
+function largestMatrixBytes({ vocabSize, hiddenSize, intermediateSize }: ModelConfig): number {
+  return 4 * hiddenSize * Math.max(vocabSize, intermediateSize);
 }
 
 /** The model from tensors read by name: resident float32 variables, or compact streamed matrices. */

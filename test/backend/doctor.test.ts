@@ -14,6 +14,7 @@ describe('doctorReport', () => {
     expect(report.cpus).toBe(availableParallelism());
     expect(report.backends.map((b) => [b.backend, b.status])).toEqual([
       ['tensorflow-gpu', 'not available'],
+      ['webgpu', report.webgpu.adapter ? 'loaded' : 'not available'],
       ['tensorflow', 'not available'],
       ['wasm', 'loaded'],
       ['cpu', 'loaded'],

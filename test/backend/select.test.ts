@@ -15,12 +15,14 @@ describe('initBackend', () => {
     expect(tf.getBackend()).toBe('wasm');
     expect(report.attempts.map((a) => [a.backend, a.ok])).toEqual([
       ['tensorflow-gpu', false],
+      ['webgpu', false], // no adapter, or only a software one, which auto does not take
       ['tensorflow', false],
       ['wasm', true],
     ]);
     expect(report.attempts[0].reason).toMatch(/@tensorflow\/tfjs-node-gpu is not installed.*npm install @tensorflow\/tfjs-node-gpu/);
-    expect(report.attempts[1].reason).toMatch(/@tensorflow\/tfjs-node is not installed.*npm install @tensorflow\/tfjs-node\b/);
-    expect(report.summary).toMatch(/^wasm \(loaded: .*\); not used: tensorflow-gpu: .*not installed.*; tensorflow: .*not installed/);
+    expect(report.attempts[1].reason).toMatch(/only a software adapter|no GPU adapter|webgpu package/);
+    expect(report.attempts[2].reason).toMatch(/@tensorflow\/tfjs-node is not installed.*npm install @tensorflow\/tfjs-node\b/);
+    expect(report.summary).toMatch(/^wasm \(loaded: .*\); not used: tensorflow-gpu: .*not installed.*; webgpu: .*; tensorflow: .*not installed/);
     expect(report.summary).not.toContain('\n');
   });
 
@@ -80,7 +82,7 @@ describe('initBackend', () => {
 
   it('rejects an unknown choice or a bad thread count, naming the argument', async () => {
     await expect(initBackend('webgl' as never)).rejects.toThrow(BackendOptionError);
-    await expect(initBackend('webgl' as never)).rejects.toThrow(/choice must be one of auto, tensorflow-gpu, tensorflow, wasm, cpu; got 'webgl'/);
+    await expect(initBackend('webgl' as never)).rejects.toThrow(/choice must be one of auto, tensorflow-gpu, webgpu, tensorflow, wasm, cpu; got 'webgl'/);
     await expect(initBackend('wasm', { threads: 0 })).rejects.toThrow(/options\.threads must be a positive integer; got 0/);
     await expect(initBackend('wasm', { threads: 1.5 })).rejects.toThrow(/options\.threads/);
   });
