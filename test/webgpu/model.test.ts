@@ -14,6 +14,10 @@ import { resolveModelConfig } from '../../src/model/config.ts';
 import { loadModelDir } from '../../src/model/load.ts';
 import { parseRecipe } from '../../src/recipe/index.ts';
 import { readMetrics } from '../../src/run/metrics.ts';
+import { generateTokens } from '../../src/model/generate.ts';
+import { Rng } from '../../src/util/rng.ts';
+import { chunkedFullDistillLoss } from '../../trainers/losses/chunked-distill.ts';
+import { topKDistill } from '../../trainers/losses/distill.ts';
 import { silentLogger } from '../../src/run/progress.ts';
 import { runRecipe } from '../../src/run/run-recipe.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
@@ -70,5 +74,39 @@ describe.skipIf(!available)('on webgpu', () => {
       expect(onWebgpu).toHaveLength(3);
       onWebgpu.forEach((loss, step) => expect(Math.abs(loss - onWasm[step]), `${recipe.name} step ${step + 1}: ${loss} vs ${onWasm[step]}`).toBeLessThan(1e-3));
     }
+  });
+
+  it('computes the distillation losses and their gradients as the cpu backend does, and samples the same tokens', async () => {
+    const rng = new Rng(3);
+    const values = (n: number, scale = 1) => Array.from({ length: n }, () => rng.normal() * scale);
+    const [N, H, V, k] = [6, 8, 13, 4];
+    const host = {
+      studentHidden: values(N * H), studentHead: values(H * V), teacherHidden: values(N * H), teacherHead: values(H * V),
+      logits: values(N * V, 2), ids: Array.from({ length: N * k }, (_, i) => (i * 5) % V), logprobs: values(N * k).map((v) => -Math.abs(v) - 0.5),
+    };
+    const run = async () => {
+      const input = {
+        studentHidden: tf.tensor2d(host.studentHidden, [N, H]), studentHead: tf.tensor2d(host.studentHead, [H, V]),
+        teacherHidden: tf.tensor2d(host.teacherHidden, [N, H]), teacherHead: tf.tensor2d(host.teacherHead, [H, V]), mask: tf.tensor1d([1, 1, 0, 1, 1, 1]),
+      };
+      const chunked = tf.grads((hidden, head) => chunkedFullDistillLoss({ ...input, studentHidden: hidden as tf.Tensor2D, studentHead: head as tf.Tensor2D }, { divergence: 'jsd', beta: 0.5, temperature: 2, rowChunk: 4, vocabChunk: 5 }))([input.studentHidden, input.studentHead]);
+      const ids = tf.tensor2d(host.ids, [N, k], 'int32');
+      const logprobs = tf.tensor2d(host.logprobs, [N, k]);
+      const topK = tf.grad((l) => tf.sum(topKDistill(l as tf.Tensor2D, ids, logprobs, { divergence: 'forward_kl', beta: 0, temperature: 1, tail: 'bucket' })))(tf.tensor2d(host.logits, [N, V]));
+      return Promise.all([...chunked, topK].map(async (t) => Array.from(await t.data())));
+    };
+    const sample = async () => {
+      const model = CausalLM.init(resolveModelConfig({ vocabSize: 40, hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2 }), { seed: 2, std: 0.3 });
+      const ids: number[] = [];
+      for await (const id of generateTokens(model, [1, 2, 3], { maxTokens: 8, seed: 5, temperature: 0.8, topK: 10, topP: 0.95 })) ids.push(id);
+      model.dispose();
+      return ids;
+    };
+    await initBackend('cpu');
+    const [expected, expectedIds] = [await run(), await sample()];
+    await initBackend('webgpu');
+    const [actual, actualIds] = [await run(), await sample()];
+    actual.forEach((grad, i) => grad.forEach((v, j) => expect(Math.abs(v - expected[i][j]), `gradient ${i}[${j}]`).toBeLessThan(1e-5 + 1e-4 * Math.abs(expected[i][j]))));
+    expect(actualIds).toEqual(expectedIds);
   });
 });
