@@ -69,7 +69,7 @@ export async function localTarget(ref: string, { weights }: { weights?: WeightRe
       options.project = adapter.wrap(model);
       options.onDispose = () => adapter.dispose();
     } else {
-      adapter.merge(model);
+      await adapter.merge(model);
       adapter.dispose();
     }
   }

@@ -124,23 +124,27 @@ export class LoraAdapter {
   }
 
   /** W += scale * A B for every adapted module (W held [in, out]); refuses non-finite results. */
-  merge(model: CausalLM): void {
-    this.applyDelta(model, 1);
+  merge(model: CausalLM): Promise<void> {
+    return this.applyDelta(model, 1);
   }
 
   /** The exact inverse of merge. */
-  unmerge(model: CausalLM): void {
-    this.applyDelta(model, -1);
+  unmerge(model: CausalLM): Promise<void> {
+    return this.applyDelta(model, -1);
   }
 
-  private applyDelta(model: CausalLM, sign: 1 | -1): void {
+  /** Checks each result asynchronously, as every backend can read (webgpu only so). */
+  private async applyDelta(model: CausalLM, sign: 1 | -1): Promise<void> {
     const merged = new Map<string, tf.Tensor>();
     try {
       for (const module of this.modules.keys()) {
         const weight = model.params.get(`${module}.weight`)!;
         const next = tf.tidy(() => tf.add(weight, this.delta(module, sign)));
         merged.set(module, next);
-        if (!tf.tidy(() => tf.all(tf.isFinite(next)).dataSync()[0])) throw new Error(`adapter: merging into ${module} gives non-finite weights; nothing was changed`);
+        const finite = tf.tidy(() => tf.all(tf.isFinite(next)));
+        const [allFinite] = await finite.data();
+        finite.dispose();
+        if (!allFinite) throw new Error(`adapter: merging into ${module} gives non-finite weights; nothing was changed`);
       }
       for (const [module, next] of merged) model.params.get(`${module}.weight`)!.assign(next);
     } finally {

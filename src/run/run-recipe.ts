@@ -68,7 +68,12 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Prom
     }
     progress.stop();
     if (recipe.eval && runs('eval')) result.eval = await evalStage(recipe, paths, options.logger);
-    if (recipe.export && runs('export')) result.exports = await exportStage(recipe, paths, options.logger);
+    if (recipe.export && runs('export')) {
+      // Export is file work read one tensor at a time, synchronously: a GPU backend, whose reads in Node
+      // are asynchronous only, has nothing to add to it.
+      if (backend.backend === 'webgpu') await initBackend('wasm');
+      result.exports = await exportStage(recipe, paths, options.logger);
+    }
     const report = await writeRunReport(paths.root);
     options.logger.info(`report: ${report.reportHtml}`);
     result.report = { markdown: report.reportMd, html: report.reportHtml };

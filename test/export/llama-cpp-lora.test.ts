@@ -55,7 +55,7 @@ describe('a GGUF LoRA adapter applied by real llama.cpp to the exported base', (
     const baseOnly = await llamaCppProbabilities(basePath, ids, tokenizer.vocabSize);
     const withAdapter = await llamaCppProbabilities(basePath, ids, tokenizer.vocabSize, adapterPath);
     expect(maxAbsDiff(baseOnly, softmaxRows(model))).toBeLessThan(1e-5);
-    adapter.merge(model);
+    await adapter.merge(model);
     const merged = softmaxRows(model);
     expect(maxAbsDiff(withAdapter, baseOnly)).toBeGreaterThan(1e-3); // the adapter changes something
     expect(maxAbsDiff(withAdapter, merged)).toBeLessThan(1e-5);

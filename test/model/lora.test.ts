@@ -40,25 +40,25 @@ describe('LoRA', () => {
     expect(LoraAdapter.init(model, { ...config, rslora: true }, 0).scale).toBe(4);
   });
 
-  it('merged weights give the logits of the unmerged adapter, and unmerge restores the base', () => {
+  it('merged weights give the logits of the unmerged adapter, and unmerge restores the base', async () => {
     const model = tinyModel();
     const base = model.forward(ids);
     const adapter = trainedAdapter(model);
     const adapted = model.forward(ids, undefined, adapter.wrap(model));
     expect(maxDiff(adapted, base)).toBeGreaterThan(1e-2);
-    adapter.merge(model);
+    await adapter.merge(model);
     expect(maxDiff(model.forward(ids), adapted)).toBeLessThan(1e-5);
-    adapter.unmerge(model);
+    await adapter.unmerge(model);
     expect(maxDiff(model.forward(ids), base)).toBeLessThan(1e-5);
   });
 
-  it('refuses a merge that would make weights non-finite, changing nothing', () => {
+  it('refuses a merge that would make weights non-finite, changing nothing', async () => {
     const model = tinyModel();
     const adapter = trainedAdapter(model);
     const before = model.forward(ids);
     const b = adapter.params.get(peftName('model.layers.1.self_attn.o_proj', 'B'))!;
     b.assign(tf.fill(b.shape, Number.POSITIVE_INFINITY));
-    expect(() => adapter.merge(model)).toThrow('non-finite');
+    await expect(adapter.merge(model)).rejects.toThrow('non-finite');
     expect(maxDiff(model.forward(ids), before)).toBe(0);
   });
 

@@ -3,7 +3,7 @@
  * logits, and wasm's losses for the same runs. Tiny shapes: lavapipe computes at about 1 GFLOP/s.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -63,15 +63,22 @@ describe.skipIf(!available)('on webgpu', () => {
     const model = CausalLM.init(config, { seed: 1, std: 0.1 });
     await writeHfModelDir(join(dir, 'base'), { config, tensors: model.hfTensors(), dtype: 'F32', tokenizerJson: tokenizer.toJSON(), tokenizerConfig: BYTE_LEVEL_TOKENIZER_CONFIG });
     model.dispose();
+    writeFileSync(join(dir, 'capitals.jsonl'), `${JSON.stringify({ country: 'Italy', capital: 'Rome' })}\n${JSON.stringify({ country: 'Peru', capital: 'Lima' })}\n`);
+    writeFileSync(join(dir, 'capitals.yaml'), 'name: capitals\ndata: capitals.jsonl\nprompt: "Capital of {{country}}:"\ntarget_field: capital\ngenerate:\n  max_tokens: 3\n  stop: ["\\n"]\n');
     const common = `data:\n  train: ${STORIES}\n  seq_len: 16\ntrain:\n  max_steps: 3\n  batch_size: 2\n  lr: 3.0e-3\n  warmup_steps: 1\n  eval_every: 3\n  checkpoint_every: 3\n`;
     const scratch = (backend: string) =>
       `name: scratch-${backend}\nbackend: ${backend}\noutput_dir: runs\nstudent:\n  type: scratch\n  tokenizer: byte\n  architecture: { hidden_size: 16, intermediate_size: 32, num_layers: 1, num_heads: 2, num_kv_heads: 1 }\n${common}`;
     const lora = (backend: string) =>
-      `name: lora-${backend}\nbackend: ${backend}\noutput_dir: runs\nstudent:\n  type: lora\n  base: ${join(dir, 'base')}\n  rank: 2\n  alpha: 4\n  targets: all-linear\n${common}`;
+      `name: lora-${backend}\nbackend: ${backend}\noutput_dir: runs\nstudent:\n  type: lora\n  base: ${join(dir, 'base')}\n  rank: 2\n  alpha: 4\n  targets: all-linear\neval:\n  targets: [student]\n  suites:\n    - { suite: custom, path: ${join(dir, 'capitals.yaml')} }\nexport:\n  formats: [peft, hf]\n${common}`;
     for (const recipe of [scratch, lora]) {
       const onWasm = await losses(dir, recipe('wasm'));
       const onWebgpu = await losses(dir, recipe('webgpu'));
       expect(onWebgpu).toHaveLength(3);
+      if (recipe === lora) {
+        // Evaluated on webgpu (the adapter merged into the base), exported on wasm.
+        expect(JSON.parse(readFileSync(join(dir, 'runs/lora-webgpu/eval/capitals.json'), 'utf8'))['slm-train']).toMatchObject({ n: 2 });
+        expect(existsSync(join(dir, 'runs/lora-webgpu/export/hf/model.safetensors'))).toBe(true);
+      }
       onWebgpu.forEach((loss, step) => expect(Math.abs(loss - onWasm[step]), `${recipe.name} step ${step + 1}: ${loss} vs ${onWasm[step]}`).toBeLessThan(1e-3));
     }
   });

@@ -35,7 +35,8 @@ function parseDtype(value: string): WritableDtype {
 export async function exportCommand(options: ExportCommandOptions, io: CliIo): Promise<number> {
   const { initBackend } = await import('../../backend/index.ts');
   const { exportRun } = await import('../../export/export-run.ts');
-  await initBackend('auto');
+  // File work, read one tensor at a time: wasm (or cpu), never a GPU backend, whose reads are asynchronous only.
+  await initBackend('wasm');
   const format = options.ollama ? { ...options.format, format: 'ollama' as const } : options.format;
   const result = await exportRun({ run: options.run, format: format.format, ggufType: format.ggufType, dtype: options.dtype });
   const ollama = options.ollama ? createOllamaModel(options.ollama, result.path) : undefined;
