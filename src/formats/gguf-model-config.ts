@@ -77,6 +77,8 @@ export function ggufModelConfig(metadata: GgufMetadata, facts: GgufModelFacts): 
     tieWordEmbeddings: !tensorNames.has('output.weight'),
     bosTokenId: keys.optionalTokenId(GGUF_KEY.TOKENIZER_BOS_ID),
     eosTokenId: keys.optionalTokenId(GGUF_KEY.TOKENIZER_EOS_ID),
+    // llama.cpp ends a generation at end-of-turn and end-of-message tokens too (Llama 3's <|eot_id|>).
+    stopTokenIds: [GGUF_KEY.TOKENIZER_EOT_ID, GGUF_KEY.TOKENIZER_EOM_ID].flatMap((key) => keys.optionalTokenId(key) ?? []),
   };
   try {
     return resolveModelConfig(input);

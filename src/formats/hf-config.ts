@@ -60,6 +60,7 @@ export function modelConfigFromHf(raw: Record<string, unknown>, file: string): M
     tieWordEmbeddings: fields.optionalBoolean('tie_word_embeddings') ?? false,
     bosTokenId: fields.tokenId('bos_token_id'),
     eosTokenId: fields.tokenId('eos_token_id'),
+    stopTokenIds: fields.tokenIds('eos_token_id'),
   };
   try {
     return resolveModelConfig(input);
@@ -108,7 +109,7 @@ export function hfConfigJson(config: ModelConfig, dtype: WritableDtype = 'F32'):
     max_position_embeddings: config.maxPositionEmbeddings,
     tie_word_embeddings: config.tieWordEmbeddings,
     bos_token_id: config.bosTokenId,
-    eos_token_id: config.eosTokenId,
+    eos_token_id: config.stopTokenIds.length > 1 ? config.stopTokenIds : config.eosTokenId,
     torch_dtype: TORCH_DTYPES[dtype],
     use_cache: true,
     ...typeSpecificFields(modelType),
@@ -247,6 +248,17 @@ class ConfigFields {
       this.fail('INVALID_CONFIG', `${this.prefix}${key} must be a token id or a list of them, got ${describeValue(raw)}`);
     }
     return value as number;
+  }
+
+  /** Every id of a token id or a list of them; none when absent. */
+  tokenIds(key: string): number[] {
+    const raw = this.raw[key];
+    if (raw === undefined || raw === null) return [];
+    const ids = Array.isArray(raw) ? raw : [raw];
+    if (!ids.every((id) => Number.isSafeInteger(id) && id >= 0)) {
+      this.fail('INVALID_CONFIG', `${this.prefix}${key} must be a token id or a list of them, got ${describeValue(raw)}`);
+    }
+    return ids as number[];
   }
 
   required<T>(key: string, value: T | undefined): T {

@@ -33,6 +33,11 @@ export interface ModelConfig {
   tieWordEmbeddings: boolean;
   bosTokenId: number | null;
   eosTokenId: number | null;
+  /**
+   * Every id that ends a generation: all the eos ids config.json lists (Llama 3.x: <|end_of_text|>,
+   * <|eom_id|>, <|eot_id|>), generation_config.json's and the tokenizer's. `eosTokenId` is the first.
+   */
+  stopTokenIds: number[];
 }
 
 export type ModelConfigInput = Partial<ModelConfig> &
@@ -59,7 +64,11 @@ export function resolveModelConfig(input: ModelConfigInput): ModelConfig {
     tieWordEmbeddings: input.tieWordEmbeddings ?? false,
     bosTokenId: input.bosTokenId ?? null,
     eosTokenId: input.eosTokenId ?? null,
+    stopTokenIds: [...new Set([...(input.eosTokenId == null ? [] : [input.eosTokenId]), ...(input.stopTokenIds ?? [])])],
   };
+  for (const id of config.stopTokenIds) {
+    if (!Number.isInteger(id) || id < 0) throw new RangeError(`model config: stopTokenIds must be token ids, got ${id}`);
+  }
   for (const key of ['vocabSize', 'hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads'] as const) {
     if (!Number.isInteger(config[key]) || config[key] <= 0) {
       throw new RangeError(`model config: ${key} must be a positive integer, got ${config[key]}`);

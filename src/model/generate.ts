@@ -126,7 +126,7 @@ export async function generateBatch(model: CausalLM, prompts: number[][], option
 }
 
 function stopIdSet(model: CausalLM, stopIds: number[] | undefined): Set<number> {
-  return new Set(stopIds ?? (model.config.eosTokenId === null ? [] : [model.config.eosTokenId]));
+  return new Set(stopIds ?? model.config.stopTokenIds);
 }
 
 function checkBatch(model: CausalLM, prompts: number[][], padId: number): void {

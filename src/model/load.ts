@@ -10,6 +10,7 @@ import { loadTokenizer } from '../tokenizer/hf-tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { pathExists } from '../util/path-exists.ts';
 import { backendCapacity, type BackendCapacity } from '../backend/capacity.ts';
+import { readJsonFile } from '../util/read-json.ts';
 import { formatSize } from '../util/format-size.ts';
 import { CausalLM } from './causal-lm.ts';
 import { countParameters, layerCountMismatch, parameterCountMismatch, describeModelSize, type ModelConfig } from './config.ts';
@@ -166,7 +167,8 @@ export async function loadModelTokenizer(ref: string, options: Pick<LoadModelOpt
 
 /** A Hugging Face model directory (config.json + safetensors, tokenizer.json when present). */
 export async function loadModelDir(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
-  const { config } = await readHfConfig(dir);
+  const tokenizer = (await pathExists(join(dir, 'tokenizer.json'))) ? await loadTokenizer(dir) : null;
+  const config = withStopIds((await readHfConfig(dir)).config, [...(await generationConfigEos(dir)), ...(tokenizer?.eosId == null ? [] : [tokenizer.eosId])]);
   const weights = await openHfWeights(dir);
   try {
     checkHfConfig(dir, config, weights);
@@ -176,11 +178,30 @@ export async function loadModelDir(dir: string, options: LoadModelOptions = {}):
       readCompact: (name: string) => (names.has(name) ? weights.readCompact(name) : Promise.resolve(undefined)),
     };
     const model = await buildModel(config, source, options, describeModelSize(dir, config.modelType, config), dir);
-    const tokenizer = (await pathExists(join(dir, 'tokenizer.json'))) ? await loadTokenizer(dir) : null;
     return { model, tokenizer, chatTemplate: await chatTemplateIn(dir) };
   } finally {
     weights.close();
   }
+}
+
+/** The config with more ids that end a generation. */
+function withStopIds(config: ModelConfig, ids: readonly number[]): ModelConfig {
+  return { ...config, stopTokenIds: [...new Set([...config.stopTokenIds, ...ids])] };
+}
+
+/**
+ * generation_config.json's eos_token_id (an id or a list), which transformers' generate() stops at over
+ * config.json's; none without the file.
+ */
+async function generationConfigEos(dir: string): Promise<number[]> {
+  const file = join(dir, 'generation_config.json');
+  if (!(await pathExists(file))) return [];
+  const value = (await readJsonFile(file, (_, detail, cause) => new ModelLoadError(file, 'INVALID_CONFIG', `not JSON (${detail})`, { cause }))) as { eos_token_id?: unknown };
+  const ids = value?.eos_token_id === undefined || value.eos_token_id === null ? [] : [value.eos_token_id].flat();
+  if (!ids.every((id) => Number.isSafeInteger(id) && (id as number) >= 0)) {
+    throw new ModelLoadError(file, 'INVALID_CONFIG', `eos_token_id must be a token id or a list of them, got ${JSON.stringify(value.eos_token_id)}`);
+  }
+  return ids as number[];
 }
 
 function checkHfConfig(dir: string, config: ModelConfig, weights: HfWeights): void {

@@ -62,7 +62,8 @@ describe.each([
     await exportGguf(model, FIXTURE_TOKENIZER, path, { type, name: 'tiny' });
     const loaded = await loadGgufModel(path);
     const ids = (await expectedOf(fixture)).input_ids;
-    expect(loaded.config).toEqual(model.config);
+    // GGUF carries one eos id (and end-of-turn ids, which these fixtures lack), not config.json's list.
+    expect(loaded.config).toEqual({ ...model.config, stopTokenIds: model.config.stopTokenIds.slice(0, 1) });
     expect(maxAbsDiff(logitsOf(loaded.model, ids), logitsOf(model, ids))).toBeLessThanOrEqual(tolerance[type]);
     expect(loaded.chatTemplate).toBe(FIXTURE_TOKENIZER.config.chat_template);
     model.dispose();

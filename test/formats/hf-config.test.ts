@@ -46,7 +46,7 @@ function errorOf(run: () => unknown): HfModelDirError {
 }
 
 describe('modelConfigFromHf', () => {
-  it('maps a Llama 3.2 config, taking the first of several eos ids', () => {
+  it('maps a Llama 3.2 config: the first of several eos ids as eos, all of them as stop ids', () => {
     expect(modelConfigFromHf(llama32, FILE)).toEqual({
       modelType: 'llama',
       vocabSize: 128256,
@@ -65,6 +65,7 @@ describe('modelConfigFromHf', () => {
       tieWordEmbeddings: true,
       bosTokenId: 128000,
       eosTokenId: 128001,
+      stopTokenIds: [128001, 128008, 128009],
     });
   });
 

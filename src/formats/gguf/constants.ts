@@ -190,6 +190,8 @@ export const GGUF_KEY = {
   TOKENIZER_MERGES: 'tokenizer.ggml.merges',
   TOKENIZER_BOS_ID: 'tokenizer.ggml.bos_token_id',
   TOKENIZER_EOS_ID: 'tokenizer.ggml.eos_token_id',
+  TOKENIZER_EOT_ID: 'tokenizer.ggml.eot_token_id',
+  TOKENIZER_EOM_ID: 'tokenizer.ggml.eom_token_id',
   TOKENIZER_UNK_ID: 'tokenizer.ggml.unknown_token_id',
   TOKENIZER_PAD_ID: 'tokenizer.ggml.padding_token_id',
   TOKENIZER_ADD_BOS: 'tokenizer.ggml.add_bos_token',
