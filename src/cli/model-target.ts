@@ -1,7 +1,10 @@
-import type { LoadedModel } from '../model/load.ts';
+import type { AdaptedModel } from '../export/adapted-model.ts';
 import type { Backend } from '../recipe/index.ts';
 
-/** What `score` and `generate` run on: a model (folder, .gguf or ollama:NAME) and the backend to run it with. */
+/**
+ * What `score` and `generate` run on: a model (folder, .gguf or ollama:NAME), a PEFT adapter folder or a run
+ * folder (see loadAdaptedModel), and the backend to run it with.
+ */
 export interface ModelTarget {
   model: string;
   backend: Backend;
@@ -11,14 +14,14 @@ export interface ModelTarget {
  * Starts the backend, loads the model and hands it to `use`, disposing the model however `use`
  * ends. tfjs is imported only here, on first use, so commands that need no model start fast.
  */
-export async function withModel<T>(target: ModelTarget, use: (loaded: LoadedModel) => Promise<T>): Promise<T> {
+export async function withModel<T>(target: ModelTarget, use: (loaded: AdaptedModel) => Promise<T>): Promise<T> {
   const { initBackend } = await import('../backend/index.ts');
-  const { loadModel } = await import('../model/load.ts');
+  const { loadAdaptedModel } = await import('../export/adapted-model.ts');
   await initBackend(target.backend);
-  const loaded = await loadModel(target.model);
+  const loaded = await loadAdaptedModel(target.model);
   try {
     return await use(loaded);
   } finally {
-    loaded.model.dispose();
+    loaded.dispose();
   }
 }

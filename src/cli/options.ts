@@ -7,7 +7,7 @@ export function backendOption(description = 'tfjs backend'): Option {
 }
 
 export function modelOption(): Option {
-  return new Option('--model <path>', 'a Hugging Face model folder, a .gguf file, or ollama:NAME[:TAG]').makeOptionMandatory();
+  return new Option('--model <path>', 'a Hugging Face model folder, a .gguf file, ollama:NAME[:TAG], a PEFT adapter folder, or a run folder').makeOptionMandatory();
 }
 
 export function integerArg(min: number): (value: string) => number {

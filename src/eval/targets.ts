@@ -2,16 +2,10 @@
  * What an evaluation runs against: a local model (any model reference, a PEFT adapter folder on its base,
  * or a run folder's final/), or a teacher behind a server (generation only). Both answer `EvalRequest`s.
  */
-import { stat } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { ADAPTER_CONFIG_FILE, readPeftAdapter } from '../export/peft.ts';
+import { loadAdaptedModel } from '../export/adapted-model.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
 import type { Projection } from '../model/layers.ts';
-import { modelDigest } from '../model/digest.ts';
 import { generateBatch } from '../model/generate.ts';
-import { loadModel } from '../model/load.ts';
-import { LoraAdapter } from '../model/lora.ts';
 import type { WeightResidency } from '../model/residency.ts';
 import { scoreTokens } from '../model/score.ts';
 import type { TeacherSpec } from '../recipe/index.ts';
@@ -19,7 +13,6 @@ import { createTeacher } from '../teachers/create.ts';
 import type { TokenLogprob } from '../teachers/teacher.ts';
 import { requestKey } from '../run/response-cache.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
-import { pathExists } from '../util/path-exists.ts';
 import { SlmError } from '../util/errors.ts';
 
 export interface GenerateRequestSpec {
@@ -50,30 +43,18 @@ export interface EvalTarget {
 /** Prompts generated together: more share each forward pass, until padding costs more than it saves. */
 const GENERATION_BATCH = 8;
 
-/**
- * A model reference, a PEFT adapter folder (loaded on its base and merged, or run beside a streamed base,
- * whose compact weights cannot take the merge), or a run folder (its final/).
- */
+/** A model reference, a PEFT adapter folder (run beside its base, unmerged), or a run folder (its final/). */
 export async function localTarget(ref: string, { weights }: { weights?: WeightResidency } = {}): Promise<EvalTarget> {
-  const resolved = await resolveModelRef(ref);
-  const { model, tokenizer, chatTemplate } = await loadModel(resolved.base, { weights });
-  if (!tokenizer) {
-    model.dispose();
+  const loaded = await loadAdaptedModel(ref, { weights });
+  if (!loaded.tokenizer) {
+    loaded.dispose();
     throw new SlmError(`${ref}: the model has no tokenizer, which evaluation needs`, { code: 'ERR_EVAL' });
   }
-  const options: ModelTargetOptions = {};
-  if (resolved.adapter) {
-    const saved = await readPeftAdapter(resolved.adapter);
-    const adapter = LoraAdapter.fromPeftTensors(model, saved.config, saved.tensors);
-    if (model.frozen) {
-      options.project = adapter.wrap(model);
-      options.onDispose = () => adapter.dispose();
-    } else {
-      await adapter.merge(model);
-      adapter.dispose();
-    }
-  }
-  return new LocalTarget(ref, await resolved.digest(), model, tokenizer, chatTemplate, options);
+  return new LocalTarget(ref, await loaded.digest(), loaded.model, loaded.tokenizer, loaded.chatTemplate, {
+    project: loaded.project,
+    ownsModel: false,
+    onDispose: () => loaded.dispose(),
+  });
 }
 
 export interface ModelTargetOptions {
@@ -95,27 +76,6 @@ export function modelTarget(
   options: ModelTargetOptions = {},
 ): EvalTarget {
   return new LocalTarget(name, digest, model, tokenizer, chatTemplate, options);
-}
-
-interface ResolvedRef {
-  base: string;
-  adapter: string | null;
-  digest(): Promise<string>;
-}
-
-async function resolveModelRef(ref: string): Promise<ResolvedRef> {
-  const isDir = !ref.startsWith('ollama:') && (await stat(ref).catch(() => undefined))?.isDirectory();
-  if (isDir && (await pathExists(join(ref, 'recipe.yaml'))) && (await pathExists(join(ref, 'final')))) return resolveModelRef(join(ref, 'final'));
-  if (isDir && (await pathExists(join(ref, ADAPTER_CONFIG_FILE)))) {
-    const { baseModel } = await readPeftAdapter(ref);
-    if (!baseModel) throw new SlmError(`${join(ref, ADAPTER_CONFIG_FILE)}: no base_model_name_or_path to load the adapter on`, { code: 'ERR_EVAL' });
-    return {
-      base: baseModel,
-      adapter: ref,
-      digest: async () => `sha256:${createHash('sha256').update(`${await modelDigest(baseModel)}+${await modelDigest(ref)}`).digest('hex')}`,
-    };
-  }
-  return { base: ref, adapter: null, digest: () => modelDigest(ref) };
 }
 
 class LocalTarget implements EvalTarget {

@@ -23,13 +23,13 @@ export interface GenerateCommandOptions extends ModelTarget {
 export async function generateCommand(options: GenerateCommandOptions, io: CliIo): Promise<number> {
   const { generateTokens } = await import('../../model/generate.ts');
   const prompt = await promptText(options, io);
-  return withModel(options, async ({ model, tokenizer }) => {
+  return withModel(options, async ({ model, tokenizer, project }) => {
     if (!tokenizer) throw new UsageError(`generate: ${options.model} has no tokenizer`);
     const promptIds = tokenizer.encode(prompt, { addSpecialTokens: true });
     const ids: number[] = [];
     let printed = '';
     const started = performance.now();
-    for await (const id of generateTokens(model, promptIds, options)) {
+    for await (const id of generateTokens(model, promptIds, { ...options, project })) {
       ids.push(id);
       const text = tokenizer.decode(ids, { skipSpecialTokens: true });
       // A multi-byte character split across tokens decodes as U+FFFD until its last byte arrives.

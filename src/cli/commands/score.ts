@@ -15,13 +15,13 @@ export interface ScoreCommandOptions extends ModelTarget {
 export async function scoreCommand(options: ScoreCommandOptions, io: CliIo): Promise<number> {
   if ((options.text === undefined) === (options.ids === undefined)) throw new UsageError('score: give exactly one of --text or --ids');
   const { scoreTokens } = await import('../../model/score.ts');
-  return withModel(options, async ({ model, tokenizer }) => {
+  return withModel(options, async ({ model, tokenizer, project }) => {
     let ids = options.ids;
     if (ids === undefined) {
       if (!tokenizer) throw new UsageError(`score: ${options.model} has no tokenizer; pass --ids instead of --text`);
       ids = tokenizer.encode(options.text!, { addSpecialTokens: true });
     }
-    const scores = await scoreTokens(model, ids, options.topK);
+    const scores = await scoreTokens(model, ids, options.topK, project);
     if (options.json) {
       io.stdout.write(`${JSON.stringify({ ids: scores.ids, logprobs: scores.logprobs, ...(options.topK > 0 && { top_k: scores.topK }) })}\n`);
       return 0;
