@@ -94,6 +94,10 @@ export function ggufModelConfig(metadata: GgufMetadata, facts: GgufModelFacts): 
  * q/k norms exist only in llama.cpp's qwen3, which has no biases and no rope scaling.
  */
 export function ggufArchitectureOf(config: ModelConfig): ExportedGgufArchitecture {
+  if (config.slidingWindow !== null) {
+    // llama.cpp's llama, qwen2 and qwen3 graphs attend to the whole context: the file would score otherwise.
+    throw new GgufModelError('(export)', 'UNSUPPORTED', `a ${config.slidingWindow}-token sliding window cannot be written to GGUF: llama.cpp's llama, qwen2 and qwen3 attend to the whole context; export to hf or peft instead`);
+  }
   if (config.qkNorm) return qwen3Architecture(config);
   if (config.modelType === 'qwen2') {
     return config.numHeads * config.headDim === config.hiddenSize && config.ropeScaling === null ? 'qwen2' : 'llama';

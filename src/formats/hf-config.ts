@@ -40,8 +40,8 @@ export function modelConfigFromHf(raw: Record<string, unknown>, file: string): M
   }
 
   const maxPositionEmbeddings = fields.optionalInteger('max_position_embeddings');
-  checkSlidingWindow(fields, modelType, maxPositionEmbeddings ?? 2048);
   const input = {
+    ...slidingWindow(fields, modelType, maxPositionEmbeddings ?? 2048),
     modelType: LOADED_AS[modelType] ?? modelType,
     vocabSize: fields.integer('vocab_size'),
     hiddenSize: fields.integer('hidden_size'),
@@ -113,6 +113,7 @@ export function hfConfigJson(config: ModelConfig, dtype: WritableDtype = 'F32'):
     torch_dtype: TORCH_DTYPES[dtype],
     use_cache: true,
     ...typeSpecificFields(modelType),
+    ...slidingWindowJson(config, modelType),
   };
 }
 
@@ -128,6 +129,18 @@ function typeSpecificFields(modelType: SupportedModelType): Record<string, unkno
     case 'qwen3':
       return { attention_bias: false, use_sliding_window: false };
   }
+}
+
+/** The window as each family's config writes it (over typeSpecificFields' defaults). */
+function slidingWindowJson(config: ModelConfig, modelType: SupportedModelType): Record<string, unknown> {
+  if (config.slidingWindow === null) return {};
+  if (modelType === 'qwen2' || modelType === 'qwen3') return { use_sliding_window: true, sliding_window: config.slidingWindow, max_window_layers: config.slidingFromLayer };
+  if (modelType === 'llama') {
+    // Phi-3 loads as a llama; transformers' Llama has no window and would attend to the whole context.
+    throw new HfModelDirError('(export)', 'UNSUPPORTED', `a llama-type model with a ${config.slidingWindow}-token sliding window (Phi-3's) cannot be written as config.json: transformers' LlamaForCausalLM has no sliding window`);
+  }
+  if (config.slidingFromLayer > 0) throw new HfModelDirError('(export)', 'UNSUPPORTED', `model_type '${modelType}' has no setting for a window from layer ${config.slidingFromLayer} on`);
+  return { sliding_window: config.slidingWindow };
 }
 
 function supportedModelType(fields: ConfigFields): ReadableModelType {
@@ -149,18 +162,20 @@ function supportedList(): string {
   return Object.keys(ARCHITECTURES).join(', ');
 }
 
-/** Mistral and Phi-3 always use their window (null or absent means none), Qwen only with use_sliding_window. */
-function checkSlidingWindow(fields: ConfigFields, modelType: ReadableModelType, maxPositions: number): void {
+/**
+ * Mistral and Phi-3 use their window in every layer (null or absent means none); Qwen only with
+ * use_sliding_window, and only in the layers from max_window_layers on (transformers' layer_types). A
+ * window as long as the context changes nothing and is dropped.
+ */
+function slidingWindow(fields: ConfigFields, modelType: ReadableModelType, maxPositions: number): { slidingWindow: number | null; slidingFromLayer: number } {
+  const none = { slidingWindow: null, slidingFromLayer: 0 };
   const window = fields.raw.sliding_window;
-  const alwaysOn = modelType === 'mistral' || modelType === 'phi3';
-  const active = alwaysOn || (modelType.startsWith('qwen') && fields.raw.use_sliding_window === true);
-  if (!active || window === undefined || window === null) return;
-  if (typeof window !== 'number' || window < maxPositions) {
-    fields.fail(
-      'UNSUPPORTED',
-      `sliding_window ${describeValue(window)} is smaller than max_position_embeddings (${maxPositions}); sliding-window attention is not supported`,
-    );
-  }
+  const qwen = modelType.startsWith('qwen');
+  const active = modelType === 'mistral' || modelType === 'phi3' || (qwen && fields.raw.use_sliding_window === true);
+  if (!active || window === undefined || window === null) return none;
+  if (!Number.isInteger(window) || (window as number) < 1) fields.fail('INVALID_CONFIG', `sliding_window must be a positive integer or null, got ${describeValue(window)}`);
+  if ((window as number) >= maxPositions) return none;
+  return { slidingWindow: window as number, slidingFromLayer: qwen ? (fields.optionalInteger('max_window_layers') ?? 0) : 0 };
 }
 
 /**

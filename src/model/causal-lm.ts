@@ -174,8 +174,10 @@ export class CausalLM {
     const queryScale = 1 / Math.sqrt(this.config.headDim);
     const rope = rows ? rowRotaryTables(this.config, B, T, rows.positionOf, queryScale) : rotaryTables(this.config, offset, T, queryScale);
     let x = this.frozen?.has(EMBEDDING) ? this.frozen.embed(ids) : (tf.gather(this.param(EMBEDDING), ids) as tf.Tensor3D); // [B, T, D]
+    const windowed = slidingWindowKeys(this.config, rows?.firstKey);
     for (let layer = 0; layer < this.config.numLayers; layer++) {
-      x = this.decoderLayer(x, layer, project, { rope, cache, firstKey: rows?.firstKey });
+      const firstKey = windowed && layer >= this.config.slidingFromLayer ? windowed : rows?.firstKey;
+      x = this.decoderLayer(x, layer, project, { rope, cache, firstKey });
     }
     return rmsNorm(x, this.param('model.norm.weight'), this.config.rmsNormEps) as tf.Tensor3D;
   }
@@ -324,6 +326,15 @@ export class CausalLM {
     disposeAll(this.params);
     this.frozen?.dispose();
   }
+}
+
+/**
+ * A sliding window's first visible key for each query: itself and the window - 1 before it, within what
+ * the layout lets it see; undefined for a model without a window.
+ */
+function slidingWindowKeys({ slidingWindow }: ModelConfig, base?: RowPositions['firstKey']): RowPositions['firstKey'] | undefined {
+  if (slidingWindow === null) return undefined;
+  return (row, position) => Math.max(base?.(row, position) ?? 0, position - slidingWindow + 1);
 }
 
 /** The layout checked against B rows of `offset` cached and T new positions, as positions and key windows. */

@@ -31,6 +31,13 @@ export interface ModelConfig {
   /** Per-head RMSNorm of queries and keys before RoPE (Qwen3). */
   qkNorm: boolean;
   tieWordEmbeddings: boolean;
+  /**
+   * Sliding-window attention: a query sees itself and the `slidingWindow - 1` positions before it, in the
+   * layers from `slidingFromLayer` on (Mistral, Phi-3: all; Qwen2 with use_sliding_window: from
+   * max_window_layers). null: every layer sees the whole context.
+   */
+  slidingWindow: number | null;
+  slidingFromLayer: number;
   bosTokenId: number | null;
   eosTokenId: number | null;
   /**
@@ -62,6 +69,8 @@ export function resolveModelConfig(input: ModelConfigInput): ModelConfig {
     attentionBias: input.attentionBias ?? false,
     qkNorm: input.qkNorm ?? false,
     tieWordEmbeddings: input.tieWordEmbeddings ?? false,
+    slidingWindow: input.slidingWindow ?? null,
+    slidingFromLayer: input.slidingFromLayer ?? 0,
     bosTokenId: input.bosTokenId ?? null,
     eosTokenId: input.eosTokenId ?? null,
     stopTokenIds: [...new Set([...(input.eosTokenId == null ? [] : [input.eosTokenId]), ...(input.stopTokenIds ?? [])])],
@@ -78,6 +87,12 @@ export function resolveModelConfig(input: ModelConfigInput): ModelConfig {
     throw new RangeError(
       `model config: headDim must be a positive even integer (hiddenSize / numHeads when not given), got ${config.headDim}`,
     );
+  }
+  if (config.slidingWindow !== null && !(Number.isInteger(config.slidingWindow) && config.slidingWindow > 0)) {
+    throw new RangeError(`model config: slidingWindow must be a positive integer or null, got ${config.slidingWindow}`);
+  }
+  if (!Number.isInteger(config.slidingFromLayer) || config.slidingFromLayer < 0) {
+    throw new RangeError(`model config: slidingFromLayer must be a non-negative integer, got ${config.slidingFromLayer}`);
   }
   if (config.numHeads % config.numKvHeads !== 0) {
     throw new RangeError(

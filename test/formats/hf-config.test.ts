@@ -65,6 +65,8 @@ describe('modelConfigFromHf', () => {
       tieWordEmbeddings: true,
       bosTokenId: 128000,
       eosTokenId: 128001,
+      slidingWindow: null,
+      slidingFromLayer: 0,
       stopTokenIds: [128001, 128008, 128009],
     });
   });
@@ -104,6 +106,12 @@ describe('modelConfigFromHf', () => {
     });
   });
 
+  it("takes the windows of Phi-3-mini-4k (2047, every layer), Mistral 7B v0.1 (4096) and Qwen2 (from max_window_layers)", () => {
+    expect(modelConfigFromHf({ ...phi3, sliding_window: 2047 }, FILE)).toMatchObject({ slidingWindow: 2047, slidingFromLayer: 0 });
+    expect(modelConfigFromHf({ ...qwen25, model_type: 'mistral', sliding_window: 4096 }, FILE)).toMatchObject({ slidingWindow: 4096, slidingFromLayer: 0 });
+    expect(modelConfigFromHf({ ...qwen25, use_sliding_window: true, sliding_window: 4096 }, FILE)).toMatchObject({ slidingWindow: 4096, slidingFromLayer: qwen25.max_window_layers });
+  });
+
   it('accepts mistral without a sliding window or with one as long as the context', () => {
     const mistral = { ...qwen25, model_type: 'mistral', sliding_window: null, use_sliding_window: undefined };
     expect(modelConfigFromHf(mistral, FILE).attentionBias).toBe(false);
@@ -135,7 +143,6 @@ describe('modelConfigFromHf', () => {
     ['phi3 long-rope scaling', { ...phi3, rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [2] } }, 'UNSUPPORTED', 'rope_scaling.rope_type "longrope" is not supported'],
     ['phi3 su scaling', { ...phi3, rope_scaling: { type: 'su', short_factor: [1], long_factor: [2] } }, 'UNSUPPORTED', 'rope_type "su" is not supported'],
     ['phi3 yarn scaling', { ...phi3, rope_scaling: { type: 'yarn', factor: 4 } }, 'UNSUPPORTED', 'rope_type "yarn" is not supported'],
-    ["Phi-3-mini-4k's 2047-token window", { ...phi3, sliding_window: 2047 }, 'UNSUPPORTED', 'sliding_window 2047 is smaller than max_position_embeddings (4096)'],
     ['an unsupported model_type', { ...llama32, model_type: 'gemma2' }, 'UNSUPPORTED', "model_type 'gemma2' is not supported yet; supported: llama, mistral, qwen2, qwen3; Gemma 2/3 support may follow"],
     ['a missing model_type', { ...llama32, model_type: undefined }, 'INVALID_CONFIG', 'model_type must be a string'],
     ['a missing hidden_size', { ...llama32, hidden_size: undefined }, 'INVALID_CONFIG', 'hidden_size is required'],
@@ -143,8 +150,6 @@ describe('modelConfigFromHf', () => {
     ['a negative rms_norm_eps', { ...llama32, rms_norm_eps: -1 }, 'INVALID_CONFIG', 'rms_norm_eps must be a positive number'],
     ['a llama3 scaling without its factor', { ...llama32, rope_scaling: { rope_type: 'llama3' } }, 'INVALID_CONFIG', 'rope_scaling.factor is required'],
     ['yarn rope scaling', { ...qwen25, rope_scaling: { type: 'yarn', factor: 4 } }, 'UNSUPPORTED', 'rope_scaling.rope_type "yarn" is not supported'],
-    ['a mistral sliding window', { ...qwen25, model_type: 'mistral', sliding_window: 4096 }, 'UNSUPPORTED', 'sliding_window 4096 is smaller than max_position_embeddings (32768)'],
-    ['an active qwen2 sliding window', { ...qwen25, use_sliding_window: true, sliding_window: 4096 }, 'UNSUPPORTED', 'sliding-window attention is not supported'],
     ['llama attention biases', { ...llama32, attention_bias: true }, 'UNSUPPORTED', 'attention_bias true is not supported'],
     ['a gelu activation', { ...llama32, hidden_act: 'gelu' }, 'UNSUPPORTED', 'hidden_act "gelu" is not supported'],
     ['heads not divisible by kv heads', { ...llama32, num_key_value_heads: 5 }, 'INVALID_CONFIG', 'must be a multiple of numKvHeads (5)'],

@@ -46,18 +46,21 @@ async function block(config: ModelConfig, read: WeightReader, layer: number, x: 
     for (let h = 0; h < KVH; h++) rotate(k[t], h * hd, hd, cos[t], sin[t]);
   }
   const context = x.map(() => new Float64Array(H * hd));
+  const windowed = config.slidingWindow !== null && layer >= config.slidingFromLayer;
   for (let h = 0; h < H; h++) {
     const kv = Math.floor(h / (H / KVH)) * hd;
     for (let t = 0; t < x.length; t++) {
-      const scores = Array.from({ length: t + 1 }, (_, s) => {
+      // modeling_mistral's sliding window: key s is seen when 0 <= t - s < window.
+      const first = windowed ? Math.max(0, t - config.slidingWindow! + 1) : 0;
+      const scores = Array.from({ length: t + 1 - first }, (_, j) => {
         let d = 0;
-        for (let i = 0; i < hd; i++) d += q[t][h * hd + i] * k[s][kv + i];
+        for (let i = 0; i < hd; i++) d += q[t][h * hd + i] * k[first + j][kv + i];
         return d / Math.sqrt(hd);
       });
       const max = Math.max(...scores);
       const weights = scores.map((s) => Math.exp(s - max));
       const total = weights.reduce((a, b) => a + b, 0);
-      for (let s = 0; s <= t; s++) for (let i = 0; i < hd; i++) context[t][h * hd + i] += (weights[s] / total) * v[s][kv + i];
+      for (let j = 0; j < scores.length; j++) for (let i = 0; i < hd; i++) context[t][h * hd + i] += (weights[j] / total) * v[first + j][kv + i];
     }
   }
   const attnOut = linear(context, await read(`${p}.self_attn.o_proj.weight`), null);
