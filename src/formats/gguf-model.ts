@@ -102,7 +102,7 @@ export async function loadGgufModel(path: string, options: LoadGgufOptions = {})
   }
 }
 
-export type GgufExportType = 'F32' | 'F16' | 'Q8_0';
+export type GgufExportType = 'F32' | 'F16' | 'Q8_0' | 'Q4_0';
 
 export interface ExportGgufOptions {
   /** Storage of the 2-D weights; norms, biases and rope factors stay F32, as llama.cpp's converter keeps them. */
@@ -114,7 +114,8 @@ export interface ExportGgufOptions {
 }
 
 /** llama.cpp's LlamaFileType for `general.file_type`. */
-const FILE_TYPE: Record<GgufExportType, number> = { F32: 0, F16: 1, Q8_0: 7 };
+// llama.cpp's llama_ftype: MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7
+const FILE_TYPE: Record<GgufExportType, number> = { F32: 0, F16: 1, Q8_0: 7, Q4_0: 2 };
 
 /**
  * Writes `model` as a GGUF file that llama.cpp loads: arch `llama` (`qwen2` for a Qwen2 that llama.cpp's qwen2
@@ -160,12 +161,12 @@ function* ggufTensors(tensors: Iterable<HostTensor>, ropeFactors: HostTensor | n
 }
 
 /**
- * convert_hf_to_gguf.py's choice: vectors stay F32; Q8_0 needs rows in whole blocks of 32 and falls back
- * to F16 otherwise.
+ * convert_hf_to_gguf.py's choice: vectors stay F32; Q8_0 and Q4_0 (every matrix, as llama-quantize --pure
+ * writes it) need rows in whole blocks of 32 and fall back to F16 otherwise.
  */
 function storageType(type: GgufExportType, shape: readonly number[]): GgufWritableType {
   if (shape.length < 2) return 'F32';
-  if (type === 'Q8_0' && shape[shape.length - 1] % 32 !== 0) return 'F16';
+  if ((type === 'Q8_0' || type === 'Q4_0') && shape[shape.length - 1] % 32 !== 0) return 'F16';
   return type;
 }
 

@@ -20,7 +20,7 @@ export interface Recipe {
   train: TrainSpec;
   distill?: DistillSpec;
   eval?: EvalSpec;
-  export?: { formats: ('hf' | 'peft' | 'gguf' | 'gguf:f32' | 'gguf:f16' | 'gguf:q8_0' | 'gguf-lora' | 'ollama')[] };
+  export?: { formats: ('hf' | 'peft' | 'gguf' | 'gguf:f32' | 'gguf:f16' | 'gguf:q8_0' | 'gguf:q4_0' | 'gguf-lora' | 'ollama')[] };
 }
 
 export interface EvalSuiteSpec {

@@ -111,7 +111,7 @@ const CASES: [string, Case][] = [
 ];
 
 describe.each(CASES)('llama.cpp runs the GGUF export of %s', (name, testCase) => {
-  it('with the same next-token probabilities from F32 (1e-5) and Q8_0 (5e-3 against the same Q8_0 weights)', async () => {
+  it('with the same next-token probabilities from F32 (1e-5), Q8_0 and Q4_0 (5e-3 against the same quantized weights)', async () => {
     const { model, tokenizer, ids } = await testCase.load();
     const vocab = model.config.vocabSize;
     const f32 = join(dir, `${name.replace(/\W/g, '').slice(0, 24)}-f32.gguf`);
@@ -131,8 +131,23 @@ describe.each(CASES)('llama.cpp runs the GGUF export of %s', (name, testCase) =>
     expect(maxAbsDiff(cpp, ourProbabilities(quantized.model, ids))).toBeLessThan(5e-3);
     // against the unquantized model: measured 1.2e-3 to 3.0e-3
     expect(maxAbsDiff(cpp, ours)).toBeLessThan(1e-2);
-    model.dispose();
+    const q8Loss = maxAbsDiff(ourProbabilities(quantized.model, ids), ours);
     quantized.model.dispose();
+
+    // Q4_0: llama.cpp and we read the same 4-bit weights; it also rounds activations to Q8_0 for the products.
+    const q4 = f32.replace('-f32', '-q4_0');
+    await exportGguf(model, tokenizer, q4, { type: 'Q4_0' });
+    const q4file = await GgufFile.open(q4);
+    expect(q4file.tensors.filter((t) => t.shape.length === 2 && t.shape[1] % 32 === 0).every((t) => t.type === 'Q4_0')).toBe(true);
+    await q4file.close();
+    const q4model = await loadGgufModel(q4);
+    const q4cpp = await llamaCppProbabilities(q4, ids, vocab);
+    const q4error = maxAbsDiff(q4cpp, ourProbabilities(q4model.model, ids));
+    expect(q4error).toBeLessThan(5e-3);
+    // 4 bits lose more than 8 against the unquantized model
+    expect(maxAbsDiff(ourProbabilities(q4model.model, ids), ours)).toBeGreaterThan(q8Loss);
+    q4model.model.dispose();
+    model.dispose();
   });
 });
 

@@ -18,12 +18,12 @@ export interface ExportCommandOptions {
 /** `gguf`, `gguf:q8_0`, `hf`, ... -> the format and, for GGUF, its tensor type. */
 export function parseFormat(value: string): { format: ExportFormat; ggufType?: GgufExportType } {
   const [format, type] = value.toLowerCase().split(':');
-  const ggufTypes: Record<string, GgufExportType> = { f32: 'F32', f16: 'F16', q8_0: 'Q8_0' };
+  const ggufTypes: Record<string, GgufExportType> = { f32: 'F32', f16: 'F16', q8_0: 'Q8_0', q4_0: 'Q4_0' };
   if ((format === 'gguf' || format === 'ollama') && (type === undefined || type in ggufTypes)) {
     return { format, ggufType: type === undefined ? undefined : ggufTypes[type] };
   }
   if ((format === 'peft' || format === 'hf' || format === 'gguf-lora') && type === undefined) return { format };
-  throw new InvalidArgumentError(`expected peft, hf, gguf[:f32|f16|q8_0], gguf-lora or ollama[:f32|f16|q8_0], got "${value}"`);
+  throw new InvalidArgumentError(`expected peft, hf, gguf[:f32|f16|q8_0|q4_0], gguf-lora or ollama[:f32|f16|q8_0|q4_0], got "${value}"`);
 }
 
 function parseDtype(value: string): WritableDtype {
@@ -64,7 +64,7 @@ export function registerExport(program: Command, { io, setExitCode }: CommandCon
     .command('export')
     .description('write a finished run as a PEFT adapter, a Hugging Face folder, a GGUF file or an Ollama model')
     .requiredOption('--run <dir>', 'the run folder, runs/<name>')
-    .option('--format <format>', 'peft | hf | gguf[:f32|f16|q8_0] | gguf-lora | ollama[:f32|f16|q8_0]', parseFormat, { format: 'hf' })
+    .option('--format <format>', 'peft | hf | gguf[:f32|f16|q8_0|q4_0] | gguf-lora | ollama[:f32|f16|q8_0|q4_0]', parseFormat, { format: 'hf' })
     .option('--dtype <dtype>', 'tensor type of an hf export: f32, f16 or bf16', parseDtype)
     .option('--ollama <name>', 'also create an Ollama model with this name (runs `ollama create`, or prints the command)')
     .option('--json', 'print {format, path, files[, ollama]} as JSON')
