@@ -94,6 +94,9 @@ export function ggufModelConfig(metadata: GgufMetadata, facts: GgufModelFacts): 
  * q/k norms exist only in llama.cpp's qwen3, which has no biases and no rope scaling.
  */
 export function ggufArchitectureOf(config: ModelConfig): ExportedGgufArchitecture {
+  if (config.longRope !== null || config.rotaryDim !== config.headDim) {
+    throw new GgufModelError('(export)', 'UNSUPPORTED', 'longrope and partial rotary embeddings are not written to GGUF here (llama.cpp keeps them in its phi3 graph, which this export does not write); export to hf or peft instead');
+  }
   if (config.slidingWindow !== null) {
     // llama.cpp's llama, qwen2 and qwen3 graphs attend to the whole context: the file would score otherwise.
     throw new GgufModelError('(export)', 'UNSUPPORTED', `a ${config.slidingWindow}-token sliding window cannot be written to GGUF: llama.cpp's llama, qwen2 and qwen3 attend to the whole context; export to hf or peft instead`);

@@ -6,7 +6,7 @@
  * would make the checkpoint compute something our transformer does not is refused by name.
  */
 import { resolveModelConfig } from '../model/config.ts';
-import type { ModelConfig, RopeScaling } from '../model/config.ts';
+import type { LongRope, ModelConfig, RopeScaling } from '../model/config.ts';
 import { describeValue, FormatError } from './format-error.ts';
 import type { WritableDtype } from './safetensors.ts';
 
@@ -33,7 +33,6 @@ export function modelConfigFromHf(raw: Record<string, unknown>, file: string): M
   const modelType = supportedModelType(fields);
   fields.refuseUnless('hidden_act', (v) => v === undefined || v === 'silu', 'only silu is supported');
   fields.refuseUnless('mlp_bias', (v) => v === undefined || v === false, 'MLP biases are not supported');
-  fields.refuseUnless('partial_rotary_factor', (v) => v === undefined || v === 1, 'only full rotary embeddings are supported');
   if (modelType !== 'qwen2') {
     // Llama's attention_bias also puts a bias on o_proj, which this model does not have
     fields.refuseUnless('attention_bias', (v) => v === undefined || v === false, 'attention biases are only supported for qwen2');
@@ -53,6 +52,8 @@ export function modelConfigFromHf(raw: Record<string, unknown>, file: string): M
     rmsNormEps: fields.optionalNumber('rms_norm_eps') ?? 1e-6,
     ropeTheta: fields.optionalNumber('rope_theta') ?? ropeParameters(fields)?.optionalNumber('rope_theta') ?? 10000,
     ropeScaling: ropeScaling(fields),
+    longRope: longRope(fields, maxPositionEmbeddings ?? 2048, rotaryDimOf(fields)),
+    rotaryDim: rotaryDimOf(fields),
     maxPositionEmbeddings,
     // Qwen2 always has q/k/v biases; its config has no flag for them
     attentionBias: modelType === 'qwen2',
@@ -114,6 +115,7 @@ export function hfConfigJson(config: ModelConfig, dtype: WritableDtype = 'F32'):
     use_cache: true,
     ...typeSpecificFields(modelType),
     ...slidingWindowJson(config, modelType),
+    ...longRopeJson(config),
   };
 }
 
@@ -129,6 +131,18 @@ function typeSpecificFields(modelType: SupportedModelType): Record<string, unkno
     case 'qwen3':
       return { attention_bias: false, use_sliding_window: false };
   }
+}
+
+/** longrope in rope_scaling, with every derived number written out; partial rotary has no Llama-family setting. */
+function longRopeJson(config: ModelConfig): Record<string, unknown> {
+  if (config.rotaryDim !== config.headDim) {
+    throw new HfModelDirError('(export)', 'UNSUPPORTED', `partial rotary embeddings (${config.rotaryDim} of ${config.headDim} dimensions) have no setting in the Llama-family configs written here`);
+  }
+  const long = config.longRope;
+  if (!long) return {};
+  return {
+    rope_scaling: { rope_type: 'longrope', short_factor: long.shortFactor, long_factor: long.longFactor, original_max_position_embeddings: long.originalMaxPositionEmbeddings, attention_factor: long.attentionFactor },
+  };
 }
 
 /** The window as each family's config writes it (over typeSpecificFields' defaults). */
@@ -190,14 +204,19 @@ function ropeParameters(fields: ConfigFields): ConfigFields | undefined {
   return new ConfigFields(raw as Record<string, unknown>, fields.file, `${key}.`);
 }
 
+/** "type" is the older spelling of "rope_type"; Phi-3's "su" is longrope's earlier name. */
+function ropeTypeOf(scaling: ConfigFields): string {
+  const ropeType = scaling.raw.rope_type ?? scaling.raw.type ?? 'default';
+  return ropeType === 'su' ? 'longrope' : String(ropeType);
+}
+
 function ropeScaling(fields: ConfigFields): RopeScaling | null {
   const scaling = ropeParameters(fields);
   if (!scaling) return null;
-  // "type" is the older spelling of "rope_type"
-  const ropeType = scaling.raw.rope_type ?? scaling.raw.type ?? 'default';
-  if (ropeType === 'default') return null;
+  const ropeType = ropeTypeOf(scaling);
+  if (ropeType === 'default' || ropeType === 'longrope') return null;
   if (ropeType !== 'llama3') {
-    scaling.fail('UNSUPPORTED', `${scaling.prefix}rope_type ${describeValue(ropeType)} is not supported; supported: default, llama3`);
+    scaling.fail('UNSUPPORTED', `${scaling.prefix}rope_type ${describeValue(scaling.raw.rope_type ?? scaling.raw.type)} is not supported; supported: default, llama3, longrope`);
   }
   return {
     ropeType: 'llama3',
@@ -206,6 +225,35 @@ function ropeScaling(fields: ConfigFields): RopeScaling | null {
     highFreqFactor: scaling.number('high_freq_factor'),
     originalMaxPositionEmbeddings: scaling.integer('original_max_position_embeddings'),
   };
+}
+
+/** head_dim (or hidden / heads) x partial_rotary_factor: the dimensions of a head that rotate. */
+function rotaryDimOf(fields: ConfigFields): number {
+  const headDim = fields.optionalInteger('head_dim') ?? fields.integer('hidden_size') / fields.integer('num_attention_heads');
+  const factor = fields.raw.partial_rotary_factor ?? 1;
+  if (typeof factor !== 'number' || !(factor > 0 && factor <= 1)) fields.fail('INVALID_CONFIG', `partial_rotary_factor must be in (0, 1], got ${describeValue(factor)}`);
+  return Math.floor(headDim * factor);
+}
+
+/**
+ * longrope as transformers computes it: factor = max_position_embeddings / original_max_position_embeddings
+ * (top-level, as Phi-3 writes it, or inside rope_scaling), attention_factor when given, else
+ * sqrt(1 + ln(factor) / ln(original)) above 1.
+ */
+function longRope(fields: ConfigFields, maxPositions: number, rotaryDim: number): LongRope | null {
+  const scaling = ropeParameters(fields);
+  if (!scaling || ropeTypeOf(scaling) !== 'longrope') return null;
+  const factors = (key: string) => {
+    const value = scaling.raw[key];
+    if (!Array.isArray(value) || value.length !== rotaryDim / 2 || !value.every((v) => typeof v === 'number' && v > 0)) {
+      scaling.fail('INVALID_CONFIG', `${scaling.prefix}${key} must list ${rotaryDim / 2} positive numbers (rotary dimensions / 2), got ${describeValue(value)}`);
+    }
+    return value as number[];
+  };
+  const original = fields.optionalInteger('original_max_position_embeddings') ?? scaling.integer('original_max_position_embeddings');
+  const factor = maxPositions / original;
+  const attentionFactor = scaling.optionalNumber('attention_factor') ?? (factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original)));
+  return { shortFactor: factors('short_factor'), longFactor: factors('long_factor'), originalMaxPositionEmbeddings: original, attentionFactor };
 }
 
 /** Typed access to config keys; every error names the file and the key path. */

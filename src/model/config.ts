@@ -12,6 +12,18 @@ export interface RopeScaling {
   originalMaxPositionEmbeddings: number;
 }
 
+/**
+ * Phi-3.5/Phi-4-mini's longrope: each rotary frequency divided by its short factor while the sequence fits
+ * `originalMaxPositionEmbeddings`, by its long factor beyond, and cos/sin scaled by `attentionFactor`
+ * (transformers' `_compute_longrope_parameters`).
+ */
+export interface LongRope {
+  shortFactor: number[];
+  longFactor: number[];
+  originalMaxPositionEmbeddings: number;
+  attentionFactor: number;
+}
+
 export interface ModelConfig {
   /** Hugging Face `model_type`, kept for export: `llama`, `qwen2`, `mistral`. */
   modelType: string;
@@ -25,6 +37,9 @@ export interface ModelConfig {
   rmsNormEps: number;
   ropeTheta: number;
   ropeScaling: RopeScaling | null;
+  longRope: LongRope | null;
+  /** Dimensions of each head that rotate (head_dim x partial_rotary_factor; Phi-4-mini: 3/4); the rest pass. */
+  rotaryDim: number;
   maxPositionEmbeddings: number;
   /** q/k/v projections carry a bias (Qwen2). */
   attentionBias: boolean;
@@ -65,6 +80,8 @@ export function resolveModelConfig(input: ModelConfigInput): ModelConfig {
     rmsNormEps: input.rmsNormEps ?? 1e-5,
     ropeTheta: input.ropeTheta ?? 10000,
     ropeScaling: input.ropeScaling ?? null,
+    longRope: input.longRope ?? null,
+    rotaryDim: input.rotaryDim ?? input.headDim ?? input.hiddenSize / input.numHeads,
     maxPositionEmbeddings: input.maxPositionEmbeddings ?? 2048,
     attentionBias: input.attentionBias ?? false,
     qkNorm: input.qkNorm ?? false,
@@ -87,6 +104,12 @@ export function resolveModelConfig(input: ModelConfigInput): ModelConfig {
     throw new RangeError(
       `model config: headDim must be a positive even integer (hiddenSize / numHeads when not given), got ${config.headDim}`,
     );
+  }
+  if (!Number.isInteger(config.rotaryDim) || config.rotaryDim <= 0 || config.rotaryDim % 2 !== 0 || config.rotaryDim > config.headDim) {
+    throw new RangeError(`model config: rotaryDim must be an even integer in (0, headDim ${config.headDim}], got ${config.rotaryDim}`);
+  }
+  if (config.longRope && (config.longRope.shortFactor.length !== config.rotaryDim / 2 || config.longRope.longFactor.length !== config.rotaryDim / 2)) {
+    throw new RangeError(`model config: longrope short and long factors need ${config.rotaryDim / 2} values each (rotaryDim / 2), got ${config.longRope.shortFactor.length} and ${config.longRope.longFactor.length}`);
   }
   if (config.slidingWindow !== null && !(Number.isInteger(config.slidingWindow) && config.slidingWindow > 0)) {
     throw new RangeError(`model config: slidingWindow must be a positive integer or null, got ${config.slidingWindow}`);

@@ -83,7 +83,7 @@ export function attention(
   const qkv = project([`${prefix}.q_proj`, `${prefix}.k_proj`, `${prefix}.v_proj`], x); // [B, T, (H+2KVH)*hd]
   let heads = tf.reshape(qkv, [B, T, H + 2 * KVH, hd]) as tf.Tensor4D;
   if (config.qkNorm) heads = normalizeQueriesAndKeys(heads, prefix, config, param);
-  const [q, kNew, vNew] = tf.split(applyRotary(heads, inputs.rope.cos, inputs.rope.sin), [H, KVH, KVH], 2);
+  const [q, kNew, vNew] = tf.split(applyRotary(heads, inputs.rope.cos, inputs.rope.sin, config.rotaryDim), [H, KVH, KVH], 2);
   const headsFirst = (t: tf.Tensor) => tf.transpose(t, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KVH, T, hd]
   const { k, v } = inputs.cache
     ? inputs.cache.append(layer, headsFirst(kNew), headsFirst(vNew))

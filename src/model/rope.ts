@@ -1,11 +1,24 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig, RopeScaling } from './config.ts';
 
-/** Rotary frequencies 1 / theta^(2i / headDim), with Llama 3's frequency-dependent scaling when configured. */
-export function inverseFrequencies(headDim: number, theta: number, scaling: RopeScaling | null): Float64Array {
-  const inv = new Float64Array(headDim / 2);
-  for (let i = 0; i < inv.length; i++) inv[i] = 1 / theta ** ((2 * i) / headDim);
+/** Rotary frequencies 1 / theta^(2i / dim), with Llama 3's frequency-dependent scaling when configured. */
+export function inverseFrequencies(dim: number, theta: number, scaling: RopeScaling | null): Float64Array {
+  const inv = new Float64Array(dim / 2);
+  for (let i = 0; i < inv.length; i++) inv[i] = 1 / theta ** ((2 * i) / dim);
   return scaling ? applyLlama3Scaling(inv, scaling) : inv;
+}
+
+/**
+ * The frequencies and cos/sin scale for a sequence of `length` positions: longrope divides by its short
+ * factors while the sequence fits the original context and by its long ones beyond, as transformers does
+ * per forward pass.
+ */
+function rotaryFrequencies(config: ModelConfig, length: number): { inv: Float64Array; scale: number } {
+  const inv = inverseFrequencies(config.rotaryDim, config.ropeTheta, config.ropeScaling);
+  const long = config.longRope;
+  if (!long) return { inv, scale: 1 };
+  const factors = length > long.originalMaxPositionEmbeddings ? long.longFactor : long.shortFactor;
+  return { inv: inv.map((freq, i) => freq / factors[i]), scale: long.attentionFactor };
 }
 
 /**
@@ -39,7 +52,7 @@ export function rotaryTables(
   length: number,
   queryScale: number,
 ): { cos: tf.Tensor3D; sin: tf.Tensor3D } {
-  const { cos, sin } = fillTables(config, 1, length, (_, t) => offset + t, queryScale);
+  const { cos, sin } = fillTables(config, 1, length, (_, t) => offset + t, queryScale, offset + length);
   const shape: [number, number, number] = [length, config.numHeads + 2 * config.numKvHeads, config.headDim];
   return { cos: tf.tensor3d(cos, shape), sin: tf.tensor3d(sin, shape) };
 }
@@ -57,22 +70,29 @@ export function rowRotaryTables(
   positionOf: (row: number, t: number) => number,
   queryScale: number,
 ): { cos: tf.Tensor4D; sin: tf.Tensor4D } {
-  const { cos, sin } = fillTables(config, rows, length, positionOf, queryScale);
+  let longest = 0;
+  for (let row = 0; row < rows; row++) longest = Math.max(longest, positionOf(row, length - 1) + 1);
+  const { cos, sin } = fillTables(config, rows, length, positionOf, queryScale, longest);
   const shape: [number, number, number, number] = [rows, length, config.numHeads + 2 * config.numKvHeads, config.headDim];
   return { cos: tf.tensor4d(cos, shape), sin: tf.tensor4d(sin, shape) };
 }
 
-/** cos and sin tables laid out [rows, length, heads, hd], step t of a row at position `positionOf(row, t)`. */
+/**
+ * cos and sin tables laid out [rows, length, heads, hd], step t of a row at position `positionOf(row, t)`,
+ * for a sequence of `sequenceLength` positions in all. Only the first rotaryDim dimensions of a head rotate
+ * (pairing i with i + rotaryDim / 2); the others pass (cos 1, sin 0).
+ */
 function fillTables(
   config: ModelConfig,
   rows: number,
   length: number,
   positionOf: (row: number, t: number) => number,
   queryScale: number,
+  sequenceLength: number,
 ): { cos: Float32Array; sin: Float32Array } {
-  const { numHeads: H, numKvHeads: KVH, headDim: hd } = config;
-  const inv = inverseFrequencies(hd, config.ropeTheta, config.ropeScaling);
-  const half = hd / 2;
+  const { numHeads: H, numKvHeads: KVH, headDim: hd, rotaryDim } = config;
+  const { inv, scale: ropeScale } = rotaryFrequencies(config, sequenceLength);
+  const half = rotaryDim / 2;
   const heads = H + 2 * KVH;
   const cos = new Float32Array(rows * length * heads * hd);
   const sin = new Float32Array(rows * length * heads * hd);
@@ -85,7 +105,8 @@ function fillTables(
           cos.fill(1, at, at + hd); // value heads: no rotation
           continue;
         }
-        const scale = head < H ? queryScale : 1;
+        const scale = (head < H ? queryScale : 1) * ropeScale;
+        if (rotaryDim < hd) cos.fill(head < H ? queryScale : 1, at + rotaryDim, at + hd); // dimensions that pass
         for (let i = 0; i < half; i++) {
           const angle = position * inv[i];
           cos[at + i] = cos[at + half + i] = Math.cos(angle) * scale;
@@ -104,21 +125,23 @@ function fillTables(
  * transposed rotation, dy * cos + swapHalves(dy * sin) (swapping halves is its own transpose), written
  * out so that nothing of x is kept for it and its intermediates are freed when it returns.
  */
-export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor3D | tf.Tensor4D, sin: tf.Tensor3D | tf.Tensor4D): tf.Tensor4D {
+export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor3D | tf.Tensor4D, sin: tf.Tensor3D | tf.Tensor4D, rotaryDim = x.shape[3]): tf.Tensor4D {
   const rotate = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xs, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
     save([cos, sin]); // the caller may dispose the tables before the backward pass
     return {
-      value: tf.add(tf.mul(xs, cos), tf.mul(swapHalves(xs), sin)),
+      value: tf.add(tf.mul(xs, cos), tf.mul(swapHalves(xs, rotaryDim), sin)),
       gradFunc: (dy: tf.Tensor, [c, s]: tf.Tensor[]) =>
-        tf.tidy(() => tf.add(tf.mul(dy, c), swapHalves(tf.mul(dy, s) as tf.Tensor4D))),
+        tf.tidy(() => tf.add(tf.mul(dy, c), swapHalves(tf.mul(dy, s) as tf.Tensor4D, rotaryDim))),
     };
   });
   return rotate(x) as tf.Tensor4D;
 }
 
-/** [..., hd] -> the same with its two halves exchanged. */
-function swapHalves(x: tf.Tensor4D): tf.Tensor4D {
+/** [..., hd] -> the same with the two halves of its first `rotaryDim` values exchanged (the rest as they are). */
+function swapHalves(x: tf.Tensor4D, rotaryDim: number): tf.Tensor4D {
   const [B, T, N, hd] = x.shape;
-  return tf.reshape(tf.reverse(tf.reshape(x, [B, T, N, 2, hd / 2]), 3), x.shape);
+  if (rotaryDim === hd) return tf.reshape(tf.reverse(tf.reshape(x, [B, T, N, 2, hd / 2]), 3), x.shape);
+  const rotated = tf.slice(x, [0, 0, 0, 0], [B, T, N, rotaryDim]) as tf.Tensor4D;
+  return tf.concat([swapHalves(rotated, rotaryDim), tf.slice(x, [0, 0, 0, rotaryDim], [B, T, N, hd - rotaryDim])], 3) as tf.Tensor4D;
 }

@@ -65,6 +65,8 @@ describe('modelConfigFromHf', () => {
       tieWordEmbeddings: true,
       bosTokenId: 128000,
       eosTokenId: 128001,
+      longRope: null,
+      rotaryDim: 64,
       slidingWindow: null,
       slidingFromLayer: 0,
       stopTokenIds: [128001, 128008, 128009],
@@ -140,8 +142,8 @@ describe('modelConfigFromHf', () => {
   });
 
   it.each([
-    ['phi3 long-rope scaling', { ...phi3, rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [2] } }, 'UNSUPPORTED', 'rope_scaling.rope_type "longrope" is not supported'],
-    ['phi3 su scaling', { ...phi3, rope_scaling: { type: 'su', short_factor: [1], long_factor: [2] } }, 'UNSUPPORTED', 'rope_type "su" is not supported'],
+    ['longrope factors of the wrong length', { ...phi3, rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [2] } }, 'INVALID_CONFIG', 'rope_scaling.short_factor must list 48 positive numbers'],
+    ['a partial_rotary_factor above 1', { ...phi3, partial_rotary_factor: 1.5 }, 'INVALID_CONFIG', 'partial_rotary_factor must be in (0, 1]'],
     ['phi3 yarn scaling', { ...phi3, rope_scaling: { type: 'yarn', factor: 4 } }, 'UNSUPPORTED', 'rope_type "yarn" is not supported'],
     ['an unsupported model_type', { ...llama32, model_type: 'gemma2' }, 'UNSUPPORTED', "model_type 'gemma2' is not supported yet; supported: llama, mistral, qwen2, qwen3; Gemma 2/3 support may follow"],
     ['a missing model_type', { ...llama32, model_type: undefined }, 'INVALID_CONFIG', 'model_type must be a string'],

@@ -71,6 +71,8 @@ describe('tiny-llama (F32, two shards, llama3 rope scaling, GQA)', () => {
       tieWordEmbeddings: false,
       bosTokenId: 1,
       eosTokenId: 2,
+      longRope: null,
+      rotaryDim: 8,
       slidingWindow: null,
       slidingFromLayer: 0,
       stopTokenIds: [2, 3],

@@ -98,9 +98,12 @@ function rmsNorm(row: Float64Array, weight: Float32Array, eps: number): Float64A
   return row.map((v, i) => v * scale * weight[i]);
 }
 
-/** rotate_half convention: the first and second halves of a head are the pairs. */
-function rotate(row: Float64Array, start: number, hd: number, cos: number[], sin: number[]): void {
-  const half = hd / 2;
+/**
+ * rotate_half convention over the first `cos.length * 2` dimensions of a head (partial rotary: Phi's
+ * q_rot / q_pass): the first and second halves of those are the pairs; the rest pass unchanged.
+ */
+function rotate(row: Float64Array, start: number, _hd: number, cos: number[], sin: number[]): void {
+  const half = cos.length;
   for (let i = 0; i < half; i++) {
     const a = row[start + i];
     const b = row[start + half + i];
@@ -109,10 +112,21 @@ function rotate(row: Float64Array, start: number, hd: number, cos: number[], sin
   }
 }
 
-/** Per position, cos and sin of each frequency (half a head), with Llama 3's frequency scaling. */
+/**
+ * Per position, cos and sin of each frequency (half the rotary dimensions), with Llama 3's frequency
+ * scaling, or longrope's (modeling_rope_utils: short factors while T fits the original context, long ones
+ * beyond, cos and sin times the attention factor).
+ */
 function rotary(config: ModelConfig, T: number): { cos: number[][]; sin: number[][] } {
-  const hd = config.headDim;
-  let inv = Array.from({ length: hd / 2 }, (_, i) => 1 / config.ropeTheta ** ((2 * i) / hd));
+  const dim = config.rotaryDim;
+  let inv = Array.from({ length: dim / 2 }, (_, i) => 1 / config.ropeTheta ** ((2 * i) / dim));
+  let mscale = 1;
+  if (config.longRope) {
+    const { shortFactor, longFactor, originalMaxPositionEmbeddings, attentionFactor } = config.longRope;
+    const ext = T > originalMaxPositionEmbeddings ? longFactor : shortFactor;
+    inv = inv.map((f, i) => 1 / (ext[i] * (1 / f)));
+    mscale = attentionFactor;
+  }
   const scaling = config.ropeScaling;
   if (scaling) {
     const { factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: old } = scaling;
@@ -127,5 +141,5 @@ function rotary(config: ModelConfig, T: number): { cos: number[][]; sin: number[
     });
   }
   const angles = Array.from({ length: T }, (_, t) => inv.map((f) => t * f));
-  return { cos: angles.map((row) => row.map(Math.cos)), sin: angles.map((row) => row.map(Math.sin)) };
+  return { cos: angles.map((row) => row.map((a) => Math.cos(a) * mscale)), sin: angles.map((row) => row.map((a) => Math.sin(a) * mscale)) };
 }
