@@ -8,8 +8,7 @@
  *   none       plain cross-entropy: the recipe has no `distill` section
  */
 import type { ExampleManifest } from '../formats/arrow-examples.ts';
-import type { CausalLM } from '../model/causal-lm.ts';
-import { loadModel } from '../model/load.ts';
+import { loadAdaptedModel, type AdaptedModel } from '../export/adapted-model.ts';
 import type { Recipe } from '../recipe/index.ts';
 import { tokenizerHash } from '../tokenizer/hash.ts';
 import { SlmError } from '../util/errors.ts';
@@ -25,8 +24,8 @@ export interface Objective {
   loss: LossFn;
   mode: DistillationMode;
   reason: string;
-  /** The online teacher, when one was loaded. */
-  teacher: CausalLM | null;
+  /** The online teacher (a model, or a LoRA run or adapter on its base), when one was loaded. */
+  teacher: AdaptedModel | null;
   dispose(): void;
 }
 
@@ -50,7 +49,7 @@ export async function buildObjective(recipe: Recipe, student: Student, manifest:
           tail: distill.tail ?? manifest?.tail ?? 'bucket',
           storedTemperature: manifest?.temperature ?? 1,
           // Also for stored labels when on-policy batches (which have none) are mixed in.
-          online: teacher ? { model: teacher, rowsPerChunk: distill.rowsPerChunk, vocabPerChunk: distill.vocabPerChunk } : undefined,
+          online: teacher ? { model: teacher.model, project: teacher.project, rowsPerChunk: distill.rowsPerChunk, vocabPerChunk: distill.vocabPerChunk } : undefined,
         });
   return { loss, ...settled, teacher, dispose: () => teacher?.dispose() };
 }
@@ -75,14 +74,14 @@ function chooseMode(recipe: Recipe, manifest: ExampleManifest | null): { mode: D
 }
 
 /** The local teacher, when its token ids are the student's; null (and a warning) when they are not. */
-async function loadOnlineTeacher(recipe: Recipe, student: Student, logger: Logger): Promise<CausalLM | null> {
+async function loadOnlineTeacher(recipe: Recipe, student: Student, logger: Logger): Promise<AdaptedModel | null> {
   const ref = recipe.teacher!.model;
-  const { model, tokenizer } = await loadModel(ref, { logger });
-  if (!tokenizer || tokenizerHash(tokenizer) !== tokenizerHash(student.tokenizer)) {
-    model.dispose();
+  const teacher = await loadAdaptedModel(ref, { logger });
+  if (!teacher.tokenizer || tokenizerHash(teacher.tokenizer) !== tokenizerHash(student.tokenizer)) {
+    teacher.dispose();
     logger.warn(`teacher ${ref}: its tokenizer differs from the student's, so its distributions cannot be compared id by id`);
     return null;
   }
-  for (const variable of model.params.values()) variable.trainable = false;
-  return model;
+  for (const variable of [...teacher.model.params.values(), ...(teacher.project.variables?.values() ?? [])]) variable.trainable = false;
+  return teacher;
 }

@@ -6,8 +6,8 @@
 import { promptEncoder, type PromptEncoder } from '../../datasets/prompt-ids.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
 import { generateBatch } from '../model/generate.ts';
-import { modelDigest } from '../model/digest.ts';
-import { loadModel } from '../model/load.ts';
+import { loadAdaptedModel } from '../export/adapted-model.ts';
+import type { Projection } from '../model/layers.ts';
 import { logSoftmax, scoreTokens, topEntries } from '../model/score.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { TeacherConfigError } from './errors.ts';
@@ -20,6 +20,10 @@ export interface LocalTeacherOptions {
   logger?: { info(message: string): void };
   /** The content digest of the weights (`load` computes it), for caches. */
   digest?: string;
+  /** The projections to run with (a LoRA run's adapter beside its base); the model's own by default. */
+  project?: Projection;
+  /** Disposes what the teacher holds (an adapter with its base); `model.dispose()` by default. */
+  dispose?: () => void;
 }
 
 export class LocalTeacher implements Teacher {
@@ -36,13 +40,14 @@ export class LocalTeacher implements Teacher {
     this.encodePrompt = promptEncoder(tokenizer, chatTemplate, `local teacher ${name}`);
   }
 
+  /** A model, a PEFT adapter folder or a LoRA run (see loadAdaptedModel). */
   static async load(ref: string, options: LocalTeacherOptions = {}): Promise<LocalTeacher> {
-    const [{ model, tokenizer, chatTemplate }, digest] = await Promise.all([loadModel(ref, { logger: options.logger }), modelDigest(ref)]);
-    if (!tokenizer) {
-      model.dispose();
+    const loaded = await loadAdaptedModel(ref, { logger: options.logger });
+    if (!loaded.tokenizer) {
+      loaded.dispose();
       throw new TeacherConfigError(`local teacher ${ref}: the model has no tokenizer`);
     }
-    return new LocalTeacher(ref, model, tokenizer, chatTemplate, { ...options, digest });
+    return new LocalTeacher(ref, loaded.model, loaded.tokenizer, loaded.chatTemplate, { ...options, digest: await loaded.digest(), project: loaded.project, dispose: loaded.dispose });
   }
 
   async info(): Promise<TeacherInfo> {
@@ -76,7 +81,7 @@ export class LocalTeacher implements Teacher {
 
   /** `score` for a sequence already in this model's token ids. */
   async scoreIds(ids: readonly number[], k: number): Promise<TokenLogprob[]> {
-    const scores = await scoreTokens(this.model, [...ids], k);
+    const scores = await scoreTokens(this.model, [...ids], k, this.options.project);
     return scores.ids.map((id, i) => this.tokenLogprob(id, scores.logprobs[i] ?? Number.NaN, scores.topK[i] ?? []));
   }
 
@@ -87,7 +92,8 @@ export class LocalTeacher implements Teacher {
   private async generateGroup(requests: GenerateRequest[]): Promise<Sample[]> {
     const decode = (ids: number[]) => this.tokenizer.decode(ids, { skipSpecialTokens: true });
     const tokens: TokenLogprob[][] = requests.map(() => []);
-    const eos = this.tokenizer.eosId;
+    // Every eos id the model names, and the tokenizer's (a model built in memory names none itself).
+    const stopIds = new Set([...this.model.config.stopTokenIds, ...(this.tokenizer.eosId === null ? [] : [this.tokenizer.eosId])]);
     const outputs = await generateBatch(
       this.model,
       requests.map((request) => this.encodePrompt(request)),
@@ -98,8 +104,9 @@ export class LocalTeacher implements Teacher {
         topP: 1,
         seed: 0,
         seeds: requests.map((request) => request.seed ?? 0),
-        padId: this.tokenizer.padId ?? eos ?? 0,
-        stopIds: eos === null ? [] : [eos],
+        project: this.options.project,
+        stopIds: [...stopIds],
+        padId: this.tokenizer.padId ?? this.tokenizer.eosId ?? 0,
         onToken: (row, id, logits) => {
           const logprobs = logSoftmax(logits);
           tokens[row].push(this.tokenLogprob(id, logprobs[id], topEntries(logprobs, requests[row].topLogprobs)));
@@ -108,7 +115,7 @@ export class LocalTeacher implements Teacher {
       },
     );
     return outputs.map((ids, row) => {
-      const stopped = ids.at(-1) === eos || stopsAt(decode(ids), requests[row].stop);
+      const stopped = stopIds.has(ids.at(-1)!) || stopsAt(decode(ids), requests[row].stop);
       return { text: decode(ids), tokens: tokens[row], finishReason: stopped ? 'stop' : 'length' };
     });
   }
@@ -123,7 +130,8 @@ export class LocalTeacher implements Teacher {
   }
 
   dispose(): void {
-    this.model.dispose();
+    if (this.options.dispose) this.options.dispose();
+    else this.model.dispose();
   }
 }
 

@@ -17,6 +17,7 @@ import { loadModelDir } from '../../src/model/load.ts';
 import { LoraAdapter } from '../../src/model/lora.ts';
 import { scoreTokens } from '../../src/model/score.ts';
 import { parseRecipe } from '../../src/recipe/index.ts';
+import { LocalTeacher } from '../../src/teachers/local.ts';
 import { silentLogger } from '../../src/run/progress.ts';
 import { runRecipe } from '../../src/run/run-recipe.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
@@ -52,7 +53,7 @@ async function mergedScores(): Promise<(number | null)[]> {
   return scores.logprobs;
 }
 
-describe('a LoRA run as --model', () => {
+describe('a LoRA run as --model, and as a teacher', () => {
   it('scores as the merged model does (1e-5), and not as the base', async () => {
     const merged = await mergedScores();
     const base = (await cli(['score', '--model', join(dir, 'base'), '--ids', ids.join(',')])).logprobs as number[];
@@ -72,5 +73,13 @@ describe('a LoRA run as --model', () => {
     for await (const id of generateTokens(model, tokenizer!.encode('Once', { addSpecialTokens: true }), { maxTokens: 6, seed: 0, temperature: 0, topK: 0, topP: 1 })) merged.push(id);
     model.dispose();
     expect(out.ids).toEqual(merged);
+  });
+
+  it('teaches as a local teacher: its scores are the merged model\'s', async () => {
+    const teacher = await LocalTeacher.load(run);
+    const scored = await teacher.scoreIds(ids, 3);
+    const merged = await mergedScores();
+    scored.slice(1).forEach((token, i) => expect(Math.abs(token.logprob - merged[i + 1]!)).toBeLessThan(1e-5));
+    teacher.dispose();
   });
 });

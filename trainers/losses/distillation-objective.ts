@@ -31,6 +31,8 @@ export interface DistillObjectiveOptions extends DivergenceOptions {
 
 export interface OnlineTeacher {
   model: CausalLM;
+  /** The teacher's projections: a LoRA teacher's adapter beside its base; the model's own by default. */
+  project?: Projection;
   rowsPerChunk: number;
   vocabPerChunk: number;
 }
@@ -85,7 +87,7 @@ function onlineKd(
   const [B, T] = inputs.shape;
   // Off the tape: the frozen teacher's activations (and streamed weights) need not wait for the backward pass.
   const { teacherHidden, teacherHead } = withoutGradients(() => ({
-    teacherHidden: tf.reshape(online.model.hidden(inputs, undefined, undefined, layout), [B * T, -1]) as tf.Tensor2D,
+    teacherHidden: tf.reshape(online.model.hidden(inputs, undefined, online.project, layout), [B * T, -1]) as tf.Tensor2D,
     teacherHead: online.model.outputHead(),
   }));
   observe('top1_agreement', onlineAgreement(student.logits, teacherHidden, teacherHead, mask, online.rowsPerChunk));
