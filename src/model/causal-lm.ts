@@ -5,7 +5,7 @@ import type { HostTensor } from '../formats/safetensors.ts';
 import { Rng } from '../util/rng.ts';
 import type { ModelConfig } from './config.ts';
 import { EMBEDDING, FrozenWeights, fusedName, transposeInto, UPLOAD_VALUES } from './frozen-weights.ts';
-import type { KVCache } from './kv-cache.ts';
+import { KVCache } from './kv-cache.ts';
 import { decoderBlock, rmsNorm, type AttentionInputs, type Projection } from './layers.ts';
 import { linear } from './matmul.ts';
 import { memoryShape, parameterSpecs, type ParameterSpec } from './parameters.ts';
@@ -164,6 +164,12 @@ export class CausalLM {
    */
   forward(ids: tf.Tensor2D, cache?: KVCache, project: Projection = this.project, layout?: BatchLayout): tf.Tensor3D {
     return tf.tidy(() => this.logits(this.hidden(ids, cache, project, layout)));
+  }
+
+  /** A KV cache for this model: its windowed layers keep no more than their window. */
+  newCache(): KVCache {
+    const { numLayers, slidingWindow, slidingFromLayer } = this.config;
+    return new KVCache(numLayers, Array.from({ length: numLayers }, (_, layer) => (layer >= slidingFromLayer ? slidingWindow : null)));
   }
 
   /** Final-norm hidden states [B, T, D]. */

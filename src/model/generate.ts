@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/rng.ts';
 import type { BatchLayout, CausalLM } from './causal-lm.ts';
-import { KVCache } from './kv-cache.ts';
+import type { KVCache } from './kv-cache.ts';
 import type { Projection } from './layers.ts';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampling.ts';
 
@@ -25,7 +25,7 @@ export async function* generateTokens(model: CausalLM, promptIds: number[], opti
   if (promptIds.length === 0) throw new RangeError('generate: the prompt must contain at least one token');
   const stopIds = stopIdSet(model, options.stopIds);
   const rng = new Rng(options.seed);
-  const cache = new KVCache(model.config.numLayers);
+  const cache = model.newCache();
   try {
     let input = promptIds;
     for (let produced = 0; produced < options.maxTokens; produced++) {
@@ -103,7 +103,7 @@ export async function generateBatch(model: CausalLM, prompts: number[][], option
   const width = Math.max(...rows.map((row) => prompts[row].length));
   const padLeft = (row: number) => width - prompts[row].length;
   let input = rows.map((row) => [...new Array<number>(padLeft(row)).fill(options.padId), ...prompts[row]]);
-  const cache = new KVCache(model.config.numLayers);
+  const cache = model.newCache();
   try {
     while (rows.length > 0) {
       const logits = await lastPositionLogits(model, input, cache, options.project, { padLeft: rows.map(padLeft) });

@@ -89,6 +89,9 @@ export function attention(
     ? inputs.cache.append(layer, headsFirst(kNew), headsFirst(vNew))
     : { k: headsFirst(kNew), v: headsFirst(vNew) }; // [B, KVH, S, hd]
   const S = k.shape[2];
+  // A windowed cache holds the latest positions only: its key i is position `dropped` + i.
+  const dropped = inputs.cache?.dropped(layer) ?? 0;
+  const firstKey = inputs.firstKey && ((b: number, position: number) => Math.max(0, inputs.firstKey!(b, position + dropped) - dropped));
 
   // GQA without repeating keys: query head h reads kv head floor(h / group), so the query heads of one kv
   // head are neighbours, and each kv head's queries form one matrix of T*group rows ordered (t, head).
@@ -99,7 +102,7 @@ export function attention(
     tf.reshape(v, [B * KVH, S, hd]) as tf.Tensor3D,
     S - T,
     BLOCK_POSITIONS,
-    inputs.firstKey && ((n, position) => inputs.firstKey!(Math.floor(n / KVH), position)), // rows ordered (b, kv head)
+    firstKey && ((n, position) => firstKey(Math.floor(n / KVH), position)), // rows ordered (b, kv head)
   ); // [B*KVH, T*group, hd]
   const merged = tf.transpose(tf.reshape(context, [B, KVH, T, group * hd]), [0, 2, 1, 3]); // [B, T, KVH, group*hd]
   return project([`${prefix}.o_proj`], tf.reshape(merged, [B, T, H * hd])) as tf.Tensor3D;

@@ -9,7 +9,6 @@ import { initBackend } from '../../src/backend/index.ts';
 import { hfConfigJson, modelConfigFromHf } from '../../src/formats/hf-config.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig, type ModelConfig } from '../../src/model/config.ts';
-import { KVCache } from '../../src/model/kv-cache.ts';
 import { scoreTokens } from '../../src/model/score.ts';
 import { referenceLogprobs } from '../helpers/reference-forward.ts';
 
@@ -44,14 +43,24 @@ describe('sliding-window attention', () => {
     (await full).dispose();
   });
 
-  it('decodes one token at a time through the KV cache to the same logits', async () => {
-    const model = CausalLM.init(windowed(4), { seed: 8, std: 0.4 });
+  it.each([
+    ['one token at a time', [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]],
+    ['a 5-token prompt, then one at a time', [5, 1, 1, 1, 1, 1, 1, 1]],
+  ])('decodes %s through a cache that keeps no more than the window, to the same logits', async (_, chunks) => {
+    const model = CausalLM.init(windowed(4, 1), { seed: 8, std: 0.4 });
     const whole = (await model.forward(tf.tensor2d(ids, [1, ids.length], 'int32')).array())[0];
-    const cache = new KVCache(model.config.numLayers);
-    for (const [t, id] of ids.entries()) {
-      const row = (await model.forward(tf.tensor2d([id], [1, 1], 'int32'), cache).array())[0][0];
-      expect(Math.max(...row.map((v, j) => Math.abs(v - whole[t][j]))), `position ${t}`).toBeLessThan(1e-4);
+    const cache = model.newCache();
+    let start = 0;
+    for (const size of chunks) {
+      const chunk = ids.slice(start, start + size);
+      const rows = (await model.forward(tf.tensor2d(chunk, [1, size], 'int32'), cache).array())[0];
+      rows.forEach((row, i) => expect(Math.max(...row.map((v, j) => Math.abs(v - whole[start + i][j]))), `position ${start + i}`).toBeLessThan(1e-4));
+      start += size;
+      // Layer 0 attends to everything and keeps it; layers 1 and 2 keep at most window - 1 + the chunk.
+      expect(cache.length - cache.dropped(0)).toBe(start);
+      for (const layer of [1, 2]) expect(cache.length - cache.dropped(layer)).toBeLessThanOrEqual(3 + size);
     }
+    expect(cache.length).toBe(ids.length);
     cache.dispose();
     model.dispose();
   });
