@@ -127,7 +127,8 @@ export async function listCheckpoints(checkpointsDir: string): Promise<Checkpoin
       // A damaged state still counts under its conventional name, so loading it reports the damage.
       (error: unknown) => {
         if (!(error instanceof CheckpointError)) throw error;
-        return CONVENTIONAL_NAME.test(name) ? Number(CONVENTIONAL_NAME.exec(name)![1]) : undefined;
+        const conventional = CONVENTIONAL_NAME.exec(name);
+        return conventional ? Number(conventional[1]) : undefined;
       },
     );
     if (step !== undefined) entries.push({ dir: join(checkpointsDir, name), step });

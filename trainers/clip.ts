@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { readScalar } from '../src/backend/host-read.ts';
 
 /** PyTorch's `clip_grad_norm_` adds this to the norm before dividing, so a zero norm never divides by zero. */
 const NORM_EPS = 1e-6;
@@ -6,10 +7,7 @@ const NORM_EPS = 1e-6;
 /** The 2-norm of all gradients taken together as one vector (0 for none). */
 export async function globalNorm(grads: Map<string, tf.Tensor>): Promise<number> {
   if (grads.size === 0) return 0;
-  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))));
-  const [value] = await norm.data();
-  norm.dispose();
-  return value;
+  return readScalar(tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))))));
 }
 
 /**

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../datasets/batches.ts';
 import { SlmError } from '../src/util/errors.ts';
+import { readScalar } from '../src/backend/host-read.ts';
 import { clipByGlobalNorm, globalNorm } from './clip.ts';
 import { disposeAll } from '../src/model/variables.ts';
 import type { AdamW } from './optimizer/adamw.ts';
@@ -103,16 +104,13 @@ async function accumulateGradients(
   for (let micro = 0; micro < microBatches; micro++) {
     const batch = await batches.nextBatch();
     tokens += batch.batchSize * batch.seqLen;
-    // Kept (as clones: the loss may return what it observed) past the tape, which disposes the loss's
-    // intermediates, and read after it: reads are
-    // asynchronous (the webgpu backend has no synchronous one in Node).
-    const kept: [string, tf.Scalar][] = [];
+    const metrics = keptMetrics();
     const { value, grads: byVariable } = tf.variableGrads(
-      () => loss(batch, (name, metric) => kept.push([name, tf.keep(tf.clone(metric))])),
+      () => loss(batch, metrics.observe),
       trainable.map((p) => p.variable),
     );
     lossSum += await readScalar(value);
-    for (const [name, metric] of kept) observed[name] = (observed[name] ?? 0) + (await readScalar(metric)) / microBatches;
+    await metrics.addTo(observed, 1 / microBatches);
     for (const { name, variable } of trainable) {
       const g = byVariable[variable.name];
       const previous = grads.get(name);
@@ -138,11 +136,19 @@ async function clip(grads: Map<string, tf.Tensor>, maxNorm: number | null): Prom
   return { norm, clipped };
 }
 
-/** A scalar's value; the tensor is disposed. */
-export async function readScalar(t: tf.Tensor): Promise<number> {
-  const [value] = await t.data();
-  t.dispose();
-  return value;
+/**
+ * A MetricSink that keeps what the loss observes past the tape (which disposes the loss's intermediates),
+ * as clones since the loss may return what it observed, for reading afterwards: reads are asynchronous
+ * (the webgpu backend has no synchronous one in Node). `addTo` adds each value times `weight`.
+ */
+export function keptMetrics(): { observe: MetricSink; addTo(observed: Record<string, number>, weight: number): Promise<void> } {
+  const kept: [string, tf.Scalar][] = [];
+  return {
+    observe: (name, metric) => kept.push([name, tf.keep(tf.clone(metric))]),
+    async addTo(observed, weight) {
+      for (const [name, metric] of kept.splice(0)) observed[name] = (observed[name] ?? 0) + (await readScalar(metric)) * weight;
+    },
+  };
 }
 
 /** Steps are synchronous tensor work: let timers (progress redraws) and signal handlers run between them. */

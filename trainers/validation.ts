@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../datasets/batches.ts';
-import { readScalar, type LossFn } from './loop.ts';
+import { readScalar } from '../src/backend/host-read.ts';
+import { keptMetrics, type LossFn } from './loop.ts';
 
 export interface ValidationResult {
   loss: number;
@@ -15,10 +16,10 @@ export async function validate(batches: Iterable<Batch>, loss: LossFn): Promise<
   const observed: Record<string, number> = {};
   for (const batch of batches) {
     if (batch.tokens === 0) continue;
-    const kept: [string, tf.Scalar][] = [];
-    const value = tf.tidy(() => loss(batch, (name, metric) => kept.push([name, tf.keep(tf.clone(metric))])));
+    const metrics = keptMetrics();
+    const value = tf.tidy(() => loss(batch, metrics.observe));
     weighted += (await readScalar(value)) * batch.tokens;
-    for (const [name, metric] of kept) observed[name] = (observed[name] ?? 0) + (await readScalar(metric)) * batch.tokens;
+    await metrics.addTo(observed, batch.tokens);
     tokens += batch.tokens;
   }
   if (tokens === 0) return null;

@@ -8,3 +8,10 @@ import type * as tf from '@tensorflow/tfjs-core';
 export async function cacheOnHost(tensors: Iterable<tf.Tensor>): Promise<void> {
   for (const tensor of tensors) await tensor.data();
 }
+
+/** A scalar's value, read asynchronously as every backend can; the tensor is disposed. */
+export async function readScalar(t: tf.Tensor): Promise<number> {
+  const [value] = await t.data();
+  t.dispose();
+  return value;
+}

@@ -106,9 +106,3 @@ export async function tryWebgpu(explicit: boolean): Promise<BackendOutcome> {
   if (!(await tf.setBackend('webgpu'))) return { ok: false, reason: "tf.setBackend('webgpu') failed; tfjs logged the cause above" };
   return { ok: true, reason: `loaded: ${describeWebgpuAdapter(adapter)}`, threads: 1 };
 }
-
-/** The limits of the adapter in use, once webgpu is the backend; null otherwise. */
-export async function activeWebgpuAdapter(): Promise<WebgpuAdapter | null> {
-  if (tf.getBackend() !== 'webgpu') return null;
-  return (await probeWebgpu()).adapter;
-}

@@ -33,12 +33,13 @@ export function harnessResults(result: SuiteResult, samples: readonly SampleReco
   const higher = Object.fromEntries(Object.keys(result.metrics).map((metric) => [withFilter(metric).name, true]));
   const perTask = (value: unknown) => Object.fromEntries([task, ...subtasks.map((s) => s.name)].map((name) => [name, value]));
   const first = samples[0]?.request;
+  const overall = taskMetrics(task, result.metrics);
   return {
     results: {
-      [task]: taskMetrics(task, result.metrics),
+      [task]: overall,
       ...Object.fromEntries(subtasks.map((s) => [s.name, taskMetrics(` - ${s.name}`, s.metrics)])),
     },
-    ...(subtasks.length > 0 && { groups: { [task]: taskMetrics(task, result.metrics) } }),
+    ...(subtasks.length > 0 && { groups: { [task]: overall } }),
     group_subtasks: { [task]: subtasks.map((s) => s.name) },
     configs: {
       [task]: {
@@ -75,18 +76,19 @@ export function harnessSampleLines(samples: readonly SampleRecord[]): Record<str
     }
     const args = argumentsOf(sample);
     const resps = responsesOf(sample);
+    const doc = sample.doc ?? { id: sample.id };
+    // The same for every filter of the document: computed once.
+    const hashes = { doc_hash: sha256(JSON.stringify(doc, null, 2)), prompt_hash: sha256(String(args[0]?.[0] ?? '')), target_hash: sha256(sample.target) };
     return [...byFilter].map(([filter, metrics]) => ({
       doc_id: docId,
-      doc: sample.doc ?? { id: sample.id },
+      doc,
       target: sample.target,
       arguments: args,
       resps,
       filtered_resps: sample.response.kind === 'generate' ? [sample.extracted[filter] ?? ''] : resps.map((r) => r[0]),
       filter,
       metrics: Object.keys(metrics),
-      doc_hash: sha256(JSON.stringify(sample.doc ?? { id: sample.id }, null, 2)),
-      prompt_hash: sha256(String(args[0]?.[0] ?? '')),
-      target_hash: sha256(sample.target),
+      ...hashes,
       ...metrics,
       id: sample.id,
     }));

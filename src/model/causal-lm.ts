@@ -3,7 +3,8 @@ import { isRecordingGradients } from '../backend/tape.ts';
 import type { CompactTensor } from '../formats/compact-tensor.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import { Rng } from '../util/rng.ts';
-import type { ModelConfig } from './config.ts';
+import { layerWindow, type ModelConfig } from './config.ts';
+import type { FirstVisibleKey } from './causal-attention.ts';
 import { EMBEDDING, FrozenWeights, fusedName, transposeInto, UPLOAD_VALUES } from './frozen-weights.ts';
 import { KVCache } from './kv-cache.ts';
 import { decoderBlock, rmsNorm, type AttentionInputs, type Projection } from './layers.ts';
@@ -34,7 +35,7 @@ export type BatchLayout = { padLeft: readonly number[]; segments?: undefined } |
 /** Each row's positions and the first key each position sees, from a layout. */
 interface RowPositions {
   positionOf(row: number, t: number): number;
-  firstKey(row: number, position: number): number;
+  firstKey: FirstVisibleKey;
 }
 
 export interface CompactLoadOptions {
@@ -168,8 +169,8 @@ export class CausalLM {
 
   /** A KV cache for this model: its windowed layers keep no more than their window. */
   newCache(): KVCache {
-    const { numLayers, slidingWindow, slidingFromLayer } = this.config;
-    return new KVCache(numLayers, Array.from({ length: numLayers }, (_, layer) => (layer >= slidingFromLayer ? slidingWindow : null)));
+    const { numLayers } = this.config;
+    return new KVCache(numLayers, Array.from({ length: numLayers }, (_, layer) => layerWindow(this.config, layer)));
   }
 
   /** Final-norm hidden states [B, T, D]. */
@@ -182,7 +183,7 @@ export class CausalLM {
     let x = this.frozen?.has(EMBEDDING) ? this.frozen.embed(ids) : (tf.gather(this.param(EMBEDDING), ids) as tf.Tensor3D); // [B, T, D]
     const windowed = slidingWindowKeys(this.config, rows?.firstKey);
     for (let layer = 0; layer < this.config.numLayers; layer++) {
-      const firstKey = windowed && layer >= this.config.slidingFromLayer ? windowed : rows?.firstKey;
+      const firstKey = layerWindow(this.config, layer) === null ? rows?.firstKey : windowed;
       x = this.decoderLayer(x, layer, project, { rope, cache, firstKey });
     }
     return rmsNorm(x, this.param('model.norm.weight'), this.config.rmsNormEps) as tf.Tensor3D;
@@ -338,7 +339,7 @@ export class CausalLM {
  * A sliding window's first visible key for each query: itself and the window - 1 before it, within what
  * the layout lets it see; undefined for a model without a window.
  */
-function slidingWindowKeys({ slidingWindow }: ModelConfig, base?: RowPositions['firstKey']): RowPositions['firstKey'] | undefined {
+function slidingWindowKeys({ slidingWindow }: ModelConfig, base?: FirstVisibleKey): FirstVisibleKey | undefined {
   if (slidingWindow === null) return undefined;
   return (row, position) => Math.max(base?.(row, position) ?? 0, position - slidingWindow + 1);
 }

@@ -138,6 +138,11 @@ export function countParameters(config: ModelConfig): number {
   return numLayers * (attention + mlp + norms) + d + embeddings;
 }
 
+/** Layer `layer`'s sliding window, or null when it sees the whole context. */
+export function layerWindow(config: ModelConfig, layer: number): number | null {
+  return layer >= config.slidingFromLayer ? config.slidingWindow : null;
+}
+
 export interface HeldWeights {
   /** Tensor names and shapes as the file lists them. */
   tensors: readonly { name: string; shape: readonly number[] }[];

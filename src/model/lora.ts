@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { readScalar } from '../backend/host-read.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import { Rng } from '../util/rng.ts';
 import type { CausalLM } from './causal-lm.ts';
@@ -141,10 +142,7 @@ export class LoraAdapter {
         const weight = model.params.get(`${module}.weight`)!;
         const next = tf.tidy(() => tf.add(weight, this.delta(module, sign)));
         merged.set(module, next);
-        const finite = tf.tidy(() => tf.all(tf.isFinite(next)));
-        const [allFinite] = await finite.data();
-        finite.dispose();
-        if (!allFinite) throw new Error(`adapter: merging into ${module} gives non-finite weights; nothing was changed`);
+        if (!(await readScalar(tf.tidy(() => tf.all(tf.isFinite(next)))))) throw new Error(`adapter: merging into ${module} gives non-finite weights; nothing was changed`);
       }
       for (const [module, next] of merged) model.params.get(`${module}.weight`)!.assign(next);
     } finally {

@@ -13,9 +13,9 @@ const STOCK_REVERSE_RANK = 4;
 function reverseThroughMergedAxes(stock: KernelFunc, reshape: KernelFunc): KernelFunc {
   return (args) => {
     const x = args.inputs.x as TensorInfo;
+    if (x.shape.length <= STOCK_REVERSE_RANK) return stock(args);
     const { dims } = args.attrs as unknown as ReverseAttrs;
     const axes = util.parseAxisParam(dims, x.shape).filter((axis) => x.shape[axis] > 1);
-    if (x.shape.length <= STOCK_REVERSE_RANK) return stock(args);
     const { sizes, reversed } = mergeAxes(x.shape, axes);
     if (sizes.length > STOCK_REVERSE_RANK) throw new Error(`Reverse on webgpu: axes [${axes}] of shape [${x.shape}] do not merge into ${STOCK_REVERSE_RANK} dimensions`);
     const run = (input: TensorInfo, shape: number[]) => reshape({ inputs: { x: input }, backend: args.backend, attrs: { shape } }) as TensorInfo;
