@@ -5,7 +5,7 @@
  */
 import { writeHfModelDir } from '../formats/hf-model-dir.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
-import { resolveModelConfig, type ModelConfig } from '../model/config.ts';
+import { withLayers, type ModelConfig } from '../model/config.ts';
 import { modelConfigFromHf } from '../formats/hf-config.ts';
 import { parameterSpecs } from '../model/parameters.ts';
 import { createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
@@ -64,7 +64,7 @@ export const MODEL_SHAPES = Object.keys(PUBLISHED_CONFIGS) as ModelShape[];
 /** The config of a published shape, optionally cut to its first `layers` layers. */
 export function shapeConfig(shape: ModelShape, layers?: number): ModelConfig {
   const config = modelConfigFromHf({ ...PUBLISHED_CONFIGS[shape] }, `${shape}/config.json`);
-  return layers === undefined ? config : resolveModelConfig({ ...config, numLayers: layers });
+  return layers === undefined ? config : withLayers(config, layers);
 }
 
 /**

@@ -149,7 +149,7 @@ export async function exportGguf(model: CausalLM, tokenizer: GgufExportTokenizer
 
 /** llama.cpp reads Llama 3 rope scaling from a tensor of per-frequency factors; null without scaling. */
 function ropeFactorsTensor(config: ModelConfig): HostTensor | null {
-  if (!config.ropeScaling) return null;
+  if (config.ropeScaling?.ropeType !== 'llama3') return null;
   const factors = Float32Array.from(llama3RopeFactors(config.ropeScaling, config.headDim, config.ropeTheta));
   return { name: ROPE_FREQS_TENSOR, shape: [factors.length], data: factors };
 }

@@ -13,15 +13,15 @@
  * are not identifiable from the factors (scaling originalMax, low and high together changes nothing),
  * so the reading prefers Llama's own convention (lowFreqFactor 1, an integer originalMax).
  */
-import type { RopeScaling } from '../model/config.ts';
+import type { Llama3RopeScaling } from '../model/config.ts';
 
-export type RopeFactorsMapping = { ok: true; scaling: RopeScaling | null } | { ok: false; reason: string };
+export type RopeFactorsMapping = { ok: true; scaling: Llama3RopeScaling | null } | { ok: false; reason: string };
 
 /** Stored factors are float32: this relative error still counts as the same factor. */
 const TOLERANCE = 2e-6;
 
 /** The factors convert_hf_to_gguf.py writes for `scaling`, with the thresholds taken from `scaling` itself. */
-export function llama3RopeFactors(scaling: RopeScaling, headDim: number, theta: number): Float64Array {
+export function llama3RopeFactors(scaling: Llama3RopeScaling, headDim: number, theta: number): Float64Array {
   const { factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositionEmbeddings: original } = scaling;
   return wavelengths(headDim, theta).map((wavelength) => {
     if (wavelength < original / high) return 1;
@@ -87,7 +87,7 @@ function classify(values: number[], factor: number, lengths: Float64Array): Band
  * 1 / wavelength, so two medium frequencies fix both thresholds; with fewer, Llama's defaults
  * (low 1, high 4) or the band edges pick one of the many scalings that give the same factors.
  */
-function* candidates(bands: Bands, factor: number): Generator<RopeScaling> {
+function* candidates(bands: Bands, factor: number): Generator<Llama3RopeScaling> {
   const { medium, high, low } = bands;
   const shortestLow = Math.min(...low);
   if (medium.length >= 2) {
@@ -113,13 +113,13 @@ function* candidates(bands: Bands, factor: number): Generator<RopeScaling> {
  * Scalings with these thresholds (lowWavelength = original / low, highWavelength = original / high): an
  * integer original context with rounded factors first, then the exact ones.
  */
-function* fromThresholds(factor: number, lowWavelength: number, highWavelength: number): Generator<RopeScaling> {
+function* fromThresholds(factor: number, lowWavelength: number, highWavelength: number): Generator<Llama3RopeScaling> {
   if (!(lowWavelength > 0 && highWavelength > 0 && lowWavelength > highWavelength)) return;
   const original = Math.max(1, Math.round(lowWavelength));
   const low = original / lowWavelength;
   const high = original / highWavelength;
   const rounded = (x: number) => Number(x.toPrecision(6));
-  const scaling = (lowFreqFactor: number, highFreqFactor: number): RopeScaling => ({
+  const scaling = (lowFreqFactor: number, highFreqFactor: number): Llama3RopeScaling => ({
     ropeType: 'llama3',
     factor: rounded(factor),
     lowFreqFactor,
@@ -130,7 +130,7 @@ function* fromThresholds(factor: number, lowWavelength: number, highWavelength: 
   yield { ...scaling(low, high), factor };
 }
 
-function reproduces(scaling: RopeScaling, values: number[], headDim: number, theta: number): boolean {
+function reproduces(scaling: Llama3RopeScaling, values: number[], headDim: number, theta: number): boolean {
   const expected = llama3RopeFactors(scaling, headDim, theta);
   return values.every((f, i) => close(f, expected[i]));
 }

@@ -2,8 +2,8 @@
  * A Hugging Face model directory: config.json, weights in model.safetensors or in shards listed by
  * model.safetensors.index.json (`{metadata: {total_size}, weight_map: {tensor: shard file}}`), and the
  * tokenizer files. Tensor names and layouts are the model's business; this module moves named tensors, with
- * one exception: Phi-3's fused `qkv_proj` and `gate_up_proj` are offered as the separate q/k/v and gate/up
- * projections of a Llama.
+ * two exceptions: Phi-3's fused `qkv_proj` and `gate_up_proj` are offered as the separate q/k/v and gate/up
+ * projections of a Llama, and a vision-language Gemma 3's text model is offered under a text model's names.
  */
 import { lstat, rename } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
@@ -48,7 +48,7 @@ export interface HfWeights {
  * tensor once for all its parts, when they are asked for one after another as the model does).
  */
 export async function openHfWeights(dir: string): Promise<HfWeights> {
-  const weights = await openStoredWeights(dir);
+  const weights = languageModelOf(await openStoredWeights(dir));
   if (!weights.names().some((name) => FUSED_PATTERN.test(name))) return weights;
   try {
     return splitFused(weights, (await readHfConfig(dir)).config, dir);
@@ -127,6 +127,36 @@ function weightsOver(location: Map<string, SafetensorsFile>, files: SafetensorsF
     close: async () => {
       await Promise.all(files.map((file) => file.close()));
     },
+  };
+}
+
+// ---------------------------------------------------------------- a vision-language model's text model
+
+/**
+ * Where a vision-language checkpoint keeps its text model (Gemma 3 4B and up: `language_model.model.*` as
+ * the hub stores it, `model.language_model.*` as transformers 4.52+ saves it), and the text model's names.
+ */
+const LANGUAGE_MODEL_PREFIXES: [stored: string, text: string][] = [
+  ['language_model.model.', 'model.'],
+  ['language_model.lm_head.', 'lm_head.'],
+  ['model.language_model.', 'model.'],
+];
+
+/** `weights` as its text model alone when it holds a vision-language model; as they are otherwise. */
+function languageModelOf(weights: HfWeights): HfWeights {
+  const stored = new Map<string, string>(); // text name -> stored name
+  for (const name of weights.names()) {
+    const prefix = LANGUAGE_MODEL_PREFIXES.find(([from]) => name.startsWith(from));
+    if (prefix) stored.set(prefix[1] + name.slice(prefix[0].length), name);
+  }
+  if (stored.size === 0) return weights;
+  const storedName = (name: string) => stored.get(name) ?? name;
+  return {
+    names: () => [...stored.keys()],
+    info: (name) => weights.info(storedName(name)),
+    read: async (name) => ({ ...(await weights.read(storedName(name))), name }),
+    readCompact: (name) => weights.readCompact(storedName(name)),
+    close: () => weights.close(),
   };
 }
 

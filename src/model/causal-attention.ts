@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { softcap, softcapSlope } from './softcap.ts';
 
 /** Query positions per block: products stay large enough to run near full speed on wasm. */
 export const BLOCK_POSITIONS = 128;
@@ -14,7 +15,7 @@ export type FirstVisibleKey = (row: number, position: number) => number;
  *   q [N, T*G, hd]: rows ordered (position, head), already scaled by 1/sqrt(hd)
  *   k, v [N, S, hd]: S = offset + T keys, the first `offset` of them cached
  * Query position t sees keys [0, offset + t], or [firstKey(n, offset + t), offset + t] with `firstKey`.
- * Returns [N, T*G, hd]. `blockPositions` sets the block size below (tests use small blocks to cover
+ * With `scoreCap` c (Gemma 2) the scores are c * tanh(scores / c) before the mask. Returns [N, T*G, hd]. `blockPositions` sets the block size below (tests use small blocks to cover
  * several). A padding query may see no key at all; its output is some average of values, finite and
  * never read.
  *
@@ -31,6 +32,7 @@ export function causalAttention(
   offset: number,
   blockPositions = BLOCK_POSITIONS,
   firstKey?: FirstVisibleKey,
+  scoreCap: number | null = null,
 ): tf.Tensor3D {
   const [N, rows] = q.shape;
   const S = k.shape[1];
@@ -40,7 +42,7 @@ export function causalAttention(
   const attend = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qs, ks, vs, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
     const probs = blocks.map((block) => {
-      const scores = tf.matMul(blockRows(qs, block, G), visibleKeys(ks, block), false, true); // [N, P*G, keys]
+      const scores = softcap(tf.matMul(blockRows(qs, block, G), visibleKeys(ks, block), false, true), scoreCap); // [N, P*G, keys]
       const masked = tf.add(tf.reshape(scores, [N, block.positions, G, block.keys]), blockMask(block, N, firstKey)); // [N, P, G, keys]
       return tf.reshape(tf.softmax(masked), [N, block.positions * G, block.keys]) as tf.Tensor3D;
     });
@@ -54,7 +56,10 @@ export function causalAttention(
           const [dq, dk, dv]: tf.Tensor3D[][] = [[], [], []];
           blocks.forEach((block, b) => {
             const dContext = blockRows(dy as tf.Tensor3D, block, G); // [N, P*G, hd]
-            const dScores = softmaxBackward(sp[b], tf.matMul(dContext, visibleKeys(sv, block), false, true));
+            const dCapped = softmaxBackward(sp[b], tf.matMul(dContext, visibleKeys(sv, block), false, true));
+            // The capped scores are not kept: recomputed here, one product per block.
+            const capped = () => softcap(tf.matMul(blockRows(sq, block, G), visibleKeys(sk, block), false, true), scoreCap);
+            const dScores = scoreCap === null ? dCapped : tf.mul(dCapped, softcapSlope(capped(), scoreCap));
             dq.push(tf.matMul(dScores, visibleKeys(sk, block))); // [N, P*G, hd]
             dk.push(padKeys(tf.matMul(dScores, blockRows(sq, block, G), true, false), S)); // [N, S, hd]
             dv.push(padKeys(tf.matMul(sp[b], dContext, true, false), S)); // [N, S, hd]

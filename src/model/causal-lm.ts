@@ -7,11 +7,12 @@ import { layerWindow, type ModelConfig } from './config.ts';
 import type { FirstVisibleKey } from './causal-attention.ts';
 import { EMBEDDING, FrozenWeights, fusedName, transposeInto, UPLOAD_VALUES } from './frozen-weights.ts';
 import { KVCache } from './kv-cache.ts';
-import { decoderBlock, rmsNorm, type AttentionInputs, type Projection } from './layers.ts';
+import { configuredRmsNorm, decoderBlock, type AttentionInputs, type Projection } from './layers.ts';
 import { linear } from './matmul.ts';
 import { memoryShape, parameterSpecs, type ParameterSpec } from './parameters.ts';
 import { recomputed } from './recompute.ts';
-import { rotaryTables, rowRotaryTables } from './rope.ts';
+import { localRopeConfig, rotaryTables, rowRotaryTables } from './rope.ts';
+import { softcap } from './softcap.ts';
 import { headInputGradient } from './streamed-head.ts';
 import { disposeAll, elementCount, ownedVariable } from './variables.ts';
 
@@ -178,15 +179,19 @@ export class CausalLM {
     const [B, T] = ids.shape;
     const offset = cache?.length ?? 0;
     const rows = layout && rowPositions(layout, B, offset, T);
-    const queryScale = 1 / Math.sqrt(this.config.headDim);
-    const rope = rows ? rowRotaryTables(this.config, B, T, rows.positionOf, queryScale) : rotaryTables(this.config, offset, T, queryScale);
+    const queryScale = 1 / Math.sqrt(this.config.queryPreAttnScalar);
+    const tables = (config: ModelConfig) =>
+      rows ? rowRotaryTables(config, B, T, rows.positionOf, queryScale) : rotaryTables(config, offset, T, queryScale);
+    const rope = tables(this.config);
+    const localRope = this.config.localRopeTheta === null ? rope : tables(localRopeConfig(this.config));
     let x = this.frozen?.has(EMBEDDING) ? this.frozen.embed(ids) : (tf.gather(this.param(EMBEDDING), ids) as tf.Tensor3D); // [B, T, D]
+    if (this.config.embeddingScale !== 1) x = tf.mul(x, this.config.embeddingScale);
     const windowed = slidingWindowKeys(this.config, rows?.firstKey);
     for (let layer = 0; layer < this.config.numLayers; layer++) {
-      const firstKey = layerWindow(this.config, layer) === null ? rows?.firstKey : windowed;
-      x = this.decoderLayer(x, layer, project, { rope, cache, firstKey });
+      const sliding = layerWindow(this.config, layer) !== null;
+      x = this.decoderLayer(x, layer, project, { rope: sliding ? localRope : rope, cache, firstKey: sliding ? windowed : rows?.firstKey });
     }
-    return rmsNorm(x, this.param('model.norm.weight'), this.config.rmsNormEps) as tf.Tensor3D;
+    return configuredRmsNorm(x, 'model.norm.weight', this.config, this.param) as tf.Tensor3D;
   }
 
   /**
@@ -239,20 +244,27 @@ export class CausalLM {
    */
   headLogits(rows: tf.Tensor2D): tf.Tensor2D {
     if (!this.streamedHead()) {
-      return this.config.tieWordEmbeddings
-        ? tf.matMul(rows, this.param(EMBEDDING) as tf.Tensor2D, false, true)
-        : tf.matMul(rows, this.param('lm_head.weight') as tf.Tensor2D);
+      return this.capLogits(
+        this.config.tieWordEmbeddings
+          ? tf.matMul(rows, this.param(EMBEDDING) as tf.Tensor2D, false, true)
+          : tf.matMul(rows, this.param('lm_head.weight') as tf.Tensor2D),
+      );
     }
     const project = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [hidden, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
       save([hidden]);
-      const parts = this.headChunks().map(({ start, size }) => this.withHeadColumns(start, size, (columns) => tf.matMul(hidden, columns))); // [N, C] each
+      const parts = this.headChunks().map(({ start, size }) => this.withHeadColumns(start, size, (columns) => this.capLogits(tf.matMul(hidden, columns)))); // [N, C] each
       return {
         value: tf.concat(parts, 1),
-        gradFunc: (dy: tf.Tensor) => [headInputGradient(this, (start, size) => tf.slice(dy, [0, start], [-1, size]) as tf.Tensor2D)],
+        gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [headInputGradient(this, saved as tf.Tensor2D, ({ start, size }) => tf.slice(dy, [0, start], [-1, size]) as tf.Tensor2D)],
       };
     });
     return project(rows) as tf.Tensor2D;
+  }
+
+  /** Final logits from the head's products: soft-capped where the config says so (Gemma 2), else as they are. */
+  capLogits<T extends tf.Tensor>(logits: T): T {
+    return softcap(logits, this.config.finalLogitSoftcap);
   }
 
   private headName(): string {

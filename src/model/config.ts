@@ -1,16 +1,27 @@
 import { formatSize } from '../util/format-size.ts';
 /**
- * Architecture of a Llama-family decoder. One config covers Llama 2/3, SmolLM, TinyLlama, Mistral and
- * Qwen2 (attention biases); the field names follow Hugging Face's config.json in camelCase.
+ * Architecture of a decoder of the Llama lineage. One config covers Llama 2/3, SmolLM, TinyLlama, Mistral,
+ * Qwen2/3, Phi-3 and Gemma 1/2/3; the field names follow Hugging Face's config.json in camelCase.
  */
-export interface RopeScaling {
-  /** Llama 3.x frequency-dependent scaling. */
+export type RopeScaling = Llama3RopeScaling | LinearRopeScaling;
+
+/** Llama 3.x frequency-dependent scaling. */
+export interface Llama3RopeScaling {
   ropeType: 'llama3';
   factor: number;
   lowFreqFactor: number;
   highFreqFactor: number;
   originalMaxPositionEmbeddings: number;
 }
+
+/** Every frequency divided by `factor` (positions interpolated): Gemma 3's global layers. */
+export interface LinearRopeScaling {
+  ropeType: 'linear';
+  factor: number;
+}
+
+/** How a layer attends: to the whole context, or to a sliding window of it. */
+export type LayerAttention = 'full' | 'sliding';
 
 /**
  * Phi-3.5/Phi-4-mini's longrope: each rotary frequency divided by its short factor while the sequence fits
@@ -48,11 +59,31 @@ export interface ModelConfig {
   tieWordEmbeddings: boolean;
   /**
    * Sliding-window attention: a query sees itself and the `slidingWindow - 1` positions before it, in the
-   * layers from `slidingFromLayer` on (Mistral, Phi-3: all; Qwen2 with use_sliding_window: from
-   * max_window_layers). null: every layer sees the whole context.
+   * layers `layerTypes` marks 'sliding' (Mistral, Phi-3: all; Qwen2 with use_sliding_window: from
+   * max_window_layers; Gemma 2: every other one; Gemma 3: five of six). null: every layer sees the whole context.
    */
   slidingWindow: number | null;
-  slidingFromLayer: number;
+  /** One entry per layer; all 'full' without a window. */
+  layerTypes: readonly LayerAttention[];
+  /** Gemma 3: the RoPE base of sliding layers, which ignore ropeScaling; null: every layer uses ropeTheta. */
+  localRopeTheta: number | null;
+  /** The MLP's gate: SwiGLU's silu, or GeGLU's tanh-approximated gelu (Gemma's gelu_pytorch_tanh). */
+  hiddenActivation: 'silu' | 'gelu_tanh';
+  /** RMSNorm multiplies by (normWeightOffset + weight): 1 in Gemma, whose stored norm weights sit around 0. */
+  normWeightOffset: 0 | 1;
+  /** Token embeddings are multiplied by this before the first layer (Gemma: sqrt(hiddenSize)). */
+  embeddingScale: number;
+  /**
+   * Gemma 2/3: each sublayer's output is normed before it joins the residual stream (post_attention_layernorm,
+   * post_feedforward_layernorm), and the MLP reads pre_feedforward_layernorm. Otherwise post_attention_layernorm
+   * is the MLP's input norm.
+   */
+  sandwichNorms: boolean;
+  /** Attention scores are q.k / sqrt(queryPreAttnScalar): headDim, unless Gemma's query_pre_attn_scalar says otherwise. */
+  queryPreAttnScalar: number;
+  /** Gemma 2: attention scores and final logits pass through cap * tanh(x / cap); null: not capped. */
+  attnLogitSoftcap: number | null;
+  finalLogitSoftcap: number | null;
   bosTokenId: number | null;
   eosTokenId: number | null;
   /**
@@ -65,9 +96,20 @@ export interface ModelConfig {
 export type ModelConfigInput = Partial<ModelConfig> &
   Pick<ModelConfig, 'vocabSize' | 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads'>;
 
+/** A config cut to its first `numLayers` layers, every per-layer setting with it. */
+export function withLayers(config: ModelConfig, numLayers: number): ModelConfig {
+  return resolveModelConfig({ ...config, numLayers, layerTypes: config.layerTypes.slice(0, numLayers) });
+}
+
+/** More layers than any published decoder has by two orders of magnitude: a config beyond it is broken. */
+const MAX_LAYERS = 10_000;
+
 /** Fills defaults and checks the invariants every module relies on; errors name the field. */
 export function resolveModelConfig(input: ModelConfigInput): ModelConfig {
+  if (!(input.numLayers <= MAX_LAYERS)) throw new RangeError(`model config: numLayers must be at most ${MAX_LAYERS}, got ${input.numLayers}`);
   const numKvHeads = input.numKvHeads ?? input.numHeads;
+  const headDim = input.headDim ?? input.hiddenSize / input.numHeads;
+  const slidingWindow = input.slidingWindow ?? null;
   const config: ModelConfig = {
     modelType: input.modelType ?? 'llama',
     vocabSize: input.vocabSize,
@@ -76,18 +118,26 @@ export function resolveModelConfig(input: ModelConfigInput): ModelConfig {
     numLayers: input.numLayers,
     numHeads: input.numHeads,
     numKvHeads,
-    headDim: input.headDim ?? input.hiddenSize / input.numHeads,
+    headDim,
     rmsNormEps: input.rmsNormEps ?? 1e-5,
     ropeTheta: input.ropeTheta ?? 10000,
     ropeScaling: input.ropeScaling ?? null,
     longRope: input.longRope ?? null,
-    rotaryDim: input.rotaryDim ?? input.headDim ?? input.hiddenSize / input.numHeads,
+    rotaryDim: input.rotaryDim ?? headDim,
     maxPositionEmbeddings: input.maxPositionEmbeddings ?? 2048,
     attentionBias: input.attentionBias ?? false,
     qkNorm: input.qkNorm ?? false,
     tieWordEmbeddings: input.tieWordEmbeddings ?? false,
-    slidingWindow: input.slidingWindow ?? null,
-    slidingFromLayer: input.slidingFromLayer ?? 0,
+    slidingWindow,
+    layerTypes: input.layerTypes ?? Array.from({ length: input.numLayers }, () => (slidingWindow === null ? 'full' : 'sliding')),
+    localRopeTheta: input.localRopeTheta ?? null,
+    hiddenActivation: input.hiddenActivation ?? 'silu',
+    normWeightOffset: input.normWeightOffset ?? 0,
+    embeddingScale: input.embeddingScale ?? 1,
+    sandwichNorms: input.sandwichNorms ?? false,
+    queryPreAttnScalar: input.queryPreAttnScalar ?? headDim,
+    attnLogitSoftcap: input.attnLogitSoftcap ?? null,
+    finalLogitSoftcap: input.finalLogitSoftcap ?? null,
     bosTokenId: input.bosTokenId ?? null,
     eosTokenId: input.eosTokenId ?? null,
     stopTokenIds: [...new Set([...(input.eosTokenId == null ? [] : [input.eosTokenId]), ...(input.stopTokenIds ?? [])])],
@@ -114,8 +164,15 @@ export function resolveModelConfig(input: ModelConfigInput): ModelConfig {
   if (config.slidingWindow !== null && !(Number.isInteger(config.slidingWindow) && config.slidingWindow > 0)) {
     throw new RangeError(`model config: slidingWindow must be a positive integer or null, got ${config.slidingWindow}`);
   }
-  if (!Number.isInteger(config.slidingFromLayer) || config.slidingFromLayer < 0) {
-    throw new RangeError(`model config: slidingFromLayer must be a non-negative integer, got ${config.slidingFromLayer}`);
+  if (config.layerTypes.length !== config.numLayers || !config.layerTypes.every((type) => type === 'full' || type === 'sliding')) {
+    throw new RangeError(`model config: layerTypes must give 'full' or 'sliding' for each of the ${config.numLayers} layers, got [${config.layerTypes}]`);
+  }
+  if (config.slidingWindow === null && config.layerTypes.includes('sliding')) {
+    throw new RangeError('model config: layerTypes has sliding layers, but slidingWindow is null');
+  }
+  for (const key of ['embeddingScale', 'queryPreAttnScalar', 'attnLogitSoftcap', 'finalLogitSoftcap', 'localRopeTheta'] as const) {
+    const value = config[key];
+    if (value !== null && !(Number.isFinite(value) && value > 0)) throw new RangeError(`model config: ${key} must be a positive number, got ${value}`);
   }
   if (config.numHeads % config.numKvHeads !== 0) {
     throw new RangeError(
@@ -133,14 +190,14 @@ export function countParameters(config: ModelConfig): number {
   const attention =
     d * qDim + 2 * d * kvDim + qDim * d + (config.attentionBias ? qDim + 2 * kvDim : 0) + (config.qkNorm ? 2 * headDim : 0);
   const mlp = 3 * d * f;
-  const norms = 2 * d;
+  const norms = (config.sandwichNorms ? 4 : 2) * d;
   const embeddings = vocabSize * d * (config.tieWordEmbeddings ? 1 : 2);
   return numLayers * (attention + mlp + norms) + d + embeddings;
 }
 
 /** Layer `layer`'s sliding window, or null when it sees the whole context. */
 export function layerWindow(config: ModelConfig, layer: number): number | null {
-  return layer >= config.slidingFromLayer ? config.slidingWindow : null;
+  return config.layerTypes[layer] === 'sliding' ? config.slidingWindow : null;
 }
 
 export interface HeldWeights {

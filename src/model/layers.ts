@@ -45,6 +45,13 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor
   return norm(x, weight);
 }
 
+/** The norm at `name` as the config applies it: its weight, or (1 + weight) where the weights sit around 0 (Gemma). */
+export function configuredRmsNorm(x: tf.Tensor, name: string, config: ModelConfig, param: ParamLookup): tf.Tensor {
+  const weight = param(name);
+  if (!weight) throw new Error(`model has no parameter ${name}`);
+  return rmsNorm(x, config.normWeightOffset === 0 ? weight : tf.add(weight, config.normWeightOffset), config.rmsNormEps);
+}
+
 /**
  * Sum over every axis but the last: [..., D] -> [D]. As a product with a column of ones, because a sum
  * over leading axes runs on wasm as a transpose in the stock C++ kernel (5 ms for [2048, 256]) and then a
@@ -103,45 +110,79 @@ export function attention(
     S - T,
     BLOCK_POSITIONS,
     firstKey && ((n, position) => firstKey(Math.floor(n / KVH), position)), // rows ordered (b, kv head)
+    config.attnLogitSoftcap,
   ); // [B*KVH, T*group, hd]
   const merged = tf.transpose(tf.reshape(context, [B, KVH, T, group * hd]), [0, 2, 1, 3]); // [B, T, KVH, group*hd]
   return project([`${prefix}.o_proj`], tf.reshape(merged, [B, T, H * hd])) as tf.Tensor3D;
 }
 
-/** Qwen3's RMSNorm over each query and key head, [B, T, H+2KVH, hd] -> same, values untouched. */
+/** RMSNorm over each query and key head (Qwen3, Gemma 3), [B, T, H+2KVH, hd] -> same, values untouched. */
 function normalizeQueriesAndKeys(heads: tf.Tensor4D, prefix: string, config: ModelConfig, param: ParamLookup): tf.Tensor4D {
-  const { numHeads: H, numKvHeads: KVH, rmsNormEps: eps } = config;
+  const { numHeads: H, numKvHeads: KVH } = config;
   const [q, k, v] = tf.split(heads, [H, KVH, KVH], 2);
-  const qNormed = rmsNorm(q, param(`${prefix}.q_norm.weight`)!, eps);
-  const kNormed = rmsNorm(k, param(`${prefix}.k_norm.weight`)!, eps);
+  const qNormed = configuredRmsNorm(q, `${prefix}.q_norm.weight`, config, param);
+  const kNormed = configuredRmsNorm(k, `${prefix}.k_norm.weight`, config, param);
   return tf.concat([qNormed, kNormed, v], 2) as tf.Tensor4D;
 }
 
-/** SwiGLU feed-forward: down(silu(gate(x)) * up(x)), gate and up as one product. */
-export function mlp(x: tf.Tensor3D, layer: number, project: Projection): tf.Tensor3D {
+/** Gated feed-forward: down(act(gate(x)) * up(x)), gate and up as one product (SwiGLU, or GeGLU in Gemma). */
+export function mlp(x: tf.Tensor3D, layer: number, config: ModelConfig, project: Projection): tf.Tensor3D {
   const prefix = `model.layers.${layer}.mlp`;
   const gateUp = project([`${prefix}.gate_proj`, `${prefix}.up_proj`], x); // [B, T, 2F]
-  return project([`${prefix}.down_proj`], swiGlu(gateUp)) as tf.Tensor3D;
+  return project([`${prefix}.down_proj`], gatedActivation(gateUp, GATES[config.hiddenActivation])) as tf.Tensor3D;
 }
 
+/** A gate's activation a(g) and its derivative a'(g), from the gate and what the forward pass kept. */
+interface Gate {
+  /** a(g), and the tensors the derivative needs. */
+  forward(gate: tf.Tensor): { value: tf.Tensor; kept: tf.Tensor[] };
+  derivative(gate: tf.Tensor, kept: tf.Tensor[]): tf.Tensor;
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const GELU_CUBIC = 0.044715;
+
+const GATES: Record<ModelConfig['hiddenActivation'], Gate> = {
+  silu: {
+    forward(gate) {
+      const sigmoid = tf.sigmoid(gate);
+      return { value: tf.mul(gate, sigmoid), kept: [sigmoid] };
+    },
+    // silu'(g) = s + g s (1 - s), with s = sigmoid(g).
+    derivative: (gate, [s]) => tf.mul(s, tf.add(1, tf.mul(gate, tf.sub(1, s)))),
+  },
+  gelu_tanh: {
+    // gelu(g) ~ g/2 (1 + tanh(u)), u = sqrt(2/pi) (g + 0.044715 g^3): PyTorch's gelu(approximate='tanh').
+    forward(gate) {
+      const u = tf.mul(tf.add(gate, tf.mul(GELU_CUBIC, tf.pow(gate, 3))), SQRT_2_OVER_PI);
+      const t = tf.tanh(u);
+      return { value: tf.mul(tf.mul(gate, 0.5), tf.add(1, t)), kept: [t] };
+    },
+    // gelu'(g) = (1 + t)/2 + g/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 g^2).
+    derivative: (gate, [t]) =>
+      tf.add(
+        tf.mul(0.5, tf.add(1, t)),
+        tf.mul(tf.mul(tf.mul(gate, 0.5 * SQRT_2_OVER_PI), tf.sub(1, tf.square(t))), tf.add(1, tf.mul(3 * GELU_CUBIC, tf.square(gate)))),
+      ),
+  },
+};
+
 /**
- * silu(gate) * up for [..., 2F] holding gate and up side by side -> [..., F]. The gradient is written
+ * a(gate) * up for [..., 2F] holding gate and up side by side -> [..., F]. The gradient is written
  * out so its [..., F] intermediates are freed when it returns, not at the end of the backward pass.
  */
-function swiGlu(gateUp: tf.Tensor): tf.Tensor {
+function gatedActivation(gateUp: tf.Tensor, activation: Gate): tf.Tensor {
   const activate = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
     const [gate, up] = tf.split(x, 2, -1);
-    const sigmoid = tf.sigmoid(gate);
-    const silu = tf.mul(gate, sigmoid);
-    save([sigmoid, silu, up]);
+    const { value, kept } = activation.forward(gate);
+    save([gate, up, value, ...kept]);
     return {
-      value: tf.mul(silu, up),
+      value: tf.mul(value, up),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
-          const [s, a, u] = saved;
-          // silu'(g) = s + g s (1 - s) = s + a (1 - s), with s = sigmoid(g) and a = silu(g).
-          const dGate = tf.mul(tf.mul(dy, u), tf.add(s, tf.mul(a, tf.sub(1, s))));
+          const [g, u, a, ...k] = saved;
+          const dGate = tf.mul(tf.mul(dy, u), activation.derivative(g, k));
           return [tf.concat([dGate, tf.mul(dy, a)], -1)];
         }),
     };
@@ -149,7 +190,10 @@ function swiGlu(gateUp: tf.Tensor): tf.Tensor {
   return activate(gateUp);
 }
 
-/** A pre-norm decoder block: x + attn(norm(x)), then + mlp(norm(.)). */
+/**
+ * A pre-norm decoder block: x + attn(norm(x)), then + mlp(norm(.)). With sandwich norms (Gemma 2/3) each
+ * sublayer's output is normed too before it is added.
+ */
 export function decoderBlock(
   x: tf.Tensor3D,
   layer: number,
@@ -159,8 +203,9 @@ export function decoderBlock(
   inputs: AttentionInputs,
 ): tf.Tensor3D {
   const prefix = `model.layers.${layer}`;
-  const attnIn = rmsNorm(x, param(`${prefix}.input_layernorm.weight`)!, config.rmsNormEps) as tf.Tensor3D;
-  const h = tf.add(x, attention(attnIn, layer, config, param, project, inputs)) as tf.Tensor3D;
-  const mlpIn = rmsNorm(h, param(`${prefix}.post_attention_layernorm.weight`)!, config.rmsNormEps) as tf.Tensor3D;
-  return tf.add(h, mlp(mlpIn, layer, project)) as tf.Tensor3D;
+  const norm = (input: tf.Tensor, name: string) => configuredRmsNorm(input, `${prefix}.${name}.weight`, config, param) as tf.Tensor3D;
+  const attended = attention(norm(x, 'input_layernorm'), layer, config, param, project, inputs);
+  const h = tf.add(x, config.sandwichNorms ? norm(attended, 'post_attention_layernorm') : attended) as tf.Tensor3D;
+  const fed = mlp(norm(h, config.sandwichNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'), layer, config, project);
+  return tf.add(h, config.sandwichNorms ? norm(fed, 'post_feedforward_layernorm') : fed) as tf.Tensor3D;
 }

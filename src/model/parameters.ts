@@ -29,6 +29,8 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
     transposed: false,
     init,
   });
+  // A norm starts as the identity: weight 1, or 0 where the norm multiplies by (1 + weight) (Gemma).
+  const norm = (name: string, size = d) => vector(name, size, config.normWeightOffset === 1 ? 'zeros' : 'ones');
 
   const specs: ParameterSpec[] = [
     { name: 'model.embed_tokens.weight', hfShape: [vocabSize, d], transposed: false, init: 'normal' },
@@ -36,14 +38,14 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
   for (let i = 0; i < config.numLayers; i++) {
     const p = `model.layers.${i}`;
     specs.push(
-      vector(`${p}.input_layernorm.weight`, d, 'ones'),
+      norm(`${p}.input_layernorm.weight`),
       linear(`${p}.self_attn.q_proj`, qDim, d),
       linear(`${p}.self_attn.k_proj`, kvDim, d),
       linear(`${p}.self_attn.v_proj`, kvDim, d),
       linear(`${p}.self_attn.o_proj`, d, qDim, true),
     );
     if (config.qkNorm) {
-      specs.push(vector(`${p}.self_attn.q_norm.weight`, headDim, 'ones'), vector(`${p}.self_attn.k_norm.weight`, headDim, 'ones'));
+      specs.push(norm(`${p}.self_attn.q_norm.weight`, headDim), norm(`${p}.self_attn.k_norm.weight`, headDim));
     }
     if (config.attentionBias) {
       specs.push(
@@ -52,14 +54,15 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
         vector(`${p}.self_attn.v_proj.bias`, kvDim, 'zeros'),
       );
     }
+    specs.push(norm(`${p}.post_attention_layernorm.weight`));
+    if (config.sandwichNorms) specs.push(norm(`${p}.pre_feedforward_layernorm.weight`), norm(`${p}.post_feedforward_layernorm.weight`));
     specs.push(
-      vector(`${p}.post_attention_layernorm.weight`, d, 'ones'),
       linear(`${p}.mlp.gate_proj`, f, d),
       linear(`${p}.mlp.up_proj`, f, d),
       linear(`${p}.mlp.down_proj`, d, f, true),
     );
   }
-  specs.push(vector('model.norm.weight', d, 'ones'));
+  specs.push(norm('model.norm.weight'));
   if (!config.tieWordEmbeddings) specs.push(linear('lm_head', vocabSize, d));
   return specs;
 }

@@ -1,11 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { ModelConfig, RopeScaling } from './config.ts';
+import type { Llama3RopeScaling, ModelConfig, RopeScaling } from './config.ts';
 
-/** Rotary frequencies 1 / theta^(2i / dim), with Llama 3's frequency-dependent scaling when configured. */
+/** Rotary frequencies 1 / theta^(2i / dim), with Llama 3's or linear scaling when configured. */
 export function inverseFrequencies(dim: number, theta: number, scaling: RopeScaling | null): Float64Array {
   const inv = new Float64Array(dim / 2);
   for (let i = 0; i < inv.length; i++) inv[i] = 1 / theta ** ((2 * i) / dim);
+  if (scaling?.ropeType === 'linear') return inv.map((freq) => freq / scaling.factor);
   return scaling ? applyLlama3Scaling(inv, scaling) : inv;
+}
+
+/** The config a sliding layer of Gemma 3 rotates by: its local base, unscaled; the model's own elsewhere. */
+export function localRopeConfig(config: ModelConfig): ModelConfig {
+  return config.localRopeTheta === null ? config : { ...config, ropeTheta: config.localRopeTheta, ropeScaling: null };
 }
 
 /**
@@ -25,7 +31,7 @@ function rotaryFrequencies(config: ModelConfig, length: number): { inv: Float64A
  * Llama 3.x long-context scaling: long wavelengths are divided by `factor`, short ones kept, and the band
  * between is interpolated (transformers' `_compute_llama3_parameters`).
  */
-function applyLlama3Scaling(inv: Float64Array, s: RopeScaling): Float64Array {
+function applyLlama3Scaling(inv: Float64Array, s: Llama3RopeScaling): Float64Array {
   const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
   const highFreqWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
   return inv.map((freq) => {

@@ -46,7 +46,7 @@ async function scoreThroughHeadChunks(model: CausalLM, ids: number[], k: number,
     const hidden = tf.reshape(model.hidden(tf.tensor2d(ids, [1, T], 'int32'), undefined, project), [T, -1]);
     const rows = tf.slice(hidden, [0, 0], [T - 1, -1]) as tf.Tensor2D; // position i predicts ids[i + 1]
     const logZ = headLogSumExp(model, rows); // [T - 1]
-    const targets = tf.sub(tf.sum(tf.mul(rows, model.headRows(ids.slice(1))), 1), logZ);
+    const targets = tf.sub(model.capLogits(tf.sum(tf.mul(rows, model.headRows(ids.slice(1))), 1)), logZ);
     if (k === 0) return [targets];
     const top = headTopK(model, rows, k);
     return [targets, tf.sub(top.values, tf.expandDims(logZ, 1)), top.ids];

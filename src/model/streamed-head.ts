@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from './causal-lm.ts';
+import { softcapSlope } from './softcap.ts';
 
 /** logSumExp over the whole vocabulary of each row's logits hidden @ head, an online pass over chunks: [N]. */
 export function headLogSumExp(model: CausalLM, hidden: tf.Tensor2D): tf.Tensor1D {
@@ -12,7 +13,7 @@ export function headLogSumExp(model: CausalLM, hidden: tf.Tensor2D): tf.Tensor1D
   let sum: tf.Tensor1D | null = null; // sum of exp(logit - max)
   for (const { start, size } of model.headChunks()) {
     const [nextMax, nextSum] = tf.tidy(() => {
-      const logits = model.withHeadColumns(start, size, (columns) => tf.matMul(hidden, columns)); // [N, C]
+      const logits = model.withHeadColumns(start, size, (columns) => model.capLogits(tf.matMul(hidden, columns))); // [N, C]
       const chunkMax = tf.max(logits, 1);
       const m = max ? tf.maximum(max, chunkMax) : chunkMax;
       const chunkSum = tf.sum(tf.exp(tf.sub(logits, tf.expandDims(m, 1))), 1);
@@ -28,14 +29,31 @@ export function headLogSumExp(model: CausalLM, hidden: tf.Tensor2D): tf.Tensor1D
   return logZ;
 }
 
+/** A vocabulary chunk of the head, and its logits for the hidden states at hand, made on first use. */
+export interface HeadChunk {
+  start: number;
+  size: number;
+  logits(): tf.Tensor2D;
+}
+
 /**
- * dL/d hidden [N, D] = sum over chunks of dL/d logits of the chunk [N, C] @ its columns^T; `chunkGradient`
- * gives a chunk's logit gradient (its columns at hand), each freed once added.
+ * dL/d hidden [N, D] = sum over chunks of dL/d raw logits of the chunk [N, C] @ its columns^T. `chunkGradient`
+ * gives the gradient for a chunk's final (soft-capped) logits; the cap's slope is applied here. Each part is
+ * freed once added.
  */
-export function headInputGradient(model: CausalLM, chunkGradient: (start: number, size: number, columns: tf.Tensor2D) => tf.Tensor2D): tf.Tensor2D {
+export function headInputGradient(model: CausalLM, hidden: tf.Tensor2D, chunkGradient: (chunk: HeadChunk) => tf.Tensor2D): tf.Tensor2D {
+  const cap = model.config.finalLogitSoftcap;
   let total: tf.Tensor2D | null = null;
   for (const { start, size } of model.headChunks()) {
-    const part = tf.tidy(() => model.withHeadColumns(start, size, (columns) => tf.matMul(chunkGradient(start, size, columns), columns, false, true)));
+    const part = tf.tidy(() =>
+      model.withHeadColumns(start, size, (columns) => {
+        let logits: tf.Tensor2D | undefined;
+        const chunk: HeadChunk = { start, size, logits: () => (logits ??= model.capLogits(tf.matMul(hidden, columns) as tf.Tensor2D)) };
+        const dLogits = chunkGradient(chunk);
+        const dRaw = cap === null ? dLogits : (tf.mul(dLogits, softcapSlope(chunk.logits(), cap)) as tf.Tensor2D);
+        return tf.matMul(dRaw, columns, false, true);
+      }),
+    );
     const sum = (total ? tf.add(total, part) : part) as tf.Tensor2D;
     if (total) tf.dispose([total, part]);
     total = sum;
@@ -50,7 +68,7 @@ export function headTopK(model: CausalLM, hidden: tf.Tensor2D, k: number): { val
     const ids: tf.Tensor2D[] = [];
     for (const { start, size } of model.headChunks()) {
       const best = tf.tidy(() => {
-        const top = tf.topk(model.withHeadColumns(start, size, (columns) => tf.matMul(hidden, columns)), Math.min(k, size));
+        const top = tf.topk(model.withHeadColumns(start, size, (columns) => model.capLogits(tf.matMul(hidden, columns))), Math.min(k, size));
         return { values: top.values as tf.Tensor2D, ids: tf.add(top.indices, tf.scalar(start, 'int32')) as tf.Tensor2D };
       });
       values.push(best.values);

@@ -2,7 +2,7 @@
  * The validated recipe every stage reads: camelCase keys, every default filled in, every path absolute.
  * It mirrors recipe.yaml key for key (snake_case there); case.ts checks at compile time that the two agree.
  */
-import type { ModelConfig, RopeScaling } from '../model/config.ts';
+import type { Llama3RopeScaling, ModelConfig } from '../model/config.ts';
 import type { Backend } from './schema.ts';
 
 export type { Backend };
@@ -81,8 +81,11 @@ export interface ScratchStudentSpec {
   initStd: number;
 }
 
-/** The model's own fields, so the two cannot drift; the vocabulary size comes from the tokenizer. */
-export type ArchitectureSpec = Pick<
+/**
+ * The model's own fields, so the two cannot drift; the vocabulary size comes from the tokenizer. A student
+ * from scratch takes Llama 3's rope scaling (linear scaling is Gemma 3's, for pretrained bases).
+ */
+export type ArchitectureSpec = Flat<{ ropeScaling: Llama3RopeScaling | null } & Pick<
   ModelConfig,
   | 'hiddenSize'
   | 'intermediateSize'
@@ -91,14 +94,15 @@ export type ArchitectureSpec = Pick<
   | 'numKvHeads'
   | 'headDim'
   | 'ropeTheta'
-  | 'ropeScaling'
   | 'attentionBias'
   | 'tieWordEmbeddings'
   | 'maxPositionEmbeddings'
   | 'rmsNormEps'
->;
+>>;
 
-export type RopeScalingSpec = RopeScaling;
+type Flat<T> = { [K in keyof T]: T[K] };
+
+export type RopeScalingSpec = Llama3RopeScaling;
 
 export interface TeacherSpec {
   provider: 'local' | 'ollama' | 'openai';

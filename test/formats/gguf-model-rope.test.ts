@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { llama3RopeFactors, ropeScalingFromFactors } from '../../src/formats/gguf-rope-factors.ts';
-import type { RopeScaling } from '../../src/model/config.ts';
+import type { Llama3RopeScaling } from '../../src/model/config.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 /**
  * convert_hf_to_gguf.py's factors, written from its Python independently of the module: freqs in float32 as
  * torch computes them, the band tests on the wavelength, the result stored as float32.
  */
-function converterFactors(s: RopeScaling, headDim: number, theta: number): Float32Array {
+function converterFactors(s: Llama3RopeScaling, headDim: number, theta: number): Float32Array {
   const f = Math.fround;
   const out = new Float32Array(headDim / 2);
   for (let i = 0; i < headDim; i += 2) {
@@ -26,7 +26,7 @@ function expectRelativelyClose(actual: ArrayLike<number>, expected: ArrayLike<nu
   for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i] - expected[i])).toBeLessThanOrEqual(1e-6 * expected[i]);
 }
 
-const llama3 = (factor: number, low: number, high: number, original: number): RopeScaling => ({
+const llama3 = (factor: number, low: number, high: number, original: number): Llama3RopeScaling => ({
   ropeType: 'llama3',
   factor,
   lowFreqFactor: low,

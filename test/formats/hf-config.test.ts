@@ -68,7 +68,15 @@ describe('modelConfigFromHf', () => {
       longRope: null,
       rotaryDim: 64,
       slidingWindow: null,
-      slidingFromLayer: 0,
+      layerTypes: Array(16).fill('full'),
+      localRopeTheta: null,
+      hiddenActivation: 'silu',
+      normWeightOffset: 0,
+      embeddingScale: 1,
+      sandwichNorms: false,
+      queryPreAttnScalar: 64,
+      attnLogitSoftcap: null,
+      finalLogitSoftcap: null,
       stopTokenIds: [128001, 128008, 128009],
     });
   });
@@ -109,9 +117,11 @@ describe('modelConfigFromHf', () => {
   });
 
   it("takes the windows of Phi-3-mini-4k (2047, every layer), Mistral 7B v0.1 (4096) and Qwen2 (from max_window_layers)", () => {
-    expect(modelConfigFromHf({ ...phi3, sliding_window: 2047 }, FILE)).toMatchObject({ slidingWindow: 2047, slidingFromLayer: 0 });
-    expect(modelConfigFromHf({ ...qwen25, model_type: 'mistral', sliding_window: 4096 }, FILE)).toMatchObject({ slidingWindow: 4096, slidingFromLayer: 0 });
-    expect(modelConfigFromHf({ ...qwen25, use_sliding_window: true, sliding_window: 4096 }, FILE)).toMatchObject({ slidingWindow: 4096, slidingFromLayer: qwen25.max_window_layers });
+    const sliding = (count: number) => Array(count).fill('sliding');
+    expect(modelConfigFromHf({ ...phi3, sliding_window: 2047 }, FILE)).toMatchObject({ slidingWindow: 2047, layerTypes: sliding(phi3.num_hidden_layers) });
+    expect(modelConfigFromHf({ ...qwen25, model_type: 'mistral', sliding_window: 4096 }, FILE)).toMatchObject({ slidingWindow: 4096, layerTypes: sliding(qwen25.num_hidden_layers) });
+    const qwen = modelConfigFromHf({ ...qwen25, use_sliding_window: true, sliding_window: 4096, max_window_layers: 20 }, FILE);
+    expect(qwen).toMatchObject({ slidingWindow: 4096, layerTypes: [...Array(20).fill('full'), ...sliding(qwen25.num_hidden_layers - 20)] });
   });
 
   it('accepts mistral without a sliding window or with one as long as the context', () => {
@@ -145,7 +155,7 @@ describe('modelConfigFromHf', () => {
     ['longrope factors of the wrong length', { ...phi3, rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [2] } }, 'INVALID_CONFIG', 'rope_scaling.short_factor must list 48 positive numbers'],
     ['a partial_rotary_factor above 1', { ...phi3, partial_rotary_factor: 1.5 }, 'INVALID_CONFIG', 'partial_rotary_factor must be in (0, 1]'],
     ['phi3 yarn scaling', { ...phi3, rope_scaling: { type: 'yarn', factor: 4 } }, 'UNSUPPORTED', 'rope_type "yarn" is not supported'],
-    ['an unsupported model_type', { ...llama32, model_type: 'gemma2' }, 'UNSUPPORTED', "model_type 'gemma2' is not supported yet; supported: llama, mistral, qwen2, qwen3; Gemma 2/3 support may follow"],
+    ['an unsupported model_type', { ...llama32, model_type: 'gpt_neox' }, 'UNSUPPORTED', "model_type 'gpt_neox' is not supported yet; supported: llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, gemma3"],
     ['a missing model_type', { ...llama32, model_type: undefined }, 'INVALID_CONFIG', 'model_type must be a string'],
     ['a missing hidden_size', { ...llama32, hidden_size: undefined }, 'INVALID_CONFIG', 'hidden_size is required'],
     ['a non-integer layer count', { ...llama32, num_hidden_layers: '16' }, 'INVALID_CONFIG', 'num_hidden_layers must be a positive integer, got "16"'],

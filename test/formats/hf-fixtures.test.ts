@@ -74,7 +74,15 @@ describe('tiny-llama (F32, two shards, llama3 rope scaling, GQA)', () => {
       longRope: null,
       rotaryDim: 8,
       slidingWindow: null,
-      slidingFromLayer: 0,
+      layerTypes: Array(2).fill('full'),
+      localRopeTheta: null,
+      hiddenActivation: 'silu',
+      normWeightOffset: 0,
+      embeddingScale: 1,
+      sandwichNorms: false,
+      queryPreAttnScalar: 8,
+      attnLogitSoftcap: null,
+      finalLogitSoftcap: null,
       stopTokenIds: [2, 3],
     });
   });

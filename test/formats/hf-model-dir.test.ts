@@ -167,8 +167,8 @@ describe('writeHfModelDir + readHfConfig + openHfWeights', () => {
     await writeFile(path, 'x');
     await expect(writeHfModelDir(path, { config, tensors: [], dtype: 'F32' })).rejects.toMatchObject({ code: 'NOT_A_DIRECTORY' });
     const dir = join(root, 'never');
-    await expect(writeHfModelDir(dir, { config: { ...config, modelType: 'gemma2' }, tensors: [], dtype: 'F32' })).rejects.toThrow(
-      /model_type 'gemma2' cannot be exported/,
+    await expect(writeHfModelDir(dir, { config: { ...config, modelType: 'gpt_neox' }, tensors: [], dtype: 'F32' })).rejects.toThrow(
+      /model_type 'gpt_neox' cannot be exported/,
     );
     await expect(readdir(dir)).rejects.toThrow();
   });
@@ -199,9 +199,9 @@ describe('reading a broken model directory', () => {
 
   it('refuses an unsupported model_type', async () => {
     const dir = await freshDir('gemma');
-    await writeFile(join(dir, 'config.json'), JSON.stringify({ model_type: 'gemma2', hidden_size: 8 }));
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ model_type: 'gpt_neox', hidden_size: 8 }));
     const error = await failure(readHfConfig(dir));
-    expect(error.message).toContain("model_type 'gemma2' is not supported yet; supported: llama, mistral, qwen2");
+    expect(error.message).toContain("model_type 'gpt_neox' is not supported yet; supported: llama, mistral, qwen2");
   });
 
   it('names invalid JSON', async () => {

@@ -46,7 +46,7 @@ async function block(config: ModelConfig, read: WeightReader, layer: number, x: 
     for (let h = 0; h < KVH; h++) rotate(k[t], h * hd, hd, cos[t], sin[t]);
   }
   const context = x.map(() => new Float64Array(H * hd));
-  const windowed = config.slidingWindow !== null && layer >= config.slidingFromLayer;
+  const windowed = config.layerTypes[layer] === 'sliding';
   for (let h = 0; h < H; h++) {
     const kv = Math.floor(h / (H / KVH)) * hd;
     for (let t = 0; t < x.length; t++) {
@@ -128,7 +128,8 @@ function rotary(config: ModelConfig, T: number): { cos: number[][]; sin: number[
     mscale = attentionFactor;
   }
   const scaling = config.ropeScaling;
-  if (scaling) {
+  if (scaling?.ropeType === 'linear') inv = inv.map((f) => f / scaling.factor);
+  if (scaling?.ropeType === 'llama3') {
     const { factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: old } = scaling;
     const lowWavelen = old / lowFreqFactor;
     const highWavelen = old / highFreqFactor;

@@ -41,7 +41,7 @@ export function gradientSuite(): void {
 
     it('SwiGLU MLP, with respect to its input', async () => {
       const x = randomTensor([B, T, D], 6) as tf.Tensor3D;
-      await expectGradientMatchesFiniteDifferences((xi) => projectToScalar(mlp(xi as tf.Tensor3D, 1, model.project), 7), x);
+      await expectGradientMatchesFiniteDifferences((xi) => projectToScalar(mlp(xi as tf.Tensor3D, 1, model.config, model.project), 7), x);
     });
 
     it('cross-entropy with a mask, with respect to the logits', async () => {

@@ -32,10 +32,11 @@ function withConfig(changes: Record<string, unknown>): string {
 
 describe('a config that does not fit its weights', () => {
   it('refuses num_hidden_layers beyond the layers the safetensors hold, at once', async () => {
-    const dir = withConfig({ num_hidden_layers: 1e9 });
-    const expected = `${join(dir, 'config.json')}: num_hidden_layers is 1000000000, but the weights hold 2 layer(s) (model.layers.0 .. model.layers.1)`;
+    const dir = withConfig({ num_hidden_layers: 1000 });
+    const expected = `${join(dir, 'config.json')}: num_hidden_layers is 1000, but the weights hold 2 layer(s) (model.layers.0 .. model.layers.1)`;
     await expect(loadModel(dir)).rejects.toThrow(expected);
     await expect(inspectModel(dir)).rejects.toThrow(expected);
+    await expect(loadModel(withConfig({ num_hidden_layers: 1e9 }))).rejects.toThrow(/config\.json: .*numLayers must be at most 10000, got 1000000000/);
   });
 
   it('refuses sizes that describe more parameters than the weights hold', async () => {
@@ -51,9 +52,12 @@ describe('a config that does not fit its weights', () => {
     const bytes = readFileSync(path);
     const at = bytes.indexOf('llama.block_count') + 'llama.block_count'.length + 4;
     expect(bytes.readUInt32LE(at)).toBe(2);
+    bytes.writeUInt32LE(1000, at);
+    writeFileSync(path, bytes);
+    await expect(loadModel(path)).rejects.toThrow(`${path}: llama.block_count is 1000, but the weights hold 2 layer(s) (blk.0 .. blk.1)`);
     bytes.writeUInt32LE(1e9, at);
     writeFileSync(path, bytes);
-    await expect(loadModel(path)).rejects.toThrow(`${path}: llama.block_count is 1000000000, but the weights hold 2 layer(s) (blk.0 .. blk.1)`);
+    await expect(loadModel(path)).rejects.toThrow(/numLayers must be at most 10000, got 1000000000/);
   });
 });
 

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
 import { hfConfigJson, modelConfigFromHf } from '../../src/formats/hf-config.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
-import { resolveModelConfig, type ModelConfig } from '../../src/model/config.ts';
+import { resolveModelConfig, type LayerAttention, type ModelConfig } from '../../src/model/config.ts';
 import { scoreTokens } from '../../src/model/score.ts';
 import { referenceLogprobs } from '../helpers/reference-forward.ts';
 
@@ -18,8 +18,9 @@ beforeAll(async () => {
 
 const ids = [3, 17, 5, 29, 11, 2, 40, 8, 33, 21, 6, 14];
 
-function windowed(slidingWindow: number, slidingFromLayer = 0): ModelConfig {
-  return resolveModelConfig({ vocabSize: 48, hiddenSize: 16, intermediateSize: 32, numLayers: 3, numHeads: 4, numKvHeads: 2, attentionBias: true, slidingWindow, slidingFromLayer, maxPositionEmbeddings: 64 });
+function windowed(slidingWindow: number, fullLayers = 0): ModelConfig {
+  const layerTypes = Array.from({ length: 3 }, (_, layer): LayerAttention => (layer < fullLayers ? 'full' : 'sliding'));
+  return resolveModelConfig({ vocabSize: 48, hiddenSize: 16, intermediateSize: 32, numLayers: 3, numHeads: 4, numKvHeads: 2, attentionBias: true, slidingWindow, layerTypes, maxPositionEmbeddings: 64 });
 }
 
 async function reference(model: CausalLM): Promise<number[]> {
@@ -36,7 +37,7 @@ describe('sliding-window attention', () => {
     const expected = await reference(model);
     const scores = (await scoreTokens(model, ids, 0)).logprobs.slice(1) as number[];
     scores.forEach((logprob, i) => expect(Math.abs(logprob - expected[i]), `position ${i + 1}`).toBeLessThan(5e-5));
-    const full = CausalLM.fromHfTensors(resolveModelConfig({ ...model.config, slidingWindow: null }), async (name) => model.hfTensors().find((t) => t.name === name));
+    const full = CausalLM.fromHfTensors(resolveModelConfig({ ...model.config, slidingWindow: null, layerTypes: undefined }), async (name) => model.hfTensors().find((t) => t.name === name));
     const unwindowed = (await scoreTokens(await full, ids, 0)).logprobs.slice(1) as number[];
     expect(Math.max(...unwindowed.map((logprob, i) => Math.abs(logprob - scores[i])))).toBeGreaterThan(1e-3);
     model.dispose();
@@ -67,11 +68,11 @@ describe('sliding-window attention', () => {
 
   it("reads and writes the window as each family's config.json does", () => {
     const base = { vocab_size: 48, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 3, num_attention_heads: 4, max_position_embeddings: 64 };
-    expect(modelConfigFromHf({ ...base, model_type: 'mistral', sliding_window: 8 }, 'c.json')).toMatchObject({ slidingWindow: 8, slidingFromLayer: 0 });
+    expect(modelConfigFromHf({ ...base, model_type: 'mistral', sliding_window: 8 }, 'c.json')).toMatchObject({ slidingWindow: 8, layerTypes: ['sliding', 'sliding', 'sliding'] });
     expect(modelConfigFromHf({ ...base, model_type: 'mistral', sliding_window: 4096 }, 'c.json').slidingWindow).toBeNull(); // as long as the context
     expect(modelConfigFromHf({ ...base, model_type: 'qwen2', sliding_window: 8, use_sliding_window: false }, 'c.json').slidingWindow).toBeNull();
     const qwen = modelConfigFromHf({ ...base, model_type: 'qwen2', sliding_window: 8, use_sliding_window: true, max_window_layers: 2 }, 'c.json');
-    expect(qwen).toMatchObject({ slidingWindow: 8, slidingFromLayer: 2 });
+    expect(qwen).toMatchObject({ slidingWindow: 8, layerTypes: ['full', 'full', 'sliding'] });
     expect(hfConfigJson(qwen)).toMatchObject({ use_sliding_window: true, sliding_window: 8, max_window_layers: 2 });
     expect(modelConfigFromHf(hfConfigJson(qwen), 'c.json')).toEqual(qwen);
     expect(() => modelConfigFromHf({ ...base, model_type: 'mistral', sliding_window: -2 }, 'c.json')).toThrow(/sliding_window must be a positive integer/);
