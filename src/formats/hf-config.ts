@@ -108,14 +108,17 @@ function withGemmaDefaults(raw: Record<string, unknown>, modelType: string): Rec
   return isGemma(modelType) ? { ...GEMMA_DEFAULTS[modelType], ...raw } : raw;
 }
 
-/** A vision-language Gemma 3's text model: text_config over Gemma3TextConfig's defaults, with the token ids of the outer config. */
+/**
+ * A vision-language Gemma 3's text model: text_config over Gemma3TextConfig's defaults, with the outer
+ * config's token ids, which generation reads (gemma-3-4b-it: eos [1, 106] there, none in text_config).
+ */
 function textConfigFields(raw: Record<string, unknown>, file: string): ConfigFields {
   const text = raw.text_config ?? {};
   if (typeof text !== 'object' || text === null || Array.isArray(text)) {
     throw new HfModelDirError(file, 'INVALID_CONFIG', `text_config must be an object, got ${describeValue(text)}`);
   }
   const outer = Object.fromEntries(['bos_token_id', 'eos_token_id', 'tie_word_embeddings'].filter((key) => raw[key] != null).map((key) => [key, raw[key]]));
-  return new ConfigFields({ ...GEMMA_DEFAULTS.gemma3_text, ...outer, ...text, model_type: 'gemma3_text' }, file, 'text_config.');
+  return new ConfigFields({ ...GEMMA_DEFAULTS.gemma3_text, ...text, ...outer, model_type: 'gemma3_text' }, file, 'text_config.');
 }
 
 /** The MLP activation transformers applies: silu for the Llama lineage. */

@@ -19,6 +19,23 @@ export function tinyConfig(overrides: Partial<ModelConfigInput> = {}) {
   });
 }
 
+/** tinyConfig's overrides for a Gemma 2: GeGLU, (1 + w) and sandwich norms, scaled embeddings, both caps (small, so they bite), a window in layer 0. */
+export const TINY_GEMMA2: Partial<ModelConfigInput> = {
+  modelType: 'gemma2',
+  attentionBias: false,
+  qkNorm: false,
+  tieWordEmbeddings: true,
+  hiddenActivation: 'gelu_tanh',
+  normWeightOffset: 1,
+  embeddingScale: 4,
+  sandwichNorms: true,
+  queryPreAttnScalar: 6,
+  attnLogitSoftcap: 1.5,
+  finalLogitSoftcap: 2,
+  slidingWindow: 3,
+  layerTypes: ['sliding', 'full'],
+};
+
 export function tinyModel(overrides: Partial<ModelConfigInput> = {}, seed = 7): CausalLM {
   return CausalLM.init(tinyConfig(overrides), { seed, std: 0.3 });
 }

@@ -5,7 +5,8 @@ import { rotaryTables } from '../../src/model/rope.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { crossEntropy } from '../../trainers/losses/cross-entropy.ts';
 import { expectGradientMatchesFiniteDifferences, readAndDispose } from '../helpers/finite-differences.ts';
-import { randomIds, tinyConfig, tinyModel } from '../helpers/tiny-model.ts';
+import { randomIds, TINY_GEMMA2, tinyConfig, tinyModel } from '../helpers/tiny-model.ts';
+import type { CausalLM } from '../../src/model/causal-lm.ts';
 
 /** A fixed random projection turns a block's output into a scalar whose gradient reaches every output. */
 function projectToScalar(y: tf.Tensor, seed: number): tf.Scalar {
@@ -39,9 +40,20 @@ export function gradientSuite(): void {
       await expectGradientMatchesFiniteDifferences((xi) => projectToScalar(attention(xi as tf.Tensor3D, 0, config, model.param, model.project, inputs), 5), x, { samples: 10 });
     });
 
-    it('SwiGLU MLP, with respect to its input', async () => {
+    const gemma = tinyModel(TINY_GEMMA2, 11);
+
+    it('attention with soft-capped scores and a sliding window (Gemma 2), with respect to its input', async () => {
+      const x = randomTensor([B, T, D], 14, 2) as tf.Tensor3D;
+      const inputs = { rope: rotaryTables(gemma.config, 0, T, 1 / Math.sqrt(gemma.config.queryPreAttnScalar)), firstKey: (_: number, position: number) => Math.max(0, position - 2) };
+      await expectGradientMatchesFiniteDifferences((xi) => projectToScalar(attention(xi as tf.Tensor3D, 0, gemma.config, gemma.param, gemma.project, inputs), 15), x, { samples: 10 });
+    });
+
+    it.each([
+      ['SwiGLU', model],
+      ['GeGLU (Gemma)', gemma],
+    ])('%s MLP, with respect to its input', async (_, m) => {
       const x = randomTensor([B, T, D], 6) as tf.Tensor3D;
-      await expectGradientMatchesFiniteDifferences((xi) => projectToScalar(mlp(xi as tf.Tensor3D, 1, model.config, model.project), 7), x);
+      await expectGradientMatchesFiniteDifferences((xi) => projectToScalar(mlp(xi as tf.Tensor3D, 1, m.config, m.project), 7), x);
     });
 
     it('cross-entropy with a mask, with respect to the logits', async () => {
@@ -51,32 +63,38 @@ export function gradientSuite(): void {
       await expectGradientMatchesFiniteDifferences((l) => crossEntropy(l as tf.Tensor2D, targets, mask), logits, { samples: 12 });
     });
 
-    it('the full model loss, with respect to every parameter', async () => {
-      const rng = new Rng(9);
-      const ids = randomIds(rng, B, T, config.vocabSize);
-      const targets = tf.reshape(randomIds(rng, B, T, config.vocabSize), [B * T]) as tf.Tensor1D;
-      const mask = tf.ones([B * T]) as tf.Tensor1D;
-      const loss = () =>
-        crossEntropy(tf.reshape(model.forward(ids), [B * T, config.vocabSize]) as tf.Tensor2D, targets, mask);
-      const { grads } = tf.variableGrads(loss, [...model.params.values()]);
-      for (const [name, param] of model.params) {
-        const base = ((await param.data()) as Float32Array).slice();
-        const analytic = await grads[param.name].data();
-        const lossWith = async (i: number, delta: number) => {
-          const values = base.slice();
-          values[i] += delta;
-          tf.tidy(() => param.assign(tf.tensor(values, param.shape)));
-          return (await readAndDispose(tf.tidy(() => loss())))[0];
-        };
-        for (let s = 0; s < 3; s++) {
-          const i = rng.int(base.length);
-          const numeric = ((await lossWith(i, 1e-2)) - (await lossWith(i, -1e-2))) / 2e-2;
-          expect(Math.abs(analytic[i] - numeric), `${name}[${i}]: ${analytic[i]} vs ${numeric}`).toBeLessThanOrEqual(
-            2e-3 + 3e-2 * Math.abs(numeric),
-          );
-        }
-        tf.tidy(() => param.assign(tf.tensor(base, param.shape)));
-      }
+    it.each([
+      ['Llama-family', model],
+      ['Gemma 2', gemma],
+    ])('the full %s model loss, with respect to every parameter', async (_, m) => {
+      await expectModelGradients(m, B, T);
     });
   });
+}
+
+/** Central differences of the cross-entropy for three random entries of each parameter, against tfjs's gradient. */
+async function expectModelGradients(model: CausalLM, B: number, T: number): Promise<void> {
+  const { vocabSize } = model.config;
+  const rng = new Rng(9);
+  const ids = randomIds(rng, B, T, vocabSize);
+  const targets = tf.reshape(randomIds(rng, B, T, vocabSize), [B * T]) as tf.Tensor1D;
+  const mask = tf.ones([B * T]) as tf.Tensor1D;
+  const loss = () => crossEntropy(tf.reshape(model.forward(ids), [B * T, vocabSize]) as tf.Tensor2D, targets, mask);
+  const { grads } = tf.variableGrads(loss, [...model.params.values()]);
+  for (const [name, param] of model.params) {
+    const base = ((await param.data()) as Float32Array).slice();
+    const analytic = await grads[param.name].data();
+    const lossWith = async (i: number, delta: number) => {
+      const values = base.slice();
+      values[i] += delta;
+      tf.tidy(() => param.assign(tf.tensor(values, param.shape)));
+      return (await readAndDispose(tf.tidy(() => loss())))[0];
+    };
+    for (let s = 0; s < 3; s++) {
+      const i = rng.int(base.length);
+      const numeric = ((await lossWith(i, 1e-2)) - (await lossWith(i, -1e-2))) / 2e-2;
+      expect(Math.abs(analytic[i] - numeric), `${name}[${i}]: ${analytic[i]} vs ${numeric}`).toBeLessThanOrEqual(2e-3 + 3e-2 * Math.abs(numeric));
+    }
+    tf.tidy(() => param.assign(tf.tensor(base, param.shape)));
+  }
 }

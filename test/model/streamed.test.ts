@@ -25,7 +25,7 @@ import { Rng } from '../../src/util/rng.ts';
 import { chunkedCrossEntropy } from '../../trainers/losses/chunked-cross-entropy.ts';
 import { crossEntropy } from '../../trainers/losses/cross-entropy.ts';
 import { randomizeLoraB } from '../helpers/lora.ts';
-import { randomIds, tinyModel } from '../helpers/tiny-model.ts';
+import { randomIds, TINY_GEMMA2, tinyModel } from '../helpers/tiny-model.ts';
 
 await initBackend('wasm');
 
@@ -72,6 +72,7 @@ function adapterGradients(model: CausalLM, ids: tf.Tensor2D, targets: tf.Tensor1
 describe.each([
   ['qwen2, tied head', { modelType: 'qwen2', attentionBias: true, qkNorm: false, tieWordEmbeddings: true }],
   ['qwen3, lm_head', { modelType: 'qwen3', attentionBias: false, qkNorm: true, tieWordEmbeddings: false }],
+  ['gemma2, soft-capped', TINY_GEMMA2],
 ])('a streamed base (%s)', (name, overrides) => {
   const ids = randomIds(new Rng(2), 2, 9, 23);
   const targets = tf.tensor1d(Array.from({ length: 18 }, (_, i) => (i * 7) % 23), 'int32');
@@ -139,10 +140,13 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 }
 
 describe('cross-entropy through a streamed head', () => {
-  it('equals the full-logits cross-entropy in value and gradient, masked positions excluded', async () => {
-    const { resident, streamed } = await bothWays({ modelType: 'qwen2', attentionBias: true, qkNorm: false, tieWordEmbeddings: true }, 'chunked-ce');
+  it.each([
+    ['qwen2', { modelType: 'qwen2', attentionBias: true, qkNorm: false, tieWordEmbeddings: true }],
+    ['gemma2, final logits soft-capped', TINY_GEMMA2],
+  ])('equals the full-logits cross-entropy in value and gradient, masked positions excluded (%s)', async (name, overrides) => {
+    const { resident, streamed } = await bothWays(overrides, `chunked-ce-${name}`);
     const rng = new Rng(9);
-    const hidden = tf.variable(tf.tensor2d(Array.from({ length: 6 * 16 }, () => rng.normal()), [6, 16]));
+    const hidden = tf.variable(tf.tensor2d(Array.from({ length: 6 * 16 }, () => 3 * rng.normal()), [6, 16]));
     const targets = Int32Array.from([3, 22, 0, 7, 7, 15]);
     const mask = tf.tensor1d([1, 1, 0, 1, 1, 1]);
     const chunked = tf.variableGrads(() => chunkedCrossEntropy(hidden, streamed, targets, mask), [hidden]);
@@ -156,8 +160,11 @@ describe('cross-entropy through a streamed head', () => {
 });
 
 describe('scoring through a streamed head', () => {
-  it('gives the log-probabilities and top-k of the resident model without [T, V] log-probabilities', async () => {
-    const { resident, streamed } = await bothWays({ modelType: 'qwen3', attentionBias: false, qkNorm: true, tieWordEmbeddings: false }, 'score');
+  it.each([
+    ['qwen3', { modelType: 'qwen3', attentionBias: false, qkNorm: true, tieWordEmbeddings: false }],
+    ['gemma2', TINY_GEMMA2],
+  ])('gives the log-probabilities and top-k of the resident model without [T, V] log-probabilities (%s)', async (name, overrides) => {
+    const { resident, streamed } = await bothWays(overrides, `score-${name}`);
     const ids = [4, 9, 22, 0, 13, 7, 7, 18];
     const [a, b] = [await scoreTokens(resident, ids, 6), await scoreTokens(streamed, ids, 6)];
     expect(b.logprobs[0]).toBeNull();

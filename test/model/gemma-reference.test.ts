@@ -1,0 +1,128 @@
+/**
+ * Gemma 1/2/3 loaded from Hugging Face folders against test/fixtures/make_gemma_reference.py, a float64
+ * PyTorch forward written from transformers' Gemma modeling code: every position's log-probabilities, full
+ * forward and token-by-token decoding with the (windowed) KV cache.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.ts';
+import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { CausalLM } from '../../src/model/causal-lm.ts';
+import { resolveModelConfig, type ModelConfig } from '../../src/model/config.ts';
+import { loadModelDir } from '../../src/model/load.ts';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+const FIXTURES = join(import.meta.dirname, '../fixtures/hf');
+
+function expectedOf(name: string): { input_ids: number[]; logits: number[][] } {
+  return JSON.parse(readFileSync(join(FIXTURES, name, 'expected.json'), 'utf8'));
+}
+
+function logSoftmaxRows(rows: number[][]): number[][] {
+  return rows.map((row) => {
+    const max = Math.max(...row);
+    const logZ = max + Math.log(row.reduce((sum, v) => sum + Math.exp(v - max), 0));
+    return row.map((v) => v - logZ);
+  });
+}
+
+/** The largest difference in log-probability (nats) over every position and token. */
+function maxLogprobDiff(a: number[][], b: number[][]): number {
+  const [la, lb] = [logSoftmaxRows(a), logSoftmaxRows(b)];
+  return Math.max(...la.flatMap((row, t) => row.map((v, j) => Math.abs(v - lb[t][j]))));
+}
+
+function fullLogits(model: CausalLM, ids: number[]): number[][] {
+  return tf.tidy(() => model.forward(tf.tensor2d(ids, [1, ids.length], 'int32')).arraySync()[0]);
+}
+
+/** The same weights under another config (a Gemma trait switched off). */
+async function withConfig(model: CausalLM, change: Partial<ModelConfig>): Promise<CausalLM> {
+  const tensors = new Map(model.hfTensors().map((t) => [t.name, t]));
+  return CausalLM.fromHfTensors(resolveModelConfig({ ...model.config, ...change }), async (name) => tensors.get(name));
+}
+
+describe.each([
+  ['tiny-gemma', 'gemma'],
+  ['tiny-gemma2', 'gemma2'],
+  ['tiny-gemma3', 'gemma3_text'],
+])('%s from its HF folder', (name, modelType) => {
+  const expected = expectedOf(name);
+  const ids = expected.input_ids;
+
+  it('scores every position as the float64 PyTorch reference (5e-3 nats; logits within 1e-3)', async () => {
+    const { model } = await loadModelDir(join(FIXTURES, name));
+    expect(model.config.modelType).toBe(modelType);
+    const logits = fullLogits(model, ids);
+    expect(maxLogprobDiff(logits, expected.logits)).toBeLessThan(5e-3);
+    expect(Math.max(...logits.flatMap((row, t) => row.map((v, j) => Math.abs(v - expected.logits[t][j]))))).toBeLessThan(1e-3);
+    model.dispose();
+  });
+
+  it('decodes one token at a time with a KV cache (windowed in the local layers) to the same logits', async () => {
+    const { model } = await loadModelDir(join(FIXTURES, name));
+    const cache = model.newCache();
+    const rows = ids.map((id) => tf.tidy(() => model.forward(tf.tensor2d([id], [1, 1], 'int32'), cache).arraySync()[0][0]));
+    expect(maxLogprobDiff(rows, expected.logits)).toBeLessThan(5e-3);
+    for (let layer = 0; layer < model.config.numLayers; layer++) {
+      const window = model.config.layerTypes[layer] === 'sliding' ? model.config.slidingWindow! : ids.length;
+      expect(cache.length - cache.dropped(layer)).toBeLessThanOrEqual(window);
+    }
+    cache.dispose();
+    model.dispose();
+  });
+
+  it('writes a config.json and weights that load back to the same logits', async () => {
+    const { model } = await loadModelDir(join(FIXTURES, name));
+    const dir = join(mkdtempSync(join(tmpdir(), 'slm-gemma-')), name);
+    await writeHfModelDir(dir, { config: model.config, tensors: model.eachHfTensor(), dtype: 'F32' });
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    expect(config.model_type).toBe(modelType);
+    const reloaded = (await loadModelDir(dir)).model;
+    expect(reloaded.config).toEqual(model.config);
+    expect(maxLogprobDiff(fullLogits(reloaded, ids), fullLogits(model, ids))).toBe(0);
+    model.dispose();
+    reloaded.dispose();
+  });
+});
+
+describe('the Gemma traits the fixtures exercise', () => {
+  it.each([
+    ['tiny-gemma2', { attnLogitSoftcap: null }],
+    ['tiny-gemma2', { finalLogitSoftcap: null }],
+    ['tiny-gemma2', { slidingWindow: null, layerTypes: undefined }],
+    ['tiny-gemma2', { queryPreAttnScalar: 16 }],
+    ['tiny-gemma3', { localRopeTheta: null }],
+    ['tiny-gemma3', { ropeScaling: null }],
+    ['tiny-gemma3', { slidingWindow: null, layerTypes: undefined }],
+  ] as [string, Partial<ModelConfig>][])('%s moves off the reference without %o', async (name, change) => {
+    const expected = expectedOf(name);
+    const { model } = await loadModelDir(join(FIXTURES, name));
+    const changed = await withConfig(model, change);
+    expect(maxLogprobDiff(fullLogits(changed, expected.input_ids), expected.logits)).toBeGreaterThan(2e-2);
+    model.dispose();
+    changed.dispose();
+  });
+
+  it('reads a vision-language Gemma 3 as its text model: text_config, language_model weights, the outer eos ids', async () => {
+    const { model } = await loadModelDir(join(FIXTURES, 'tiny-gemma3'));
+    expect(model.config).toMatchObject({
+      numLayers: 6,
+      layerTypes: ['sliding', 'sliding', 'full', 'sliding', 'sliding', 'full'],
+      slidingWindow: 5,
+      localRopeTheta: 10000,
+      ropeTheta: 1e6,
+      ropeScaling: { ropeType: 'linear', factor: 8 },
+      qkNorm: true,
+      stopTokenIds: [1, 60],
+      embeddingScale: Math.sqrt(32),
+    });
+    model.dispose();
+  });
+});
