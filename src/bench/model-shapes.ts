@@ -56,6 +56,65 @@ export const PUBLISHED_CONFIGS = {
   },
   'llama3.2-1b': { ...LLAMA_3_2_COMMON, head_dim: 64, hidden_size: 2048, num_attention_heads: 32, num_hidden_layers: 16 },
   'llama3.2-3b': { ...LLAMA_3_2_COMMON, head_dim: 128, hidden_size: 3072, num_attention_heads: 24, num_hidden_layers: 28 },
+  'gemma2-2b': {
+    architectures: ['Gemma2ForCausalLM'],
+    attention_bias: false,
+    attention_dropout: 0.0,
+    attn_logit_softcapping: 50.0,
+    bos_token_id: 2,
+    cache_implementation: 'hybrid',
+    eos_token_id: 1,
+    final_logit_softcapping: 30.0,
+    head_dim: 256,
+    hidden_act: 'gelu_pytorch_tanh',
+    hidden_activation: 'gelu_pytorch_tanh',
+    hidden_size: 2304,
+    initializer_range: 0.02,
+    intermediate_size: 9216,
+    max_position_embeddings: 8192,
+    model_type: 'gemma2',
+    num_attention_heads: 8,
+    num_hidden_layers: 26,
+    num_key_value_heads: 4,
+    pad_token_id: 0,
+    query_pre_attn_scalar: 256,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000.0,
+    sliding_window: 4096,
+    torch_dtype: 'float32',
+    vocab_size: 256000,
+  },
+  'gemma3-1b': {
+    architectures: ['Gemma3ForCausalLM'],
+    attention_bias: false,
+    attention_dropout: 0.0,
+    attn_logit_softcapping: null,
+    bos_token_id: 2,
+    cache_implementation: 'hybrid',
+    eos_token_id: [1, 106],
+    final_logit_softcapping: null,
+    head_dim: 256,
+    hidden_activation: 'gelu_pytorch_tanh',
+    hidden_size: 1152,
+    initializer_range: 0.02,
+    intermediate_size: 6912,
+    max_position_embeddings: 32768,
+    model_type: 'gemma3_text',
+    num_attention_heads: 4,
+    num_hidden_layers: 26,
+    num_key_value_heads: 1,
+    pad_token_id: 0,
+    query_pre_attn_scalar: 256,
+    rms_norm_eps: 1e-6,
+    rope_local_base_freq: 10000,
+    rope_scaling: null,
+    rope_theta: 1000000,
+    sliding_window: 512,
+    sliding_window_pattern: 6,
+    torch_dtype: 'bfloat16',
+    use_cache: true,
+    vocab_size: 262144,
+  },
 } as const satisfies Record<string, Record<string, unknown>>;
 
 export type ModelShape = keyof typeof PUBLISHED_CONFIGS;
@@ -68,7 +127,7 @@ export function shapeConfig(shape: ModelShape, layers?: number): ModelConfig {
 }
 
 /**
- * Writes a model folder of `config`'s shape with random BF16 weights (normal, std 0.02; norms 1) and the
+ * Writes a model folder of `config`'s shape with random BF16 weights (uniform, std 0.02; Llama norms 1) and the
  * byte-level tokenizer, one tensor at a time. The same seed gives the same folder.
  */
 export async function writeRandomModel(dir: string, config: ModelConfig, seed = 0): Promise<void> {

@@ -13,6 +13,8 @@ import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig, type ModelConfig } from '../../src/model/config.ts';
 import { loadModelDir } from '../../src/model/load.ts';
+import { openHfWeights } from '../../src/formats/hf-model-dir.ts';
+import { referenceLogprobs } from '../helpers/reference-forward.ts';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -62,6 +64,16 @@ describe.each([
     const logits = fullLogits(model, ids);
     expect(maxLogprobDiff(logits, expected.logits)).toBeLessThan(5e-3);
     expect(Math.max(...logits.flatMap((row, t) => row.map((v, j) => Math.abs(v - expected.logits[t][j]))))).toBeLessThan(1e-3);
+    model.dispose();
+  });
+
+  it('is what the float64 TypeScript reference of the real-size tests computes (1e-6 nats)', async () => {
+    const { model } = await loadModelDir(join(FIXTURES, name));
+    const weights = await openHfWeights(join(FIXTURES, name));
+    const reference = await referenceLogprobs(model.config, async (tensor) => (await weights.read(tensor)).data, ids);
+    await weights.close();
+    const torch = logSoftmaxRows(expected.logits);
+    reference.forEach((logprob, i) => expect(Math.abs(logprob - torch[i][ids[i + 1]])).toBeLessThan(1e-6));
     model.dispose();
   });
 

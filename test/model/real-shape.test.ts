@@ -27,7 +27,7 @@ afterAll(() => rm(root, { recursive: true, force: true }));
 
 const IDS = [128000, 791, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13, 578];
 
-describe.each<[ModelShape]>([['llama3.2-1b'], ['qwen2.5-0.5b']])('%s cut to 2 layers', (shape) => {
+describe.each<[ModelShape]>([['llama3.2-1b'], ['qwen2.5-0.5b'], ['gemma3-1b']])('%s cut to 2 layers', (shape) => {
   const config = shapeConfig(shape, 2);
   const dir = join(root, shape);
   const ready = writeRandomModel(dir, config, 11);
