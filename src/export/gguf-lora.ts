@@ -28,7 +28,7 @@ export async function exportGgufLora(path: string, model: ModelConfig, lora: Lor
 
 function toGgufLora(tensor: HostTensor, model: ModelConfig, arch: ExportedGgufArchitecture): HostTensor {
   const [, module, matrix] = PEFT_NAME.exec(tensor.name) ?? [];
-  const base = module && ggufTensorName(`${module}.weight`);
+  const base = module && ggufTensorName(`${module}.weight`, model);
   if (!base) throw new RangeError(`no GGUF name is known for adapter tensor '${tensor.name}'`);
   const name = `${base}.lora_${matrix.toLowerCase()}`;
   const heads = matrix === 'B' ? interleavedHeads(base, model, arch) : undefined;

@@ -50,6 +50,11 @@ export class CompactTensor {
     }
   }
 
+  /** Float32 values as a compact tensor (their bytes, not a copy). */
+  static fromFloat32(shape: readonly number[], values: Float32Array): CompactTensor {
+    return new CompactTensor('F32', shape, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  }
+
   get rows(): number {
     return this.shape[0] ?? 1;
   }

@@ -11,11 +11,18 @@
  *   qwen3   a Llama with per-head q/k RMSNorm (attn_q_norm, attn_k_norm) before rope, HF row order, head_dim
  *           from key_length (Qwen3Model extends Qwen2Model in the converter; llama.cpp's qwen3 reads no biases
  *           and no rope_freqs).
+ *   gemma, gemma2, gemma3
+ *           Gemma 1/2/3 (src/models/gemma*.cpp): HF row order, norms stored as 1 + w, embeddings scaled by
+ *           sqrt(hidden), the token embedding as the head. gemma2 always caps attention and final logits
+ *           (defaults 50 and 30) and slides every other layer (default window 4096); gemma3 has q/k norms, caps
+ *           final logits only when the key is there, slides five layers of six when a window is given, its
+ *           local layers at rope.freq_base_swa (default 10000). Neither stores query_pre_attn_scalar: the
+ *           query scale is 1/sqrt(head_dim), or 1/sqrt(hidden / heads) for the 27B models (by layer count).
  *
  * Anything that would make the file compute something our transformer does not is refused by name.
  */
 import { resolveModelConfig } from '../model/config.ts';
-import type { ModelConfig, RopeScaling } from '../model/config.ts';
+import type { LayerAttention, ModelConfig, RopeScaling } from '../model/config.ts';
 import { describeValue, FormatError } from './format-error.ts';
 import { GGUF_KEY, archKey } from './gguf/constants.ts';
 import type { GgufMetadata, GgufValue } from './gguf/metadata.ts';
@@ -23,14 +30,26 @@ import { ropeScalingFromFactors } from './gguf-rope-factors.ts';
 
 export class GgufModelError extends FormatError {}
 
-export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'qwen2', 'phi3', 'qwen3'] as const;
+export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'qwen2', 'phi3', 'qwen3', 'gemma', 'gemma2', 'gemma3'] as const;
 export type SupportedGgufArchitecture = (typeof SUPPORTED_GGUF_ARCHITECTURES)[number];
+type GemmaArchitecture = 'gemma' | 'gemma2' | 'gemma3';
+
+/** The Hugging Face model_type of each Gemma architecture. */
+const GEMMA_MODEL_TYPES: Record<GemmaArchitecture, string> = { gemma: 'gemma', gemma2: 'gemma2', gemma3: 'gemma3_text' };
+
+/** llama.cpp's defaults where a Gemma file leaves a key out, and its sliding-layer period (set_swa_pattern). */
+const GEMMA2_DEFAULTS = { attnLogitSoftcap: 50, finalLogitSoftcap: 30, slidingWindow: 4096, period: 2 };
+const GEMMA3_DEFAULTS = { period: 6, localRopeTheta: 10000 };
+/** The layer counts llama.cpp takes for the 27B models, whose queries are scaled by hidden / heads. */
+const GEMMA_27B_LAYERS: Record<GemmaArchitecture, number | null> = { gemma: null, gemma2: 46, gemma3: 62 };
+
+function isGemmaArchitecture(arch: string): arch is GemmaArchitecture {
+  return Object.hasOwn(GEMMA_MODEL_TYPES, arch);
+}
 
 /** What would be needed to run the architectures people are most likely to try next. */
 const UNSUPPORTED_HINTS: Record<string, string> = {
-  gemma: 'Gemma 2/3 support may follow',
-  gemma2: 'Gemma 2/3 support may follow',
-  gemma3: 'Gemma 2/3 support may follow',
+  gemma3n: 'Gemma 3n has per-layer embeddings and AltUp, which this model lacks',
   qwen3moe: 'Qwen3 MoE needs per-head q/k norms and mixture-of-experts layers, which this model lacks',
   phi2: 'Phi-2 uses LayerNorm, GELU and a parallel attention/MLP block',
 };
@@ -55,22 +74,24 @@ export function ggufModelConfig(metadata: GgufMetadata, facts: GgufModelFacts): 
   const headDim = keys.optionalInteger('attention.key_length') ?? hiddenSize / numHeads;
   checkHeadDims(keys, headDim);
   const ropeTheta = keys.optionalFloat('rope.freq_base') ?? 10000;
-  const qkNorm = arch === 'qwen3';
+  const qkNorm = arch === 'qwen3' || arch === 'gemma3';
   // q/k/v biases and no others (attn_output.bias is refused) is what Qwen2 adds to a Llama, whatever the file's
-  // arch, except qwen3, whose llama.cpp graph adds none (so its bias tensors are refused as unused)
-  const attentionBias = !qkNorm && tensorNames.has('blk.0.attn_q.bias');
+  // arch, except qwen3 and gemma, whose llama.cpp graphs add none (so their bias tensors are refused as unused)
+  const attentionBias = arch !== 'qwen3' && !isGemmaArchitecture(arch) && tensorNames.has('blk.0.attn_q.bias');
+  const numLayers = keys.integer('block_count');
   const input = {
-    modelType: qkNorm ? 'qwen3' : attentionBias ? 'qwen2' : 'llama',
+    ...(isGemmaArchitecture(arch) ? gemmaFields(keys, arch, { hiddenSize, numHeads, headDim, numLayers }) : {}),
+    modelType: isGemmaArchitecture(arch) ? GEMMA_MODEL_TYPES[arch] : arch === 'qwen3' ? 'qwen3' : attentionBias ? 'qwen2' : 'llama',
     vocabSize: keys.optionalInteger('vocab_size') ?? keys.tokenCount(),
     hiddenSize,
     intermediateSize: keys.uniformInteger('feed_forward_length'),
-    numLayers: keys.integer('block_count'),
+    numLayers,
     numHeads,
     numKvHeads: keys.optionalUniformInteger('attention.head_count_kv') ?? numHeads,
     headDim,
     rmsNormEps: keys.float('attention.layer_norm_rms_epsilon'),
     ropeTheta,
-    ropeScaling: arch === 'llama' ? ropeScaling(keys, facts.ropeFactors, headDim, ropeTheta) : null,
+    ropeScaling: arch === 'llama' ? ropeScaling(keys, facts.ropeFactors, headDim, ropeTheta) : arch === 'gemma3' ? linearRopeScaling(keys) : null,
     maxPositionEmbeddings: keys.integer('context_length'),
     attentionBias,
     qkNorm,
@@ -97,6 +118,8 @@ export function ggufArchitectureOf(config: ModelConfig): ExportedGgufArchitectur
   if (config.longRope !== null || config.rotaryDim !== config.headDim) {
     throw new GgufModelError('(export)', 'UNSUPPORTED', 'longrope and partial rotary embeddings are not written to GGUF here (llama.cpp keeps them in its phi3 graph, which this export does not write); export to hf or peft instead');
   }
+  const gemma = (Object.keys(GEMMA_MODEL_TYPES) as GemmaArchitecture[]).find((arch) => GEMMA_MODEL_TYPES[arch] === config.modelType);
+  if (gemma) return gemmaArchitecture(config, gemma);
   if (config.slidingWindow !== null) {
     // llama.cpp's llama, qwen2 and qwen3 graphs attend to the whole context: the file would score otherwise.
     throw new GgufModelError('(export)', 'UNSUPPORTED', `a ${config.slidingWindow}-token sliding window cannot be written to GGUF: llama.cpp's llama, qwen2 and qwen3 attend to the whole context; export to hf or peft instead`);
@@ -109,7 +132,40 @@ export function ggufArchitectureOf(config: ModelConfig): ExportedGgufArchitectur
   throw new GgufModelError('(export)', 'UNSUPPORTED', `model_type '${config.modelType}' cannot be written to GGUF; supported: llama, mistral, qwen2, qwen3`);
 }
 
-export type ExportedGgufArchitecture = 'llama' | 'qwen2' | 'qwen3';
+export type ExportedGgufArchitecture = 'llama' | 'qwen2' | 'qwen3' | GemmaArchitecture;
+
+/** The Gemma architecture `config` is written as, refused where llama.cpp's graph would compute something else. */
+function gemmaArchitecture(config: ModelConfig, arch: GemmaArchitecture): GemmaArchitecture {
+  const cannot = (what: string): never => {
+    throw new GgufModelError('(export)', 'UNSUPPORTED', `${what} cannot be written to GGUF as llama.cpp's ${arch}; export to hf or peft instead`);
+  };
+  const expected = gemmaFields(null, arch, config);
+  for (const key of ['hiddenActivation', 'normWeightOffset', 'embeddingScale', 'sandwichNorms', 'queryPreAttnScalar'] as const) {
+    if (config[key] !== expected[key]) cannot(`${key} ${config[key]} (llama.cpp's ${arch} has ${expected[key]})`);
+  }
+  if (config.qkNorm !== (arch === 'gemma3') || config.attentionBias) cannot(`a model with${config.qkNorm ? '' : 'out'} q/k norms${config.attentionBias ? ' and attention biases' : ''}`);
+  if (arch === 'gemma2' && (config.attnLogitSoftcap === null || config.finalLogitSoftcap === null)) cannot('a Gemma 2 without both soft-caps');
+  if (arch !== 'gemma2' && config.attnLogitSoftcap !== null) cannot('an attention soft-cap');
+  if (arch === 'gemma' && (config.finalLogitSoftcap !== null || config.slidingWindow !== null)) cannot('a final-logit soft-cap or a sliding window');
+  if (config.ropeScaling !== null && !(arch === 'gemma3' && config.ropeScaling.ropeType === 'linear')) cannot(`${config.ropeScaling.ropeType} rope scaling`);
+  if (arch !== 'gemma' && config.slidingWindow !== null && slidingPeriod(config.layerTypes) === null) {
+    cannot(`layer types [${config.layerTypes}] (llama.cpp slides all layers but every period-th)`);
+  }
+  return arch;
+}
+
+/** The period p with layer i sliding unless i % p == p - 1 (llama.cpp's set_swa_pattern), or null when there is none. */
+function slidingPeriod(types: readonly LayerAttention[]): number | null {
+  for (let period = 1; period <= types.length + 1; period++) {
+    if (types.every((type, layer) => (type === 'sliding') === (layer % period < period - 1))) return period;
+  }
+  return null;
+}
+
+/** The layer types of llama.cpp's swa pattern with this period. */
+function periodicLayerTypes(numLayers: number, period: number): LayerAttention[] {
+  return Array.from({ length: numLayers }, (_, layer) => (layer % period < period - 1 ? 'sliding' : 'full'));
+}
 
 function qwen3Architecture(config: ModelConfig): 'qwen3' {
   const cannot = (what: string): never => {
@@ -139,7 +195,74 @@ export function ggufHyperparameters(config: ModelConfig): [key: string, value: G
     [GGUF_KEY.ATTENTION_VALUE_LENGTH, u32(config.headDim)],
     [GGUF_KEY.VOCAB_SIZE, u32(config.vocabSize)],
   ];
+  if (isGemmaArchitecture(arch)) entries.push(...gemmaHyperparameters(config, arch));
   return entries.map(([key, value]) => [archKey(key, arch), value]);
+}
+
+/** The Gemma keys llama.cpp reads, every default written out. */
+function gemmaHyperparameters(config: ModelConfig, arch: GemmaArchitecture): [string, GgufValue][] {
+  const u32 = (value: number): GgufValue => ({ type: 'UINT32', value });
+  const f32 = (value: number): GgufValue => ({ type: 'FLOAT32', value });
+  if (arch === 'gemma') return [];
+  const entries: [string, GgufValue][] = [];
+  // A Gemma 2 always slides: without a window of its own it gets one as long as its context.
+  const window = config.slidingWindow ?? (arch === 'gemma2' ? config.maxPositionEmbeddings : null);
+  if (window !== null) {
+    entries.push([GGUF_KEY.ATTENTION_SLIDING_WINDOW, u32(window)]);
+    entries.push([GGUF_KEY.ATTENTION_SLIDING_WINDOW_PATTERN, u32(config.slidingWindow === null ? GEMMA2_DEFAULTS.period : slidingPeriod(config.layerTypes)!)]);
+  }
+  if (config.attnLogitSoftcap !== null) entries.push([GGUF_KEY.ATTN_LOGIT_SOFTCAPPING, f32(config.attnLogitSoftcap)]);
+  if (config.finalLogitSoftcap !== null) entries.push([GGUF_KEY.FINAL_LOGIT_SOFTCAPPING, f32(config.finalLogitSoftcap)]);
+  if (arch === 'gemma3') {
+    entries.push([GGUF_KEY.ROPE_FREQ_BASE_SWA, f32(config.localRopeTheta ?? config.ropeTheta)]);
+    if (config.ropeScaling?.ropeType === 'linear') {
+      entries.push([GGUF_KEY.ROPE_SCALING_TYPE, { type: 'STRING', value: 'linear' }], [GGUF_KEY.ROPE_SCALING_FACTOR, f32(config.ropeScaling.factor)]);
+    }
+  }
+  return entries;
+}
+
+/**
+ * The Gemma fields of a config as llama.cpp runs `arch`: read from the file's keys, or (keys null) the fixed
+ * traits alone, for checking a config on export.
+ */
+function gemmaFields(
+  keys: ArchKeys | null,
+  arch: GemmaArchitecture,
+  { hiddenSize, numHeads, headDim, numLayers }: Pick<ModelConfig, 'hiddenSize' | 'numHeads' | 'headDim' | 'numLayers'>,
+): Partial<ModelConfig> & Pick<ModelConfig, 'hiddenActivation' | 'normWeightOffset' | 'embeddingScale' | 'sandwichNorms' | 'queryPreAttnScalar'> {
+  const fixed = {
+    hiddenActivation: 'gelu_tanh' as const,
+    normWeightOffset: 1 as const,
+    embeddingScale: Math.sqrt(hiddenSize),
+    sandwichNorms: arch !== 'gemma',
+    queryPreAttnScalar: numLayers === GEMMA_27B_LAYERS[arch] ? hiddenSize / numHeads : headDim,
+  };
+  if (!keys || arch === 'gemma') return fixed;
+  const period = keys.optionalInteger('attention.sliding_window_pattern');
+  if (arch === 'gemma2') {
+    const window = keys.optionalInteger('attention.sliding_window') ?? GEMMA2_DEFAULTS.slidingWindow;
+    return {
+      ...fixed,
+      attnLogitSoftcap: keys.optionalFloat('attn_logit_softcapping') ?? GEMMA2_DEFAULTS.attnLogitSoftcap,
+      finalLogitSoftcap: keys.optionalFloat('final_logit_softcapping') ?? GEMMA2_DEFAULTS.finalLogitSoftcap,
+      slidingWindow: window,
+      layerTypes: periodicLayerTypes(numLayers, period ?? GEMMA2_DEFAULTS.period),
+    };
+  }
+  const window = keys.optionalInteger('attention.sliding_window') ?? 0;
+  return {
+    ...fixed,
+    finalLogitSoftcap: keys.optionalFloat('final_logit_softcapping') ?? null,
+    localRopeTheta: keys.optionalFloat('rope.freq_base_swa') ?? GEMMA3_DEFAULTS.localRopeTheta,
+    ...(window > 0 && { slidingWindow: window, layerTypes: periodicLayerTypes(numLayers, period ?? GEMMA3_DEFAULTS.period) }),
+  };
+}
+
+/** Gemma 3's linear scaling of its global layers (rope.scaling.type linear, rope.scaling.factor). */
+function linearRopeScaling(keys: ArchKeys): RopeScaling | null {
+  const factor = keys.optionalFloat('rope.scaling.factor') ?? 1;
+  return keys.optionalString('rope.scaling.type') === 'linear' && factor !== 1 ? { ropeType: 'linear', factor } : null;
 }
 
 // ---- refusals -------------------------------------------------------------------------------------------
@@ -149,13 +272,14 @@ function refuseUnsupportedFeatures(keys: ArchKeys, arch: SupportedGgufArchitectu
   if (experts > 0) keys.fail('UNSUPPORTED', `${keys.name('expert_count')} is ${experts}: mixture-of-experts models are not supported`);
   const scalingType = keys.optionalString('rope.scaling.type');
   const scalingFactor = keys.optionalFloat('rope.scaling.factor') ?? 1;
-  if (scalingType !== undefined && scalingType !== 'none' && !(scalingType === 'linear' && scalingFactor === 1)) {
+  const linearAllowed = arch === 'gemma3' && scalingType === 'linear';
+  if (scalingType !== undefined && scalingType !== 'none' && !linearAllowed && !(scalingType === 'linear' && scalingFactor === 1)) {
     const supported = 'only Llama 3 scaling, stored as rope_freqs.weight';
     keys.fail('UNSUPPORTED', `${keys.name('rope.scaling.type')} '${scalingType}' is not supported (${supported})`);
   }
   const window = keys.optionalInteger('attention.sliding_window') ?? 0;
   const context = keys.integer('context_length');
-  if (window > 0 && window < context) {
+  if (window > 0 && window < context && !isGemmaArchitecture(arch)) {
     keys.fail(
       'UNSUPPORTED',
       `${keys.name('attention.sliding_window')} is ${window}, shorter than the ${context}-token context: sliding-window attention is not supported`,

@@ -125,7 +125,7 @@ const FILE_TYPE: Record<GgufExportType, number> = { F32: 0, F16: 1, Q8_0: 7, Q4_
 export async function exportGguf(model: CausalLM, tokenizer: GgufExportTokenizer, path: string, options: ExportGgufOptions): Promise<void> {
   const config = model.config;
   const arch = ggufArchitectureOf(config);
-  const unnamed = parameterSpecs(config).find((spec) => ggufTensorName(spec.name) === undefined);
+  const unnamed = parameterSpecs(config).find((spec) => ggufTensorName(spec.name, config) === undefined);
   if (unnamed) {
     const detail = `parameter '${unnamed.name}' has no GGUF tensor this exporter writes`;
     throw new GgufModelError(path, 'UNSUPPORTED', detail);
@@ -141,7 +141,7 @@ export async function exportGguf(model: CausalLM, tokenizer: GgufExportTokenizer
   const ropeFactors = ropeFactorsTensor(config);
   const infos = [
     ...(ropeFactors ? [{ name: ROPE_FREQS_TENSOR, shape: ropeFactors.shape }] : []),
-    ...parameterSpecs(config).map((spec) => ({ name: ggufTensorName(spec.name)!, shape: spec.hfShape })),
+    ...parameterSpecs(config).map((spec) => ({ name: ggufTensorName(spec.name, config)!, shape: spec.hfShape })),
   ];
   for (const { name, shape } of infos) writer.addTensorInfo(name, shape, storageType(options.type, shape));
   await writer.write(ggufTensors(options.tensors ?? model.eachHfTensor(), ropeFactors, config, arch));
@@ -209,6 +209,7 @@ function compactReaderOver(file: GgufFile, sources: Map<string, TensorSource>) {
     const whole = held.tensor;
     if (!source.rows) held = null;
     const rows = source.rows ? whole.sliceRows(...source.rows) : whole;
+    if (source.storedOffset) return CompactTensor.fromFloat32(source.shape, fromGgufLayout(rows.toFloat32(), source));
     return source.interleavedHeads ? rows.reorderRows(deinterleavedRowOrder(rows.rows, source.interleavedHeads)) : rows;
   };
 }

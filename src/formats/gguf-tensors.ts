@@ -10,6 +10,8 @@
  *   in-head position, so they too stay as they are).
  * - `phi3` fuses attention into `attn_qkv` (rows q, then k, then v) and the MLP's gate and up into `ffn_up`
  *   (rows gate, then up: llama.cpp's swiglu applies silu to the first half).
+ * And Gemma's norms are stored as 1 + w (convert_hf_to_gguf.py GemmaModel.modify_tensors: llama.cpp multiplies
+ * by the stored weight), its sandwich norms as post_attention_norm / ffn_norm / post_ffw_norm.
  */
 import type { ModelConfig } from '../model/config.ts';
 import { parameterSpecs } from '../model/parameters.ts';
@@ -26,6 +28,8 @@ export interface TensorSource {
   rows?: [start: number, end: number];
   /** Rows interleaved per head (llama q/k) over this many heads. */
   interleavedHeads?: number;
+  /** Added to every value in the file (Gemma's norms: 1); 0 when absent. */
+  storedOffset?: number;
 }
 
 const TOP_LEVEL: Record<string, string> = {
@@ -54,17 +58,30 @@ const IN_BLOCK: Record<string, string> = {
 /** The tensor llama.cpp reads Llama 3 rope scaling from (one for all layers). */
 export const ROPE_FREQS_TENSOR = 'rope_freqs.weight';
 
+/** Gemma 2/3's norms around each sublayer: post_attention_layernorm norms the attention's output there. */
+const IN_SANDWICH_BLOCK: Record<string, string> = {
+  ...IN_BLOCK,
+  'post_attention_layernorm.weight': 'post_attention_norm.weight',
+  'pre_feedforward_layernorm.weight': 'ffn_norm.weight',
+  'post_feedforward_layernorm.weight': 'post_ffw_norm.weight',
+};
+
 /** The GGUF name of a Hugging Face parameter name, undefined for a parameter this module has no name for. */
-export function ggufTensorName(hfName: string): string | undefined {
+export function ggufTensorName(hfName: string, config: Pick<ModelConfig, 'sandwichNorms'>): string | undefined {
   const topLevel = TOP_LEVEL[hfName];
   if (topLevel) return topLevel;
   const match = /^model\.layers\.(\d+)\.(.+)$/.exec(hfName);
-  const inBlock = match && IN_BLOCK[match[2]];
+  const inBlock = match && (config.sandwichNorms ? IN_SANDWICH_BLOCK : IN_BLOCK)[match[2]];
   return inBlock ? `blk.${match[1]}.${inBlock}` : undefined;
 }
 
-function knownGgufName(hfName: string): string {
-  const name = ggufTensorName(hfName);
+/** What the file adds to a parameter's values: 1 for Gemma's norms, 0 otherwise. */
+function storedOffset(hfName: string, config: ModelConfig): number {
+  return /norm\.weight$/.test(hfName) ? config.normWeightOffset : 0;
+}
+
+function knownGgufName(hfName: string, config: ModelConfig): string {
+  const name = ggufTensorName(hfName, config);
   if (name === undefined) throw new RangeError(`no GGUF name is known for parameter '${hfName}'`);
   return name;
 }
@@ -73,9 +90,9 @@ function knownGgufName(hfName: string): string {
 export function tensorSources(config: ModelConfig, arch: SupportedGgufArchitecture, fusedQkv: boolean): Map<string, TensorSource> {
   const sources = new Map<string, TensorSource>();
   for (const spec of parameterSpecs(config)) {
-    const gguf = knownGgufName(spec.name);
+    const gguf = knownGgufName(spec.name, config);
     const fused = arch === 'phi3' ? phi3FusedSource(gguf, config, fusedQkv) : undefined;
-    sources.set(spec.name, fused ?? { gguf, shape: spec.hfShape, interleavedHeads: interleavedHeads(gguf, config, arch) });
+    sources.set(spec.name, fused ?? { gguf, shape: spec.hfShape, interleavedHeads: interleavedHeads(gguf, config, arch), storedOffset: storedOffset(spec.name, config) });
   }
   return sources;
 }
@@ -100,12 +117,14 @@ export function interleavedHeads(ggufName: string, config: ModelConfig, arch: Su
   return undefined;
 }
 
-/** A parameter in HF layout as the GGUF tensor `arch` stores it (not fused: this project writes llama, qwen2 and qwen3). */
+/** A parameter in HF layout as the GGUF tensor `arch` stores it (not fused: this project writes none). */
 export function toGgufLayout(tensor: HostTensor, config: ModelConfig, arch: SupportedGgufArchitecture): HostTensor {
-  const name = knownGgufName(tensor.name);
+  const name = knownGgufName(tensor.name, config);
   const heads = interleavedHeads(name, config, arch);
   const cols = tensor.shape.length > 1 ? tensor.shape[1] : 1;
-  return { name, shape: tensor.shape, data: heads ? interleaveHeadRows(tensor.data, cols, heads) : tensor.data };
+  const offset = storedOffset(tensor.name, config);
+  const data = offset === 0 ? tensor.data : tensor.data.map((v) => v + offset);
+  return { name, shape: tensor.shape, data: heads ? interleaveHeadRows(data, cols, heads) : data };
 }
 
 /** The HF layout of one parameter, from the whole GGUF tensor `data` it lives in. */
@@ -113,6 +132,8 @@ export function fromGgufLayout(data: Float32Array, source: TensorSource): Float3
   const cols = source.shape.length > 1 ? source.shape[1] : 1;
   const [start, end] = source.rows ?? [0, source.shape[0]];
   const rows = data.slice(start * cols, end * cols);
+  const offset = source.storedOffset ?? 0;
+  if (offset !== 0) rows.forEach((v, i) => (rows[i] = v - offset));
   return source.interleavedHeads ? deinterleaveHeadRows(rows, cols, source.interleavedHeads) : rows;
 }
 

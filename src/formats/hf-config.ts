@@ -318,7 +318,8 @@ function slidingWindow(fields: ConfigFields, modelType: ReadableModelType, maxPo
   const active = modelType === 'mistral' || modelType === 'phi3' || gemma || (qwen && fields.raw.use_sliding_window === true);
   if (!active || window === undefined || window === null) return none;
   if (!Number.isInteger(window) || (window as number) < 1) fields.fail('INVALID_CONFIG', `${fields.prefix}sliding_window must be a positive integer or null, got ${describeValue(window)}`);
-  if ((window as number) >= maxPositions) return none;
+  // Gemma 3's local layers keep their own RoPE base however long the window: its layer types always count.
+  if ((window as number) >= maxPositions && !gemma) return none;
   const layerTypes = listedLayerTypes(fields, numLayers) ?? Array.from({ length: numLayers }, (_, layer): LayerAttention => {
     if (qwen) return layer >= (fields.optionalInteger('max_window_layers') ?? 0) ? 'sliding' : 'full';
     if (!gemma) return 'sliding';

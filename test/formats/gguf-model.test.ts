@@ -378,12 +378,12 @@ describe('clear errors', () => {
   };
 
   it('names an unsupported architecture and what would be needed', async () => {
-    const path = join(dir, 'gemma2.gguf');
-    await expect(load('gemma2.gguf', (s) => (s.metadata['general.architecture'] = str('gemma2')))).rejects.toThrow(
-      `${path}: architecture 'gemma2' is not supported yet (supported: llama, qwen2, phi3, qwen3); Gemma 2/3 support may follow`,
+    const path = join(dir, 'gemma3n.gguf');
+    await expect(load('gemma3n.gguf', (s) => (s.metadata['general.architecture'] = str('gemma3n')))).rejects.toThrow(
+      `${path}: architecture 'gemma3n' is not supported yet (supported: llama, qwen2, phi3, qwen3, gemma, gemma2, gemma3); Gemma 3n has per-layer embeddings`,
     );
     await expect(load('qwen3moe.gguf', (s) => (s.metadata['general.architecture'] = str('qwen3moe')))).rejects.toThrow(
-      /'qwen3moe' .*supported: llama, qwen2, phi3, qwen3\); Qwen3 MoE needs per-head q\/k norms and mixture-of-experts/,
+      /'qwen3moe' .*supported: llama, qwen2, phi3, qwen3, gemma, gemma2, gemma3\); Qwen3 MoE needs per-head q\/k norms and mixture-of-experts/,
     );
   });
 

@@ -12,7 +12,9 @@ import { initBackend } from '../../src/backend/index.ts';
 import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig, type ModelConfig } from '../../src/model/config.ts';
-import { loadModelDir } from '../../src/model/load.ts';
+import { loadModel, loadModelDir } from '../../src/model/load.ts';
+import { exportGguf } from '../../src/formats/gguf-model.ts';
+import { FIXTURE_TOKENIZER } from '../fixtures/gguf/tokenizers.ts';
 import { openHfWeights } from '../../src/formats/hf-model-dir.ts';
 import { referenceLogprobs } from '../helpers/reference-forward.ts';
 
@@ -101,6 +103,29 @@ describe.each([
     expect(maxLogprobDiff(fullLogits(reloaded, ids), fullLogits(model, ids))).toBe(0);
     model.dispose();
     reloaded.dispose();
+  });
+});
+
+describe('Gemma as GGUF', () => {
+  it.each(['tiny-gemma', 'tiny-gemma3'])('%s: exported and read back (resident and streamed) to the same config and logits', async (name) => {
+    const { model } = await loadModelDir(join(FIXTURES, name));
+    const ids = expectedOf(name).input_ids;
+    const path = join(mkdtempSync(join(tmpdir(), 'slm-gemma-gguf-')), `${name}.gguf`);
+    await exportGguf(model, FIXTURE_TOKENIZER, path, { type: 'F32' });
+    for (const weights of ['resident', 'streamed'] as const) {
+      const loaded = (await loadModel(path, { weights, pinBytes: 0 })).model;
+      expect(loaded.config).toMatchObject({ ...model.config, bosTokenId: expect.anything(), eosTokenId: expect.anything(), stopTokenIds: expect.anything() });
+      expect(maxLogprobDiff(fullLogits(loaded, ids), fullLogits(model, ids))).toBeLessThan(1e-5);
+      loaded.dispose();
+    }
+    model.dispose();
+  });
+
+  it("refuses a query_pre_attn_scalar llama.cpp would not use (it derives the scale from head_dim)", async () => {
+    const { model } = await loadModelDir(join(FIXTURES, 'tiny-gemma2'));
+    const path = join(mkdtempSync(join(tmpdir(), 'slm-gemma-gguf-')), 'gemma2.gguf');
+    await expect(exportGguf(model, FIXTURE_TOKENIZER, path, { type: 'F32' })).rejects.toThrow("queryPreAttnScalar 24 (llama.cpp's gemma2 has 16) cannot be written to GGUF");
+    model.dispose();
   });
 });
 

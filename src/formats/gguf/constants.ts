@@ -181,6 +181,11 @@ export const GGUF_KEY = {
   ROPE_SCALING_TYPE: '{arch}.rope.scaling.type',
   ROPE_SCALING_FACTOR: '{arch}.rope.scaling.factor',
   ROPE_SCALING_ORIGINAL_CONTEXT_LENGTH: '{arch}.rope.scaling.original_context_length',
+  ROPE_FREQ_BASE_SWA: '{arch}.rope.freq_base_swa',
+  ATTENTION_SLIDING_WINDOW: '{arch}.attention.sliding_window',
+  ATTENTION_SLIDING_WINDOW_PATTERN: '{arch}.attention.sliding_window_pattern',
+  ATTN_LOGIT_SOFTCAPPING: '{arch}.attn_logit_softcapping',
+  FINAL_LOGIT_SOFTCAPPING: '{arch}.final_logit_softcapping',
 
   TOKENIZER_MODEL: 'tokenizer.ggml.model',
   TOKENIZER_PRE: 'tokenizer.ggml.pre',
