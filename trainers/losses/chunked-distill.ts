@@ -7,6 +7,7 @@ import {
   logMixture,
   type DivergenceOptions,
 } from './distill.ts';
+import { softcap, softcapSlope } from '../../src/model/softcap.ts';
 import { maskWeights } from './masking.ts';
 
 /**
@@ -32,6 +33,9 @@ export interface ChunkedDistillInput {
   teacherHidden: tf.Tensor2D; // [N, Ht] (no gradient)
   teacherHead: tf.Tensor2D; // [Ht, Vt] (no gradient)
   mask: tf.Tensor1D; // [N] 1 = scored
+  /** Final-logit soft-caps (Gemma 2), applied to each model's logits before the temperature; null: none. */
+  studentCap?: number | null;
+  teacherCap?: number | null;
 }
 
 export interface ChunkSizes {
@@ -52,7 +56,8 @@ export function chunkedFullDistillLoss(input: ChunkedDistillInput, options: Dive
   const T = options.temperature;
   const V = Math.min(input.studentHead.shape[1], teacherHead.shape[1]);
   const rows = spans(input.studentHidden.shape[0], options.rowChunk);
-  const plan: Plan = { rows, vocab: spans(V, options.vocabChunk), options };
+  const caps = { student: input.studentCap ?? null, teacher: input.teacherCap ?? null };
+  const plan: Plan = { rows, vocab: spans(V, options.vocabChunk), options, caps };
 
   const lossWithGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [hidden, head, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
@@ -76,6 +81,7 @@ interface Plan {
   rows: Span[];
   vocab: Span[]; // covers [0, min(V, Vt))
   options: DivergenceOptions;
+  caps: { student: number | null; teacher: number | null };
 }
 
 interface Models {
@@ -112,7 +118,7 @@ function rowChunkStatistics(plan: Plan, rows: Models): RowStatistics {
   let teacherLogZ: tf.Tensor1D | null = null;
   for (const cols of plan.vocab) {
     const [s, t] = tf.tidy(() => {
-      const { student, teacher } = chunkLogits(rows, cols, options.temperature);
+      const { student, teacher } = chunkLogits(rows, cols, plan);
       return [tf.logSumExp(student, 1), tf.logSumExp(teacher, 1)] as tf.Tensor1D[];
     });
     studentLogZ = accumulate(studentLogZ, s, logAddExp);
@@ -123,7 +129,7 @@ function rowChunkStatistics(plan: Plan, rows: Models): RowStatistics {
   let studentMoment: tf.Tensor1D | null = null;
   for (const cols of plan.vocab) {
     const [d, m] = tf.tidy(() => {
-      const { logP, logQ } = chunkLogProbs(rows, cols, logZ, options);
+      const { logP, logQ } = chunkLogProbs(rows, cols, logZ, plan);
       // Separate tidies free each formula's [R, C] temporaries before the next one makes its own.
       const divergencePart = tf.tidy(() => tf.sum(divergenceTerms(logP, logQ, options), 1) as tf.Tensor1D);
       return [divergencePart, tf.tidy(() => momentPart(logP, logQ, options))];
@@ -151,8 +157,11 @@ function backward(plan: Plan, saved: tf.Tensor[], dy: tf.Tensor): tf.Tensor[] {
     let dHidden: tf.Tensor2D | null = null;
     for (const [j, cols] of plan.vocab.entries()) {
       const [dHiddenPart, dHeadPart] = tf.tidy(() => {
-        const { logP, logQ } = chunkLogProbs(rowModels, cols, logZ, options);
-        const dLogits = tf.tidy(() => tf.mul(divergenceGradient(logP, logQ, moment, options), scale)); // [R, C]
+        const { logP, logQ } = chunkLogProbs(rowModels, cols, logZ, plan);
+        const dCapped = tf.tidy(() => tf.mul(divergenceGradient(logP, logQ, moment, options), scale)); // [R, C]
+        // Through the cap: its slope at the capped logits, which are (log q + log Z) * T.
+        const cap = plan.caps.student;
+        const dLogits = cap === null ? dCapped : tf.mul(dCapped, softcapSlope(tf.mul(tf.add(logQ, logZS), T), cap));
         const headCols = sliceColumns(head, cols); // [H, C]
         const dHiddenPart = tf.matMul(dLogits, headCols, false, true); // [R, H]
         return [dHiddenPart, tf.matMul(rowModels.hidden, dLogits, true, false)] as tf.Tensor2D[]; // [H, C]
@@ -168,11 +177,12 @@ function backward(plan: Plan, saved: tf.Tensor[], dy: tf.Tensor): tf.Tensor[] {
   return [tf.concat(dHiddenRows, 0), dHead];
 }
 
-/** Both models' logits at temperature T for one chunk of rows and vocabulary: [R, C] each. */
-function chunkLogits(rows: Models, cols: Span, T: number): { student: tf.Tensor2D; teacher: tf.Tensor2D } {
+/** Both models' (capped) logits at temperature T for one chunk of rows and vocabulary: [R, C] each. */
+function chunkLogits(rows: Models, cols: Span, { options, caps }: Plan): { student: tf.Tensor2D; teacher: tf.Tensor2D } {
+  const T = options.temperature;
   return {
-    student: tf.div(tf.matMul(rows.hidden, sliceColumns(rows.head, cols)), T),
-    teacher: tf.div(tf.matMul(rows.teacherHidden, sliceColumns(rows.teacherHead, cols)), T),
+    student: tf.div(softcap(tf.matMul(rows.hidden, sliceColumns(rows.head, cols)), caps.student), T),
+    teacher: tf.div(softcap(tf.matMul(rows.teacherHidden, sliceColumns(rows.teacherHead, cols)), caps.teacher), T),
   };
 }
 
@@ -182,14 +192,9 @@ interface LogPartitions {
   teacher: tf.Tensor2D;
 }
 
-function chunkLogProbs(
-  rows: Models,
-  cols: Span,
-  logZ: LogPartitions,
-  options: DivergenceOptions,
-): { logP: tf.Tensor2D; logQ: tf.Tensor2D } {
+function chunkLogProbs(rows: Models, cols: Span, logZ: LogPartitions, plan: Plan): { logP: tf.Tensor2D; logQ: tf.Tensor2D } {
   return tf.tidy(() => {
-    const { student, teacher } = chunkLogits(rows, cols, options.temperature);
+    const { student, teacher } = chunkLogits(rows, cols, plan);
     return { logP: tf.sub(teacher, logZ.teacher), logQ: tf.sub(student, logZ.student) };
   });
 }

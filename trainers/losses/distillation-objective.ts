@@ -55,7 +55,7 @@ export function distillationObjective(model: CausalLM, project: Projection, opti
     const kd = batch.softLabels
       ? storedKd(logits, batch, mask, options, observe)
       : options.online
-        ? onlineKd({ hidden, head: model.outputHead(), logits }, { inputs, layout }, mask, options.online, options, observe)
+        ? onlineKd({ hidden, head: model.outputHead(), logits, cap: model.config.finalLogitSoftcap }, { inputs, layout }, mask, options.online, options, observe)
         : null;
     if (!kd) return ce;
     observe('kd', kd);
@@ -77,7 +77,7 @@ function storedKd(logits: tf.Tensor2D, batch: Batch, mask: tf.Tensor1D, options:
 
 /** KD against the full distribution of a teacher run on the same inputs (no gradient reaches the teacher). */
 function onlineKd(
-  student: { hidden: tf.Tensor2D; head: tf.Tensor2D; logits: tf.Tensor2D },
+  student: { hidden: tf.Tensor2D; head: tf.Tensor2D; logits: tf.Tensor2D; cap: number | null },
   { inputs, layout }: { inputs: tf.Tensor2D; layout?: BatchLayout },
   mask: tf.Tensor1D,
   online: OnlineTeacher,
@@ -92,7 +92,7 @@ function onlineKd(
   }));
   observe('top1_agreement', onlineAgreement(student.logits, teacherHidden, teacherHead, mask, online.rowsPerChunk));
   return chunkedFullDistillLoss(
-    { studentHidden: student.hidden, studentHead: student.head, teacherHidden, teacherHead, mask },
+    { studentHidden: student.hidden, studentHead: student.head, teacherHidden, teacherHead, mask, studentCap: student.cap, teacherCap: online.model.config.finalLogitSoftcap },
     { ...options, rowChunk: online.rowsPerChunk, vocabChunk: online.vocabPerChunk },
   );
 }

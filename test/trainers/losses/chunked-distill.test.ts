@@ -25,8 +25,9 @@ function randomInput(seed: number, { N = 8, H = 6, Ht = 5, Vs = 20, Vt = 20 } = 
 
 /** The same loss with the whole [N, V] logits materialized, through fullDistill and autodiff. */
 function unchunkedLoss(input: ChunkedDistillInput, options: DivergenceOptions): tf.Scalar {
-  const student = tf.matMul(input.studentHidden, input.studentHead) as tf.Tensor2D;
-  const teacher = tf.matMul(input.teacherHidden, input.teacherHead) as tf.Tensor2D;
+  const cap = (logits: tf.Tensor2D, c: number | null | undefined) => (c == null ? logits : (tf.mul(tf.tanh(tf.div(logits, c)), c) as tf.Tensor2D));
+  const student = cap(tf.matMul(input.studentHidden, input.studentHead), input.studentCap);
+  const teacher = cap(tf.matMul(input.teacherHidden, input.teacherHead), input.teacherCap);
   return maskedMean(fullDistill(student, teacher, options), input.mask);
 }
 
@@ -94,6 +95,18 @@ describe('chunkedFullDistillLoss', () => {
       expect(outside.length).toBe(input.studentHead.shape[0] * (Vs - Vt));
       expect(outside.every((g) => g === 0)).toBe(true);
     }
+  });
+
+  it.each(FORMULAS)('soft-caps either model\'s logits as Gemma 2 does (caps 1.5 and 2), value and gradients: %s', (_, divergence) => {
+    const input = { ...randomInput(5, { Vs: 13, Vt: 11 }), studentCap: 1.5, teacherCap: 2 };
+    const options = { ...divergence, temperature: 2, rowChunk: 3, vocabChunk: 4 };
+    const chunked = lossAndGrads((x) => chunkedFullDistillLoss(x, options), input);
+    const whole = lossAndGrads((x) => unchunkedLoss(x, options), input);
+    const uncapped = lossAndGrads((x) => unchunkedLoss(x, options), { ...input, studentCap: null, teacherCap: null });
+    expect(Math.abs(uncapped.value - whole.value)).toBeGreaterThan(1e-2);
+    expectClose([chunked.value], [whole.value], 1e-5, 'loss');
+    expectClose(chunked.dHidden, whole.dHidden, 1e-5, 'dHidden');
+    expectClose(chunked.dHead, whole.dHead, 1e-5, 'dHead');
   });
 
   it.each(FORMULAS)('has a written-out gradient that matches finite differences: %s', async (_, divergence) => {
