@@ -1,8 +1,17 @@
 /**
- * A byte-level BPE tokenizer.json as GGUF `tokenizer.ggml.*` metadata (`model = gpt2`), laid out as
- * convert_hf_to_gguf.py's `_set_vocab_gpt2` / `get_vocab_base` do: one token per id up to the model's
- * vocabulary size (ids the tokenizer lacks become `[PAD<id>]`, type unused), added special tokens typed
- * control and other added tokens user-defined, merges as "a b" strings.
+ * A tokenizer.json as GGUF `tokenizer.ggml.*` metadata, one token per id up to the model's vocabulary size
+ * (ids the tokenizer lacks become `[PAD<id>]`, type unused), added special tokens typed control and other
+ * added tokens user-defined:
+ * - byte-level BPE (`model = gpt2`), laid out as convert_hf_to_gguf.py's `_set_vocab_gpt2` / `get_vocab_base`
+ *   do, merges as "a b" strings;
+ * - SentencePiece BPE (`model = llama`: Llama 2, TinyLlama, Mistral, Gemma), a BPE with byte fallback over
+ *   "▁"-escaped text, as `_set_vocab_sentencepiece` writes it from tokenizer.model: scores, `<0xXX>` pieces
+ *   typed byte, the unknown piece typed unknown, `add_space_prefix` when the text gets a leading "▁". A
+ *   tokenizer.json has no scores, only merges ranked as SentencePieceExtractor derived them from the scores;
+ *   llama.cpp merges the adjacent pair whose concatenation scores highest, so each piece scores minus the
+ *   rank of the first merge that makes it, which puts llama.cpp's merges in the tokenizer.json's order.
+ * Either way the metadata is read back through the project's GGUF tokenizer (which models llama.cpp) and must
+ * tokenize a probe text exactly as the tokenizer.json does.
  *
  * `tokenizer.ggml.pre` names the regex split llama.cpp applies before the merges. The converter recognizes a
  * tokenizer by hashing how it tokenizes a probe text; here each split llama.cpp knows is tried the same way,
@@ -25,7 +34,10 @@ export interface GgufExportTokenizer {
 }
 
 /** llama.cpp's llama_token_type. */
-const TokenType = { normal: 1, control: 3, userDefined: 4, unused: 5 } as const;
+const TokenType = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;
+
+const SPACE_MARK = '\u2581'; // "▁"
+const BYTE_PIECE = /^<0x[0-9A-Fa-f]{2}>$/;
 
 /** Text that tells the splits apart: contractions, digit runs, blank runs, punctuation, scripts, emoji. */
 const PROBE_TEXT =
@@ -40,31 +52,35 @@ interface TokenizerJson {
     merges?: (string | [string, string])[];
     unk_token?: string | null;
     ignore_merges?: boolean;
+    byte_fallback?: boolean;
   };
   added_tokens?: { id: number; content: string; special?: boolean }[];
+  normalizer?: unknown;
   pre_tokenizer?: unknown;
 }
 
+type TokenizerKind = 'byte-level' | 'sentencepiece';
+
 /** The `tokenizer.*` metadata for a model with `vocabSize` embedding rows; `source` names the tokenizer in errors. */
 export function ggufTokenizerMetadata(tokenizer: GgufExportTokenizer, vocabSize: number, source = 'tokenizer.json'): [string, GgufValue][] {
-  const json = parseTokenizerJson(tokenizer.json, source);
+  const { json, kind } = parseTokenizerJson(tokenizer.json, source);
   const original = tokenizerFromJson(tokenizer.json, tokenizer.config ?? {}, { tokenizerFile: source, configFile: source });
   const { tokens, types } = vocabulary(json, vocabSize, source);
   const merges = (json.model!.merges ?? []).map((merge) => (typeof merge === 'string' ? merge : merge.join(' ')));
   const record: Record<string, unknown> = {
-    'tokenizer.ggml.model': 'gpt2',
-    'tokenizer.ggml.tokens': tokens,
-    'tokenizer.ggml.token_type': types,
-    'tokenizer.ggml.merges': merges,
+    ...(kind === 'byte-level'
+      ? { 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.token_type': types, 'tokenizer.ggml.merges': merges }
+      : sentencePieceVocabulary(json, tokens, types, merges)),
     ...specialTokens(original, json, tokens),
   };
   const chatTemplate = chatTemplateOf(tokenizer.config);
   if (chatTemplate !== null) record['tokenizer.chat_template'] = chatTemplate;
-  record['tokenizer.ggml.pre'] = merges.length === 0 ? 'default' : matchingPreTokenizer(record, original, json, source);
-  return Object.entries(record).map(([key, value]) => [key, ggufValue(value)]);
+  if (kind === 'byte-level') record['tokenizer.ggml.pre'] = merges.length === 0 ? 'default' : matchingPreTokenizer(record, original, json, source);
+  else checkSameTokens(record, original, source);
+  return Object.entries(record).map(([key, value]) => [key, ggufValue(value, key)]);
 }
 
-function parseTokenizerJson(text: string, source: string): TokenizerJson {
+function parseTokenizerJson(text: string, source: string): { json: TokenizerJson; kind: TokenizerKind } {
   let json: TokenizerJson;
   try {
     json = JSON.parse(text) as TokenizerJson;
@@ -72,15 +88,53 @@ function parseTokenizerJson(text: string, source: string): TokenizerJson {
     throw new GgufModelError(source, 'INVALID_TOKENIZER', `invalid JSON (${(error as Error).message})`);
   }
   const byteLevel = JSON.stringify(json.pre_tokenizer ?? null).includes('"ByteLevel"');
-  if (json.model?.type !== 'BPE' || !byteLevel || typeof json.model.vocab !== 'object') {
+  const sentencePiece = !byteLevel && json.model?.byte_fallback === true && JSON.stringify([json.normalizer, json.pre_tokenizer]).includes(SPACE_MARK);
+  if (json.model?.type !== 'BPE' || !(byteLevel || sentencePiece) || typeof json.model.vocab !== 'object') {
     throw new GgufModelError(
       source,
       'UNSUPPORTED_TOKENIZER',
-      `only byte-level BPE tokenizers (model.type BPE with a ByteLevel pre-tokenizer) can be written to GGUF yet; ` +
-        `this one has model.type ${JSON.stringify(json.model?.type)} and ${byteLevel ? 'a' : 'no'} ByteLevel pre-tokenizer`,
+      `only BPE tokenizers can be written to GGUF: byte-level (a ByteLevel pre-tokenizer) or SentencePiece-style (byte_fallback, spaces as "${SPACE_MARK}"); ` +
+        `this one has model.type ${JSON.stringify(json.model?.type)}, ${byteLevel ? 'a' : 'no'} ByteLevel pre-tokenizer and byte_fallback ${JSON.stringify(json.model?.byte_fallback ?? false)}`,
     );
   }
-  return json;
+  return { json, kind: byteLevel ? 'byte-level' : 'sentencepiece' };
+}
+
+/** `tokenizer.ggml.*` of `model = llama`: scores from the merges' ranks, byte and unknown pieces typed, the space prefix. */
+function sentencePieceVocabulary(json: TokenizerJson, tokens: string[], types: number[], merges: string[]): Record<string, unknown> {
+  const firstRank = new Map<string, number>();
+  merges.forEach((merge, rank) => {
+    const joined = merge.replace(' ', '');
+    if (!firstRank.has(joined)) firstRank.set(joined, rank);
+  });
+  const unknown = json.model!.unk_token;
+  return {
+    'tokenizer.ggml.model': 'llama',
+    'tokenizer.ggml.tokens': tokens,
+    // Pieces no merge makes (single characters, bytes, specials) never result from a merge: last in rank.
+    'tokenizer.ggml.scores': tokens.map((token) => -(firstRank.get(token) ?? merges.length)),
+    'tokenizer.ggml.token_type': types.map((type, id) => {
+      if (tokens[id] === unknown) return TokenType.unknown;
+      return type === TokenType.normal && BYTE_PIECE.test(tokens[id]) ? TokenType.byte : type;
+    }),
+    'tokenizer.ggml.add_space_prefix': prependsSpace(json),
+  };
+}
+
+/** Whether text gets a leading "▁": a Prepend normalizer (Llama 2), or a Metaspace that prepends (newer files). */
+function prependsSpace(json: TokenizerJson): boolean {
+  const steps = JSON.stringify([json.normalizer, json.pre_tokenizer]);
+  return steps.includes('"Prepend"') || /"Metaspace"[^}]*"prepend_scheme":"(always|first)"/.test(steps) || /"Metaspace"[^}]*"add_prefix_space":true/.test(steps);
+}
+
+/** Refuses metadata that llama.cpp would tokenize otherwise than the tokenizer.json (a normalizer it has no key for). */
+function checkSameTokens(record: Record<string, unknown>, original: Tokenizer, source: string): void {
+  const expected = original.encode(PROBE_TEXT);
+  const ids = tokenizerFromGguf(record, { source }).encode(PROBE_TEXT);
+  const at = ids.findIndex((id, i) => id !== expected[i]);
+  if (at >= 0 || ids.length !== expected.length) {
+    throw new GgufModelError(source, 'UNSUPPORTED_TOKENIZER', `as GGUF metadata this SentencePiece tokenizer would split text differently (token ${at < 0 ? ids.length : at} of a probe text): its normalizer or pre-tokenizer has no llama.cpp setting`);
+  }
 }
 
 function vocabulary(json: TokenizerJson, vocabSize: number, source: string): { tokens: string[]; types: number[] } {
@@ -190,11 +244,12 @@ function distinctPreTokenizers(originalPreTokenizer: string): PreTokenizerCandid
   return [...all.filter((c) => c.likely), ...all.filter((c) => !c.likely)];
 }
 
-function ggufValue(value: unknown): GgufValue {
+function ggufValue(value: unknown, key = ''): GgufValue {
   if (typeof value === 'string') return { type: 'STRING', value };
   if (typeof value === 'boolean') return { type: 'BOOL', value };
   if (typeof value === 'number') return { type: 'UINT32', value };
   const items = value as unknown[];
+  if (key === 'tokenizer.ggml.scores') return { type: 'ARRAY', itemType: 'FLOAT32', value: items as number[] };
   if (typeof items[0] === 'number') return { type: 'ARRAY', itemType: 'INT32', value: items as number[] };
   return { type: 'ARRAY', itemType: 'STRING', value: items as string[] };
 }

@@ -8,13 +8,16 @@ import { exportRun } from '../../src/export/export-run.ts';
 import { readPeftAdapter } from '../../src/export/peft.ts';
 import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
-import { resolveModelConfig } from '../../src/model/config.ts';
+import { resolveModelConfig, type ModelConfigInput } from '../../src/model/config.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { LoraAdapter } from '../../src/model/lora.ts';
 import { parseRecipe } from '../../src/recipe/index.ts';
 import { silentLogger } from '../../src/run/progress.ts';
 import { runRecipe } from '../../src/run/run-recipe.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
+import { GgufFile } from '../../src/formats/gguf/reader.ts';
+import { disposeLlamaCpp, llamaCppProbabilities } from '../helpers/llama-cpp.ts';
+import { TINY_GEMMA2 } from '../helpers/tiny-model.ts';
 
 await initBackend('wasm');
 
@@ -25,12 +28,26 @@ function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 }
 
-async function trainLora(dir: string): Promise<{ runDir: string; base: string }> {
-  const tokenizer = createByteLevelTokenizer();
-  const config = resolveModelConfig({ vocabSize: tokenizer.vocabSize, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, maxPositionEmbeddings: 64 });
+interface Base {
+  config: Partial<ModelConfigInput>;
+  tokenizerJson: string;
+  tokenizerConfig: Record<string, unknown>;
+  vocabSize: number;
+}
+
+const BYTE_LEVEL_BASE: Base = {
+  config: {},
+  tokenizerJson: createByteLevelTokenizer().toJSON(),
+  tokenizerConfig: BYTE_LEVEL_TOKENIZER_CONFIG,
+  vocabSize: createByteLevelTokenizer().vocabSize,
+};
+
+async function trainLora(dir: string, baseSpec = BYTE_LEVEL_BASE): Promise<{ runDir: string; base: string }> {
+  const shape = { vocabSize: baseSpec.vocabSize, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, maxPositionEmbeddings: 64 };
+  const config = resolveModelConfig({ ...shape, ...baseSpec.config });
   const model = CausalLM.init(config, { seed: 1, std: 0.1 });
   const base = join(dir, 'base');
-  await writeHfModelDir(base, { config, tensors: model.hfTensors(), dtype: 'F32', tokenizerJson: tokenizer.toJSON(), tokenizerConfig: BYTE_LEVEL_TOKENIZER_CONFIG });
+  await writeHfModelDir(base, { config, tensors: model.hfTensors(), dtype: 'F32', tokenizerJson: baseSpec.tokenizerJson, tokenizerConfig: baseSpec.tokenizerConfig });
   model.dispose();
   const yaml = `name: lora
 output_dir: runs
@@ -83,5 +100,37 @@ describe('exporting a LoRA run', () => {
 
   it('refuses a run that has not finished', async () => {
     await expect(exportRun({ run: join(tmpdir(), 'no-such-run'), format: 'hf' })).rejects.toThrow('no final/ yet');
+  });
+});
+
+describe('exporting a LoRA run on a Gemma 2 base with a SentencePiece vocabulary', () => {
+  const folder = resolve(import.meta.dirname, '../fixtures/sentencepiece/gemma');
+  const gemmaBase: Base = {
+    config: { ...TINY_GEMMA2, embeddingScale: Math.sqrt(32), queryPreAttnScalar: 8, slidingWindow: 16 },
+    tokenizerJson: readFileSync(join(folder, 'tokenizer.json'), 'utf8'),
+    tokenizerConfig: JSON.parse(readFileSync(join(folder, 'tokenizer_config.json'), 'utf8')),
+    vocabSize: 420,
+  };
+
+  it('gguf: llama.cpp reads the SentencePiece vocabulary and scores the merged model as base + adapter', async () => {
+    const run = await trainLora(mkdtempSync(join(tmpdir(), 'export-gemma-')), gemmaBase);
+    const { model, tokenizer } = await loadModel(run.base);
+    const saved = await readPeftAdapter(join(run.runDir, 'final'));
+    const adapter = LoraAdapter.fromPeftTensors(model, saved.config, saved.tensors);
+    const tokens = tokenizer!.encode('Once upon a time there was a fox', { addSpecialTokens: true });
+    const input = tf.tensor2d([tokens], [1, tokens.length], 'int32');
+    const expected = (tf.softmax(model.forward(input, undefined, adapter.wrap(model))).arraySync() as number[][][])[0];
+    const f32 = await exportRun({ run: run.runDir, format: 'gguf', ggufType: 'F32' });
+    const path = join(f32.path, f32.files[0]);
+    const file = await GgufFile.open(path);
+    expect([file.metadata.getString('general.architecture'), file.metadata.getString('tokenizer.ggml.model')]).toEqual(['gemma2', 'llama']);
+    await file.close();
+    const cpp = await llamaCppProbabilities(path, tokens, 420);
+    await disposeLlamaCpp();
+    // GeGLU: llama.cpp's F16 gelu table (see llama-cpp.test.ts)
+    expect(Math.max(...cpp.flatMap((row, t) => row.map((p, j) => Math.abs(p - expected[t][j]))))).toBeLessThan(1e-4);
+    const ollama = await exportRun({ run: run.runDir, format: 'ollama', ggufType: 'Q8_0' });
+    expect(ollama.files).toEqual(['lora-q8_0.gguf', 'Modelfile']);
+    model.dispose();
   });
 });

@@ -1,4 +1,6 @@
 import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { GgufValue } from '../../src/formats/gguf/metadata.ts';
 import { ggufTokenizerMetadata } from '../../src/formats/gguf-vocab.ts';
@@ -86,13 +88,26 @@ describe('vocabulary layout and refusals', () => {
     expect(() => ggufTokenizerMetadata(mergesTokenizer(LLAMA3_SPLIT), 100)).toThrow(/token .* has id \d+, but the model has 100 embedding rows/);
   });
 
-  it('refuses tokenizers that are not byte-level BPE', () => {
-    const sentencePiece = JSON.parse(mergesTokenizer().json);
-    sentencePiece.pre_tokenizer = { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false };
-    sentencePiece.decoder = null;
-    expect(() => ggufTokenizerMetadata({ json: JSON.stringify(sentencePiece) }, 300)).toThrow(
-      /tokenizer\.json: only byte-level BPE tokenizers .* can be written to GGUF yet/,
+  it('refuses BPE tokenizers that are neither byte-level nor SentencePiece-style (no byte fallback)', () => {
+    const metaspace = JSON.parse(mergesTokenizer().json);
+    metaspace.pre_tokenizer = { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false };
+    metaspace.decoder = null;
+    expect(() => ggufTokenizerMetadata({ json: JSON.stringify(metaspace) }, 300)).toThrow(
+      /tokenizer\.json: only BPE tokenizers can be written to GGUF: byte-level .* or SentencePiece-style .*; this one has model.type "BPE", no ByteLevel pre-tokenizer and byte_fallback false/,
     );
+  });
+
+  it("writes a Mistral-style SentencePiece tokenizer.json (Metaspace pre-tokenizer) as model llama with a space prefix, tokenizing as SentencePiece", () => {
+    const folder = join(import.meta.dirname, '../fixtures/sentencepiece/llama');
+    const json = JSON.parse(readFileSync(join(folder, 'tokenizer.json'), 'utf8'));
+    json.normalizer = null;
+    json.pre_tokenizer = { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false };
+    const metadata = new Map(ggufTokenizerMetadata({ json: JSON.stringify(json) }, 420).map(([key, value]) => [key, value.value]));
+    expect(metadata.get('tokenizer.ggml.model')).toBe('llama');
+    expect(metadata.get('tokenizer.ggml.add_space_prefix')).toBe(true);
+    const { texts, ids } = JSON.parse(readFileSync(join(folder, 'expected.json'), 'utf8')) as { texts: string[]; ids: number[][] };
+    const reader = tokenizerFromGguf(metadata);
+    texts.forEach((text, i) => expect(reader.encode(text), text).toEqual(ids[i]));
   });
 
   it('copies the chat template, also the default one of a named list', () => {

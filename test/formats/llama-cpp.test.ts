@@ -20,6 +20,7 @@ import { loadModelDir } from '../../src/model/load.ts';
 import { parameterSpecs } from '../../src/model/parameters.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { tokenizerFromJson } from '../../src/tokenizer/hf-tokenizer.ts';
+import { tokenizerFromGguf } from '../../src/tokenizer/gguf-tokenizer.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { disposeLlamaCpp, llamaCpp, llamaCppProbabilities } from '../helpers/llama-cpp.ts';
 import { FIXTURE_TOKENIZER, LLAMA3_SPLIT, MERGES_VOCAB_SIZE, mergesTokenizer, QWEN2_SPLIT } from '../fixtures/gguf/tokenizers.ts';
@@ -169,6 +170,42 @@ describe.each(CASES)('llama.cpp runs the GGUF export of %s', (name, testCase) =>
     expect(maxAbsDiff(ourProbabilities(q4model.model, ids), ours)).toBeGreaterThan(q8Loss);
     q4model.model.dispose();
     model.dispose();
+  });
+});
+
+describe('SentencePiece vocabularies (Llama 2, Mistral, TinyLlama, Gemma) exported to GGUF', () => {
+  /** test/fixtures/sentencepiece/make.py: small BPE models trained by SentencePiece, their tokenizer.json and SentencePiece's own ids. */
+  it.each([
+    ['llama', true],
+    ['gemma', false],
+  ])('%s style: llama.cpp, our GGUF reader and our tokenizer.json all tokenize as SentencePiece', async (style, spacePrefix) => {
+    const folder = join(import.meta.dirname, '../fixtures/sentencepiece', style);
+    const tokenizer = { json: await readFile(join(folder, 'tokenizer.json'), 'utf8'), config: JSON.parse(await readFile(join(folder, 'tokenizer_config.json'), 'utf8')) };
+    const { texts, ids } = JSON.parse(await readFile(join(folder, 'expected.json'), 'utf8')) as { texts: string[]; ids: number[][] };
+    const ours = tokenizerFromJson(tokenizer.json, tokenizer.config);
+    texts.forEach((text, i) => expect(ours.encode(text), text).toEqual(ids[i]));
+
+    const model = CausalLM.init(resolveModelConfig({ vocabSize: 420, hiddenSize: 32, intermediateSize: 32, numLayers: 1, numHeads: 2 }), { seed: 1 });
+    const path = join(dir, `sentencepiece-${style}.gguf`);
+    await exportGguf(model, tokenizer, path, { type: 'F32' });
+    model.dispose();
+    const file = await GgufFile.open(path);
+    expect(file.metadata.getString('tokenizer.ggml.model')).toBe('llama');
+    expect(file.metadata.get('tokenizer.ggml.add_space_prefix')).toMatchObject({ value: spacePrefix });
+    const types = file.metadata.getNumberArray('tokenizer.ggml.token_type')!;
+    const tokens = file.metadata.getStringArray('tokenizer.ggml.tokens')!;
+    expect([types[0], types[1], types[tokens.indexOf('<0x00>')]]).toEqual([2, 3, 6]); // <unk> unknown, <s> control, <0x00> byte
+    expect(file.metadata.get('tokenizer.ggml.add_bos_token')).toMatchObject({ value: true });
+    const reader = tokenizerFromGguf(file.metadata.values());
+    await file.close();
+    texts.forEach((text, i) => expect(reader.encode(text), text).toEqual(ids[i]));
+
+    const cpp = await (await llamaCpp()).loadModel({ modelPath: path, gpuLayers: 0, vocabOnly: true });
+    try {
+      texts.forEach((text, i) => expect(cpp.tokenize(text, false), text).toEqual(ids[i]));
+    } finally {
+      await cpp.dispose();
+    }
   });
 });
 
