@@ -23,6 +23,8 @@ const SCALE_OFFSETS: Record<CompactType, readonly number[]> = {
   BF16: [0],
   Q8_0: [0],
   Q4_0: [0],
+  Q5_0: [0],
+  Q5_1: [0, 2],
   Q4_K: [0, 2],
   Q5_K: [0, 2],
   Q6_K: [208],

@@ -4,6 +4,8 @@
  *
  *   Q8_0 (34):  d f16 @0, qs int8[32] @2                          x = d * q
  *   Q4_0 (18):  d f16 @0, qs u8[16] @2 (low nibble: values 0..15, high nibble: 16..31)   x = d * (q - 8)
+ *   Q5_0 (22):  d f16 @0, qh u32 @2 (bit j: fifth bit of value j), qs u8[16] @6   x = d * (q - 16)
+ *   Q5_1 (24):  d f16 @0, m f16 @2, qh u32 @4, qs u8[16] @8                       x = d * q + m
  *   Q4_K (144): d f16 @0, dmin f16 @2, scales u8[12] @4, qs u8[128] @16
  *   Q5_K (176): d f16 @0, dmin f16 @2, scales u8[12] @4, qh u8[32] @16, qs u8[128] @48
  *   Q6_K (210): ql u8[128] @0, qh u8[64] @128, scales int8[16] @192, d f16 @208
@@ -24,6 +26,8 @@ export const DEQUANTIZERS = {
   BF16: dequantizeBf16,
   Q8_0: dequantizeQ8_0,
   Q4_0: dequantizeQ4_0,
+  Q5_0: dequantizeQ5_0,
+  Q5_1: dequantizeQ5_1,
   Q4_K: dequantizeQ4_K,
   Q5_K: dequantizeQ5_K,
   Q6_K: dequantizeQ6_K,
@@ -79,6 +83,30 @@ export function dequantizeQ4_0(bytes: Uint8Array, out: Float32Array): void {
       const q = bytes[at + 2 + j];
       out[b * 32 + j] = ((q & 0x0f) - 8) * d;
       out[b * 32 + j + 16] = ((q >> 4) - 8) * d;
+    }
+  }
+}
+
+export function dequantizeQ5_0(bytes: Uint8Array, out: Float32Array): void {
+  dequantizeQ5(bytes, out, 22, (q, d) => (q - 16) * d);
+}
+
+export function dequantizeQ5_1(bytes: Uint8Array, out: Float32Array): void {
+  dequantizeQ5(bytes, out, 24, (q, d, at) => q * d + f16At(bytes, at + 2));
+}
+
+/** Q5_0 and Q5_1: 5-bit levels, low nibbles in qs (values j and j + 16 share a byte), fifth bits in the u32 before them. */
+function dequantizeQ5(bytes: Uint8Array, out: Float32Array, typeSize: number, value: (q: number, d: number, at: number) => number): void {
+  const blocks = out.length / 32;
+  for (let b = 0; b < blocks; b++) {
+    const at = b * typeSize;
+    const d = f16At(bytes, at);
+    const qhAt = at + typeSize - 20;
+    const qh = (bytes[qhAt] | (bytes[qhAt + 1] << 8) | (bytes[qhAt + 2] << 16) | (bytes[qhAt + 3] << 24)) >>> 0;
+    for (let j = 0; j < 16; j++) {
+      const q = bytes[qhAt + 4 + j];
+      out[b * 32 + j] = value((q & 0x0f) | (((qh >>> j) & 1) << 4), d, at);
+      out[b * 32 + j + 16] = value((q >> 4) | (((qh >>> (j + 16)) & 1) << 4), d, at);
     }
   }
 }

@@ -1,10 +1,11 @@
 /**
- * Float32 to the tensor types the writer produces. Q8_0 and Q4_0 follow ggml's reference quantizers
- * (`quantize_row_q8_0_ref`, `quantize_row_q4_0_ref` in `src/ggml-quants.c`) bit for bit; F16 and BF16 round
- * to nearest even through half-float.ts.
+ * Float32 to the tensor types the writer produces. Q8_0, Q4_0, Q5_0 and Q5_1 follow ggml's reference
+ * quantizers (`quantize_row_*_ref` in `src/ggml-quants.c`) bit for bit, the K-quants too (quantize-k.ts);
+ * F16 and BF16 round to nearest even through half-float.ts.
  */
 import { encodeBf16, encodeF16, float32ToF16Bits } from '../half-float.ts';
 import { GGML_BLOCK_LAYOUT } from './constants.ts';
+import { quantizeQ4_K, quantizeQ5_K, quantizeQ6_K } from './quantize-k.ts';
 
 /** Fills `out` (blocks × type size bytes) from `values` (blocks × block size). */
 export type Quantizer = (values: Float32Array, out: Uint8Array) => void;
@@ -15,6 +16,11 @@ export const QUANTIZERS = {
   BF16: quantizeBf16,
   Q8_0: quantizeQ8_0,
   Q4_0: quantizeQ4_0,
+  Q5_0: quantizeQ5_0,
+  Q5_1: quantizeQ5_1,
+  Q4_K: quantizeQ4_K,
+  Q5_K: quantizeQ5_K,
+  Q6_K: quantizeQ6_K,
 } as const satisfies Record<string, Quantizer>;
 
 export type QuantizableType = keyof typeof QUANTIZERS;
@@ -91,6 +97,59 @@ export function quantizeQ4_0(values: Float32Array, out: Uint8Array): void {
       out[at + 2 + j] = low | (high << 4);
     }
   }
+}
+
+/**
+ * Per block of 32: d = m / -16 for the value m of largest magnitude, q = min(31, trunc(x / d + 16.5)), the low
+ * four bits in qs (values j and j + 16 share a byte) and the fifth in the 32-bit qh.
+ */
+export function quantizeQ5_0(values: Float32Array, out: Uint8Array): void {
+  for (let b = 0; b < values.length / 32; b++) {
+    const x = b * 32;
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < 32; j++) {
+      const magnitude = Math.abs(values[x + j]);
+      if (amax < magnitude) {
+        amax = magnitude;
+        max = values[x + j];
+      }
+    }
+    const d = Math.fround(max / -16);
+    const id = d !== 0 ? Math.fround(1 / d) : 0;
+    writeQ5Block(out, b * 22, [d], (v) => Math.min(31, Math.trunc(Math.fround(Math.fround(v * id) + 16.5))), values.subarray(x, x + 32));
+  }
+}
+
+/** Per block of 32: d = (max - min) / 31, m = min, q = trunc((x - min) / d + 0.5); d and m stored as f16. */
+export function quantizeQ5_1(values: Float32Array, out: Uint8Array): void {
+  for (let b = 0; b < values.length / 32; b++) {
+    const block = values.subarray(b * 32, b * 32 + 32);
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of block) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const d = Math.fround(Math.fround(max - min) / 31);
+    const id = d !== 0 ? Math.fround(1 / d) : 0;
+    writeQ5Block(out, b * 24, [d, min], (v) => Math.trunc(Math.fround(Math.fround(Math.fround(v - min) * id) + 0.5)) & 0xff, block);
+  }
+}
+
+/** A Q5 block: its f16 header floats, the 32-bit qh of fifth bits, then 16 bytes of low nibbles. */
+function writeQ5Block(out: Uint8Array, at: number, header: number[], level: (value: number) => number, block: Float32Array): void {
+  header.forEach((value, i) => writeF16(out, at + 2 * i, value));
+  const qs = at + 2 * header.length + 4;
+  let qh = 0;
+  for (let j = 0; j < 16; j++) {
+    const low = level(block[j]);
+    const high = level(block[j + 16]);
+    out[qs + j] = (low & 0x0f) | ((high & 0x0f) << 4);
+    qh |= ((low & 0x10) >> 4) << j;
+    qh |= ((high & 0x10) >> 4) << (j + 16);
+  }
+  new DataView(out.buffer, out.byteOffset).setUint32(qs - 4, qh >>> 0, true);
 }
 
 /** C's roundf. */

@@ -209,7 +209,7 @@ describe('GgufFile tensor access', () => {
     );
     const file = await GgufFile.open(path);
     await expect(file.readTensor('blk.0.attn_q.weight')).rejects.toThrow(
-      `${path}: unsupported tensor type Q2_K in tensor 'blk.0.attn_q.weight' (readable: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)`,
+      `${path}: unsupported tensor type Q2_K in tensor 'blk.0.attn_q.weight' (readable: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)`,
     );
     expect((await file.readTensorBytes('blk.0.attn_q.weight')).length).toBe(84);
     expect(() => file.tensorInfo('nope')).toThrow(/no tensor named 'nope' \(the file holds 2, e\.g\. 'blk\.0\.attn_q\.weight', 'norm'\)/);

@@ -87,7 +87,7 @@ describe('GgufWriter arguments', () => {
     ['a tensor name over 63 bytes', (w: GgufWriter) => w.addTensorInfo('x'.repeat(64), [1], 'F32'), /1\.\.63 bytes/],
     ['a zero dimension', (w: GgufWriter) => w.addTensorInfo('t', [0, 4], 'F32'), /positive integers/],
     ['five dimensions', (w: GgufWriter) => w.addTensorInfo('t', [1, 1, 1, 1, 1], 'F32'), /at most 4/],
-    ['an unwritable type', (w: GgufWriter) => w.addTensorInfo('t', [256], 'Q4_K' as never), /type must be one of F32, F16, BF16, Q8_0, Q4_0/],
+    ['an unwritable type', (w: GgufWriter) => w.addTensorInfo('t', [256], 'Q2_K' as never), /type must be one of F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K/],
     ['a Q8_0 row that is not whole blocks', (w: GgufWriter) => w.addTensorInfo('t', [4, 30], 'Q8_0'), /Q8_0 needs rows .* in multiples of 32, got shape \[4,30\]/],
   ])('rejects %s', (_, act, message) => {
     const error = errorOf(() => act(writer()));
