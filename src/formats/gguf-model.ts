@@ -34,10 +34,12 @@ import {
   type TensorSource,
 } from './gguf-tensors.ts';
 import { ggufTokenizerMetadata, type GgufExportTokenizer } from './gguf-vocab.ts';
+import { GGUF_EXPORT_TYPES, storageTypes, type GgufExportType } from './gguf-quant-mix.ts';
 import type { HostTensor } from './safetensors.ts';
 
 export { ggufModelConfig, GgufModelError, SUPPORTED_GGUF_ARCHITECTURES } from './gguf-model-config.ts';
 export type { GgufExportTokenizer } from './gguf-vocab.ts';
+export type { GgufExportType } from './gguf-quant-mix.ts';
 
 export interface GgufModel {
   model: CausalLM;
@@ -102,10 +104,9 @@ export async function loadGgufModel(path: string, options: LoadGgufOptions = {})
   }
 }
 
-export type GgufExportType = 'F32' | 'F16' | 'Q8_0' | 'Q4_0';
 
 export interface ExportGgufOptions {
-  /** Storage of the 2-D weights; norms, biases and rope factors stay F32, as llama.cpp's converter keeps them. */
+  /** Storage of the 2-D weights (see gguf-quant-mix.ts); norms, biases and rope factors stay F32, as llama.cpp keeps them. */
   type: GgufExportType;
   /** `general.name`. */
   name?: string;
@@ -113,9 +114,6 @@ export interface ExportGgufOptions {
   tensors?: Iterable<HostTensor>;
 }
 
-/** llama.cpp's LlamaFileType for `general.file_type`. */
-// llama.cpp's llama_ftype: MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7
-const FILE_TYPE: Record<GgufExportType, number> = { F32: 0, F16: 1, Q8_0: 7, Q4_0: 2 };
 
 /**
  * Writes `model` as a GGUF file that llama.cpp loads: arch `llama` (`qwen2` for a Qwen2 that llama.cpp's qwen2
@@ -133,7 +131,7 @@ export async function exportGguf(model: CausalLM, tokenizer: GgufExportTokenizer
   const writer = new GgufWriter(path);
   writer.addString(GGUF_KEY.GENERAL_ARCHITECTURE, arch);
   writer.addString(GGUF_KEY.GENERAL_NAME, options.name ?? 'slm-train model');
-  writer.addUint32(GGUF_KEY.GENERAL_FILE_TYPE, FILE_TYPE[options.type]);
+  writer.addUint32(GGUF_KEY.GENERAL_FILE_TYPE, GGUF_EXPORT_TYPES[options.type].fileType);
   writer.addUint32(GGUF_KEY.GENERAL_QUANTIZATION_VERSION, GGML_QUANT_VERSION);
   for (const [key, value] of ggufHyperparameters(config)) writer.add(key, value);
   for (const [key, value] of ggufTokenizerMetadata(tokenizer, config.vocabSize)) writer.add(key, value);
@@ -143,7 +141,8 @@ export async function exportGguf(model: CausalLM, tokenizer: GgufExportTokenizer
     ...(ropeFactors ? [{ name: ROPE_FREQS_TENSOR, shape: ropeFactors.shape }] : []),
     ...parameterSpecs(config).map((spec) => ({ name: ggufTensorName(spec.name, config)!, shape: spec.hfShape })),
   ];
-  for (const { name, shape } of infos) writer.addTensorInfo(name, shape, storageType(options.type, shape));
+  const types = storageTypes(options.type, infos, config.numLayers);
+  for (const { name, shape } of infos) writer.addTensorInfo(name, shape, types.get(name)!);
   await writer.write(ggufTensors(options.tensors ?? model.eachHfTensor(), ropeFactors, config, arch));
 }
 
@@ -158,16 +157,6 @@ function ropeFactorsTensor(config: ModelConfig): HostTensor | null {
 function* ggufTensors(tensors: Iterable<HostTensor>, ropeFactors: HostTensor | null, config: ModelConfig, arch: ExportedGgufArchitecture): Generator<HostTensor> {
   if (ropeFactors) yield ropeFactors;
   for (const tensor of tensors) yield toGgufLayout(tensor, config, arch);
-}
-
-/**
- * convert_hf_to_gguf.py's choice: vectors stay F32; Q8_0 and Q4_0 (every matrix, as llama-quantize --pure
- * writes it) need rows in whole blocks of 32 and fall back to F16 otherwise.
- */
-function storageType(type: GgufExportType, shape: readonly number[]): GgufWritableType {
-  if (shape.length < 2) return 'F32';
-  if ((type === 'Q8_0' || type === 'Q4_0') && shape[shape.length - 1] % 32 !== 0) return 'F16';
-  return type;
 }
 
 // ---- loading helpers ------------------------------------------------------------------------------------

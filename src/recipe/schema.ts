@@ -249,7 +249,7 @@ const distill = z
   .describe('knowledge distillation: how the student learns from the teacher\'s distributions');
 
 export const EVAL_TARGETS = ['student', 'teacher', 'base', 'ce_baseline'] as const;
-export const EXPORT_FORMATS = ['hf', 'peft', 'gguf', 'gguf:f32', 'gguf:f16', 'gguf:q8_0', 'gguf:q4_0', 'gguf-lora', 'ollama'] as const;
+export const EXPORT_FORMATS = ['hf', 'peft', 'gguf', 'gguf:f32', 'gguf:f16', 'gguf:q8_0', 'gguf:q4_0', 'gguf:q6_k', 'gguf:q5_k_m', 'gguf:q4_k_m', 'gguf-lora', 'ollama'] as const;
 
 const exportSection = z
   .strictObject({

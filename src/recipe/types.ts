@@ -3,7 +3,7 @@
  * It mirrors recipe.yaml key for key (snake_case there); case.ts checks at compile time that the two agree.
  */
 import type { Llama3RopeScaling, ModelConfig } from '../model/config.ts';
-import type { Backend } from './schema.ts';
+import type { Backend, EXPORT_FORMATS } from './schema.ts';
 
 export type { Backend };
 
@@ -20,7 +20,7 @@ export interface Recipe {
   train: TrainSpec;
   distill?: DistillSpec;
   eval?: EvalSpec;
-  export?: { formats: ('hf' | 'peft' | 'gguf' | 'gguf:f32' | 'gguf:f16' | 'gguf:q8_0' | 'gguf:q4_0' | 'gguf-lora' | 'ollama')[] };
+  export?: { formats: (typeof EXPORT_FORMATS)[number][] };
 }
 
 export interface EvalSuiteSpec {

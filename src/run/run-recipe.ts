@@ -15,7 +15,7 @@ import type { Stage } from './stages.ts';
 import { createProgress, type Logger, type TextStream } from './progress.ts';
 import { writeRunReport } from '../report/run-report.ts';
 import { exportRun, type ExportFormat, type ExportResult } from '../export/export-run.ts';
-import type { GgufExportType } from '../formats/gguf-model.ts';
+import { ggufExportType } from '../formats/gguf-quant-mix.ts';
 import type { BackendReport } from '../backend/index.ts';
 import { evalStage } from './eval-stage.ts';
 import { generateStage, type GenerateStageOptions, type GenerateSummary } from './generate-stage.ts';
@@ -112,7 +112,7 @@ async function exportStage(recipe: Recipe, paths: RunPaths, logger: Logger): Pro
   const results: ExportResult[] = [];
   for (const spec of recipe.export!.formats) {
     const [format, type] = spec.split(':') as [ExportFormat, string | undefined];
-    const result = await exportRun({ run: paths.root, format, ggufType: type?.toUpperCase() as GgufExportType | undefined });
+    const result = await exportRun({ run: paths.root, format, ggufType: type === undefined ? undefined : ggufExportType(type) });
     logger.info(`exported ${spec}: ${result.path}`);
     results.push(result);
   }

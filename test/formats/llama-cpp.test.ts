@@ -55,15 +55,15 @@ interface Case {
   load(): Promise<{ model: CausalLM; tokenizer: GgufExportTokenizer; ids: number[] }>;
 }
 
-/** Every weight random (std 0.1, norms around 1, biases around 0), so no part of the model is trivially exact. */
-async function randomModel(input: ModelConfigInput, seed: number): Promise<CausalLM> {
+/** Every weight random (std 0.1 by default, norms around 1, biases around 0), so no part of the model is trivially exact. */
+async function randomModel(input: ModelConfigInput, seed: number, std = 0.1): Promise<CausalLM> {
   const config = resolveModelConfig(input);
   const rng = new Rng(seed);
   const noise = (size: number, mean: number, std: number) => Float32Array.from({ length: size }, () => mean + std * rng.normal());
   const tensors = new Map(
     parameterSpecs(config).map((spec) => {
       const size = spec.hfShape.reduce((a, b) => a * b, 1);
-      const data = spec.init === 'ones' ? noise(size, 1, 0.1) : spec.init === 'zeros' ? noise(size, 0, 0.05) : noise(size, 0, 0.1);
+      const data = spec.init === 'ones' ? noise(size, 1, 0.1) : spec.init === 'zeros' ? noise(size, 0, 0.05) : noise(size, 0, std);
       return [spec.name, { name: spec.name, shape: spec.hfShape, data }];
     }),
   );
@@ -238,5 +238,43 @@ describe('llama.cpp tokenizes exported vocabularies as we do', () => {
     } finally {
       await cpp.dispose();
     }
+  });
+});
+
+describe('K-quant exports (Q6_K, Q5_K_M, Q4_K_M) run by llama.cpp', () => {
+  // Rows of 256 (whole super-blocks), four layers: the mixes' Q6_K layers and their plain ones both occur.
+  const shape = { ...SCRATCH_SHAPE, hiddenSize: 256, intermediateSize: 512, numLayers: 4, numHeads: 4, numKvHeads: 2 };
+
+  it('reads each file as we do, and loses more as the bits shrink: Q8_0 < Q6_K < Q5_K_M < Q4_K_M', async () => {
+    const model = await randomModel(shape, 9, 0.05); // the scratch models' spread of logits at four times their width
+    const ids = byteLevel.encode('The quick brown fox jumps over the lazy dog, twice.', { addSpecialTokens: true });
+    const exact = ourProbabilities(model, ids);
+    const errors: Record<string, number> = {};
+    for (const type of ['Q8_0', 'Q6_K', 'Q5_K_M', 'Q4_K_M'] as const) {
+      const path = join(dir, `k-quants-${type}.gguf`);
+      await exportGguf(model, BYTE_LEVEL, path, { type });
+      const file = await GgufFile.open(path);
+      const types = new Map(file.tensors.map((t) => [t.name, t.type]));
+      await file.close();
+      if (type !== 'Q8_0') {
+        expect(types.get('output.weight')).toBe('Q6_K');
+        expect(types.get('blk.1.attn_q.weight')).toBe(type === 'Q6_K' ? 'Q6_K' : type.slice(0, 4));
+        // use_more_bits(layer, 4): layers 2 and 3
+        const base = type === 'Q6_K' ? 'Q6_K' : type.slice(0, 4);
+        for (const tensor of ['ffn_down', 'attn_v']) {
+          expect([0, 1, 2, 3].map((layer) => types.get(`blk.${layer}.${tensor}.weight`)), tensor).toEqual([base, base, 'Q6_K', 'Q6_K']);
+        }
+      }
+      const quantized = await loadGgufModel(path);
+      const ours = ourProbabilities(quantized.model, ids);
+      quantized.model.dispose();
+      // llama.cpp rounds activations to 8 bits before products with quantized weights (Q8_K for the K-quants)
+      expect(maxAbsDiff(await llamaCppProbabilities(path, ids, shape.vocabSize), ours), type).toBeLessThan(5e-3);
+      errors[type] = maxAbsDiff(ours, exact);
+    }
+    expect(errors.Q8_0).toBeLessThan(errors.Q6_K);
+    expect(errors.Q6_K).toBeLessThan(errors.Q5_K_M);
+    expect(errors.Q5_K_M).toBeLessThan(errors.Q4_K_M);
+    model.dispose();
   });
 });

@@ -4,6 +4,7 @@ import { WEIGHT_RESIDENCIES, type WeightResidency } from '../../model/residency.
 import type { ChunkedLossMemoryResult, DistillationBenchResult } from '../../bench/distillation.ts';
 import type { EvaluationBenchResult } from '../../bench/evaluation.ts';
 import type { LabelingBenchResult } from '../../bench/labeling.ts';
+import type { QuantizationBenchResult } from '../../bench/quantization.ts';
 import type { TensorPeak } from '../../bench/tensor-peak.ts';
 import type { Backend } from '../../recipe/index.ts';
 import type { CliIo, CommandContext } from '../io.ts';
@@ -43,6 +44,7 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   const { benchDecoding } = await import('../../bench/decoding.ts');
   const { BENCH_EVAL_DEFAULTS, benchEvaluation } = await import('../../bench/evaluation.ts');
   const { benchChunkedLossMemory, benchDistillation } = await import('../../bench/distillation.ts');
+  const { benchQuantization } = await import('../../bench/quantization.ts');
   const log = (line: string) => options.json || io.stderr.write(`${line}\n`);
   const { labelRequests: requests, labelConcurrency: concurrency, labelDelayMs: delayMs } = options;
   log(`labeling ${requests} requests through the openai and ollama teachers (loopback, ${delayMs} ms delay, concurrency ${concurrency})...`);
@@ -68,6 +70,8 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   const distillation = await benchDistillation({ batchSize: options.batchSize, seqLen: options.seqLen, steps: distillSteps, k: BENCH_TOP_K });
   log('chunked against unchunked full-vocabulary KD loss...');
   const chunkedLossMemory = await benchChunkedLossMemory(BENCH_LOSS_SHAPE);
+  log('GGUF export types against the float32 model...');
+  const quantization = await benchQuantization();
   const result = {
     backend: backend.backend,
     threads: backend.threads,
@@ -78,6 +82,7 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
     evaluation,
     distillation,
     chunkedLossMemory,
+    quantization,
     labeling,
   };
   if (options.json) {
@@ -95,6 +100,7 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
       `peak memory (full training): ${training.peakRssMiB} MiB resident, ${training.peakTensorMiB} MiB in tensors`,
       ...distillationLines(distillation, training.tokensPerSecond),
       chunkedLossLine(chunkedLossMemory),
+      ...quantizationLines(quantization),
       ...Object.values(labeling).map(labelingLine),
       '',
     ].join('\n'),
@@ -123,6 +129,17 @@ function evaluationLines({ model, generation, loglikelihood }: EvaluationBenchRe
       `(${generation.questions} questions, up to ${generation.maxTokens} new tokens each, batch ${generation.batch}, ${generation.seconds.toFixed(1)} s)`,
     `  ${loglikelihood.suite}, log-likelihood: ${loglikelihood.questionsPerSecond.toFixed(2)} questions/s ` +
       `(${loglikelihood.questions} questions, ${loglikelihood.choices} choices each, ${loglikelihood.seconds.toFixed(1)} s)`,
+  ];
+}
+
+function quantizationLines({ parameters, positions, types }: QuantizationBenchResult): string[] {
+  return [
+    `GGUF export types (a ${(parameters / 1e6).toFixed(2)}M-parameter model with rows of whole super-blocks, read back; ${positions} positions against float32):`,
+    ...types.map(
+      (t) =>
+        `  ${t.type.padEnd(6)} ${t.bitsPerWeight.toFixed(2)} bits/weight, mean KL ${t.meanKl.toExponential(2)} nats, ` +
+        `max |dp| ${t.maxProbabilityError.toExponential(1)}, top-1 agreement ${(t.top1Agreement * 100).toFixed(1)}%, written in ${t.exportSeconds.toFixed(1)} s`,
+    ),
   ];
 }
 
@@ -156,7 +173,7 @@ function labelingLine(result: LabelingBenchResult): string {
 export function registerBench(program: Command, { io, setExitCode }: CommandContext): void {
   program
     .command('bench')
-    .description('measure teacher labeling overhead, training, decoding, evaluation and distillation throughput, and peak memory')
+    .description('measure teacher labeling overhead, training, decoding, evaluation and distillation throughput, peak memory, and what each GGUF export type loses')
     .addOption(backendOption().default('auto'))
     .option('--steps <n>', 'timed training steps (after one warm-up step)', integerArg(1), 5)
     .option('--distill-steps <n>', 'timed steps per distillation mode (after one warm-up step) [--steps]', integerArg(1))

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { ExportFormat } from '../../export/export-run.ts';
-import type { GgufExportType } from '../../formats/gguf-model.ts';
+import { GGUF_EXPORT_TYPES, ggufExportType, type GgufExportType } from '../../formats/gguf-quant-mix.ts';
 import type { WritableDtype } from '../../formats/safetensors.ts';
 import { SlmError } from '../../util/errors.ts';
 import type { CliIo, CommandContext } from '../io.ts';
@@ -18,13 +18,15 @@ export interface ExportCommandOptions {
 /** `gguf`, `gguf:q8_0`, `hf`, ... -> the format and, for GGUF, its tensor type. */
 export function parseFormat(value: string): { format: ExportFormat; ggufType?: GgufExportType } {
   const [format, type] = value.toLowerCase().split(':');
-  const ggufTypes: Record<string, GgufExportType> = { f32: 'F32', f16: 'F16', q8_0: 'Q8_0', q4_0: 'Q4_0' };
-  if ((format === 'gguf' || format === 'ollama') && (type === undefined || type in ggufTypes)) {
-    return { format, ggufType: type === undefined ? undefined : ggufTypes[type] };
-  }
+  const ggufType = type === undefined ? undefined : ggufExportType(type);
+  if ((format === 'gguf' || format === 'ollama') && (type === undefined || ggufType)) return { format, ggufType };
   if ((format === 'peft' || format === 'hf' || format === 'gguf-lora') && type === undefined) return { format };
-  throw new InvalidArgumentError(`expected peft, hf, gguf[:f32|f16|q8_0|q4_0], gguf-lora or ollama[:f32|f16|q8_0|q4_0], got "${value}"`);
+  throw new InvalidArgumentError(`expected peft, hf, gguf[:${GGUF_TYPE_NAMES}], gguf-lora or ollama[:${GGUF_TYPE_NAMES}], got "${value}"`);
 }
+
+const GGUF_TYPE_NAMES = Object.values(GGUF_EXPORT_TYPES)
+  .map((type) => type.name)
+  .join('|');
 
 function parseDtype(value: string): WritableDtype {
   const dtype = value.toUpperCase();
@@ -64,7 +66,7 @@ export function registerExport(program: Command, { io, setExitCode }: CommandCon
     .command('export')
     .description('write a finished run as a PEFT adapter, a Hugging Face folder, a GGUF file or an Ollama model')
     .requiredOption('--run <dir>', 'the run folder, runs/<name>')
-    .option('--format <format>', 'peft | hf | gguf[:f32|f16|q8_0|q4_0] | gguf-lora | ollama[:f32|f16|q8_0|q4_0]', parseFormat, { format: 'hf' })
+    .option('--format <format>', `peft | hf | gguf[:${GGUF_TYPE_NAMES}] | gguf-lora | ollama[:${GGUF_TYPE_NAMES}]`, parseFormat, { format: 'hf' })
     .option('--dtype <dtype>', 'tensor type of an hf export: f32, f16 or bf16', parseDtype)
     .option('--ollama <name>', 'also create an Ollama model with this name (runs `ollama create`, or prints the command)')
     .option('--json', 'print {format, path, files[, ollama]} as JSON')
