@@ -13,7 +13,6 @@ import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { GGML_QUANT_VERSION, GGUF_KEY } from './gguf/constants.ts';
 import { GgufFile } from './gguf/reader.ts';
 import { GgufWriter } from './gguf/writer.ts';
-import type { GgufWritableType } from './gguf/writer.ts';
 import {
   ggufArchitectureOf,
   ggufHyperparameters,

@@ -45,7 +45,6 @@ import { formatKeyPath, valueAt } from '../../recipe/key-path.ts';
 import type { KeyPath } from '../../recipe/key-path.ts';
 import { closestMatch } from '../../recipe/suggest.ts';
 import { YamlSource } from '../../recipe/yaml-source.ts';
-import type { Target } from '../../recipe/yaml-source.ts';
 import { SlmError } from '../../util/errors.ts';
 import { pathExists } from '../../util/path-exists.ts';
 import { argmax, continuationLogprobs, generatedText } from '../answers.ts';

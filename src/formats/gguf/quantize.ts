@@ -78,16 +78,7 @@ export function quantizeQ4_0(values: Float32Array, out: Uint8Array): void {
   const blocks = values.length / 32;
   for (let b = 0; b < blocks; b++) {
     const x = b * 32;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const magnitude = Math.abs(values[x + j]);
-      if (amax < magnitude) {
-        amax = magnitude;
-        max = values[x + j];
-      }
-    }
-    const d = Math.fround(max / -8);
+    const d = Math.fround(largestMagnitude(values, x) / -8);
     const id = d !== 0 ? Math.fround(1 / d) : 0;
     const at = b * 18;
     writeF16(out, at, d);
@@ -106,16 +97,7 @@ export function quantizeQ4_0(values: Float32Array, out: Uint8Array): void {
 export function quantizeQ5_0(values: Float32Array, out: Uint8Array): void {
   for (let b = 0; b < values.length / 32; b++) {
     const x = b * 32;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const magnitude = Math.abs(values[x + j]);
-      if (amax < magnitude) {
-        amax = magnitude;
-        max = values[x + j];
-      }
-    }
-    const d = Math.fround(max / -16);
+    const d = Math.fround(largestMagnitude(values, x) / -16);
     const id = d !== 0 ? Math.fround(1 / d) : 0;
     writeQ5Block(out, b * 22, [d], (v) => Math.min(31, Math.trunc(Math.fround(Math.fround(v * id) + 16.5))), values.subarray(x, x + 32));
   }
@@ -150,6 +132,20 @@ function writeQ5Block(out: Uint8Array, at: number, header: number[], level: (val
     qh |= ((high & 0x10) >> 4) << (j + 16);
   }
   new DataView(out.buffer, out.byteOffset).setUint32(qs - 4, qh >>> 0, true);
+}
+
+/** The value of largest magnitude in the block of 32 at `from` (the first of equal ones), sign kept. */
+function largestMagnitude(values: Float32Array, from: number): number {
+  let amax = 0;
+  let max = 0;
+  for (let j = 0; j < 32; j++) {
+    const magnitude = Math.abs(values[from + j]);
+    if (amax < magnitude) {
+      amax = magnitude;
+      max = values[from + j];
+    }
+  }
+  return max;
 }
 
 /** C's roundf. */

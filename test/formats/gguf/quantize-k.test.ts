@@ -27,13 +27,15 @@ function superBlocks(seed: number): Float32Array {
   return Float32Array.from(blocks.flat());
 }
 
-describe.skipIf(!LIBGGML_AVAILABLE)('K-quants and their fallbacks, byte for byte as ggml writes them', () => {
+describe.skipIf(!LIBGGML_AVAILABLE)('K-quants, their fallbacks and the legacy types, byte for byte as ggml writes them', () => {
   it.each<[QuantizableType, string]>([
     ['Q4_K', 'q4_K'],
     ['Q5_K', 'q5_K'],
     ['Q6_K', 'q6_K'],
     ['Q5_0', 'q5_0'],
     ['Q5_1', 'q5_1'],
+    ['Q8_0', 'q8_0'],
+    ['Q4_0', 'q4_0'],
   ])('%s', (type, ggmlName) => {
     const values = superBlocks(7);
     const ours = quantize(type, values);
