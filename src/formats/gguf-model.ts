@@ -160,6 +160,9 @@ function* ggufTensors(tensors: Iterable<HostTensor>, ropeFactors: HostTensor | n
 
 // ---- loading helpers ------------------------------------------------------------------------------------
 
+/** A Gemma 3 GGUF as Ollama stores gemma3:4b and up: its vision tower (`v.*`) and projector (`mm.*`), which the text model leaves out. */
+const VISION_TENSOR = /^(v|mm)\./;
+
 /** Missing tensors, wrong shapes and tensors the model would ignore, reported before anything is read. */
 function checkTensors(file: GgufFile, sources: Map<string, TensorSource>, arch: SupportedGgufArchitecture): void {
   const needed = new Map([...sources.values()].map((source) => [source.gguf, source.shape]));
@@ -173,7 +176,7 @@ function checkTensors(file: GgufFile, sources: Map<string, TensorSource>, arch: 
     }
   }
   const known = new Set([...needed.keys(), ...(arch === 'llama' ? [ROPE_FREQS_TENSOR] : [])]);
-  const unused = file.tensorNames().filter((name) => !known.has(name));
+  const unused = file.tensorNames().filter((name) => !known.has(name) && !(arch === 'gemma3' && VISION_TENSOR.test(name)));
   if (unused.length > 0) {
     const shown = unused.slice(0, 5).map((name) => `'${name}'`).join(', ');
     throw new GgufModelError(

@@ -14,6 +14,8 @@ import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig, type ModelConfig } from '../../src/model/config.ts';
 import { loadModel, loadModelDir } from '../../src/model/load.ts';
 import { exportGguf } from '../../src/formats/gguf-model.ts';
+import { GgufFile } from '../../src/formats/gguf/reader.ts';
+import { GgufWriter } from '../../src/formats/gguf/writer.ts';
 import { FIXTURE_TOKENIZER } from '../fixtures/gguf/tokenizers.ts';
 import { openHfWeights } from '../../src/formats/hf-model-dir.ts';
 import { referenceLogprobs } from '../helpers/reference-forward.ts';
@@ -118,6 +120,27 @@ describe('Gemma as GGUF', () => {
       expect(maxLogprobDiff(fullLogits(loaded, ids), fullLogits(model, ids))).toBeLessThan(1e-5);
       loaded.dispose();
     }
+    model.dispose();
+  });
+
+  it("reads a Gemma 3 GGUF that carries a vision tower (Ollama's gemma3:4b) as its text model", async () => {
+    const { model } = await loadModelDir(join(FIXTURES, 'tiny-gemma3'));
+    const dir = mkdtempSync(join(tmpdir(), 'slm-gemma-gguf-'));
+    const text = join(dir, 'text.gguf');
+    await exportGguf(model, FIXTURE_TOKENIZER, text, { type: 'F32' });
+    const file = await GgufFile.open(text);
+    const withVision = join(dir, 'vision.gguf');
+    const writer = new GgufWriter(withVision);
+    for (const key of file.metadata.keys()) if (!key.startsWith('general.alignment')) writer.add(key, file.metadata.get(key)!);
+    const tensors = await Promise.all(file.tensors.map(async (t) => ({ name: t.name, shape: [...t.shape], data: await file.readTensor(t.name) })));
+    await file.close();
+    tensors.push({ name: 'v.patch_embd.weight', shape: [4, 32], data: new Float32Array(128) });
+    for (const tensor of tensors) writer.addTensorInfo(tensor.name, tensor.shape, 'F32');
+    await writer.write(tensors);
+    const loaded = (await loadModel(withVision)).model;
+    const ids = expectedOf('tiny-gemma3').input_ids;
+    expect(maxLogprobDiff(fullLogits(loaded, ids), fullLogits(model, ids))).toBeLessThan(1e-5);
+    loaded.dispose();
     model.dispose();
   });
 
