@@ -1,3 +1,5 @@
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { text } from 'node:stream/consumers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -69,19 +71,20 @@ const WARMUP_WAVES = 5;
 
 /**
  * Requests per second of a real teacher (client, transport, request pool, parsing) against a loopback
- * server that answers every request after `delayMs`. The ideal is what that delay allows at the given
- * concurrency, so the efficiency is the share left after the client's own overhead. Untimed warm-up
- * requests come first (compilation, connections), as the training bench warms up a step.
+ * server that answers every request after `delayMs`, in a process of its own as a real server is. The ideal
+ * is what that delay allows at the given concurrency, so the efficiency is the share left after the client's
+ * own overhead. Untimed warm-up requests come first (compilation, connections), as the training bench warms
+ * up a step.
  */
 export async function benchLabeling(options: LabelingBenchOptions): Promise<LabelingBenchResult> {
   const { provider, requests, concurrency, delayMs, tokensPerResponse, topLogprobs } = options;
   if (!(delayMs > 0)) throw new RangeError(`benchLabeling: \`delayMs\` must be positive, got ${delayMs}`);
-  const server = await startLabelingServer({ delayMs, tokensPerResponse });
+  const server = await startRemoteLabelingServer({ delayMs, tokensPerResponse });
   try {
     const teacher = buildTeacher(provider, server.url, concurrency, delayMs);
     const batch = (count: number) => Array.from({ length: count }, (_, i) => labelingRequest(i, tokensPerResponse, topLogprobs));
     await teacher.generate(batch(WARMUP_WAVES * concurrency));
-    server.takeCounts();
+    await server.takeCounts();
     const started = performance.now();
     const samples = await teacher.generate(batch(requests));
     const seconds = (performance.now() - started) / 1000;
@@ -94,7 +97,7 @@ export async function benchLabeling(options: LabelingBenchOptions): Promise<Labe
       idealRequestsPerSecond,
       efficiency: requestsPerSecond / idealRequestsPerSecond,
       tokensPerSecond: tokens / seconds,
-      served: server.takeCounts(),
+      served: await server.takeCounts(),
     };
   } finally {
     await server.close();
@@ -125,6 +128,24 @@ function countCheckedTokens(samples: Sample[], tokensPerResponse: number, topLog
     }
   });
   return samples.length * tokensPerResponse;
+}
+
+/** startLabelingServer in a child process (labeling-server-process.ts), its counts fetched over IPC. */
+async function startRemoteLabelingServer(options: LabelingServerOptions): Promise<{ url: string; takeCounts(): Promise<ServedCounts>; close(): Promise<void> }> {
+  const child = fork(new URL('./labeling-server-process.ts', import.meta.url), [JSON.stringify(options)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const [{ url }] = (await once(child, 'message')) as [{ url: string }];
+  return {
+    url,
+    takeCounts: async () => {
+      child.send({ take: true });
+      const [{ counts }] = (await once(child, 'message')) as [{ counts: ServedCounts }];
+      return counts;
+    },
+    close: async () => {
+      child.send({ close: true });
+      if (child.exitCode === null) await once(child, 'exit');
+    },
+  };
 }
 
 /**
