@@ -316,10 +316,16 @@ export class CausalLM {
   /**
    * The plain projections: weights [in, out] (and biases) concatenated along their outputs, one product.
    * The parameters stay separate, named as in HF checkpoints; the copy costs a pass over the weights
-   * per step, small next to the products it merges.
+   * per step, small next to the products it merges when there are more rows than input features.
    */
   readonly project: Projection = (prefixes, x) => {
     const biases = prefixes.map((prefix) => this.params.get(`${prefix}.bias`));
+    const inFeatures = x.shape[x.rank - 1];
+    if (prefixes.length > 1 && x.size / inFeatures < inFeatures && !this.active) {
+      // Few rows (decoding, short prompts): a product per weight, whose packing XNNPACK keeps between calls
+      // (see the wasm BatchMatMul kernel), costs less than copying the weights into one matrix each call.
+      return tf.concat(prefixes.map((prefix, i) => linear(x, this.param(`${prefix}.weight`) as tf.Tensor2D, biases[i] as tf.Tensor1D | undefined)), -1);
+    }
     const bias = biases.some((b) => b !== undefined)
       ? concatOrSingle(biases.map((b, i) => b ?? tf.zeros([this.outFeatures(prefixes[i])])))
       : undefined;
