@@ -31,6 +31,8 @@ const BENCH_TOP_K = 20;
 
 /** The full-vocabulary loss whose memory is compared chunked and unchunked: 512 positions of a 32k vocabulary. */
 const BENCH_LOSS_SHAPE = { rows: 512, hidden: 64, vocab: 32_000 };
+/** Wider vocabularies (Llama 3's 128k, Qwen's 150k) whose chunked peak should stay flat beyond the head gradient. */
+const BENCH_LOSS_WIDER_VOCABULARIES = [64_000, 150_000];
 
 /**
  * Teacher labeling overhead against a loopback server, then training, decoding and distillation throughput
@@ -41,7 +43,7 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   const { BENCH_LABELING_ANSWER, benchLabeling } = await import('../../bench/labeling.ts');
   const { initBackend } = await import('../../backend/index.ts');
   const { BENCH_LORA, BENCH_MODEL, benchTraining } = await import('../../bench/training.ts');
-  const { benchDecoding } = await import('../../bench/decoding.ts');
+  const { benchDecoding, benchLlamaCppDecoding } = await import('../../bench/decoding.ts');
   const { BENCH_EVAL_DEFAULTS, benchEvaluation } = await import('../../bench/evaluation.ts');
   const { benchChunkedLossMemory, benchDistillation } = await import('../../bench/distillation.ts');
   const { benchQuantization } = await import('../../bench/quantization.ts');
@@ -61,15 +63,20 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   log(`LoRA training (rank ${BENCH_LORA.rank} on ${BENCH_LORA.targets.join(', ')}, base frozen)...`);
   const lora = await benchTraining({ ...shape, lora: BENCH_LORA });
   log(`decoding ${options.decodeTokens} tokens...`);
-  const decoding = await benchDecoding(BENCH_MODEL, 32, options.decodeTokens);
+  const ours = await benchDecoding(BENCH_MODEL, 32, options.decodeTokens);
+  log(`the same decoding in llama.cpp (F32 GGUF, F32 KV cache, ${backend.threads} thread(s))...`);
+  const llamaCpp = await benchLlamaCppDecoding(BENCH_MODEL, 32, options.decodeTokens, backend.threads);
+  const decoding = { ...ours, llamaCpp, ratioToLlamaCpp: llamaCpp ? ours.tokensPerSecond / llamaCpp.tokensPerSecond : null };
   const { maxTokens } = BENCH_EVAL_DEFAULTS;
   log(`evaluation: ${options.evalQuestions} GSM8K questions (up to ${maxTokens} new tokens each) and ${options.evalQuestions} MMLU questions, no answer cache...`);
   const evaluation = await benchEvaluation({ questions: options.evalQuestions, maxTokens });
   const distillSteps = options.distillSteps ?? options.steps;
   log(`distillation: ${distillSteps} steps each of CE, top-${BENCH_TOP_K} soft labels and a full-vocabulary teacher...`);
   const distillation = await benchDistillation({ batchSize: options.batchSize, seqLen: options.seqLen, steps: distillSteps, k: BENCH_TOP_K });
-  log('chunked against unchunked full-vocabulary KD loss...');
+  log('chunked against unchunked full-vocabulary KD loss, and the chunked peak at 64k and 150k entries...');
   const chunkedLossMemory = await benchChunkedLossMemory(BENCH_LOSS_SHAPE);
+  const chunkedLossPeaks = [chunkedLossMemory];
+  for (const vocab of BENCH_LOSS_WIDER_VOCABULARIES) chunkedLossPeaks.push(await benchChunkedLossMemory({ ...BENCH_LOSS_SHAPE, vocab, unchunked: false }));
   log('GGUF export types against the float32 model...');
   const quantization = await benchQuantization();
   const result = {
@@ -82,6 +89,7 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
     evaluation,
     distillation,
     chunkedLossMemory,
+    chunkedLossPeaks: chunkedLossPeaks.map(({ vocab, chunked }) => ({ vocab, peak: chunked.peak })),
     quantization,
     labeling,
   };
@@ -95,11 +103,15 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
         `heads ${BENCH_MODEL.numHeads}/${BENCH_MODEL.numKvHeads} kv, vocabulary ${BENCH_MODEL.vocabSize}); backend ${backend.backend}, ${backend.threads} thread(s)`,
       `training: ${training.tokensPerSecond.toFixed(0)} tokens/s (${training.secondsPerStep.toFixed(2)} s/step, batch ${training.batchSize} x ${training.seqLen}, AdamW)`,
       `LoRA training: ${lora.tokensPerSecond.toFixed(0)} tokens/s (rank ${BENCH_LORA.rank}, ${lora.trainableParameters.toLocaleString('en')} trainable parameters), peak ${lora.peakTensorMiB} MiB in tensors`,
-      `decoding: ${decoding.tokensPerSecond.toFixed(1)} tokens/s (greedy, KV cache, prompt ${decoding.promptTokens}, prefill ${decoding.prefillSeconds.toFixed(2)} s)`,
+      `decoding: ${decoding.tokensPerSecond.toFixed(1)} tokens/s (greedy, KV cache, prompt ${decoding.promptTokens}, prefill ${decoding.prefillSeconds.toFixed(2)} s); ` +
+        (decoding.llamaCpp
+          ? `llama.cpp on the same F32 GGUF: ${decoding.llamaCpp.tokensPerSecond.toFixed(1)} tokens/s (${decoding.ratioToLlamaCpp!.toFixed(2)}x)`
+          : 'llama.cpp peer skipped (node-llama-cpp is not installed)'),
       ...evaluationLines(evaluation),
       `peak memory (full training): ${training.peakRssMiB} MiB resident, ${training.peakTensorMiB} MiB in tensors`,
       ...distillationLines(distillation, training.tokensPerSecond),
       chunkedLossLine(chunkedLossMemory),
+      `  chunked peak by vocabulary: ${chunkedLossPeaks.map(({ vocab, chunked }) => `${vocab.toLocaleString('en')}: ${peakText(chunked.peak)}`).join('; ')}`,
       ...quantizationLines(quantization),
       ...Object.values(labeling).map(labelingLine),
       '',
