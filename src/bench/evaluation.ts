@@ -11,7 +11,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { generateArithProblems, type ArithProblem } from '../../datasets/arith/problems.ts';
 import type { Gsm8kProblem } from '../../datasets/gsm8k.ts';
 import type { MmluQuestion } from '../../datasets/mmlu.ts';
-import { runSuite } from '../eval/runner.ts';
+import { runSuite, type SampleRecord } from '../eval/runner.ts';
 import type { Suite } from '../eval/suite.ts';
 import { gsm8kSuite } from '../eval/suites/gsm8k.ts';
 import { mmluSuite } from '../eval/suites/mmlu.ts';
@@ -64,9 +64,15 @@ export interface LoglikelihoodBenchResult {
   questionsPerSecond: number;
 }
 
+/** The same generation suite decoded by real llama.cpp (eval --engine llama.cpp), or why it was not. */
+export type LlamaCppGenerationResult =
+  | { questionsPerSecond: number; ratioToTfjs: number; sameAnswers: number }
+  | { skipped: string };
+
 export interface EvaluationBenchResult {
   model: { tokenizer: 'byte-level'; vocabSize: number; parameters: number };
   generation: GenerationBenchResult;
+  generationLlamaCpp: LlamaCppGenerationResult;
   loglikelihood: LoglikelihoodBenchResult;
 }
 
@@ -80,11 +86,28 @@ export async function benchEvaluation(options: EvaluationBenchOptions = {}): Pro
   try {
     const problems = generateArithProblems({ count: MMLU_SHOTS + questions, seed: PROBLEM_SEED });
     const [dev, test] = [problems.slice(0, MMLU_SHOTS), problems.slice(MMLU_SHOTS)];
-    const generation = await timeGeneration(target, test.map(arithAsGsm8k), maxTokens, counter);
+    const { bench: generation, samples } = await timeGeneration(target, test.map(arithAsGsm8k), maxTokens, counter);
+    const generationLlamaCpp = await timeLlamaCppGeneration(model, test.map(arithAsGsm8k), maxTokens, generation, samples);
     const loglikelihood = await timeLoglikelihood(target, arithAsMmlu(test, CHOICE_SEED), arithAsMmlu(dev, CHOICE_SEED + 1));
-    return { model: { tokenizer: 'byte-level', vocabSize: config.vocabSize, parameters: countParameters(config) }, generation, loglikelihood };
+    return { model: { tokenizer: 'byte-level', vocabSize: config.vocabSize, parameters: countParameters(config) }, generation, generationLlamaCpp, loglikelihood };
   } finally {
-    target.dispose();
+    await target.dispose();
+  }
+}
+
+/** The generation suite through the llama.cpp engine on the same model: its pace, and how many answers are ours. */
+async function timeLlamaCppGeneration(model: CausalLM, data: Gsm8kProblem[], maxTokens: number, tfjs: GenerationBenchResult, tfjsSamples: SampleRecord[]): Promise<LlamaCppGenerationResult> {
+  const logged: string[] = [];
+  const target = modelTarget('benchmark model', 'bench:seed-0', model, createByteLevelTokenizer(), null, { engine: 'auto', ownsModel: false, logger: { info: (line) => logged.push(line) } });
+  try {
+    const suite = gsm8kSuite({ data, style: 'zero-shot', seed: 0, maxTokens });
+    await runSuite(firstDocument(suite), target);
+    if (!logged.some((line) => line.startsWith('generating with llama.cpp'))) return { skipped: logged.join('; ') };
+    const { result, samples } = await runSuite(suite, target);
+    const same = samples.filter((sample, i) => JSON.stringify(sample.response) === JSON.stringify(tfjsSamples[i].response)).length;
+    return { questionsPerSecond: result.documentsPerSecond, ratioToTfjs: result.documentsPerSecond / tfjs.questionsPerSecond, sameAnswers: same / samples.length };
+  } finally {
+    await target.dispose();
   }
 }
 
@@ -96,12 +119,12 @@ function checkOptions(questions: number, maxTokens: number, config: ModelConfig)
   }
 }
 
-async function timeGeneration(target: EvalTarget, data: Gsm8kProblem[], maxTokens: number, counter: DecodeCounter): Promise<GenerationBenchResult> {
+async function timeGeneration(target: EvalTarget, data: Gsm8kProblem[], maxTokens: number, counter: DecodeCounter): Promise<{ bench: GenerationBenchResult; samples: SampleRecord[] }> {
   const suite = gsm8kSuite({ data, style: 'zero-shot', seed: 0, maxTokens });
   await runSuite(firstDocument(suite), target);
   counter.reset();
-  const { result } = await runSuite(suite, target);
-  return {
+  const { result, samples } = await runSuite(suite, target);
+  const bench = {
     suite: `${suite.name} (${suite.promptStyle})`,
     questions: result.n,
     maxTokens,
@@ -111,6 +134,7 @@ async function timeGeneration(target: EvalTarget, data: Gsm8kProblem[], maxToken
     tokensPerSecond: counter.tokens / result.seconds,
     batch: counter.widestBatch,
   };
+  return { bench, samples };
 }
 
 async function timeLoglikelihood(target: EvalTarget, test: MmluQuestion[], dev: MmluQuestion[]): Promise<LoglikelihoodBenchResult> {

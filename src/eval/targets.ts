@@ -2,7 +2,10 @@
  * What an evaluation runs against: a local model (any model reference, a PEFT adapter folder on its base,
  * or a run folder's final/), or a teacher behind a server (generation only). Both answer `EvalRequest`s.
  */
+import { availableParallelism } from 'node:os';
 import { loadAdaptedModel } from '../export/adapted-model.ts';
+import type { HostTensor } from '../formats/safetensors.ts';
+import { startLlamaCppEngine, type GenerationEngine, type LlamaCppEngine } from './llama-cpp-engine.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
 import type { Projection } from '../model/layers.ts';
 import { generateBatch } from '../model/generate.ts';
@@ -37,14 +40,22 @@ export interface EvalTarget {
   loglikelihood?(context: string, continuations: string[]): Promise<{ logprobs: number[]; greedy: boolean[] }>;
   /** Why a target without `loglikelihood` has none. */
   noLoglikelihood?: string;
-  dispose(): void;
+  dispose(): void | Promise<void>;
 }
 
 /** Prompts generated together: more share each forward pass, until padding costs more than it saves. */
 const GENERATION_BATCH = 8;
 
+export interface LocalTargetOptions {
+  weights?: WeightResidency;
+  /** What decodes generation requests (see llama-cpp-engine.ts) [tfjs]. */
+  engine?: GenerationEngine;
+  /** Told which engine generates, and why llama.cpp is not used where `auto` would have taken it. */
+  logger?: { info(message: string): void };
+}
+
 /** A model reference, a PEFT adapter folder (run beside its base, unmerged), or a run folder (its final/). */
-export async function localTarget(ref: string, { weights }: { weights?: WeightResidency } = {}): Promise<EvalTarget> {
+export async function localTarget(ref: string, { weights, engine, logger }: LocalTargetOptions = {}): Promise<EvalTarget> {
   const loaded = await loadAdaptedModel(ref, { weights });
   if (!loaded.tokenizer) {
     loaded.dispose();
@@ -54,6 +65,9 @@ export async function localTarget(ref: string, { weights }: { weights?: WeightRe
     project: loaded.project,
     ownsModel: false,
     onDispose: () => loaded.dispose(),
+    engine,
+    logger,
+    tensors: () => loaded.mergedTensors(),
   });
 }
 
@@ -64,6 +78,18 @@ export interface ModelTargetOptions {
   ownsModel?: boolean;
   /** Called when the target is disposed (an adapter held beside the model). */
   onDispose?: () => void;
+  engine?: GenerationEngine;
+  logger?: { info(message: string): void };
+  /** The weights llama.cpp would run, adapter merged in; the model's own by default. */
+  tensors?: () => Iterable<HostTensor>;
+}
+
+/**
+ * llama.cpp's threads: half the CPUs. Its workers spin while they wait, so on 2 CPUs 2 threads decoded the
+ * benchmark model 4x slower than 1 (README, Benchmarks).
+ */
+function llamaCppThreads(): number {
+  return Math.max(1, Math.floor(availableParallelism() / 2));
 }
 
 /** A model already in memory (a benchmark's, a test's, a student's during training) with its tokenizer. */
@@ -79,6 +105,9 @@ export function modelTarget(
 }
 
 class LocalTarget implements EvalTarget {
+  /** llama.cpp once started, or null when our own decoding generates. */
+  private engine: Promise<LlamaCppEngine | null> | null = null;
+
   constructor(
     readonly name: string,
     readonly digest: string,
@@ -89,11 +118,39 @@ class LocalTarget implements EvalTarget {
   ) {}
 
   async generate(requests: GenerateRequestSpec[]): Promise<string[]> {
+    const engine = await (this.engine ??= this.startEngine());
     const outputs: string[] = [];
+    if (engine) {
+      for (const request of requests) outputs.push(await this.generateWith(engine, request)); // one llama.cpp sequence
+      return outputs;
+    }
     for (let start = 0; start < requests.length; start += GENERATION_BATCH) {
       outputs.push(...(await this.generateGroup(requests.slice(start, start + GENERATION_BATCH))));
     }
     return outputs;
+  }
+
+  /** llama.cpp when the options ask for it and it is exact here; null for our own decoding. */
+  private async startEngine(): Promise<LlamaCppEngine | null> {
+    const choice = this.options.engine ?? 'tfjs';
+    if (choice === 'tfjs') return null;
+    const source = { model: this.model, tokenizer: this.tokenizer, project: this.options.project, tensors: this.options.tensors ?? (() => this.model.eachHfTensor()) };
+    const started = await startLlamaCppEngine(source, llamaCppThreads());
+    if ('unavailable' in started) {
+      if (choice === 'llama.cpp') throw new SlmError(`${this.name}: the llama.cpp engine cannot be used: ${started.unavailable}`, { code: 'ERR_EVAL' });
+      this.options.logger?.info(`generating with tfjs: ${started.unavailable}`);
+      return null;
+    }
+    this.options.logger?.info(`generating with llama.cpp (its probe log-probabilities within ${started.gateNats.toExponential(1)} nats of ours)`);
+    return started;
+  }
+
+  /** One request through llama.cpp: the same prompt ids, stops and cut as our own decoding. */
+  private async generateWith(engine: LlamaCppEngine, request: GenerateRequestSpec): Promise<string> {
+    const decode = (ids: number[]) => this.tokenizer.decode(ids, { skipSpecialTokens: true });
+    const prompt = this.tokenizer.encode(request.prompt, { addSpecialTokens: true });
+    const ids = await engine.generate(prompt, request.maxTokens, (rowIds) => request.stop.some((s) => decode(rowIds).includes(s)));
+    return cutAtStop(decode(ids), request.stop);
   }
 
   /** One batched generation; each row stops at EOS, its max tokens, or once its text holds a stop string. */
@@ -143,7 +200,9 @@ class LocalTarget implements EvalTarget {
     return { all: [...contextIds, ...this.tokenizer.encode(continuation, { addSpecialTokens: false })], start: contextIds.length };
   }
 
-  dispose(): void {
+  async dispose(): Promise<void> {
+    // An engine that failed to start has nothing to dispose; its error went to the generate call.
+    await (await this.engine?.catch(() => null))?.dispose();
     if (this.options.ownsModel ?? true) this.model.dispose();
     this.options.onDispose?.();
   }

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { HostTensor } from '../formats/safetensors.ts';
 import type { Projection } from '../model/layers.ts';
 import { modelDigest } from '../model/digest.ts';
 import { loadModel, type LoadedModel, type LoadModelOptions } from '../model/load.ts';
@@ -18,6 +19,8 @@ import { ADAPTER_CONFIG_FILE, readPeftAdapter } from './peft.ts';
 export interface AdaptedModel extends LoadedModel {
   /** The projections to run with: the adapter's beside the base, or the model's own. */
   project: Projection;
+  /** Its tensors in Hugging Face layout, the adapter merged in, one at a time (for an export). */
+  mergedTensors(): Iterable<HostTensor>;
   /** Content digest of what answers (weights and adapter), for caches. */
   digest(): Promise<string>;
   /** Disposes the model and any adapter. */
@@ -27,12 +30,15 @@ export interface AdaptedModel extends LoadedModel {
 export async function loadAdaptedModel(ref: string, options: LoadModelOptions = {}): Promise<AdaptedModel> {
   const resolved = await resolveModelRef(ref);
   const loaded = await loadModel(resolved.base, options);
-  if (!resolved.adapter) return { ...loaded, project: loaded.model.project, digest: resolved.digest, dispose: () => loaded.model.dispose() };
+  if (!resolved.adapter) {
+    return { ...loaded, project: loaded.model.project, mergedTensors: () => loaded.model.eachHfTensor(), digest: resolved.digest, dispose: () => loaded.model.dispose() };
+  }
   const saved = await readPeftAdapter(resolved.adapter);
   const adapter = LoraAdapter.fromPeftTensors(loaded.model, saved.config, saved.tensors);
   return {
     ...loaded,
     project: adapter.wrap(loaded.model),
+    mergedTensors: () => adapter.mergedHfTensors(loaded.model),
     digest: resolved.digest,
     dispose: () => {
       adapter.dispose();

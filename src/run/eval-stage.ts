@@ -29,7 +29,7 @@ export async function evalStage(recipe: Recipe, paths: RunPaths, logger: Logger)
         logger,
       });
     } finally {
-      target.dispose();
+      await target.dispose();
     }
   }
   return results;

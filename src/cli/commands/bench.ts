@@ -134,11 +134,17 @@ function distillationLines(result: DistillationBenchResult, trainingTokensPerSec
   ];
 }
 
-function evaluationLines({ model, generation, loglikelihood }: EvaluationBenchResult): string[] {
+function evaluationLines({ model, generation, generationLlamaCpp, loglikelihood }: EvaluationBenchResult): string[] {
+  const llamaCpp =
+    'skipped' in generationLlamaCpp
+      ? `  the same through llama.cpp (eval --engine llama.cpp): not used (${generationLlamaCpp.skipped})`
+      : `  the same through llama.cpp (eval --engine llama.cpp): ${generationLlamaCpp.questionsPerSecond.toFixed(2)} questions/s ` +
+        `(${generationLlamaCpp.ratioToTfjs.toFixed(1)}x), ${(generationLlamaCpp.sameAnswers * 100).toFixed(0)}% of the answers identical`;
   return [
     `evaluation (the benchmark model with the byte-level tokenizer: vocabulary ${model.vocabSize}, ${(model.parameters / 1e6).toFixed(2)}M parameters; no answer cache):`,
     `  ${generation.suite}: ${generation.questionsPerSecond.toFixed(2)} questions/s, ${generation.tokensPerSecond.toFixed(1)} new tokens/s ` +
       `(${generation.questions} questions, up to ${generation.maxTokens} new tokens each, batch ${generation.batch}, ${generation.seconds.toFixed(1)} s)`,
+    llamaCpp,
     `  ${loglikelihood.suite}, log-likelihood: ${loglikelihood.questionsPerSecond.toFixed(2)} questions/s ` +
       `(${loglikelihood.questions} questions, ${loglikelihood.choices} choices each, ${loglikelihood.seconds.toFixed(1)} s)`,
   ];

@@ -6,6 +6,7 @@ import { streamLogger } from '../../run/progress.ts';
 import { pathExists } from '../../util/path-exists.ts';
 import { UsageError } from '../errors.ts';
 import type { CliIo, CommandContext } from '../io.ts';
+import type { GenerationEngine } from '../../eval/llama-cpp-engine.ts';
 import { backendOption, integerArg } from '../options.ts';
 
 export interface EvalCommandOptions {
@@ -16,6 +17,8 @@ export interface EvalCommandOptions {
   api?: ServedApi;
   /** Reuse a served model's cached answers by endpoint and name when the server gives no identity. */
   cacheByName?: boolean;
+  /** What decodes a local model's generation [tfjs]. */
+  engine?: GenerationEngine;
   endpoint?: string[];
   apiKeyEnv?: string;
   suite: string;
@@ -52,7 +55,7 @@ export async function evalCommand(options: EvalCommandOptions, io: CliIo): Promi
         timeoutS: 300,
         maxRetries: 4,
       }, { api: options.api, cacheByName: options.cacheByName, logger })
-    : await localTarget(options.model);
+    : await localTarget(options.model, { engine: options.engine, logger });
   try {
     const cacheFile = options.cacheDir ? join(resolve(options.cacheDir), 'answers.jsonl') : evalCacheFile(resolve('runs'));
     const results = await evaluate(target, [spec], { outDir, cacheFile, seed: options.seed, logger });
@@ -68,7 +71,7 @@ export async function evalCommand(options: EvalCommandOptions, io: CliIo): Promi
     io.stdout.write(`wrote ${outDir}\n`);
     return 0;
   } finally {
-    target.dispose();
+    await target.dispose();
   }
 }
 
@@ -96,6 +99,11 @@ export function registerEval(program: Command, { io, setExitCode }: CommandConte
     .addOption(new Option('--provider <name>', 'evaluate a model served by Ollama or an OpenAI-compatible server').choices(['ollama', 'openai']))
     .addOption(new Option('--api <api>', 'with --provider: the prompt as raw text (/v1/completions, as the harness does) or as a chat turn').choices(['completions', 'chat']).default('completions'))
     .option('--cache-by-name', 'with --provider: reuse cached answers by endpoint and model name even when the server gives no model identity')
+    .addOption(
+      new Option('--engine <engine>', 'a local model\'s generation: our tfjs decoding, or real llama.cpp (node-llama-cpp) on its F32 GGUF export where its log-probabilities match ours within 1e-4 nats (auto: when installed and exact)')
+        .choices(['auto', 'tfjs', 'llama.cpp'] satisfies GenerationEngine[])
+        .default('tfjs'),
+    )
     .option('--endpoint <url...>', 'server base URL(s) for --provider')
     .option('--api-key-env <name>', 'environment variable holding the API key (openai)')
     .requiredOption('--suite <name>', 'gsm8k, mmlu, or a custom suite .yaml')
