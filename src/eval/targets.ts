@@ -200,11 +200,12 @@ class LocalTarget implements EvalTarget {
     return { all: [...contextIds, ...this.tokenizer.encode(continuation, { addSpecialTokens: false })], start: contextIds.length };
   }
 
+  /** The model goes at once (callers may count tensors right after); llama.cpp's engine is closed after. */
   async dispose(): Promise<void> {
-    // An engine that failed to start has nothing to dispose; its error went to the generate call.
-    await (await this.engine?.catch(() => null))?.dispose();
     if (this.options.ownsModel ?? true) this.model.dispose();
     this.options.onDispose?.();
+    // An engine that failed to start has nothing to close; its error went to the generate call.
+    await (await this.engine?.catch(() => null))?.dispose();
   }
 }
 
