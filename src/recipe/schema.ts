@@ -280,6 +280,10 @@ const evaluation = z
       .describe('student: final/; teacher; base: a LoRA student\'s base; ce_baseline: the CE-only student of distill.compare_ce'),
     every: positiveInt().nullable().default(null).describe('also evaluate the student every N steps (with limit_during_training); null: after training only'),
     limit_during_training: positiveInt().default(50).describe('documents per suite in evaluations during training'),
+    engine: z
+      .enum(['auto', 'tfjs', 'llama.cpp'])
+      .default('tfjs')
+      .describe('what decodes local targets\' generation suites: tfjs, or llama.cpp (node-llama-cpp) where it matches tfjs within 1e-4 nats; auto: llama.cpp when installed and exact'),
   })
   .describe('evaluation after (and during) training, written to <run>/eval/');
 

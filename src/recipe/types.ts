@@ -40,6 +40,8 @@ export interface EvalSpec {
   targets: ('student' | 'teacher' | 'base' | 'ce_baseline')[];
   every: number | null;
   limitDuringTraining: number;
+  /** What decodes the generation suites of local targets (see src/eval/llama-cpp-engine.ts). */
+  engine: 'auto' | 'tfjs' | 'llama.cpp';
 }
 
 export interface DistillSpec {

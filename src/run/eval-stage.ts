@@ -60,18 +60,19 @@ export async function evaluateDuringTraining(recipe: Recipe, paths: RunPaths, st
 }
 
 async function openTarget(name: EvalTargetName, recipe: Recipe, paths: RunPaths, logger: Logger): Promise<EvalTarget> {
+  const local = { engine: recipe.eval!.engine, logger };
   switch (name) {
     case 'student':
-      return localTarget(paths.root);
+      return localTarget(paths.root, local);
     case 'teacher': {
       const teacher = recipe.teacher!;
-      return teacher.provider === 'local' ? localTarget(teacher.model) : serverTarget(teacher, { logger });
+      return teacher.provider === 'local' ? localTarget(teacher.model, local) : serverTarget(teacher, { logger });
     }
     case 'ce_baseline':
-      return localTarget(join(paths.root, CE_BASELINE_DIR, 'final'));
+      return localTarget(join(paths.root, CE_BASELINE_DIR, 'final'), local);
     case 'base': {
       if (recipe.student.type !== 'lora') throw new SlmError('eval target base: a scratch student has no base', { code: 'ERR_RECIPE' });
-      return localTarget(recipe.student.base);
+      return localTarget(recipe.student.base, local);
     }
   }
 }

@@ -71,4 +71,21 @@ describe('the eval stage of a recipe', () => {
     expect(again.eval!.student![0].cached).toBe(3);
     expect(again.eval!.student![0].metrics).toEqual(result.eval!.student![0].metrics);
   }, 120_000);
+
+  it('decodes the generation suites with llama.cpp when eval.engine says so, to the same answers', async () => {
+    const cppYaml = yaml
+      .replace('output_dir: runs', 'output_dir: runs-llama-cpp')
+      .replace('eval:\n', 'eval:\n  engine: llama.cpp\n')
+      .replace('targets: [student, teacher]', 'targets: [teacher]');
+    const recipe = parseRecipe(cppYaml, join(dir, 'recipe.yaml'), dir);
+    expect(recipe.eval!.engine).toBe('llama.cpp');
+    const result = await runRecipe(recipe, { ...quiet, only: 'eval' });
+    expect(result.eval!.teacher![0]).toMatchObject({ suite: 'gsm8k_zeroshot', n: 3, cached: 0 });
+    const responses = (root: string) =>
+      readFileSync(join(dir, root, 'evaluated/eval/teacher/gsm8k_zeroshot.samples.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line).resps);
+    expect(responses('runs-llama-cpp')).toEqual(responses('runs'));
+  }, 120_000);
 });
