@@ -9,6 +9,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { createRequire } from 'node:module';
 import { offsetOf, wholeBuffer } from './heap.ts';
 import { transposeValues } from './transpose.ts';
 
@@ -187,7 +188,7 @@ export function broadcastIndex(i: number, outShape: number[], shape: number[]): 
 }
 
 /** The backend's own export: [1, M, K] x [1, K, N] without transposes is its XNNPACK path. */
-type NativeMatMul = (leftId: number, m: number, k: number, rightId: number, n: number, outId: number) => void;
+export type NativeMatMul = (leftId: number, m: number, k: number, rightId: number, n: number, outId: number) => void;
 
 type CwrappedMatMul = (
   aId: number,
@@ -209,11 +210,38 @@ function nativeMatMul(backend: BackendWasm): NativeMatMul {
     const module = backend.wasm as unknown as { cwrap: (name: string, ret: null, args: string[]) => CwrappedMatMul };
     const argTypes = ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number'];
     const call = module.cwrap(BatchMatMul, null, argTypes);
-    native = (leftId, m, k, rightId, n, outId) =>
-      call(leftId, shapeBytes(1, m, k), 3, rightId, shapeBytes(1, k, n), 3, 0, 0, outId);
+    native = refusingXnnFailures((leftId, m, k, rightId, n, outId) => call(leftId, shapeBytes(1, m, k), 3, rightId, shapeBytes(1, k, n), 3, 0, 0, outId));
     natives.set(backend.wasm, native);
   }
   return native;
+}
+
+const fs = createRequire(import.meta.url)('node:fs') as { writeSync: (fd: number, data: unknown, ...rest: unknown[]) => number };
+
+/**
+ * tfjs-backend-wasm only prints a line (to file descriptor 2, through `fs.writeSync`) when XNNPACK cannot
+ * create or set up a product, status 6 being out of memory, and returns with the output unwritten: a wrong
+ * result, silently (seen when a crowded heap could not hold a weight's packed copy). Such a line becomes an
+ * error here, which the wasm kernel guard reports as the backend running out of memory.
+ */
+export function refusingXnnFailures(native: NativeMatMul): NativeMatMul {
+  return (...args) => {
+    const write = fs.writeSync;
+    let failure: string | null = null;
+    fs.writeSync = (fd, data, ...rest) => {
+      if (fd === 2 && typeof data === 'string' && data.includes('XNN status')) {
+        failure = data.trim();
+        return data.length;
+      }
+      return write.call(fs, fd, data, ...rest);
+    };
+    try {
+      native(...args);
+    } finally {
+      fs.writeSync = write;
+    }
+    if (failure !== null) throw new Error(`out of memory: XNNPACK could not run a product (${failure})`);
+  };
 }
 
 function shapeBytes(...shape: number[]): Uint8Array {
