@@ -21,7 +21,7 @@
  *
  * Anything that would make the file compute something our transformer does not is refused by name.
  */
-import { resolveModelConfig } from '../model/config.ts';
+import { periodicLayerTypes, resolveModelConfig } from '../model/config.ts';
 import type { LayerAttention, ModelConfig, RopeScaling } from '../model/config.ts';
 import { describeValue, FormatError } from './format-error.ts';
 import { GGUF_KEY, archKey } from './gguf/constants.ts';
@@ -154,18 +154,15 @@ function gemmaArchitecture(config: ModelConfig, arch: GemmaArchitecture): GemmaA
   return arch;
 }
 
-/** The period p with layer i sliding unless i % p == p - 1 (llama.cpp's set_swa_pattern), or null when there is none. */
+/** The period whose periodicLayerTypes these are (llama.cpp's set_swa_pattern), or null when there is none. */
 function slidingPeriod(types: readonly LayerAttention[]): number | null {
   for (let period = 1; period <= types.length + 1; period++) {
-    if (types.every((type, layer) => (type === 'sliding') === (layer % period < period - 1))) return period;
+    const periodic = periodicLayerTypes(types.length, period);
+    if (types.every((type, layer) => type === periodic[layer])) return period;
   }
   return null;
 }
 
-/** The layer types of llama.cpp's swa pattern with this period. */
-function periodicLayerTypes(numLayers: number, period: number): LayerAttention[] {
-  return Array.from({ length: numLayers }, (_, layer) => (layer % period < period - 1 ? 'sliding' : 'full'));
-}
 
 function qwen3Architecture(config: ModelConfig): 'qwen3' {
   const cannot = (what: string): never => {

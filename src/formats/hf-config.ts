@@ -7,7 +7,7 @@
  * Gemma2Config / Gemma3TextConfig; anything that would make the checkpoint compute something our transformer
  * does not is refused by name.
  */
-import { resolveModelConfig } from '../model/config.ts';
+import { periodicLayerTypes, resolveModelConfig } from '../model/config.ts';
 import type { LayerAttention, LongRope, ModelConfig, RopeScaling } from '../model/config.ts';
 import { describeValue, FormatError } from './format-error.ts';
 import type { WritableDtype } from './safetensors.ts';
@@ -320,13 +320,19 @@ function slidingWindow(fields: ConfigFields, modelType: ReadableModelType, maxPo
   if (!Number.isInteger(window) || (window as number) < 1) fields.fail('INVALID_CONFIG', `${fields.prefix}sliding_window must be a positive integer or null, got ${describeValue(window)}`);
   // Gemma 3's local layers keep their own RoPE base however long the window: its layer types always count.
   if ((window as number) >= maxPositions && !gemma) return none;
-  const layerTypes = listedLayerTypes(fields, numLayers) ?? Array.from({ length: numLayers }, (_, layer): LayerAttention => {
-    if (qwen) return layer >= (fields.optionalInteger('max_window_layers') ?? 0) ? 'sliding' : 'full';
-    if (!gemma) return 'sliding';
-    const period = modelType === 'gemma2' ? GEMMA_SLIDING_PERIOD.gemma2 : (fields.optionalInteger('sliding_window_pattern') ?? GEMMA_SLIDING_PERIOD.gemma3_text);
-    return (layer + 1) % period === 0 ? 'full' : 'sliding';
-  });
+  const layerTypes = listedLayerTypes(fields, numLayers) ?? defaultLayerTypes(fields, modelType, numLayers);
   return layerTypes.includes('sliding') ? { slidingWindow: window as number, layerTypes } : none;
+}
+
+/** Where a config has no layer_types: Qwen from max_window_layers on, Gemma by its period, the others everywhere. */
+function defaultLayerTypes(fields: ConfigFields, modelType: ReadableModelType, numLayers: number): LayerAttention[] {
+  if (modelType.startsWith('qwen')) {
+    const fullLayers = fields.optionalInteger('max_window_layers') ?? 0;
+    return Array.from({ length: numLayers }, (_, layer) => (layer >= fullLayers ? 'sliding' : 'full'));
+  }
+  if (modelType === 'gemma2') return periodicLayerTypes(numLayers, GEMMA_SLIDING_PERIOD.gemma2);
+  if (modelType === 'gemma3' || modelType === 'gemma3_text') return periodicLayerTypes(numLayers, fields.optionalInteger('sliding_window_pattern') ?? GEMMA_SLIDING_PERIOD.gemma3_text);
+  return Array<LayerAttention>(numLayers).fill('sliding');
 }
 
 /** transformers' `layer_types` ("sliding_attention" / "full_attention" per layer), when the config lists them. */

@@ -195,6 +195,14 @@ export function countParameters(config: ModelConfig): number {
   return numLayers * (attention + mlp + norms) + d + embeddings;
 }
 
+/**
+ * Every layer sliding but every `period`-th (Gemma 2: period 2, Gemma 3: 6), as transformers' sliding_window_pattern
+ * and llama.cpp's set_swa_pattern lay them out.
+ */
+export function periodicLayerTypes(numLayers: number, period: number): LayerAttention[] {
+  return Array.from({ length: numLayers }, (_, layer) => ((layer + 1) % period === 0 ? 'full' : 'sliding'));
+}
+
 /** Layer `layer`'s sliding window, or null when it sees the whole context. */
 export function layerWindow(config: ModelConfig, layer: number): number | null {
   return config.layerTypes[layer] === 'sliding' ? config.slidingWindow : null;
