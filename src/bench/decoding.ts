@@ -1,9 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Token } from 'node-llama-cpp';
-import { loadOptionalPackage } from '../backend/optional-package.ts';
-import { exportGguf } from '../formats/gguf-model.ts';
+import { openLlamaCpp } from '../eval/llama-cpp-engine.ts';
 import { CausalLM } from '../model/causal-lm.ts';
 import { createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
 import { countParameters, type ModelConfig } from '../model/config.ts';
@@ -48,49 +44,31 @@ export async function benchDecoding(config: ModelConfig, promptTokens: number, n
   };
 }
 
-export interface LlamaCppDecodingResult {
-  threads: number;
-  newTokens: number;
-  tokensPerSecond: number;
-}
+export type LlamaCppDecodingResult = { threads: number; newTokens: number; tokensPerSecond: number } | { skipped: string };
 
 /**
  * The peer of `benchDecoding`: real llama.cpp (node-llama-cpp, a development dependency) decoding the same
- * model from an F32 GGUF export with an F32 KV cache, greedily, on `threads` threads; null when
- * node-llama-cpp is not installed.
+ * model from its F32 GGUF export with an F32 KV cache, greedily, on `threads` threads; or why it did not.
  */
-export async function benchLlamaCppDecoding(config: ModelConfig, promptTokens: number, newTokens: number, threads: number): Promise<LlamaCppDecodingResult | null> {
-  const loaded = await loadOptionalPackage('node-llama-cpp');
-  if (loaded.status !== 'loaded') return null;
-  const { getLlama, LlamaLogLevel } = loaded.module as typeof import('node-llama-cpp');
-  const dir = await mkdtemp(join(tmpdir(), 'slm-bench-decode-'));
+export async function benchLlamaCppDecoding(config: ModelConfig, promptTokens: number, newTokens: number, threads: number): Promise<LlamaCppDecodingResult> {
   const model = CausalLM.init(config, { seed: 0 });
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
   try {
-    const path = join(dir, 'model.gguf');
-    await exportGguf(model, { json: createByteLevelTokenizer().toJSON() }, path, { type: 'F32' });
-    const cppModel = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-    const context = await cppModel.createContext({
-      contextSize: promptTokens + newTokens + 8,
-      threads,
-      flashAttention: false,
-      experimentalKvCacheKeyType: 'F32',
-      experimentalKvCacheValueType: 'F32',
-    });
-    const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919) % config.vocabSize) as Token[];
-    let produced = 0;
-    let firstTokenAt = 0;
-    for await (const _ of context.getSequence().evaluate(prompt, { temperature: 0 })) {
-      if (produced === 0) firstTokenAt = performance.now();
-      if (++produced >= newTokens) break;
+    const source = { model, tokenizer: createByteLevelTokenizer(), tensors: () => model.eachHfTensor() };
+    const opened = await openLlamaCpp(source, { threads, contextSize: promptTokens + newTokens + 8 });
+    if ('unavailable' in opened) return { skipped: opened.unavailable };
+    try {
+      const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919) % config.vocabSize) as Token[];
+      let produced = 0;
+      let firstTokenAt = 0;
+      for await (const _ of opened.context.getSequence().evaluate(prompt, { temperature: 0 })) {
+        if (produced === 0) firstTokenAt = performance.now();
+        if (++produced >= newTokens) break;
+      }
+      return { threads, newTokens: produced, tokensPerSecond: (produced - 1) / ((performance.now() - firstTokenAt) / 1000) };
+    } finally {
+      await opened.close();
     }
-    const seconds = (performance.now() - firstTokenAt) / 1000;
-    await context.dispose();
-    await cppModel.dispose();
-    return { threads, newTokens: produced, tokensPerSecond: (produced - 1) / seconds };
   } finally {
     model.dispose();
-    await llama.dispose();
-    await rm(dir, { recursive: true, force: true });
   }
 }

@@ -41,10 +41,40 @@ export interface EngineSource {
 
 /** llama.cpp for this model, or why it is not used (not installed, not exportable, not exact). */
 export async function startLlamaCppEngine(source: EngineSource, threads: number): Promise<LlamaCppEngine | { unavailable: string }> {
+  const contextSize = Math.min(source.model.config.maxPositionEmbeddings, 4096);
+  const opened = await openLlamaCpp(source, { threads, contextSize });
+  if ('unavailable' in opened) return opened;
+  try {
+    const gateNats = await probeDifference(source, opened.context);
+    if (!(gateNats <= GATE_NATS)) {
+      await opened.close();
+      return { unavailable: `llama.cpp's log-probabilities differ from ours by ${gateNats.toExponential(1)} nats on a probe (more than ${GATE_NATS})` };
+    }
+    return engineOver(opened.context, new Set(source.model.config.stopTokenIds), gateNats, opened.close);
+  } catch (error) {
+    await opened.close();
+    throw error;
+  }
+}
+
+export interface LlamaCppContext {
+  context: LlamaContext;
+  /** Frees the context, the model, llama.cpp and the exported file. */
+  close(): Promise<void>;
+}
+
+/**
+ * `source`'s F32 GGUF export loaded in llama.cpp, with an F32 KV cache and flash attention off (both would
+ * otherwise round keys and values to F16); or why not: node-llama-cpp absent or broken, or no GGUF form.
+ */
+export async function openLlamaCpp(
+  source: Pick<EngineSource, 'model' | 'tokenizer' | 'tensors'>,
+  { threads, contextSize }: { threads: number; contextSize: number },
+): Promise<LlamaCppContext | { unavailable: string }> {
   const loaded = await loadOptionalPackage('node-llama-cpp');
   if (loaded.status !== 'loaded') return { unavailable: loaded.status === 'not-installed' ? 'node-llama-cpp is not installed' : `node-llama-cpp did not load: ${loaded.message}` };
   const { getLlama, LlamaLogLevel } = loaded.module as typeof import('node-llama-cpp');
-  const dir = await mkdtemp(join(tmpdir(), 'slm-llama-cpp-engine-'));
+  const dir = await mkdtemp(join(tmpdir(), 'slm-llama-cpp-'));
   let llama: Llama | undefined;
   let model: LlamaModel | undefined;
   let context: LlamaContext | undefined;
@@ -64,19 +94,8 @@ export async function startLlamaCppEngine(source: EngineSource, threads: number)
     }
     llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
     model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-    context = await model.createContext({
-      contextSize: Math.min(source.model.config.maxPositionEmbeddings, 4096),
-      threads,
-      flashAttention: false,
-      experimentalKvCacheKeyType: 'F32',
-      experimentalKvCacheValueType: 'F32',
-    });
-    const gateNats = await probeDifference(source, context);
-    if (!(gateNats <= GATE_NATS)) {
-      await close();
-      return { unavailable: `llama.cpp's log-probabilities differ from ours by ${gateNats.toExponential(1)} nats on a probe (more than ${GATE_NATS})` };
-    }
-    return engineOver(context, new Set(source.model.config.stopTokenIds), gateNats, close);
+    context = await model.createContext({ contextSize, threads, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
+    return { context, close };
   } catch (error) {
     await close();
     throw error;

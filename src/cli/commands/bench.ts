@@ -66,7 +66,7 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   const ours = await benchDecoding(BENCH_MODEL, 32, options.decodeTokens);
   log(`the same decoding in llama.cpp (F32 GGUF, F32 KV cache, ${backend.threads} thread(s))...`);
   const llamaCpp = await benchLlamaCppDecoding(BENCH_MODEL, 32, options.decodeTokens, backend.threads);
-  const decoding = { ...ours, llamaCpp, ratioToLlamaCpp: llamaCpp ? ours.tokensPerSecond / llamaCpp.tokensPerSecond : null };
+  const decoding = { ...ours, llamaCpp, ratioToLlamaCpp: 'skipped' in llamaCpp ? null : ours.tokensPerSecond / llamaCpp.tokensPerSecond };
   const { maxTokens } = BENCH_EVAL_DEFAULTS;
   log(`evaluation: ${options.evalQuestions} GSM8K questions (up to ${maxTokens} new tokens each) and ${options.evalQuestions} MMLU questions, no answer cache...`);
   const evaluation = await benchEvaluation({ questions: options.evalQuestions, maxTokens });
@@ -104,9 +104,9 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
       `training: ${training.tokensPerSecond.toFixed(0)} tokens/s (${training.secondsPerStep.toFixed(2)} s/step, batch ${training.batchSize} x ${training.seqLen}, AdamW)`,
       `LoRA training: ${lora.tokensPerSecond.toFixed(0)} tokens/s (rank ${BENCH_LORA.rank}, ${lora.trainableParameters.toLocaleString('en')} trainable parameters), peak ${lora.peakTensorMiB} MiB in tensors`,
       `decoding: ${decoding.tokensPerSecond.toFixed(1)} tokens/s (greedy, KV cache, prompt ${decoding.promptTokens}, prefill ${decoding.prefillSeconds.toFixed(2)} s); ` +
-        (decoding.llamaCpp
-          ? `llama.cpp on the same F32 GGUF: ${decoding.llamaCpp.tokensPerSecond.toFixed(1)} tokens/s (${decoding.ratioToLlamaCpp!.toFixed(2)}x)`
-          : 'llama.cpp peer skipped (node-llama-cpp is not installed)'),
+        ('skipped' in decoding.llamaCpp
+          ? `llama.cpp peer skipped (${decoding.llamaCpp.skipped})`
+          : `llama.cpp on the same F32 GGUF: ${decoding.llamaCpp.tokensPerSecond.toFixed(1)} tokens/s (${decoding.ratioToLlamaCpp!.toFixed(2)}x)`),
       ...evaluationLines(evaluation),
       `peak memory (full training): ${training.peakRssMiB} MiB resident, ${training.peakTensorMiB} MiB in tensors`,
       ...distillationLines(distillation, training.tokensPerSecond),
