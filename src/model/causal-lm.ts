@@ -322,8 +322,8 @@ export class CausalLM {
     const biases = prefixes.map((prefix) => this.params.get(`${prefix}.bias`));
     const inFeatures = x.shape[x.rank - 1];
     if (prefixes.length > 1 && x.size / inFeatures < inFeatures && !this.active) {
-      // Few rows (decoding, short prompts): a product per weight, whose packing XNNPACK keeps between calls
-      // (see the wasm BatchMatMul kernel), costs less than copying the weights into one matrix each call.
+      // Few rows (decoding, short prompts): a product per weight costs less than copying the weights into
+      // one matrix every call, which the product then reorders again (see the wasm BatchMatMul kernel).
       return tf.concat(prefixes.map((prefix, i) => linear(x, this.param(`${prefix}.weight`) as tf.Tensor2D, biases[i] as tf.Tensor1D | undefined)), -1);
     }
     const bias = biases.some((b) => b !== undefined)
