@@ -15,9 +15,9 @@ export type FirstVisibleKey = (row: number, position: number) => number;
  *   q [N, T*G, hd]: rows ordered (position, head), already scaled by 1/sqrt(hd)
  *   k, v [N, S, hd]: S = offset + T keys, the first `offset` of them cached
  * Query position t sees keys [0, offset + t], or [firstKey(n, offset + t), offset + t] with `firstKey`.
- * With `scoreCap` c (Gemma 2) the scores are c * tanh(scores / c) before the mask. Returns [N, T*G, hd]. `blockPositions` sets the block size below (tests use small blocks to cover
- * several). A padding query may see no key at all; its output is some average of values, finite and
- * never read.
+ * With `scoreCap` c (Gemma 2) the scores are c * tanh(scores / c) before the mask. Returns [N, T*G, hd].
+ * `blockPositions` sets the block size below (tests use small blocks to cover several). A padding query
+ * may see no key at all; its output is some average of values, finite and never read.
  *
  * Positions run in blocks of BLOCK_POSITIONS, and each block multiplies only with the keys its positions
  * can see: for T = 256 (two blocks) a quarter of the products, softmax and their gradients is never
