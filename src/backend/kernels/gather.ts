@@ -9,7 +9,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { offsetOf, wholeBuffer } from './heap.ts';
+import { offsetOf, wholeBuffer, type HeapValues } from './heap.ts';
 
 /**
  * GatherV2 for wasm: each gathered slice moves as one block with `copyWithin`. tfjs-backend-wasm 4.22's
@@ -26,10 +26,11 @@ function gatherV2(args: { inputs: GatherV2Inputs; backend: BackendWasm; attrs: G
   // Views only after makeOutput: allocating may grow the wasm heap, which detaches older views.
   const ids = backend.typedArrayFromHeap(indices);
   const [from, to] = [backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out)];
-  const heap = wholeBuffer(from);
   const { batchSize, outerSize, dimSize, sliceSize } = shape;
   const idsPerBatch = ids.length / batchSize;
-  let at = offsetOf(to);
+  // Single values (a flat gather of logits at ids) move faster one by one than as one-value blocks.
+  const copy = sliceSize === 1 ? valueCopier(from, to) : blockCopier(from, to, sliceSize);
+  let at = 0;
   for (let b = 0; b < batchSize; b++) {
     for (let o = 0; o < outerSize; o++) {
       for (let i = 0; i < idsPerBatch; i++) {
@@ -37,13 +38,26 @@ function gatherV2(args: { inputs: GatherV2Inputs; backend: BackendWasm; attrs: G
         if (!(index >= 0 && index < dimSize)) {
           throw new RangeError(`GatherV2 (wasm): index ${index} is not in [0, ${dimSize - 1}]`);
         }
-        const start = offsetOf(from) + ((b * outerSize + o) * dimSize + index) * sliceSize;
-        heap.copyWithin(at, start, start + sliceSize);
-        at += sliceSize;
+        copy((b * outerSize + o) * dimSize + index, at++);
       }
     }
   }
   return out;
+}
+
+type SliceCopier = (fromSlice: number, toSlice: number) => void;
+
+function valueCopier(from: HeapValues, to: HeapValues): SliceCopier {
+  return (fromSlice, toSlice) => void (to[toSlice] = from[fromSlice]);
+}
+
+function blockCopier(from: HeapValues, to: HeapValues, sliceSize: number): SliceCopier {
+  const heap = wholeBuffer(from);
+  const [fromStart, toStart] = [offsetOf(from), offsetOf(to)];
+  return (fromSlice, toSlice) => {
+    const start = fromStart + fromSlice * sliceSize;
+    heap.copyWithin(toStart + toSlice * sliceSize, start, start + sliceSize);
+  };
 }
 
 export const gatherV2Config: KernelConfig = {

@@ -7,6 +7,7 @@ describe('GatherV2 on wasm', () => {
     ['embedding rows', [11, 6], [[3, 0, 10], [3, 3, 7]], 0, 0],
     ['an inner axis', [4, 9, 3], [8, 0, 2, 2], 1, 0],
     ['the last axis, one value per slice', [5, 7], [6, 1, 1], 1, 0],
+    ['a flat vector, one value per slice', [12], [11, 0, 5, 5], 0, 0],
     ['with batch dimensions', [2, 5, 3], [[4, 0], [1, 1]], 1, 1],
   ])('matches the cpu backend: %s', async (_, shape, ids, axis, batchDims) => {
     const indices = () => tf.tensor(ids as number[], undefined, 'int32');
