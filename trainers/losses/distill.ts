@@ -39,9 +39,9 @@ const LOG_ZERO = -1e30;
 
 /**
  * Per-position T^2 * D between stored teacher top-k and the student, [N]; positions with no valid teacher
- * entry give 0. studentLogits [N, V]; teacherIds [N, k] int32, each in [0, V) (not checked: that would wait
- * for the ids' values); teacherLogprobs [N, k], where -Infinity marks a padding entry (its id, usually 0, is
- * ignored).
+ * entry give 0. studentLogits [N, V]; teacherIds [N, k] int32, each in [0, V) and distinct within a row (as
+ * the vocabulary map stores them; not checked: that would wait for the ids' values); teacherLogprobs [N, k],
+ * where -Infinity marks a padding entry (its id, usually 0, is ignored).
  *
  * Re-tempering raises the stored probabilities to storedTemperature / temperature and renormalizes. Over
  * the k ids that is exact; the tail bucket is re-tempered as one outcome, which is exact only when the two
@@ -58,13 +58,12 @@ export function topKDistill(
   return tf.tidy(() => {
     const valid = tf.isFinite(teacherLogprobs); // [N, k]
     // Padding becomes a finite 0 before any arithmetic, where a -Infinity could turn into NaN.
-    const stored = tf.where(valid, teacherLogprobs, 0); // [N, k]
-    const student = tf.div(studentLogits, T) as tf.Tensor2D; // [N, V]
+    const stored = tf.where(valid, teacherLogprobs, tf.zerosLike(teacherLogprobs)) as tf.Tensor2D; // [N, k]
     const teacher = { ids: teacherIds, stored, valid, power: storedTemperature / T };
     const tailed = options.tail === 'bucket' ? withTailBucket : renormalized;
-    const { logP, logQ, outcomes } = tailed(student, teacher);
-    const terms = tf.where(outcomes, divergenceTerms(logP, logQ, options), 0);
-    return tf.mul(tf.sum(terms, 1), T * T) as tf.Tensor1D;
+    const { logP, logQ, outcomes } = tailed(studentLogits, T, teacher);
+    const terms = divergenceTerms(logP, logQ, options);
+    return tf.mul(tf.sum(tf.where(outcomes, terms, tf.zerosLike(terms)), 1), T * T) as tf.Tensor1D;
   });
 }
 
@@ -82,80 +81,105 @@ interface OutcomeLogProbs {
   outcomes: tf.Tensor2D;
 }
 
-function renormalized(student: tf.Tensor2D, teacher: StoredTopK): OutcomeLogProbs {
+function renormalized(logits: tf.Tensor2D, T: number, teacher: StoredTopK): OutcomeLogProbs {
   const { ids, stored, valid, power } = teacher;
   return {
     logP: maskedLogSoftmax(tf.mul(stored, power), valid),
-    logQ: maskedLogSoftmax(gatherEachRow(student, ids), valid),
+    logQ: maskedLogSoftmax(tf.div(gatherEachRow(logits, ids), T), valid),
     outcomes: valid,
   };
 }
 
 /** Outcomes: the k ids, then one bucket for the rest of the vocabulary. */
-function withTailBucket(student: tf.Tensor2D, teacher: StoredTopK): OutcomeLogProbs {
+function withTailBucket(logits: tf.Tensor2D, T: number, teacher: StoredTopK): OutcomeLogProbs {
   const { ids, stored, valid, power } = teacher;
-  const [N, V] = student.shape;
+  const N = logits.shape[0];
   const outcomes = tf.concat([valid, tf.ones([N, 1], 'bool')], 1) as tf.Tensor2D; // [N, k + 1]
-  const logFloor = Math.log(TAIL_FLOOR);
-
-  const storedMass = tf.logSumExp(tf.where(valid, stored, LOG_ZERO), 1, true); // [N, 1]
+  const storedMass = tf.logSumExp(tf.where(valid, stored, tf.fill(stored.shape, LOG_ZERO)), 1, true); // [N, 1]
   // 1 - exp(x) through expm1 keeps a small tail exact; rounding can push the stored mass past 1.
   const storedTail = tf.log(tf.maximum(tf.neg(tf.expm1(storedMass)), TAIL_FLOOR)); // [N, 1]
   const logP = maskedLogSoftmax(tf.mul(tf.concat([stored, storedTail], 1), power), outcomes);
 
-  // The student's tail is summed over the ids outside the top k, not taken as 1 - sum(Q_k), which
-  // cancels catastrophically in float32 when the k ids hold nearly all the mass.
-  const logZ = rowLogSumExp(student); // [N, 1]
-  const outside = tf.where(teacherIdMask(ids, valid, V), LOG_ZERO, student); // [N, V]
-  const studentTail = tf.maximum(tf.sub(rowLogSumExp(outside), logZ), logFloor); // [N, 1]
-  const logQK = tf.sub(gatherEachRow(student, ids), logZ); // [N, k]
-  const logQ = tf.concat([logQK, studentTail], 1) as tf.Tensor2D;
-  return { logP, logQ, outcomes };
+  const studentOutcomes = studentBucketLogProbs(logits, flatIds(ids, logits.shape[1]), tf.cast(valid, 'float32'), T);
+  const logQK = tf.slice(studentOutcomes, [0, 0], [N, ids.shape[1]]);
+  const studentTail = tf.maximum(tf.slice(studentOutcomes, [0, ids.shape[1]], [N, 1]), Math.log(TAIL_FLOOR));
+  return { logP, logQ: tf.concat([logQK, studentTail], 1) as tf.Tensor2D, outcomes };
 }
 
 /**
- * logSumExp over each row of [N, V], kept as [N, 1], with its gradient written out as the softmax: tfjs's
- * own gradient goes through an Equal over [N, V] against the max, which costs as much as the rest of the
- * KD step on wasm.
+ * The student's log-probabilities at temperature T of the k ids, then of the rest of the vocabulary as one
+ * outcome, [N, k + 1]; the rest's is the raw log of its mass (-Infinity when that underflows).
+ *
+ * Every pass over [N, V] goes through one softmax (vectorized on wasm, where a separate exp costs 4x more),
+ * and the gradient is written out. With q = softmax(z / T), K a row's valid ids, Q_t the mass outside K and
+ * g = dL/d(outputs):
+ *   dL/dz_i = (1/T) (g_i - q_i sum(g))              for i in K,
+ *   dL/dz_i = (1/T) q_i (g_t / Q_t - sum(g))        outside K.
+ * Both come from `outside`, q with the k ids' probabilities subtracted where they stand (exact zeros), so
+ * that no entry is a large value added to its own negative. For the same reason the rest's mass is summed
+ * over its entries, not taken as 1 - sum(q_K), which cancels catastrophically in float32 when the k ids
+ * hold nearly all the mass.
  */
-const rowLogSumExp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const [input, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
-  const max = tf.max(input, 1, true);
-  const value = tf.add(max, tf.log(tf.sum(tf.exp(tf.sub(input, max)), 1, true))) as tf.Tensor2D; // [N, 1]
-  save([input, value]);
-  return {
-    value,
-    gradFunc: (dy, saved) => {
-      const [kept, lse] = saved as tf.Tensor2D[];
-      return tf.mul(dy, tf.exp(tf.sub(kept, lse)));
-    },
-  };
-}) as (x: tf.Tensor2D) => tf.Tensor2D;
+function studentBucketLogProbs(logits: tf.Tensor2D, flat: tf.Tensor2D, valid: tf.Tensor2D, T: number): tf.Tensor2D {
+  const V = logits.shape[1];
+  const withGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [z, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    const probs = tf.softmax(T === 1 ? z : tf.div(z, T)) as tf.Tensor2D; // [N, V]
+    // The largest probability is 1 / sum(exp(s - max)), so logZ = max - log(max q), as exact as logSumExp.
+    const logZ = tf.sub(tf.div(tf.max(z, 1, true), T), tf.log(tf.max(probs, 1, true))); // [N, 1]
+    const onIds = tf.mul(gatherEachRow(probs, flat, true), valid) as tf.Tensor2D; // [N, k]
+    const outside = tf.sub(probs, scatterRows(flat, onIds, V)); // [N, V]
+    const tailMass = tf.sum(outside, 1, true); // [N, 1]
+    const logQK = tf.sub(tf.div(gatherEachRow(z, flat, true), T), logZ); // [N, k]
+    save([outside, onIds, flat, valid, tailMass]);
+    return {
+      value: tf.concat([logQK, tf.log(tailMass)], 1) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => bucketGradient(dy as tf.Tensor2D, saved, T)),
+    };
+  }) as (z: tf.Tensor2D) => tf.Tensor2D;
+  return withGrad(logits);
+}
+
+function bucketGradient(dy: tf.Tensor2D, saved: tf.Tensor[], T: number): tf.Tensor2D {
+  const [outside, onIds, flat, valid, tailMass] = saved as tf.Tensor2D[];
+  const [N, V] = outside.shape;
+  const k = flat.shape[1];
+  const dyK = tf.mul(tf.slice(dy, [0, 0], [N, k]), valid); // [N, k]
+  const dyTail = tf.slice(dy, [0, k], [N, 1]); // [N, 1]
+  const dySum = tf.add(tf.sum(dyK, 1, true), dyTail); // [N, 1]
+  // 0 where the tail gets no gradient (floored), whose mass may be 0.
+  const perTailMass = tf.where(tf.equal(dyTail, 0), tf.zerosLike(dyTail), tf.div(dyTail, tailMass)); // [N, 1]
+  const onTail = tf.mul(outside, tf.div(tf.sub(perTailMass, dySum), T)); // [N, V]
+  const onK = tf.div(tf.sub(dyK, tf.mul(onIds, dySum)), T) as tf.Tensor2D; // [N, k]
+  return tf.add(onTail, scatterRows(flat, onK, V)) as tf.Tensor2D;
+}
+
+/** [N, V] zeros with values [N, k] added at the flat indices `flat` (row * V + id). */
+function scatterRows(flat: tf.Tensor2D, values: tf.Tensor2D, vocab: number): tf.Tensor2D {
+  const [N, k] = flat.shape;
+  return tf.reshape(tf.scatterND(tf.reshape(flat, [N * k, 1]), tf.reshape(values, [N * k]), [N * vocab]), [N, vocab]);
+}
 
 /** Log-softmax over the entries `valid` marks in each row; the others come out 0, a finite stand-in. */
 function maskedLogSoftmax(x: tf.Tensor2D, valid: tf.Tensor2D): tf.Tensor2D {
-  const logZ = tf.logSumExp(tf.where(valid, x, LOG_ZERO), 1, true); // [N, 1]
-  return tf.where(valid, tf.sub(x, logZ), 0) as tf.Tensor2D;
+  const logZ = tf.logSumExp(tf.where(valid, x, tf.fill(x.shape, LOG_ZERO)), 1, true); // [N, 1]
+  const logSoftmax = tf.sub(x, logZ);
+  return tf.where(valid, logSoftmax, tf.zerosLike(logSoftmax)) as tf.Tensor2D;
 }
 
-/** x[i, ids[i, j]] as [N, k], through the flat index row * V + id (a gather whose gradient wasm has). */
-function gatherEachRow(x: tf.Tensor2D, ids: tf.Tensor2D): tf.Tensor2D {
+/**
+ * x[i, ids[i, j]] as [N, k], through the flat index row * V + id (a gather whose gradient wasm has);
+ * `flat` when the ids already are flat indices.
+ */
+function gatherEachRow(x: tf.Tensor2D, ids: tf.Tensor2D, flat = false): tf.Tensor2D {
   const [N, V] = x.shape;
-  const flat: tf.Tensor = tf.reshape(x, [N * V]);
-  return tf.gather(flat, flatIds(ids, V)) as tf.Tensor2D;
+  const indices = flat ? ids : flatIds(ids, V);
+  return tf.reshape(tf.gather(tf.reshape(x, [N * V]), tf.reshape(indices, [-1])), ids.shape) as tf.Tensor2D;
 }
 
 function flatIds(ids: tf.Tensor2D, vocab: number): tf.Tensor2D {
   const rowStarts = tf.mul(tf.range(0, ids.shape[0], 1, 'int32'), tf.scalar(vocab, 'int32')); // [N]
   return tf.add(tf.expandDims(rowStarts, 1), ids) as tf.Tensor2D; // [N, k]
-}
-
-/** [N, V] true at each row's valid teacher ids; a padding entry marks nothing, whatever its id. */
-function teacherIdMask(ids: tf.Tensor2D, valid: tf.Tensor2D, vocab: number): tf.Tensor2D {
-  const [N, k] = ids.shape;
-  const indices = tf.reshape(flatIds(ids, vocab), [N * k, 1]);
-  const hits = tf.scatterND(indices, tf.reshape(tf.cast(valid, 'float32'), [N * k]), [N * vocab]);
-  return tf.reshape(tf.greater(hits, 0), [N, vocab]) as tf.Tensor2D;
 }
 
 /**
@@ -207,6 +231,21 @@ export function divergenceTerms(logP: tf.Tensor, logQ: tf.Tensor, options: Diver
       const studentPart = tf.mul(tf.exp(logQ), tf.sub(logQ, logM));
       return tf.add(tf.mul(teacherPart, beta), tf.mul(studentPart, 1 - beta));
     }
+  }
+}
+
+/**
+ * The student's score h in dD/ds = q (h - E_Q[h]) (times 1 - beta for jsd): log q - log p for reverse KL,
+ * log q - log m for jsd; forward KL, whose gradient is q - p, has none.
+ */
+export function studentScore(logP: tf.Tensor2D, logQ: tf.Tensor2D, options: DivergenceOptions): tf.Tensor2D | null {
+  switch (effectiveDivergence(options)) {
+    case 'forward_kl':
+      return null;
+    case 'reverse_kl':
+      return tf.sub(logQ, logP) as tf.Tensor2D;
+    case 'jsd':
+      return tf.sub(logQ, logMixture(logP, logQ, options.beta)) as tf.Tensor2D;
   }
 }
 

@@ -234,6 +234,27 @@ describe('topKDistill', () => {
     }
   });
 
+  it('keeps a tiny student tail exact, and a tail that underflows at the floor with a finite gradient', () => {
+    const c = topKCase(18, 1);
+    // Row 0: the teacher's ids 14 nats above the rest, a tail near 1e-6 that 1 - sum(q_k) would get 10%
+    // wrong in float32. Row 4: 200 nats above, a tail that is 0 in float32 (floored).
+    const lift = (row: number, by: number) => c.ids[row].forEach((id) => (c.student[row][id] += by));
+    lift(0, 14);
+    lift(4, 200);
+    const { ids, logprobs } = topKTensors(c);
+    for (const [label, divergence] of DIVERGENCES.slice(0, 3)) {
+      const options: TopKOptions = { ...divergence, tail: 'bucket', temperature: 1 };
+      const loss = (x: tf.Tensor) => topKDistill(x as tf.Tensor2D, ids, logprobs, options);
+      const expected = c.student.map((z, i) => topKRow64(z, c.ids[i], c.logprobs[i], options));
+      expectClose(loss(tf.tensor2d(c.student)).dataSync(), expected, 1e-6, 1e-5, `${label} loss`);
+      const weights = tf.tensor1d(ROW_WEIGHTS);
+      const actual = tf.grad((x) => tf.sum(tf.mul(loss(x), weights)))(tf.tensor2d(c.student)).dataSync();
+      const reference = (z: number[][]) => sum(z.map((row, i) => ROW_WEIGHTS[i] * topKRow64(row, c.ids[i], c.logprobs[i], options)));
+      expect(actual.every(Number.isFinite), label).toBe(true);
+      expectClose(actual, numericGradient64(reference, c.student).flat(), 2e-5, 1e-3, `${label} gradient`);
+    }
+  });
+
   it('takes jsd with beta 0 and 1 for forward and reverse KL, as TRL does', () => {
     const c = topKCase(16, 1);
     const { ids, logprobs } = topKTensors(c);
