@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { isRecordingGradients } from '../backend/tape.ts';
+import { isRecordingGradients, withoutGradients } from '../backend/tape.ts';
 import type { CompactTensor } from '../formats/compact-tensor.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import { Rng } from '../util/rng.ts';
@@ -226,12 +226,6 @@ export class CausalLM {
     });
   }
 
-  /** The output projection as [D, V]: lm_head, or the tied embedding transposed (gradients reach it). */
-  outputHead(): tf.Tensor2D {
-    if (this.streamedHead()) return tf.tidy(() => tf.concat(this.headChunks().map((c) => this.headColumns(c.start, c.size)), 1) as tf.Tensor2D);
-    return this.config.tieWordEmbeddings ? tf.transpose(this.param(EMBEDDING) as tf.Tensor2D) : (this.param('lm_head.weight') as tf.Tensor2D);
-  }
-
   /** Output head: the tied embedding [V, D] (used transposed) or lm_head [D, V]. */
   logits(hidden: tf.Tensor3D): tf.Tensor3D {
     const [B, T, D] = hidden.shape;
@@ -276,14 +270,25 @@ export class CausalLM {
     return this.frozen?.has(this.headName()) ?? false;
   }
 
-  /** Runs `use` with head columns [start, start + size) as [D, size] (a streamed head's), freed after. */
+  /**
+   * Runs `use` with head columns [start, start + size) as [D, size], freed after: a streamed head's, or a
+   * slice of the resident one (outside any gradient: losses that read heads this way treat them as frozen).
+   */
   withHeadColumns<T>(start: number, size: number, use: (columns: tf.Tensor2D) => T): T {
-    const { tensor, pinned } = this.frozen!.headColumns(this.headName(), start, size);
+    const { tensor, pinned } = this.streamedHead() ? this.frozen!.headColumns(this.headName(), start, size) : { tensor: this.residentHeadColumns(start, size), pinned: false };
     try {
       return use(tensor);
     } finally {
       if (!pinned) tensor.dispose();
     }
+  }
+
+  private residentHeadColumns(start: number, size: number): tf.Tensor2D {
+    return withoutGradients(() =>
+      this.config.tieWordEmbeddings
+        ? tf.tidy(() => tf.transpose(tf.slice(this.param(EMBEDDING), [start, 0], [size, -1])) as tf.Tensor2D)
+        : (tf.slice(this.param('lm_head.weight'), [0, start], [-1, size]) as tf.Tensor2D),
+    );
   }
 
   /** A streamed head's rows for these token ids, [n, D]: their logits are hidden . row. */
@@ -299,12 +304,6 @@ export class CausalLM {
     const chunks = [];
     for (let start = 0; start < V; start += rows) chunks.push({ start, size: Math.min(rows, V - start) });
     return chunks;
-  }
-
-  /** Head columns [start, start + size) as [D, size], a new tensor (pinned uploads are copied). */
-  private headColumns(start: number, size: number): tf.Tensor2D {
-    const { tensor, pinned } = this.frozen!.headColumns(this.headName(), start, size);
-    return pinned ? (tf.clone(tensor) as tf.Tensor2D) : tensor;
   }
 
   readonly param = (name: string): tf.Tensor => {

@@ -238,8 +238,8 @@ const distill = z
       .enum(['auto', 'stored', 'online', 'sequence'])
       .default('auto')
       .describe('stored: top-k from the generated data; online: the local teacher\'s full distribution at every step; sequence: CE on the teacher\'s text; auto: stored, else online, else sequence'),
-    rows_per_chunk: positiveInt().default(256).describe('online: positions per chunk of the full-vocabulary loss'),
-    vocab_per_chunk: positiveInt().default(8192).describe('online: vocabulary entries per chunk'),
+    rows_per_chunk: positiveInt().default(256).describe('online: positions per chunk of the full-vocabulary loss (the teacher\'s logits are made this many rows at a time)'),
+    vocab_per_chunk: positiveInt().default(8192).describe('online, streamed student heads: vocabulary entries per chunk of both models\' logits'),
     on_policy: onPolicy.prefault({}),
     compare_ce: z
       .boolean()

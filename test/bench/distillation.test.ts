@@ -70,6 +70,12 @@ describe('benchChunkedLossMemory', () => {
     expect(chunked.peak.countedBytes).toBeLessThan(unchunked!.peak.countedBytes);
   });
 
+  it('peaks at the same tensor memory whatever the vocabulary', async () => {
+    const shape = { rows: 64, hidden: 8, rowChunk: 16, vocabChunk: 256, unchunked: false };
+    const [narrow, wide] = [await benchChunkedLossMemory({ ...shape, vocab: 1024 }), await benchChunkedLossMemory({ ...shape, vocab: 8192 })];
+    expect(wide.chunked.peak.countedBytes).toBe(narrow.chunked.peak.countedBytes);
+  });
+
   it('skips the unchunked loss when asked', async () => {
     const result = await benchChunkedLossMemory({ rows: 8, hidden: 4, vocab: 100, unchunked: false });
     expect(result.unchunked).toBeNull();

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
 import { localTarget } from '../../src/eval/targets.ts';
 import { writePeftAdapter } from '../../src/export/peft.ts';
@@ -24,6 +24,7 @@ import { loadModel } from '../../src/model/load.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { chunkedCrossEntropy } from '../../trainers/losses/chunked-cross-entropy.ts';
 import { crossEntropy } from '../../trainers/losses/cross-entropy.ts';
+import { distillationObjective } from '../../trainers/losses/distillation-objective.ts';
 import { randomizeLoraB } from '../helpers/lora.ts';
 import { randomIds, TINY_GEMMA2, tinyModel } from '../helpers/tiny-model.ts';
 
@@ -199,5 +200,58 @@ describe('a PEFT adapter evaluated on a streamed base', () => {
     expect(tf.memory().numTensors).toBe(before);
     const resident = await logprobs('resident');
     streamed.forEach((lp, i) => expect(Math.abs(lp - resident[i])).toBeLessThan(1e-4));
+  });
+});
+
+describe('online distillation through a streamed head', () => {
+  it.each([
+    ['qwen2, tied head', { modelType: 'qwen2', attentionBias: true, qkNorm: false, tieWordEmbeddings: true }],
+    ['gemma2, soft-capped', TINY_GEMMA2],
+  ])('gives the loss, its parts and the LoRA gradients of the resident student, with no [N, V] logits (%s)', async (name, overrides) => {
+    const { resident, streamed } = await bothWays(overrides, `online-kd-${name}`);
+    const teacher = tinyModel(overrides, 11);
+    const rng = new Rng(6);
+    const [B, T] = [2, 9];
+    const batch = {
+      inputs: Int32Array.from({ length: B * T }, () => rng.int(23)),
+      targets: Int32Array.from({ length: B * T }, () => rng.int(23)),
+      mask: Float32Array.from({ length: B * T }, (_, i) => (i % 5 === 2 ? 0 : 1)),
+      batchSize: B,
+      seqLen: T,
+      tokens: B * T,
+    };
+    const options = { alpha: 0.4, temperature: 2, divergence: 'jsd', beta: 0.3, tail: 'bucket', storedTemperature: 1 } as const;
+    const run = (student: CausalLM) => {
+      const adapter = LoraAdapter.init(student, lora, 3);
+      randomizeLoraB(adapter, 5, 0.1);
+      const online = { model: teacher, rowsPerChunk: 7, vocabPerChunk: 6 };
+      const observed = new Map<string, number>();
+      const loss = distillationObjective(student, adapter.wrap(student), { ...options, online });
+      const { value, grads } = tf.variableGrads(
+        () => loss(batch, (key, metric) => void observed.set(key, metric.dataSync()[0])),
+        [...adapter.params.values()],
+      );
+      const gradients = new Map([...adapter.params].map(([param, v]) => [param, grads[v.name].dataSync() as Float32Array]));
+      const result = { loss: value.dataSync()[0], observed, gradients };
+      tf.dispose([value, ...Object.values(grads)]);
+      adapter.dispose();
+      return result;
+    };
+    const expected = run(resident);
+    const wholeLogits = vi.spyOn(streamed, 'headLogits');
+    const actual = run(streamed);
+    expect(wholeLogits).not.toHaveBeenCalled();
+    expect(Math.abs(actual.loss - expected.loss)).toBeLessThan(1e-5);
+    for (const key of ['ce', 'kd', 'top1_agreement']) {
+      expect(Math.abs(actual.observed.get(key)! - expected.observed.get(key)!), key).toBeLessThan(1e-5);
+    }
+    expect(expected.observed.get('kd')).toBeGreaterThan(1e-3);
+    for (const [param, g] of expected.gradients) {
+      const scale = Math.max(...g.map(Math.abs));
+      expect(scale).toBeGreaterThan(0);
+      const diff = Math.max(...actual.gradients.get(param)!.map((v, i) => Math.abs(v - g[i])));
+      expect(diff / scale, param).toBeLessThan(1e-4);
+    }
+    [resident, streamed, teacher].forEach((m) => m.dispose());
   });
 });

@@ -16,7 +16,8 @@ import { parseRecipe } from '../../src/recipe/index.ts';
 import { readMetrics } from '../../src/run/metrics.ts';
 import { generateTokens } from '../../src/model/generate.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { chunkedFullDistillLoss } from '../../trainers/losses/chunked-distill.ts';
+import { chunkedFullDistillLoss, headTensorColumns } from '../../trainers/losses/chunked-distill.ts';
+import { teacherRowsDistill } from '../../trainers/losses/teacher-rows-distill.ts';
 import { topKDistill } from '../../trainers/losses/distill.ts';
 import { silentLogger } from '../../src/run/progress.ts';
 import { runRecipe } from '../../src/run/run-recipe.ts';
@@ -96,11 +97,14 @@ describe.skipIf(!available)('on webgpu', () => {
         studentHidden: tf.tensor2d(host.studentHidden, [N, H]), studentHead: tf.tensor2d(host.studentHead, [H, V]),
         teacherHidden: tf.tensor2d(host.teacherHidden, [N, H]), teacherHead: tf.tensor2d(host.teacherHead, [H, V]), mask: tf.tensor1d([1, 1, 0, 1, 1, 1]),
       };
-      const chunked = tf.grads((hidden, head) => chunkedFullDistillLoss({ ...input, studentHidden: hidden as tf.Tensor2D, studentHead: head as tf.Tensor2D }, { divergence: 'jsd', beta: 0.5, temperature: 2, rowChunk: 4, vocabChunk: 5 }))([input.studentHidden, input.studentHead]);
+      const heads = { studentHead: headTensorColumns(input.studentHead), teacherHead: headTensorColumns(input.teacherHead) };
+      const chunked = tf.grad((hidden) => chunkedFullDistillLoss({ ...input, ...heads, studentHidden: hidden as tf.Tensor2D }, { divergence: 'jsd', beta: 0.5, temperature: 2, rowChunk: 4, vocabChunk: 5 }))(input.studentHidden);
+      const teacher = { hidden: input.teacherHidden, logits: (rows: tf.Tensor2D) => tf.matMul(rows, input.teacherHead) as tf.Tensor2D };
+      const rows = tf.grad((l) => teacherRowsDistill(l as tf.Tensor2D, teacher, input.mask, { divergence: 'reverse_kl', beta: 0, temperature: 2, rowChunk: 4 }))(tf.matMul(input.studentHidden, input.studentHead));
       const ids = tf.tensor2d(host.ids, [N, k], 'int32');
       const logprobs = tf.tensor2d(host.logprobs, [N, k]);
       const topK = tf.grad((l) => tf.sum(topKDistill(l as tf.Tensor2D, ids, logprobs, { divergence: 'forward_kl', beta: 0, temperature: 1, tail: 'bucket' })))(tf.tensor2d(host.logits, [N, V]));
-      return Promise.all([...chunked, topK].map(async (t) => Array.from(await t.data())));
+      return Promise.all([chunked, rows, topK].map(async (t) => Array.from(await t.data())));
     };
     const sample = async () => {
       const model = CausalLM.init(resolveModelConfig({ vocabSize: 40, hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2 }), { seed: 2, std: 0.3 });

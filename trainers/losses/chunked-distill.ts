@@ -4,7 +4,7 @@ import {
   checkSameRows,
   divergenceTerms,
   effectiveDivergence,
-  logMixture,
+  studentScore,
   type DivergenceOptions,
 } from './distill.ts';
 import { softcap, softcapSlope } from '../../src/model/softcap.ts';
@@ -12,11 +12,15 @@ import { maskWeights } from './masking.ts';
 
 /**
  * Full-vocabulary distillation from an in-process teacher without materializing [N, V] logits: the loss of
- * fullDistill's masked mean, computed rowChunk x vocabChunk logits at a time, forward and backward.
+ * fullDistill's masked mean, computed rowChunk x vocabChunk logits at a time, forward and backward. It is
+ * the path of students whose output head is frozen and streamed (real-size LoRA bases): both heads are read
+ * a vocabulary span at a time, and only the student's hidden states get a gradient, so memory stays flat
+ * in the vocabulary.
  *
- * Per row chunk, pass 1 streams the log-partitions of both models over the vocabulary chunks (an online
- * logSumExp); pass 2 recomputes each chunk's logits and sums the divergence. The gradient recomputes them
- * once more and applies a written-out dD/dz, because autodiff would keep every chunk's logits alive.
+ * Pass 1 streams the log-partitions of both models over the vocabulary chunks (an online logSumExp); pass 2
+ * recomputes each chunk's logits and sums the divergence. The gradient recomputes them once more and
+ * applies a written-out dD/dz, because autodiff would keep every chunk's logits alive. Each pass walks the
+ * vocabulary outermost, so a streamed head's columns are fetched once per pass.
  *
  * With s = z / T and Q = softmax(s), any D(P, Q) has dD/ds_j = q_j (g_j - E_Q[g]) with g = dD/dq:
  * - forward KL: g = -p / q and E_Q[g] = -1, so dD/ds = q - p;
@@ -27,11 +31,36 @@ import { maskWeights } from './masking.ts';
  * The loss is T^2 * D averaged over the mask, so dL/dz = T * weight * dD/ds.
  */
 
+/** An output head read a vocabulary span at a time ([H, size] columns, freed after `use`), frozen. */
+export interface HeadColumns {
+  /** Its input width H and vocabulary V. */
+  hidden: number;
+  vocab: number;
+  withColumns<T>(start: number, size: number, use: (columns: tf.Tensor2D) => T): T;
+}
+
+/** A resident [H, V] head as HeadColumns. */
+export function headTensorColumns(head: tf.Tensor2D): HeadColumns {
+  const [hidden, vocab] = head.shape;
+  return {
+    hidden,
+    vocab,
+    withColumns: (start, size, use) => {
+      const columns = tf.slice(head, [0, start], [hidden, size]) as tf.Tensor2D;
+      try {
+        return use(columns);
+      } finally {
+        columns.dispose();
+      }
+    },
+  };
+}
+
 export interface ChunkedDistillInput {
-  studentHidden: tf.Tensor2D; // [N, H] final normed hidden states of the student at the scored positions
-  studentHead: tf.Tensor2D; // [H, V] the student's output projection (gets a gradient)
+  studentHidden: tf.Tensor2D; // [N, H] final normed hidden states of the student at the scored positions (gets a gradient)
+  studentHead: HeadColumns; // [H, V]
   teacherHidden: tf.Tensor2D; // [N, Ht] (no gradient)
-  teacherHead: tf.Tensor2D; // [Ht, Vt] (no gradient)
+  teacherHead: HeadColumns; // [Ht, Vt]
   mask: tf.Tensor1D; // [N] 1 = scored
   /** Final-logit soft-caps (Gemma 2), applied to each model's logits before the temperature; null: none. */
   studentCap?: number | null;
@@ -47,29 +76,33 @@ export interface ChunkSizes {
 
 /**
  * Masked mean over positions of T^2 * D between teacher and student over their shared vocabulary range
- * min(V, Vt), with a gradient for studentHidden and studentHead. Equals
+ * min(V, Vt), with a gradient for studentHidden. Equals
  * maskedMean(fullDistill(studentHidden @ studentHead, teacherHidden @ teacherHead), mask).
  */
 export function chunkedFullDistillLoss(input: ChunkedDistillInput, options: DivergenceOptions & ChunkSizes): tf.Scalar {
   checkInput(input, options);
-  const { teacherHidden, teacherHead, mask } = input;
+  const { teacherHidden, mask } = input;
   const T = options.temperature;
-  const V = Math.min(input.studentHead.shape[1], teacherHead.shape[1]);
-  const rows = spans(input.studentHidden.shape[0], options.rowChunk);
-  const caps = { student: input.studentCap ?? null, teacher: input.teacherCap ?? null };
-  const plan: Plan = { rows, vocab: spans(V, options.vocabChunk), options, caps };
+  const V = Math.min(input.studentHead.vocab, input.teacherHead.vocab);
+  const plan: Plan = {
+    rows: spans(input.studentHidden.shape[0], options.rowChunk),
+    vocab: spans(V, options.vocabChunk),
+    options,
+    caps: { student: input.studentCap ?? null, teacher: input.teacherCap ?? null },
+    heads: { student: input.studentHead, teacher: input.teacherHead },
+  };
 
   const lossWithGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [hidden, head, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const [hidden, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
     const weights = maskWeights(mask); // [N]
-    const stats = rowStatistics(plan, { hidden, head, teacherHidden, teacherHead });
-    save([hidden, head, teacherHidden, teacherHead, weights, stats.studentLogZ, stats.teacherLogZ, stats.studentMoment]);
+    const stats = rowStatistics(plan, { student: hidden, teacher: teacherHidden });
+    save([hidden, teacherHidden, weights, stats.studentLogZ, stats.teacherLogZ, stats.studentMoment]);
     return {
       value: tf.mul(tf.sum(tf.mul(stats.divergence, weights)), T * T) as tf.Scalar,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => backward(plan, saved, dy)),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => [backward(plan, saved, dy)]),
     };
-  }) as (hidden: tf.Tensor2D, head: tf.Tensor2D) => tf.Scalar;
-  return tf.tidy(() => lossWithGrad(input.studentHidden, input.studentHead));
+  }) as (hidden: tf.Tensor2D) => tf.Scalar;
+  return tf.tidy(() => lossWithGrad(input.studentHidden));
 }
 
 interface Span {
@@ -82,13 +115,19 @@ interface Plan {
   vocab: Span[]; // covers [0, min(V, Vt))
   options: DivergenceOptions;
   caps: { student: number | null; teacher: number | null };
+  heads: { student: HeadColumns; teacher: HeadColumns };
 }
 
-interface Models {
-  hidden: tf.Tensor2D; // [N, H] or a row chunk of it
-  head: tf.Tensor2D; // [H, V]
-  teacherHidden: tf.Tensor2D; // [N, Ht] or a row chunk of it
-  teacherHead: tf.Tensor2D; // [Ht, Vt]
+/** Both models' final hidden states, [N, H] and [N, Ht] (or a row chunk of them). */
+interface Hidden {
+  student: tf.Tensor2D;
+  teacher: tf.Tensor2D;
+}
+
+/** Both heads' columns for one vocabulary chunk. */
+interface Columns {
+  student: tf.Tensor2D;
+  teacher: tf.Tensor2D;
 }
 
 /** Per row, [N] each: both log-partitions at temperature T, D, and E_Q[h] (see the file comment). */
@@ -99,90 +138,105 @@ type RowStatistics = {
   studentMoment: tf.Tensor1D;
 };
 
-function rowStatistics(plan: Plan, models: Models): RowStatistics {
-  const parts = plan.rows.map((rows) => tf.tidy(() => rowChunkStatistics(plan, sliceRows(models, rows))));
-  const join = (key: keyof RowStatistics) => tf.concat(parts.map((part) => part[key])) as tf.Tensor1D;
-  const joined: RowStatistics = {
-    studentLogZ: join('studentLogZ'),
-    teacherLogZ: join('teacherLogZ'),
-    divergence: join('divergence'),
-    studentMoment: join('studentMoment'),
+/** Runs `each` for every vocabulary chunk with both heads' columns for it, freed after. */
+function forEachVocabChunk(plan: Plan, each: (cols: Columns) => void): void {
+  const { student, teacher } = plan.heads;
+  for (const { start, size } of plan.vocab) {
+    student.withColumns(start, size, (s) => teacher.withColumns(start, size, (t) => each({ student: s, teacher: t })));
+  }
+}
+
+/** One running total per row chunk; `add` frees what it replaces. */
+class RowTotals {
+  private readonly totals: (tf.Tensor | null)[];
+
+  constructor(plan: Plan) {
+    this.totals = plan.rows.map(() => null);
+  }
+
+  add(row: number, next: tf.Tensor, combine: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor = tf.add): void {
+    this.totals[row] = accumulate(this.totals[row], next, combine);
+  }
+
+  get(row: number): tf.Tensor {
+    return this.totals[row]!;
+  }
+
+  /** All rows' totals, joined along the first axis; the parts are freed. */
+  join(): tf.Tensor {
+    const joined = tf.concat(this.totals as tf.Tensor[]);
+    tf.dispose(this.totals as tf.Tensor[]);
+    return joined;
+  }
+}
+
+function rowStatistics(plan: Plan, hidden: Hidden): RowStatistics {
+  const studentLogZ = new RowTotals(plan);
+  const teacherLogZ = new RowTotals(plan);
+  forEachVocabChunk(plan, (cols) =>
+    plan.rows.forEach((rows, r) => {
+      const [s, t] = tf.tidy(() => {
+        const { student, teacher } = chunkLogits(sliceRows(hidden, rows), cols, plan);
+        return [tf.logSumExp(student, 1), tf.logSumExp(teacher, 1)];
+      });
+      studentLogZ.add(r, s, logAddExp);
+      teacherLogZ.add(r, t, logAddExp);
+    }),
+  );
+  const divergence = new RowTotals(plan);
+  const studentMoment = new RowTotals(plan);
+  forEachVocabChunk(plan, (cols) =>
+    plan.rows.forEach((rows, r) => {
+      const [d, m] = tf.tidy(() => {
+        const logZ = { student: tf.expandDims(studentLogZ.get(r), 1), teacher: tf.expandDims(teacherLogZ.get(r), 1) } as LogPartitions;
+        const { logP, logQ } = chunkLogProbs(sliceRows(hidden, rows), cols, logZ, plan);
+        // Separate tidies free each formula's [R, C] temporaries before the next one makes its own.
+        const divergencePart = tf.tidy(() => tf.sum(divergenceTerms(logP, logQ, plan.options), 1));
+        return [divergencePart, tf.tidy(() => momentPart(logP, logQ, plan.options))];
+      });
+      divergence.add(r, d);
+      studentMoment.add(r, m);
+    }),
+  );
+  return {
+    studentLogZ: studentLogZ.join() as tf.Tensor1D,
+    teacherLogZ: teacherLogZ.join() as tf.Tensor1D,
+    divergence: divergence.join() as tf.Tensor1D,
+    studentMoment: studentMoment.join() as tf.Tensor1D,
   };
-  parts.forEach((part) => tf.dispose(Object.values(part)));
-  return joined;
 }
 
-function rowChunkStatistics(plan: Plan, rows: Models): RowStatistics {
-  const { options } = plan;
-  let studentLogZ: tf.Tensor1D | null = null; // [R]
-  let teacherLogZ: tf.Tensor1D | null = null;
-  for (const cols of plan.vocab) {
-    const [s, t] = tf.tidy(() => {
-      const { student, teacher } = chunkLogits(rows, cols, plan);
-      return [tf.logSumExp(student, 1), tf.logSumExp(teacher, 1)] as tf.Tensor1D[];
-    });
-    studentLogZ = accumulate(studentLogZ, s, logAddExp);
-    teacherLogZ = accumulate(teacherLogZ, t, logAddExp);
-  }
-  const logZ = { student: tf.expandDims(studentLogZ!, 1), teacher: tf.expandDims(teacherLogZ!, 1) } as LogPartitions;
-  let divergence: tf.Tensor1D | null = null; // [R]
-  let studentMoment: tf.Tensor1D | null = null;
-  for (const cols of plan.vocab) {
-    const [d, m] = tf.tidy(() => {
-      const { logP, logQ } = chunkLogProbs(rows, cols, logZ, plan);
-      // Separate tidies free each formula's [R, C] temporaries before the next one makes its own.
-      const divergencePart = tf.tidy(() => tf.sum(divergenceTerms(logP, logQ, options), 1) as tf.Tensor1D);
-      return [divergencePart, tf.tidy(() => momentPart(logP, logQ, options))];
-    });
-    divergence = accumulate(divergence, d);
-    studentMoment = accumulate(studentMoment, m);
-  }
-  return { studentLogZ: studentLogZ!, teacherLogZ: teacherLogZ!, divergence: divergence!, studentMoment: studentMoment! };
-}
-
-/** dL/d hidden and dL/d head, walking the same chunks as the forward pass. */
-function backward(plan: Plan, saved: tf.Tensor[], dy: tf.Tensor): tf.Tensor[] {
-  const [hidden, head, teacherHidden, teacherHead] = saved.slice(0, 4) as tf.Tensor2D[];
-  const [weights, studentLogZ, teacherLogZ, studentMoment] = saved.slice(4);
+/** dL/d hidden, walking the same chunks as the forward pass. */
+function backward(plan: Plan, saved: tf.Tensor[], dy: tf.Tensor): tf.Tensor2D {
+  const [student, teacher, weights, studentLogZ, teacherLogZ, studentMoment] = saved as tf.Tensor2D[];
   const { options } = plan;
   const T = options.temperature;
-  const models = { hidden, head, teacherHidden, teacherHead };
   const perRow = tf.stack([studentLogZ, teacherLogZ, studentMoment, tf.mul(tf.mul(weights, dy), T)], 1); // [N, 4]
-  const dHeadChunks: (tf.Tensor2D | null)[] = plan.vocab.map(() => null); // [H, C] each
-  const dHiddenRows: tf.Tensor2D[] = []; // [R, H] each
-  for (const rows of plan.rows) {
-    const rowModels = sliceRows(models, rows);
-    const [logZS, logZT, moment, scale] = tf.split(tf.slice(perRow, [rows.start, 0], [rows.size, 4]), 4, 1); // [R, 1] each
-    const logZ = { student: logZS, teacher: logZT } as LogPartitions;
-    let dHidden: tf.Tensor2D | null = null;
-    for (const [j, cols] of plan.vocab.entries()) {
-      const [dHiddenPart, dHeadPart] = tf.tidy(() => {
-        const { logP, logQ } = chunkLogProbs(rowModels, cols, logZ, plan);
+  const dHidden = new RowTotals(plan); // [R, H] each
+  forEachVocabChunk(plan, (cols) =>
+    plan.rows.forEach((rows, r) => {
+      const part = tf.tidy(() => {
+        const [logZS, logZT, moment, scale] = tf.split(tf.slice(perRow, [rows.start, 0], [rows.size, 4]), 4, 1); // [R, 1] each
+        const { logP, logQ } = chunkLogProbs(sliceRows({ student, teacher }, rows), cols, { student: logZS, teacher: logZT } as LogPartitions, plan);
         const dCapped = tf.tidy(() => tf.mul(divergenceGradient(logP, logQ, moment, options), scale)); // [R, C]
         // Through the cap: its slope at the capped logits, which are (log q + log Z) * T.
         const cap = plan.caps.student;
         const dLogits = cap === null ? dCapped : tf.mul(dCapped, softcapSlope(tf.mul(tf.add(logQ, logZS), T), cap));
-        const headCols = sliceColumns(head, cols); // [H, C]
-        const dHiddenPart = tf.matMul(dLogits, headCols, false, true); // [R, H]
-        return [dHiddenPart, tf.matMul(rowModels.hidden, dLogits, true, false)] as tf.Tensor2D[]; // [H, C]
+        return tf.matMul(dLogits, cols.student, false, true); // [R, H]
       });
-      dHidden = accumulate(dHidden, dHiddenPart);
-      dHeadChunks[j] = accumulate(dHeadChunks[j], dHeadPart);
-    }
-    dHiddenRows.push(dHidden!);
-  }
-  const [H, Vs] = head.shape;
-  const cropped = Vs - plan.vocab.reduce((sum, span) => sum + span.size, 0);
-  const dHead = tf.concat([...(dHeadChunks as tf.Tensor2D[]), ...(cropped > 0 ? [tf.zeros([H, cropped])] : [])], 1);
-  return [tf.concat(dHiddenRows, 0), dHead];
+      dHidden.add(r, part);
+    }),
+  );
+  return dHidden.join() as tf.Tensor2D;
 }
 
 /** Both models' (capped) logits at temperature T for one chunk of rows and vocabulary: [R, C] each. */
-function chunkLogits(rows: Models, cols: Span, { options, caps }: Plan): { student: tf.Tensor2D; teacher: tf.Tensor2D } {
+function chunkLogits(rows: Hidden, cols: Columns, { options, caps }: Plan): { student: tf.Tensor2D; teacher: tf.Tensor2D } {
   const T = options.temperature;
+  const atTemperature = (logits: tf.Tensor2D) => (T === 1 ? logits : (tf.div(logits, T) as tf.Tensor2D));
   return {
-    student: tf.div(softcap(tf.matMul(rows.hidden, sliceColumns(rows.head, cols)), caps.student), T),
-    teacher: tf.div(softcap(tf.matMul(rows.teacherHidden, sliceColumns(rows.teacherHead, cols)), caps.teacher), T),
+    student: atTemperature(softcap(tf.matMul(rows.student, cols.student), caps.student)),
+    teacher: atTemperature(softcap(tf.matMul(rows.teacher, cols.teacher), caps.teacher)),
   };
 }
 
@@ -192,23 +246,11 @@ interface LogPartitions {
   teacher: tf.Tensor2D;
 }
 
-function chunkLogProbs(rows: Models, cols: Span, logZ: LogPartitions, plan: Plan): { logP: tf.Tensor2D; logQ: tf.Tensor2D } {
+function chunkLogProbs(rows: Hidden, cols: Columns, logZ: LogPartitions, plan: Plan): { logP: tf.Tensor2D; logQ: tf.Tensor2D } {
   return tf.tidy(() => {
     const { student, teacher } = chunkLogits(rows, cols, plan);
     return { logP: tf.sub(teacher, logZ.teacher), logQ: tf.sub(student, logZ.student) };
   });
-}
-
-/** h of the file comment: log q - log p (reverse KL), log q - log m (jsd); forward KL needs none. */
-function studentScore(logP: tf.Tensor2D, logQ: tf.Tensor2D, options: DivergenceOptions): tf.Tensor2D | null {
-  switch (effectiveDivergence(options)) {
-    case 'forward_kl':
-      return null;
-    case 'reverse_kl':
-      return tf.sub(logQ, logP) as tf.Tensor2D;
-    case 'jsd':
-      return tf.sub(logQ, logMixture(logP, logQ, options.beta)) as tf.Tensor2D;
-  }
 }
 
 /** This chunk's share of E_Q[h] per row, [R]; 0 for forward KL, which has no h. */
@@ -226,13 +268,9 @@ function divergenceGradient(logP: tf.Tensor2D, logQ: tf.Tensor2D, moment: tf.Ten
   return tf.mul(tf.mul(q, tf.sub(h, moment)), weight);
 }
 
-function sliceRows(models: Models, rows: Span): Models {
+function sliceRows(hidden: Hidden, rows: Span): Hidden {
   const take = (x: tf.Tensor2D) => tf.slice(x, [rows.start, 0], [rows.size, x.shape[1]]);
-  return { ...models, hidden: take(models.hidden), teacherHidden: take(models.teacherHidden) };
-}
-
-function sliceColumns(x: tf.Tensor2D, cols: Span): tf.Tensor2D {
-  return tf.slice(x, [0, cols.start], [x.shape[0], cols.size]) as tf.Tensor2D;
+  return { student: take(hidden.student), teacher: take(hidden.teacher) };
 }
 
 /** Consecutive spans of at most `chunk` covering [0, total). */
@@ -243,20 +281,18 @@ function spans(total: number, chunk: number): Span[] {
 }
 
 /** combine(total, next), freeing both: one running total stays alive while the chunks stream through. */
-function accumulate<R extends tf.Tensor>(total: R | null, next: R, combine: (a: R, b: R) => tf.Tensor = tf.add): R {
+function accumulate(total: tf.Tensor | null, next: tf.Tensor, combine: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): tf.Tensor {
   if (total === null) return next;
-  const result = combine(total, next) as R;
+  const result = tf.tidy(() => combine(total, next));
   total.dispose();
   next.dispose();
   return result;
 }
 
 /** log(e^a + e^b), elementwise and stable: the online step of a streamed logSumExp. */
-function logAddExp(a: tf.Tensor1D, b: tf.Tensor1D): tf.Tensor1D {
-  return tf.tidy(() => {
-    const m = tf.maximum(a, b);
-    return tf.add(m, tf.log(tf.add(tf.exp(tf.sub(a, m)), tf.exp(tf.sub(b, m))))) as tf.Tensor1D;
-  });
+function logAddExp(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const m = tf.maximum(a, b);
+  return tf.add(m, tf.log(tf.add(tf.exp(tf.sub(a, m)), tf.exp(tf.sub(b, m)))));
 }
 
 function checkInput(input: ChunkedDistillInput, options: DivergenceOptions & ChunkSizes): void {
@@ -271,10 +307,10 @@ function checkInput(input: ChunkedDistillInput, options: DivergenceOptions & Chu
   if (studentHidden.shape[0] === 0) throw new RangeError(`${caller}: studentHidden has no rows`);
   checkSameRows(caller, studentHidden, 'studentHidden', teacherHidden, 'teacherHidden');
   checkSameRows(caller, studentHidden, 'studentHidden', mask, 'mask');
-  if (studentHidden.shape[1] !== studentHead.shape[0]) {
-    throw new RangeError(`${caller}: studentHidden [${studentHidden.shape}] does not match studentHead [${studentHead.shape}]`);
+  if (studentHidden.shape[1] !== studentHead.hidden) {
+    throw new RangeError(`${caller}: studentHidden [${studentHidden.shape}] does not match studentHead [${studentHead.hidden}, ${studentHead.vocab}]`);
   }
-  if (teacherHidden.shape[1] !== teacherHead.shape[0]) {
-    throw new RangeError(`${caller}: teacherHidden [${teacherHidden.shape}] does not match teacherHead [${teacherHead.shape}]`);
+  if (teacherHidden.shape[1] !== teacherHead.hidden) {
+    throw new RangeError(`${caller}: teacherHidden [${teacherHidden.shape}] does not match teacherHead [${teacherHead.hidden}, ${teacherHead.vocab}]`);
   }
 }

@@ -13,11 +13,13 @@ import type { Batch } from '../../datasets/batches.ts';
 import { withoutGradients } from '../../src/backend/tape.ts';
 import type { BatchLayout, CausalLM } from '../../src/model/causal-lm.ts';
 import type { Projection } from '../../src/model/layers.ts';
+import { headTopK } from '../../src/model/streamed-head.ts';
 import type { LossFn, MetricSink } from '../loop.ts';
 import { chunkedCrossEntropy } from './chunked-cross-entropy.ts';
-import { chunkedFullDistillLoss } from './chunked-distill.ts';
 import { batchLayout } from './next-token.ts';
+import { chunkedFullDistillLoss, type HeadColumns } from './chunked-distill.ts';
 import { crossEntropy } from './cross-entropy.ts';
+import { teacherRowsDistill, type RowTeacher } from './teacher-rows-distill.ts';
 import { combineLosses, maskedMean, top1Agreement, topKDistill, type DivergenceOptions } from './distill.ts';
 
 export interface DistillObjectiveOptions extends DivergenceOptions {
@@ -44,24 +46,34 @@ export function distillationObjective(model: CausalLM, project: Projection, opti
     const layout = batchLayout(batch);
     const hidden = tf.reshape(model.hidden(inputs, undefined, project, layout), [B * T, -1]) as tf.Tensor2D;
     const mask = tf.tensor1d(batch.mask);
-    if (!batch.softLabels && !options.online && model.streamedHead()) {
-      const ce = chunkedCrossEntropy(hidden, model, batch.targets, mask);
+    const teacherHidden = () => onlineTeacherHidden(options.online!, inputs, layout);
+    const combined = (ce: tf.Scalar, kd: tf.Scalar | null) => {
       observe('ce', ce);
-      return ce;
+      if (!kd) return ce;
+      observe('kd', kd);
+      // The student's own samples teach through the teacher's distribution alone (GKD): CE would reinforce them.
+      return combineLosses(ce, kd, batch.onPolicy ? 1 : options.alpha);
+    };
+    if (!batch.softLabels && model.streamedHead()) {
+      // A streamed head's [N, V] logits are never made: CE and online KD walk its vocabulary chunks.
+      const ce = chunkedCrossEntropy(hidden, model, batch.targets, mask);
+      return combined(ce, options.online ? streamedOnlineKd(model, hidden, teacherHidden(), mask, options.online, options, observe) : null);
     }
     const logits = model.headLogits(hidden); // [B*T, V]
     const ce = crossEntropy(logits, tf.tensor1d(batch.targets, 'int32'), mask);
-    observe('ce', ce);
     const kd = batch.softLabels
       ? storedKd(logits, batch, mask, options, observe)
       : options.online
-        ? onlineKd({ hidden, head: model.outputHead(), logits, cap: model.config.finalLogitSoftcap }, { inputs, layout }, mask, options.online, options, observe)
+        ? onlineKd(logits, teacherHidden(), mask, options.online, options, observe)
         : null;
-    if (!kd) return ce;
-    observe('kd', kd);
-    // The student's own samples teach through the teacher's distribution alone (GKD): CE would reinforce them.
-    return combineLosses(ce, kd, batch.onPolicy ? 1 : options.alpha);
+    return combined(ce, kd);
   };
+}
+
+/** The teacher's final hidden states [B*T, Ht], off the tape: its activations (and streamed weights) need not wait for the backward pass. */
+function onlineTeacherHidden(online: OnlineTeacher, inputs: tf.Tensor2D, layout: BatchLayout | undefined): tf.Tensor2D {
+  const [B, T] = inputs.shape;
+  return withoutGradients(() => tf.reshape(online.model.hidden(inputs, undefined, online.project, layout), [B * T, -1]) as tf.Tensor2D);
 }
 
 /** KD against the batch's top-k soft labels, over the scored positions that have them. */
@@ -75,42 +87,75 @@ function storedKd(logits: tf.Tensor2D, batch: Batch, mask: tf.Tensor1D, options:
   return maskedMean(topKDistill(logits, teacherIds, teacherLogprobs, options), labelled);
 }
 
-/** KD against the full distribution of a teacher run on the same inputs (no gradient reaches the teacher). */
+/**
+ * KD against the full distribution of a teacher run on the same inputs (no gradient reaches the teacher),
+ * from the student's logits; the teacher's are made a chunk of rows at a time from its final hidden states.
+ */
 function onlineKd(
-  student: { hidden: tf.Tensor2D; head: tf.Tensor2D; logits: tf.Tensor2D; cap: number | null },
-  { inputs, layout }: { inputs: tf.Tensor2D; layout?: BatchLayout },
+  logits: tf.Tensor2D,
+  teacherHidden: tf.Tensor2D,
   mask: tf.Tensor1D,
   online: OnlineTeacher,
   options: DistillObjectiveOptions,
   observe: MetricSink,
 ): tf.Scalar {
-  const [B, T] = inputs.shape;
-  // Off the tape: the frozen teacher's activations (and streamed weights) need not wait for the backward pass.
-  const { teacherHidden, teacherHead } = withoutGradients(() => ({
-    teacherHidden: tf.reshape(online.model.hidden(inputs, undefined, online.project, layout), [B * T, -1]) as tf.Tensor2D,
-    teacherHead: online.model.outputHead(),
-  }));
-  observe('top1_agreement', onlineAgreement(student.logits, teacherHidden, teacherHead, mask, online.rowsPerChunk));
-  return chunkedFullDistillLoss(
-    { studentHidden: student.hidden, studentHead: student.head, teacherHidden, teacherHead, mask, studentCap: student.cap, teacherCap: online.model.config.finalLogitSoftcap },
-    { ...options, rowChunk: online.rowsPerChunk, vocabChunk: online.vocabPerChunk },
+  const teacher = { hidden: teacherHidden, logits: (rows: tf.Tensor2D) => withoutGradients(() => online.model.headLogits(rows)) };
+  observe('top1_agreement', onlineAgreement(logits, teacher, mask, online.rowsPerChunk));
+  return teacherRowsDistill(logits, teacher, mask, { ...options, rowChunk: online.rowsPerChunk });
+}
+
+/**
+ * Online KD for a student whose head is streamed (frozen): both heads are read a vocabulary chunk at a
+ * time, so no [N, V] logits of either model exist.
+ */
+function streamedOnlineKd(
+  model: CausalLM,
+  hidden: tf.Tensor2D,
+  teacherHidden: tf.Tensor2D,
+  mask: tf.Tensor1D,
+  online: OnlineTeacher,
+  options: DistillObjectiveOptions,
+  observe: MetricSink,
+): tf.Scalar {
+  observe(
+    'top1_agreement',
+    withoutGradients(() => {
+      const top1 = (m: CausalLM, h: tf.Tensor2D) => tf.squeeze(headTopK(m, h, 1).ids, [1]);
+      return maskedMean(tf.cast(tf.equal(top1(model, hidden), top1(online.model, teacherHidden)), 'float32') as tf.Tensor1D, mask);
+    }),
   );
+  const input = {
+    studentHidden: hidden,
+    studentHead: modelHead(model),
+    teacherHidden,
+    teacherHead: modelHead(online.model),
+    mask,
+    studentCap: model.config.finalLogitSoftcap,
+    teacherCap: online.model.config.finalLogitSoftcap,
+  };
+  return chunkedFullDistillLoss(input, { ...options, rowChunk: online.rowsPerChunk, vocabChunk: online.vocabPerChunk });
+}
+
+function modelHead(model: CausalLM): HeadColumns {
+  const { hiddenSize, vocabSize } = model.config;
+  return { hidden: hiddenSize, vocab: vocabSize, withColumns: (start, size, use) => model.withHeadColumns(start, size, use) };
 }
 
 /**
  * Top-1 agreement with the teacher, whose logits are made a chunk of rows at a time so no [N, V] teacher
  * logits exist at once; the student's are already there (the CE needs them).
  */
-function onlineAgreement(logits: tf.Tensor2D, teacherHidden: tf.Tensor2D, teacherHead: tf.Tensor2D, mask: tf.Tensor1D, rows: number): tf.Scalar {
+function onlineAgreement(logits: tf.Tensor2D, teacher: RowTeacher, mask: tf.Tensor1D, rows: number): tf.Scalar {
   const N = logits.shape[0];
-  const V = Math.min(logits.shape[1], teacherHead.shape[1]);
   const agree: tf.Tensor1D[] = [];
   for (let start = 0; start < N; start += rows) {
     const size = Math.min(rows, N - start);
     agree.push(
       tf.tidy(() => {
+        const teacherLogits = teacher.logits(tf.slice(teacher.hidden, [start, 0], [size, -1]));
+        const V = Math.min(logits.shape[1], teacherLogits.shape[1]);
         const studentTop = tf.argMax(tf.slice(logits, [start, 0], [size, V]), 1);
-        const teacherTop = tf.argMax(tf.slice(tf.matMul(tf.slice(teacherHidden, [start, 0], [size, -1]), teacherHead), [0, 0], [size, V]), 1);
+        const teacherTop = tf.argMax(tf.slice(teacherLogits, [0, 0], [size, V]), 1);
         return tf.cast(tf.equal(studentTop, teacherTop), 'float32') as tf.Tensor1D;
       }),
     );
