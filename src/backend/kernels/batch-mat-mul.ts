@@ -43,8 +43,9 @@ function batchMatMul(args: { inputs: BatchMatMulInputs; backend: BackendWasm; at
     return out;
   }
   const scratch: TensorInfo[] = [];
+  const packed = packedWeights(backend);
   try {
-    if (costIfSwapped(left, right, batchShape) < costIfDirect(left, right)) {
+    if (costIfSwapped(left, right, batchShape) < costIfDirect(left, right, packed.packingIsFree(right))) {
       // C^T = op(B)^T op(A)^T: the transposes that op() asks for cancel out; only C^T needs one.
       const outT = allocate(backend, scratch, [...batchShape, right.cols, left.rows]);
       const product = { info: outT, batchShape, rows: right.cols, cols: left.rows, transposed: false };
@@ -53,6 +54,7 @@ function batchMatMul(args: { inputs: BatchMatMulInputs; backend: BackendWasm; at
     } else {
       const product = { info: out, batchShape, rows: left.rows, cols: right.cols, transposed: false };
       multiply(backend, rowMajor(backend, scratch, left), rowMajor(backend, scratch, right), product);
+      packed.noteDirect(right);
     }
   } finally {
     for (const info of scratch) backend.disposeData(info.dataId);
@@ -82,7 +84,7 @@ function flip(m: Operand): Operand {
   return { ...m, rows: m.cols, cols: m.rows, transposed: !m.transposed };
 }
 
-function size(m: Operand): number {
+function size(m: Pick<Operand, 'batchShape' | 'rows' | 'cols'>): number {
   return util.sizeFromShape(m.batchShape) * m.rows * m.cols;
 }
 
@@ -96,9 +98,88 @@ function size(m: Operand): number {
 const TRANSPOSE_COST = 1;
 const PACK_COST = 3;
 
-/** C = op(A) op(B): transposed operands are copied, B is packed. */
-function costIfDirect(a: Operand, b: Operand): number {
-  return TRANSPOSE_COST * ((a.transposed ? size(a) : 0) + (b.transposed ? size(b) : 0)) + PACK_COST * size(b);
+/** C = op(A) op(B): transposed operands are copied, B is packed unless its packing is kept from before. */
+function costIfDirect(a: Operand, b: Operand, packingIsFree: boolean): number {
+  return TRANSPOSE_COST * ((a.transposed ? size(a) : 0) + (b.transposed ? size(b) : 0)) + (packingIsFree ? 0 : PACK_COST * size(b));
+}
+
+/**
+ * tfjs-backend-wasm keeps XNNPACK's packed copy of a product's right matrix, keyed by its tensor id, until
+ * that tensor is disposed. A weight multiplied again and again (decoding: one row at a time) therefore
+ * packs once if it goes to XNNPACK as the right operand; the cost model, which charges packing to every
+ * product, would instead copy it transposed on every call (1 GFLOP/s where the kept packing reaches 10).
+ * This tracks which right matrices are packed, and lets a matrix already seen as a right operand be packed
+ * for keeps while the packed copies this adds stay under a budget of the wasm heap.
+ */
+export class PackedWeights {
+  /** Right matrices seen (by data id), and whether their packing is kept. */
+  private readonly seen = new WeakMap<object, { packed: boolean }>();
+  /** Bytes of kept packings this rule chose, by data id, until their tensors are disposed. */
+  private readonly chosen = new Map<object, number>();
+  private chosenBytes = 0;
+
+  constructor(private readonly budgetBytes: number) {}
+
+  /** Whether a direct product would find `b` packed, or may pack it for keeps now. */
+  packingIsFree(b: PackedOperand): boolean {
+    if (!storedAsIs(b)) return false;
+    const entry = this.seen.get(b.info.dataId);
+    if (entry === undefined) {
+      this.seen.set(b.info.dataId, { packed: false });
+      return false;
+    }
+    if (entry.packed) return true;
+    const bytes = size(b) * Float32Array.BYTES_PER_ELEMENT;
+    if (this.chosenBytes + bytes > this.budgetBytes) return false;
+    this.chosen.set(b.info.dataId, bytes);
+    this.chosenBytes += bytes;
+    return true;
+  }
+
+  /** After a direct product: the backend now keeps b's packing if b is one stored matrix. */
+  noteDirect(b: PackedOperand): void {
+    if (storedAsIs(b)) this.seen.set(b.info.dataId, { packed: true });
+  }
+
+  disposed(dataId: object): void {
+    const bytes = this.chosen.get(dataId);
+    if (bytes === undefined) return;
+    this.chosenBytes -= bytes;
+    this.chosen.delete(dataId);
+  }
+}
+
+/** What PackedWeights reads of a right operand. */
+export type PackedOperand = Pick<Operand, 'batchShape' | 'rows' | 'cols' | 'transposed'> & { info: { dataId: object } };
+
+/** One matrix multiplied from its own memory (a view or a transposed copy gets a new id each time). */
+function storedAsIs(m: PackedOperand): boolean {
+  return !m.transposed && util.sizeFromShape(m.batchShape) === 1;
+}
+
+/**
+ * Packings kept by choice: all of a model up to 64M parameters (decoding the benchmark model: 104 -> 224
+ * tokens/s on 1 thread), a bounded share of a large one's pinned uploads beside the memory plan's margin.
+ */
+const PACKED_WEIGHTS_BUDGET_BYTES = 256 * 1024 * 1024;
+
+const packedWeightsByBackend = new WeakMap<object, PackedWeights>();
+
+/** The backend's tracker, which learns of each disposal through its disposeData. */
+function packedWeights(backend: BackendWasm): PackedWeights {
+  let packed = packedWeightsByBackend.get(backend);
+  if (packed === undefined) {
+    const tracker = new PackedWeights(PACKED_WEIGHTS_BUDGET_BYTES);
+    const dispose = backend.disposeData.bind(backend);
+    backend.disposeData = (dataId, force) => {
+      const freed = dispose(dataId, force);
+      if (freed) tracker.disposed(dataId);
+      return freed;
+    };
+    packedWeightsByBackend.set(backend, tracker);
+    packed = tracker;
+  }
+  return packed;
 }
 
 /** C^T = op(B)^T op(A)^T: untransposed operands are copied, A is packed, and C^T is transposed back. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { broadcastIndex } from '../../../src/backend/kernels/batch-mat-mul.ts';
+import { broadcastIndex, PackedWeights, type PackedOperand } from '../../../src/backend/kernels/batch-mat-mul.ts';
 import { expectSameResults, on, randomTensor } from './compare.ts';
 
 /** a @ b on wasm and on cpu, for shapes that take each of the kernel's paths. */
@@ -79,5 +79,43 @@ describe('broadcastIndex', () => {
     expect([0, 1, 2, 3, 4, 5].map((i) => broadcastIndex(i, [2, 3], [2, 1]))).toEqual([0, 0, 0, 1, 1, 1]);
     expect([0, 1, 2, 3, 4, 5].map((i) => broadcastIndex(i, [2, 3], [3]))).toEqual([0, 1, 2, 0, 1, 2]);
     expect([0, 5].map((i) => broadcastIndex(i, [2, 3], []))).toEqual([0, 0]);
+  });
+});
+
+describe('packings kept for right matrices used again', () => {
+  it('gives the cpu backend\'s products when one weight meets many single rows, and after it is disposed and replaced', async () => {
+    const f = () => {
+      const outputs: tf.Tensor[] = [];
+      for (const seed of [3, 4]) {
+        const weight = randomTensor([48, 40], seed);
+        // One row at a time, as decoding runs: from the second product on, the packing is kept.
+        for (let row = 0; row < 4; row++) outputs.push(tf.matMul(randomTensor([1, 48], 10 * seed + row), weight));
+        outputs.push(tf.matMul(randomTensor([5, 48], seed), weight));
+        weight.dispose(); // the next weight may take its memory: no stale packing may be read
+      }
+      return outputs;
+    };
+    expectSameResults(await on('wasm', f), await on('cpu', f));
+  });
+
+  it('packs a matrix for keeps from its second use, within the budget, and frees the budget when it is disposed', () => {
+    const packed = new PackedWeights(2 * 10 * 10 * 4);
+    const matrix = (rows = 10): PackedOperand => ({ info: { dataId: {} }, batchShape: [], rows, cols: 10, transposed: false });
+    const [a, b, c] = [matrix(), matrix(), matrix()];
+    expect(packed.packingIsFree(a)).toBe(false); // first use: packing is charged
+    expect(packed.packingIsFree(a)).toBe(true); // used again: kept from now on
+    expect(packed.packingIsFree(b)).toBe(false);
+    expect(packed.packingIsFree(b)).toBe(true);
+    expect(packed.packingIsFree(c)).toBe(false);
+    expect(packed.packingIsFree(c)).toBe(false); // the budget holds two
+    packed.disposed(a.info.dataId);
+    expect(packed.packingIsFree(c)).toBe(true);
+    // A matrix the backend packed in a direct product costs nothing more, whatever the budget.
+    const big = matrix(1000);
+    packed.noteDirect(big);
+    expect(packed.packingIsFree(big)).toBe(true);
+    // Transposed or batched operands are copies with new ids: never kept.
+    expect(packed.packingIsFree({ ...a, transposed: true })).toBe(false);
+    expect(packed.packingIsFree({ ...a, batchShape: [2] })).toBe(false);
   });
 });
