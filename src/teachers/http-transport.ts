@@ -9,6 +9,8 @@ export interface TransportOptions {
   nowMs?: () => number;
   /** The real fetch, replaceable in tests. */
   fetch?: typeof fetch;
+  /** Called once the whole body has been read (the request pool's `Attempt.received`). */
+  received?: () => void;
 }
 
 const EXCERPT_CHARS = 200;
@@ -17,7 +19,9 @@ const EXCERPT_CHARS = 200;
  * A `fetch` to hand to the provider clients (ollama, openai). It reads the whole body itself, so a dropped
  * connection and a non-2xx status surface here as TeacherErrors that name the URL, the same for every
  * client, before the client's own error handling sees anything. It does not parse the body: a labeled
- * answer runs to hundreds of kilobytes, and the client parses it anyway (see reportMalformedJson).
+ * answer runs to hundreds of kilobytes, and the client parses it anyway (see reportMalformedJson). Once the
+ * body is in, it reports `received` and hands the body over only after the event loop's pending I/O: when
+ * answers arrive together, each one's slot goes to the next request before any of them is parsed.
  */
 export function createTransport(options: TransportOptions): typeof fetch {
   const baseFetch = options.fetch ?? fetch;
@@ -26,16 +30,18 @@ export function createTransport(options: TransportOptions): typeof fetch {
     const url = urlOf(input);
     const signal = init?.signal ? AbortSignal.any([init.signal, options.signal]) : options.signal;
     let response: Response;
-    let body: string;
+    let body: ArrayBuffer;
     try {
       response = await baseFetch(input, { ...init, signal });
-      body = await response.text();
+      body = await response.arrayBuffer();
     } catch (error) {
       if (options.signal.aborted) throw options.signal.reason ?? error;
       throw new TeacherNetworkError(url, error);
     }
+    options.received?.();
+    await new Promise((resolve) => setImmediate(resolve));
     if (!response.ok) {
-      const excerpt = redact(body.slice(0, EXCERPT_CHARS), options.secret);
+      const excerpt = redact(new TextDecoder().decode(body.slice(0, 4 * EXCERPT_CHARS)).slice(0, EXCERPT_CHARS), options.secret);
       throw new TeacherHttpError(url, response.status, excerpt, parseRetryAfter(response.headers.get('retry-after'), nowMs()));
     }
     const nullBody = response.status === 204 || response.status === 205 || response.status === 304;

@@ -82,7 +82,7 @@ export class OllamaTeacher implements Teacher {
 
   /** One client call to `path` (named in errors) through a transport bound to the attempt. */
   private call<T>(attempt: Attempt, path: string, request: (client: Ollama) => Promise<T>): Promise<T> {
-    const client = new Ollama({ host: attempt.endpoint, fetch: createTransport({ signal: attempt.signal, fetch: this.options.fetch }) });
+    const client = new Ollama({ host: attempt.endpoint, fetch: createTransport({ signal: attempt.signal, fetch: this.options.fetch, received: attempt.received }) });
     return reportMalformedJson(`${attempt.endpoint}${path}`, request(client));
   }
 }

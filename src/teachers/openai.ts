@@ -187,7 +187,7 @@ export class OpenAITeacher implements Teacher {
       baseURL: attempt.endpoint,
       apiKey: this.apiKey ?? 'none',
       maxRetries: 0,
-      fetch: createTransport({ signal: attempt.signal, secret: this.apiKey, fetch: this.options.fetch }),
+      fetch: createTransport({ signal: attempt.signal, secret: this.apiKey, fetch: this.options.fetch, received: attempt.received }),
     });
   }
 }

@@ -43,6 +43,11 @@ export interface Attempt {
   signal: AbortSignal;
   /** 0 for the first try. */
   attempt: number;
+  /**
+   * Call when the answer has been received whole: its slot goes to the next request while this one's body is
+   * parsed, so parsing (milliseconds for a labeled answer) does not hold back the next request.
+   */
+  received(): void;
 }
 
 export interface PoolCounters {
@@ -120,6 +125,11 @@ export class RequestPool {
 
   private async attemptOnce<T>(task: (attempt: Attempt) => Promise<T>, attempt: number): Promise<T> {
     await this.acquireSlot();
+    let held = true;
+    const release = () => {
+      if (held) this.releaseSlot();
+      held = false;
+    };
     try {
       if (this.refused) throw this.refused;
       await this.takeRateToken();
@@ -127,12 +137,12 @@ export class RequestPool {
       const started = this.options.clock.now();
       this.counters.requests++;
       try {
-        return await this.withTimeout(endpoint, (signal) => task({ endpoint, signal, attempt }));
+        return await this.withTimeout(endpoint, (signal) => task({ endpoint, signal, attempt, received: release }));
       } finally {
         this.counters.requestMs += Math.max(0, this.options.clock.now() - started);
       }
     } finally {
-      this.releaseSlot();
+      release();
     }
   }
 

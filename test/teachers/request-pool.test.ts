@@ -97,6 +97,48 @@ describe('RequestPool scheduling', () => {
     expect(p.stats().tokens).toBe(12);
   });
 
+  it('gives a slot to the next request once an answer is received, while that answer is still being parsed', async () => {
+    const { pool: p } = pool({ concurrency: 1 });
+    const events: string[] = [];
+    let finishParsing = () => {};
+    const parsing = new Promise<void>((resolve) => (finishParsing = resolve));
+    const first = p.run(async (attempt) => {
+      events.push('first sent');
+      attempt.received();
+      attempt.received(); // reported twice: still one slot back
+      await parsing;
+      events.push('first parsed');
+      return 1;
+    });
+    const second = p.run(async () => {
+      events.push('second sent');
+      return 2;
+    });
+    const third = p.run(async () => {
+      events.push('third sent');
+      return 3;
+    });
+    await until(() => events.includes('third sent'));
+    expect(events).toEqual(['first sent', 'second sent', 'third sent']);
+    finishParsing();
+    expect(await Promise.all([first, second, third])).toEqual([1, 2, 3]);
+    // With the slot given back early, the pool still holds at most `concurrency` requests on the wire.
+    let inFlight = 0;
+    let most = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, () =>
+        p.run(async (attempt) => {
+          most = Math.max(most, ++inFlight);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          inFlight--;
+          attempt.received();
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }),
+      ),
+    );
+    expect(most).toBe(1);
+  });
+
   it('starts at most requestsPerMinute attempts in any 60 s window', async () => {
     const { pool: p, clock } = pool({ requestsPerMinute: 2 });
     const starts: number[] = [];
