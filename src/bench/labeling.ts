@@ -36,9 +36,14 @@ export interface LabelingBenchResult {
   topLogprobs: number;
   seconds: number;
   requestsPerSecond: number;
-  /** What the delay and the concurrency allow: concurrency / delay. */
+  /**
+   * What the server's latency and the concurrency allow: concurrency / the mean time the server held a
+   * request before it began to answer (the delay, its timer's lateness, reading the request).
+   */
   idealRequestsPerSecond: number;
-  /** requestsPerSecond / idealRequestsPerSecond. */
+  /** concurrency / delay: the ideal of a server whose timers were exact and that did no work. */
+  nominalIdealRequestsPerSecond: number;
+  /** requestsPerSecond / idealRequestsPerSecond: the share left after the client's own overhead. */
   efficiency: number;
   /** Labeled tokens parsed from the answers, per second. */
   tokensPerSecond: number;
@@ -49,6 +54,8 @@ export interface LabelingBenchResult {
 export interface ServedCounts {
   requests: number;
   maxInFlight: number;
+  /** Summed over the requests: ms from arrival until the server began to send the answer. */
+  heldMs: number;
 }
 
 export interface LabelingServer {
@@ -72,8 +79,8 @@ const WARMUP_WAVES = 5;
 /**
  * Requests per second of a real teacher (client, transport, request pool, parsing) against a loopback
  * server that answers every request after `delayMs`, in a process of its own as a real server is. The ideal
- * is what that delay allows at the given concurrency, so the efficiency is the share left after the client's
- * own overhead. Untimed warm-up requests come first (compilation, connections), as the training bench warms
+ * is what the server's measured latency allows at the given concurrency, so the efficiency is the share
+ * left after the client's own overhead (receiving and parsing the answers included). Untimed warm-up requests come first (compilation, connections), as the training bench warms
  * up a step.
  */
 export async function benchLabeling(options: LabelingBenchOptions): Promise<LabelingBenchResult> {
@@ -90,14 +97,16 @@ export async function benchLabeling(options: LabelingBenchOptions): Promise<Labe
     const seconds = (performance.now() - started) / 1000;
     const tokens = countCheckedTokens(samples, tokensPerResponse, topLogprobs);
     const requestsPerSecond = requests / seconds;
-    const idealRequestsPerSecond = concurrency / (delayMs / 1000);
+    const served = await server.takeCounts();
+    const idealRequestsPerSecond = concurrency / (served.heldMs / served.requests / 1000);
     return {
       provider, requests, concurrency, delayMs, tokensPerResponse, topLogprobs, seconds,
       requestsPerSecond,
       idealRequestsPerSecond,
+      nominalIdealRequestsPerSecond: concurrency / (delayMs / 1000),
       efficiency: requestsPerSecond / idealRequestsPerSecond,
       tokensPerSecond: tokens / seconds,
-      served: await server.takeCounts(),
+      served,
     };
   } finally {
     await server.close();
@@ -155,10 +164,11 @@ async function startRemoteLabelingServer(options: LabelingServerOptions): Promis
  * server's own CPU time should stay small next to the client's.
  */
 export async function startLabelingServer(options: LabelingServerOptions): Promise<LabelingServer> {
-  let counts: ServedCounts = { requests: 0, maxInFlight: 0 };
+  let counts: ServedCounts = { requests: 0, maxInFlight: 0, heldMs: 0 };
   const bodies = new Map<string, string>();
   let inFlight = 0;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const arrived = performance.now();
     counts.requests++;
     counts.maxInFlight = Math.max(counts.maxInFlight, ++inFlight);
     try {
@@ -173,6 +183,7 @@ export async function startLabelingServer(options: LabelingServerOptions): Promi
         if (body === undefined) return send(res, 404, JSON.stringify({ error: `no route ${path}` }));
         bodies.set(key, body);
       }
+      counts.heldMs += performance.now() - arrived;
       send(res, 200, bodies.get(key)!);
     } finally {
       inFlight--;
@@ -184,7 +195,7 @@ export async function startLabelingServer(options: LabelingServerOptions): Promi
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     takeCounts: () => {
       const taken = counts;
-      counts = { requests: 0, maxInFlight: inFlight };
+      counts = { requests: 0, maxInFlight: inFlight, heldMs: 0 };
       return taken;
     },
     close: async () => {

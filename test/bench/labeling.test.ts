@@ -10,7 +10,10 @@ describe('benchLabeling', () => {
       expect(result.served.requests).toBe(small.requests);
       expect(result.served.maxInFlight).toBeLessThanOrEqual(small.concurrency);
       expect(result.served.maxInFlight).toBeGreaterThan(1);
-      expect(result.idealRequestsPerSecond).toBeCloseTo(4 / 0.02, 9);
+      expect(result.nominalIdealRequestsPerSecond).toBeCloseTo(4 / 0.02, 9);
+      // The server held each request at least the delay, so the measured ideal is at most the nominal one.
+      expect(result.served.heldMs).toBeGreaterThanOrEqual(small.requests * small.delayMs);
+      expect(result.idealRequestsPerSecond).toBeCloseTo(small.concurrency / (result.served.heldMs / small.requests / 1000), 9);
       expect(result.requestsPerSecond).toBeLessThanOrEqual(result.idealRequestsPerSecond * 1.05);
       expect(result.requestsPerSecond).toBeCloseTo(small.requests / result.seconds, 9);
       expect(result.efficiency).toBeCloseTo(result.requestsPerSecond / result.idealRequestsPerSecond, 9);
@@ -46,8 +49,10 @@ describe('startLabelingServer', () => {
       const plain = await (await post('/api/chat', {})).json();
       expect(plain.logprobs).toBeUndefined();
       expect((await post('/api/generate', {})).status).toBe(404);
-      expect(server.takeCounts()).toEqual({ requests: 4, maxInFlight: 1 });
-      expect(server.takeCounts()).toEqual({ requests: 0, maxInFlight: 0 });
+      const counts = server.takeCounts();
+      expect(counts).toMatchObject({ requests: 4, maxInFlight: 1 });
+      expect(counts.heldMs).toBeGreaterThanOrEqual(3); // three answers held 1 ms each; the 404 is not timed
+      expect(server.takeCounts()).toEqual({ requests: 0, maxInFlight: 0, heldMs: 0 });
     } finally {
       await server.close();
     }

@@ -183,7 +183,8 @@ function labelingLine(result: LabelingBenchResult): string {
   const { provider, delayMs, concurrency, tokensPerResponse, topLogprobs } = result;
   return (
     `labeling (${provider}, loopback, ${delayMs} ms delay, concurrency ${concurrency}): ` +
-    `${result.requestsPerSecond.toFixed(0)} requests/s of ideal ${result.idealRequestsPerSecond.toFixed(0)} (${(result.efficiency * 100).toFixed(0)}%), ` +
+    `${result.requestsPerSecond.toFixed(0)} requests/s of ideal ${result.idealRequestsPerSecond.toFixed(0)} (${(result.efficiency * 100).toFixed(0)}%; ` +
+    `${result.nominalIdealRequestsPerSecond.toFixed(0)} at exactly ${delayMs} ms), ` +
     `${Math.round(result.tokensPerSecond).toLocaleString('en')} tokens/s (${tokensPerResponse} tokens x top ${topLogprobs} each)`
   );
 }
