@@ -4,7 +4,8 @@ import './gradients.ts';
 import { attemptBackend } from './attempt.ts';
 import { detectGpu, type GpuEvidence } from './gpu.ts';
 import type { BackendName } from './types.ts';
-import { defaultWasmThreads, describeWasm, initWasm, type WasmStatus } from './wasm.ts';
+import { chooseWasmThreads, type ThreadChoice, type Workload } from './thread-choice.ts';
+import { describeWasm, initWasm, type WasmStatus } from './wasm.ts';
 import { describeWebgpuAdapter, probeWebgpu, type WebgpuAdapter } from './webgpu.ts';
 
 export interface DoctorBackend {
@@ -22,6 +23,8 @@ export interface DoctorReport {
   backends: DoctorBackend[];
   /** null when the wasm backend did not load. */
   wasm: WasmStatus | null;
+  /** The wasm thread count each workload starts with, and where it came from. */
+  threads: Record<Workload, ThreadChoice>;
   /** The adapter Dawn offers (name, vendor, type, limits), or why there is none. */
   webgpu: { adapter: WebgpuAdapter | null; problem: string | null };
   gpu: GpuEvidence;
@@ -33,7 +36,8 @@ export interface DoctorReport {
  */
 export async function doctorReport(): Promise<DoctorReport> {
   const previous = tf.engine().backendName; // unset until a backend has been chosen
-  const threads = defaultWasmThreads();
+  const choices = { training: chooseWasmThreads('training'), decoding: chooseWasmThreads('decoding') };
+  const threads = choices.training.threads;
   const gpuBackend = await probe('tensorflow-gpu', threads);
   const webgpu = await probeWebgpuBackend(threads);
   const tensorflow = await probe('tensorflow', threads);
@@ -47,6 +51,7 @@ export async function doctorReport(): Promise<DoctorReport> {
     cpus: availableParallelism(),
     backends: [gpuBackend, webgpu, tensorflow, wasm.entry, cpu],
     wasm: wasm.status,
+    threads: choices,
     webgpu: await probeWebgpu(),
     gpu: await detectGpu(),
   };
@@ -82,6 +87,7 @@ export function formatDoctorReport(report: DoctorReport): string {
     'Backends (best first):',
     ...report.backends.map((b) => `  ${b.backend.padEnd(16)}${b.status.padEnd(15)}${b.reason}`),
     `wasm       ${formatWasm(report.wasm)}`,
+    `threads    ${(['training', 'decoding'] as const).map((w) => `${w} ${report.threads[w].threads} (${report.threads[w].source})`).join(', ')}`,
     `WebGPU     ${report.webgpu.adapter ? formatAdapter(report.webgpu.adapter) : `no adapter: ${report.webgpu.problem}`}`,
     `GPU        ${formatGpu(report.gpu)}`,
     ...report.gpu.checks.map((c) => `  ${c.source.padEnd(26)}${c.detail}`),

@@ -12,7 +12,7 @@ import {
   type BackendReport,
   type InitBackendOptions,
 } from './types.ts';
-import { defaultWasmThreads } from './wasm.ts';
+import { chooseWasmThreads } from './thread-choice.ts';
 
 const CHOICES: readonly BackendChoice[] = ['auto', ...BACKEND_NAMES];
 
@@ -32,7 +32,8 @@ export function initBackend(choice: BackendChoice, options: InitBackendOptions =
 
 async function select(choice: BackendChoice, options: InitBackendOptions): Promise<BackendReport> {
   checkChoice(choice);
-  const threads = options.threads ?? defaultWasmThreads();
+  const chosen = options.threads === undefined ? chooseWasmThreads(options.workload ?? 'training') : { threads: options.threads, source: 'caller' as const };
+  const threads = chosen.threads;
   checkThreads(threads);
   registerWasmTrainingKernels();
   guardWasmKernels();
@@ -42,7 +43,7 @@ async function select(choice: BackendChoice, options: InitBackendOptions): Promi
     const outcome = await attemptBackend(backend, threads, choice !== 'auto');
     attempts.push({ backend, ok: outcome.ok, reason: outcome.reason });
     if (outcome.ok) {
-      return { backend, tfjsName: tf.getBackend(), threads: outcome.threads, attempts, summary: summarize(backend, attempts) };
+      return { backend, tfjsName: tf.getBackend(), threads: outcome.threads, threadSource: chosen.source, attempts, summary: summarize(backend, attempts) };
     }
   }
   // A failed attempt may have switched backends (importing tfjs-node does); put back what was current.

@@ -1,32 +1,11 @@
-import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendOutcome } from './types.ts';
 import { guardWasmAllocations } from './wasm-faults.ts';
+import { MAX_WASM_THREADS } from './thread-choice.ts';
 import { initThreadedWasm, threadSupportProblem } from './wasm-threads.ts';
 
-/** The tfjs wasm build caps its thread pool at 8 (and emscripten starts 8 workers). */
-export const MAX_WASM_THREADS = 8;
-
 const THREADED_INIT_TIMEOUT_MS = 30_000;
-
-/** The environment variable that sets the wasm thread count, over the default. */
-export const THREADS_ENV = 'SLM_TRAIN_THREADS';
-
-/**
- * SLM_TRAIN_THREADS when set, else one thread per CPU this process may use, within the build's limit:
- * on an idle 2-CPU machine 2 threads train the benchmark model 1.45x faster than 1 and decode as fast
- * (README, Benchmarks); on a machine busy with other work, fewer threads can win, hence the override.
- */
-export function defaultWasmThreads(env: NodeJS.ProcessEnv = process.env): number {
-  const set = env[THREADS_ENV];
-  if (set === undefined || set === '') return Math.min(availableParallelism(), MAX_WASM_THREADS);
-  const threads = Number(set);
-  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) {
-    throw new RangeError(`${THREADS_ENV} must be a whole number of threads from 1 to ${MAX_WASM_THREADS}, got "${set}"`);
-  }
-  return threads;
-}
 
 export interface WasmStatus {
   threads: number;

@@ -1,4 +1,5 @@
 import type { AdaptedModel } from '../export/adapted-model.ts';
+import type { Workload } from '../backend/index.ts';
 import type { Backend } from '../recipe/index.ts';
 
 /**
@@ -11,13 +12,13 @@ export interface ModelTarget {
 }
 
 /**
- * Starts the backend, loads the model and hands it to `use`, disposing the model however `use`
+ * Starts the backend (its wasm threads chosen for `workload`), loads the model and hands it to `use`, disposing the model however `use`
  * ends. tfjs is imported only here, on first use, so commands that need no model start fast.
  */
-export async function withModel<T>(target: ModelTarget, use: (loaded: AdaptedModel) => Promise<T>): Promise<T> {
+export async function withModel<T>(target: ModelTarget, workload: Workload, use: (loaded: AdaptedModel) => Promise<T>): Promise<T> {
   const { initBackend } = await import('../backend/index.ts');
   const { loadAdaptedModel } = await import('../export/adapted-model.ts');
-  await initBackend(target.backend);
+  await initBackend(target.backend, { workload });
   const loaded = await loadAdaptedModel(target.model);
   try {
     return await use(loaded);

@@ -43,10 +43,11 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   const { BENCH_LABELING_ANSWER, benchLabeling } = await import('../../bench/labeling.ts');
   const { initBackend } = await import('../../backend/index.ts');
   const { BENCH_LORA, BENCH_MODEL, benchTraining } = await import('../../bench/training.ts');
-  const { benchDecoding, benchLlamaCppDecoding } = await import('../../bench/decoding.ts');
+  const { benchDecodingPhase } = await import('../../bench/decoding.ts');
   const { BENCH_EVAL_DEFAULTS, benchEvaluation } = await import('../../bench/evaluation.ts');
   const { benchChunkedLossMemory, benchDistillation } = await import('../../bench/distillation.ts');
   const { benchQuantization } = await import('../../bench/quantization.ts');
+  const { readThreadCalibration } = await import('../../backend/thread-choice.ts');
   const log = (line: string) => options.json || io.stderr.write(`${line}\n`);
   const { labelRequests: requests, labelConcurrency: concurrency, labelDelayMs: delayMs } = options;
   log(`labeling ${requests} requests through the openai and ollama teachers (loopback, ${delayMs} ms delay, concurrency ${concurrency})...`);
@@ -62,11 +63,8 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   const training = await benchTraining(shape);
   log(`LoRA training (rank ${BENCH_LORA.rank} on ${BENCH_LORA.targets.join(', ')}, base frozen)...`);
   const lora = await benchTraining({ ...shape, lora: BENCH_LORA });
-  log(`decoding ${options.decodeTokens} tokens...`);
-  const ours = await benchDecoding(BENCH_MODEL, 32, options.decodeTokens);
-  log(`the same decoding in llama.cpp (F32 GGUF, F32 KV cache, ${backend.threads} thread(s))...`);
-  const llamaCpp = await benchLlamaCppDecoding(BENCH_MODEL, 32, options.decodeTokens, backend.threads);
-  const decoding = { ...ours, llamaCpp, ratioToLlamaCpp: 'skipped' in llamaCpp ? null : ours.tokensPerSecond / llamaCpp.tokensPerSecond };
+  log(`decoding ${options.decodeTokens} tokens, and the same in llama.cpp (F32 GGUF, F32 KV cache), on the threads chosen for decoding...`);
+  const decoding = await benchDecodingPhase(32, options.decodeTokens);
   const { maxTokens } = BENCH_EVAL_DEFAULTS;
   log(`evaluation: ${options.evalQuestions} GSM8K questions (up to ${maxTokens} new tokens each) and ${options.evalQuestions} MMLU questions, no answer cache...`);
   const evaluation = await benchEvaluation({ questions: options.evalQuestions, maxTokens });
@@ -82,6 +80,9 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   const result = {
     backend: backend.backend,
     threads: backend.threads,
+    /** Where the count came from, and the machine's calibration when there is one (bench --calibrate-threads). */
+    threadSource: backend.threadSource,
+    threadCalibration: readThreadCalibration() ?? null,
     model: { ...BENCH_MODEL, parameters: training.parameters },
     training,
     lora: { ...lora, config: BENCH_LORA },
@@ -100,10 +101,10 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   io.stdout.write(
     [
       `model: ${(training.parameters / 1e6).toFixed(2)}M parameters (${BENCH_MODEL.numLayers} layers, hidden ${BENCH_MODEL.hiddenSize}, ` +
-        `heads ${BENCH_MODEL.numHeads}/${BENCH_MODEL.numKvHeads} kv, vocabulary ${BENCH_MODEL.vocabSize}); backend ${backend.backend}, ${backend.threads} thread(s)`,
+        `heads ${BENCH_MODEL.numHeads}/${BENCH_MODEL.numKvHeads} kv, vocabulary ${BENCH_MODEL.vocabSize}); backend ${backend.backend}, ${backend.threads} thread(s) (${backend.threadSource})`,
       `training: ${training.tokensPerSecond.toFixed(0)} tokens/s (${training.secondsPerStep.toFixed(2)} s/step, batch ${training.batchSize} x ${training.seqLen}, AdamW)`,
       `LoRA training: ${lora.tokensPerSecond.toFixed(0)} tokens/s (rank ${BENCH_LORA.rank}, ${lora.trainableParameters.toLocaleString('en')} trainable parameters), peak ${lora.peakTensorMiB} MiB in tensors`,
-      `decoding: ${decoding.tokensPerSecond.toFixed(1)} tokens/s (greedy, KV cache, prompt ${decoding.promptTokens}, prefill ${decoding.prefillSeconds.toFixed(2)} s); ` +
+      `decoding on ${decoding.threads} thread(s) (${decoding.threadSource}): ${decoding.tokensPerSecond.toFixed(1)} tokens/s (greedy, KV cache, prompt ${decoding.promptTokens}, prefill ${decoding.prefillSeconds.toFixed(2)} s); ` +
         ('skipped' in decoding.llamaCpp
           ? `llama.cpp peer skipped (${decoding.llamaCpp.skipped})`
           : `llama.cpp on the same F32 GGUF: ${decoding.llamaCpp.tokensPerSecond.toFixed(1)} tokens/s (${decoding.ratioToLlamaCpp!.toFixed(2)}x)`),
@@ -209,15 +210,36 @@ export function registerBench(program: Command, { io, setExitCode }: CommandCont
     .option('--rank <n>', 'with --shape/--model: LoRA rank on every linear layer', integerArg(1), 16)
     .addOption(new Option('--weights <how>', 'with --shape/--model: how the base is held').choices(WEIGHT_RESIDENCIES).default('auto'))
     .option('--no-torch', 'with --shape/--model: skip the PyTorch peer')
+    .option('--calibrate-threads', 'instead: time training and decoding at each wasm thread count and cache the fastest for this machine')
     .option('--json', 'print the figures as one JSON object')
-    .action(async (flags: Omit<BenchCommandOptions, 'json'> & RealSizeFlags & { json?: boolean }, command: Command) => {
+    .action(async (flags: Omit<BenchCommandOptions, 'json'> & RealSizeFlags & { json?: boolean; calibrateThreads?: boolean }, command: Command) => {
       const json = flags.json ?? false;
+      if (flags.calibrateThreads) return setExitCode(await calibrateThreadsCommand(json, io));
       if (flags.shape === undefined && flags.model === undefined) return setExitCode(await benchCommand({ ...flags, json }, io));
       // Real-size runs measure a user's LoRA step, 512 tokens, unless told otherwise.
       const seqLen = command.getOptionValueSource('seqLen') === 'default' ? REAL_SIZE_SEQ_LEN : flags.seqLen;
       const steps = command.getOptionValueSource('steps') === 'default' ? 1 : flags.steps;
       setExitCode(await realSizeBenchCommand({ ...flags, seqLen, steps, json }, io));
     });
+}
+
+async function calibrateThreadsCommand(json: boolean, io: CliIo): Promise<number> {
+  const { calibrateThreads, CALIBRATION_WORK } = await import('../../bench/thread-calibration.ts');
+  const result = await calibrateThreads((line) => json || io.stderr.write(`${line}\n`));
+  if (json) {
+    io.stdout.write(`${JSON.stringify(result)}\n`);
+    return 0;
+  }
+  const { batchSize, seqLen, decodeTokens } = CALIBRATION_WORK;
+  io.stdout.write(
+    [
+      `wasm threads on ${result.machine} (training: batch ${batchSize} x ${seqLen}; decoding: ${decodeTokens} greedy tokens)`,
+      ...result.measurements.map((m) => `  ${m.threads} thread(s): training ${m.trainingTokensPerSecond.toFixed(0)} tokens/s, decoding ${m.decodingTokensPerSecond.toFixed(1)} tokens/s`),
+      `chosen: training ${result.best.training}, decoding ${result.best.decoding} (cached in ${result.path}; SLM_TRAIN_THREADS overrides)`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
 }
 
 interface RealSizeFlags {

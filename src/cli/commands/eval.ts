@@ -43,7 +43,8 @@ export async function evalCommand(options: EvalCommandOptions, io: CliIo): Promi
   const logger = streamLogger(io.stderr);
   const spec = suiteSpec(options);
   const outDir = options.out ?? (await defaultOutDir(options));
-  await initBackend(options.backend);
+  // Generation suites decode one token at a time: the thread count that decodes fastest.
+  await initBackend(options.backend, { workload: 'decoding' });
   const target = options.provider
     ? await serverTarget({
         provider: options.provider,

@@ -23,7 +23,7 @@ export interface GenerateCommandOptions extends ModelTarget {
 export async function generateCommand(options: GenerateCommandOptions, io: CliIo): Promise<number> {
   const { generateTokens } = await import('../../model/generate.ts');
   const prompt = await promptText(options, io);
-  return withModel(options, async ({ model, tokenizer, project }) => {
+  return withModel(options, 'decoding', async ({ model, tokenizer, project }) => {
     if (!tokenizer) throw new UsageError(`generate: ${options.model} has no tokenizer`);
     const promptIds = tokenizer.encode(prompt, { addSpecialTokens: true });
     const ids: number[] = [];

@@ -15,7 +15,7 @@ export interface ScoreCommandOptions extends ModelTarget {
 export async function scoreCommand(options: ScoreCommandOptions, io: CliIo): Promise<number> {
   if ((options.text === undefined) === (options.ids === undefined)) throw new UsageError('score: give exactly one of --text or --ids');
   const { scoreTokens } = await import('../../model/score.ts');
-  return withModel(options, async ({ model, tokenizer, project }) => {
+  return withModel(options, 'training', async ({ model, tokenizer, project }) => {
     let ids = options.ids;
     if (ids === undefined) {
       if (!tokenizer) throw new UsageError(`score: ${options.model} has no tokenizer; pass --ids instead of --text`);
