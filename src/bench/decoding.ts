@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { Token } from 'node-llama-cpp';
 import { openLlamaCpp } from '../eval/llama-cpp-engine.ts';
 import { CausalLM } from '../model/causal-lm.ts';
@@ -7,8 +5,8 @@ import { createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
 import { countParameters, type ModelConfig } from '../model/config.ts';
 import { generateTokens } from '../model/generate.ts';
 import type { ThreadSource } from '../backend/thread-choice.ts';
-import { SlmError } from '../util/errors.ts';
 import { PeakMemory } from './memory.ts';
+import { runBenchWorker } from './worker-process.ts';
 
 export interface DecodingBenchResult {
   parameters: number;
@@ -85,17 +83,7 @@ export interface DecodingPhaseResult extends DecodingBenchResult {
   ratioToLlamaCpp: number | null;
 }
 
-const run = promisify(execFile);
-const WORKER = new URL('./decoding-worker.ts', import.meta.url).pathname;
-
 /** benchDecoding and its llama.cpp peer in a process started with the decoding thread count (decoding-worker.ts). */
-export async function benchDecodingPhase(promptTokens: number, newTokens: number): Promise<DecodingPhaseResult> {
-  try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify({ promptTokens, newTokens })], { maxBuffer: 1 << 20 });
-    return JSON.parse(stdout.trim().split('\n').pop()!) as DecodingPhaseResult;
-  } catch (error) {
-    const stderr = String((error as { stderr?: string }).stderr ?? '');
-    const reason = stderr.split('\n').find((line) => /^\w*Error: /.test(line)) ?? (error as Error).message.split('\n')[0];
-    throw new SlmError(`bench: the decoding process failed: ${reason.slice(0, 400)}`, { code: 'ERR_BENCH' });
-  }
+export function benchDecodingPhase(promptTokens: number, newTokens: number): Promise<DecodingPhaseResult> {
+  return runBenchWorker(new URL('./decoding-worker.ts', import.meta.url), { promptTokens, newTokens }, 'the decoding process');
 }

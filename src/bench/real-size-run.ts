@@ -10,14 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BackendChoice } from '../backend/index.ts';
-import { SlmError } from '../util/errors.ts';
 import { shapeConfig, writeRandomModel, type ModelShape } from './model-shapes.ts';
+import { runBenchWorker } from './worker-process.ts';
 import type { RealSizeOptions, RealSizeResult, ScoringResult } from './real-size.ts';
 
 const run = promisify(execFile);
 /** Debian's python3-torch imports under this interpreter only. */
 const PYTHON_WITH_TORCH = '/usr/bin/python3';
-const WORKER = new URL('./real-size-worker.ts', import.meta.url).pathname;
+const WORKER = new URL('./real-size-worker.ts', import.meta.url);
 const TORCH_PEER = new URL('../../bench/torch_lora_step.py', import.meta.url).pathname;
 
 export interface RealSizeBenchOptions {
@@ -84,15 +84,8 @@ export async function runRealSizeBench(options: RealSizeBenchOptions): Promise<R
   }
 }
 
-async function phase<T>(input: Record<string, unknown>): Promise<T> {
-  try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(input)], { maxBuffer: 1 << 20 });
-    return JSON.parse(stdout.trim().split('\n').pop()!) as T;
-  } catch (error) {
-    const stderr = String((error as { stderr?: string }).stderr ?? '');
-    const reason = stderr.split('\n').find((line) => /^\w*Error: /.test(line)) ?? (error as Error).message.split('\n')[0];
-    throw new SlmError(`bench: the ${input.phase} process failed: ${reason.slice(0, 400)}`, { code: 'ERR_BENCH' });
-  }
+function phase<T>(input: Record<string, unknown>): Promise<T> {
+  return runBenchWorker(WORKER, input, `the ${input.phase} process`);
 }
 
 async function torchPeer(configPath: string, options: RealSizeBenchOptions, threads: number): Promise<TorchPeerResult | { skipped: string }> {
