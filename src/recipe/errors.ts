@@ -9,6 +9,8 @@ export interface RecipeIssue {
   keyPath: string;
   /** What is wrong, without the location. */
   problem: string;
+  /** The command-line override (`train.lr=abc`) that set the value, when one did: it is named instead of the line. */
+  override?: string;
 }
 
 /**
@@ -29,6 +31,7 @@ export class RecipeError extends SlmError {
   }
 }
 
-export function formatRecipeIssue({ file, line, column, keyPath, problem }: RecipeIssue): string {
-  return `${file}:${line}:${column}: ${keyPath ? `${keyPath}: ` : ''}${problem}`;
+export function formatRecipeIssue({ file, line, column, keyPath, problem, override }: RecipeIssue): string {
+  const where = override === undefined ? `${file}:${line}:${column}` : `${file}: override ${override}`;
+  return `${where}: ${keyPath ? `${keyPath}: ` : ''}${problem}`;
 }

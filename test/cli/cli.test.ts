@@ -46,6 +46,14 @@ describe.concurrent('slm-train', () => {
     expect(stderr).toBe(`slm-train: error: ${recipe}:13:14: train.max_steps: expected an integer, got "ten"\n`);
   });
 
+  it('takes key.path=value overrides after the recipe, and names the override a problem comes from', async () => {
+    const recipe = recipeWithTypeError();
+    // The first override mends the file's bad max_steps; the second is the only problem left.
+    const { code, stderr } = await slmTrain(recipe, 'train.max_steps=12', 'train.lrr=1e-4');
+    expect(code).toBe(1);
+    expect(stderr).toBe(`slm-train: error: ${recipe}: override train.lrr=1e-4: train.lrr: unknown key (did you mean lr?)\n`);
+  });
+
   it('shows the stack with --verbose', async () => {
     const recipe = recipeWithTypeError();
     const { code, stderr } = await slmTrain('run', recipe, '--verbose');

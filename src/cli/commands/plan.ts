@@ -7,13 +7,15 @@ import { backendOption } from '../options.ts';
 
 export interface PlanCommandOptions {
   recipe: string;
+  /** `key.path=value` settings over the file's, as `run` takes them. */
+  overrides?: string[];
   backend?: Backend;
   json: boolean;
 }
 
 /** Prints the train stage's memory plan; exits 1 when it does not fit, as the run would stop. */
 export async function planCommand(options: PlanCommandOptions, io: CliIo): Promise<number> {
-  const recipe = await loadRecipe(options.recipe);
+  const recipe = await loadRecipe(options.recipe, { overrides: options.overrides });
   const { initBackend } = await import('../../backend/index.ts');
   const { planStudentMemory } = await import('../../run/memory.ts');
   const { planProblem } = await import('../../model/memory-plan.ts');
@@ -54,9 +56,10 @@ export function registerPlan(program: Command, { io, setExitCode }: CommandConte
     .command('plan')
     .description("the train stage's memory plan: what the base, adapters, optimizer, activations and logits take, against what the backend holds")
     .argument('<recipe.yaml>', 'the recipe to plan')
+    .argument('[key.path=value...]', "settings over the recipe's, as run takes them")
     .addOption(backendOption("tfjs backend, overriding the recipe's"))
     .option('--json', 'print the plan as JSON')
-    .action(async (recipe: string, flags: { backend?: Backend; json?: boolean }) => {
-      setExitCode(await planCommand({ recipe, backend: flags.backend, json: flags.json ?? false }, io));
+    .action(async (recipe: string, overrides: string[], flags: { backend?: Backend; json?: boolean }) => {
+      setExitCode(await planCommand({ recipe, overrides, backend: flags.backend, json: flags.json ?? false }, io));
     });
 }
