@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { FormatError } from '../formats/format-error.ts';
 import { GgufFile } from '../formats/gguf/reader.ts';
 import { loadGgufModel, readGgufModelConfig, type ModelBuilder, type ModelTensorSource } from '../formats/gguf-model.ts';
+import { isHubId, resolveHubModel } from '../formats/hf-cache.ts';
 import { openHfWeights, readHfConfig, type HfWeights } from '../formats/hf-model-dir.ts';
 import { resolveOllamaModel } from '../formats/ollama-store.ts';
 import { tokenizerFromGguf } from '../tokenizer/gguf-tokenizer.ts';
@@ -102,24 +103,32 @@ function defaultPinBytes(config: ModelConfig, capacity: BackendCapacity): number
 const OLLAMA_PREFIX = 'ollama:';
 
 function notFound(ref: string): ModelLoadError {
-  return new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
+  return new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory or id, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
+}
+
+/** The file or folder a model reference names: a path as it is, else a Hub id's copy in the Hugging Face cache. */
+async function localPath(ref: string): Promise<string> {
+  if ((await pathExists(ref)) || !isHubId(ref)) return ref;
+  return resolveHubModel(ref);
 }
 
 /**
- * A model from any source this project reads: a Hugging Face model directory, a GGUF file, or
- * `ollama:NAME[:TAG]` (the GGUF of a model in Ollama's store).
+ * A model from any source this project reads: a Hugging Face model directory, a Hub id already in the
+ * Hugging Face cache (`Qwen/Qwen2.5-0.5B-Instruct`), a GGUF file, or `ollama:NAME[:TAG]` (the GGUF of a
+ * model in Ollama's store).
  */
 export async function loadModel(ref: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   if (ref.startsWith(OLLAMA_PREFIX)) return loadOllamaModel(ref, options);
-  const stats = await stat(ref).catch(() => undefined);
-  if (stats?.isDirectory()) return loadModelDir(ref, options);
-  if (stats?.isFile()) return loadGgufModel(ref, { build: ggufBuilder(options) });
+  const path = await localPath(ref);
+  const stats = await stat(path).catch(() => undefined);
+  if (stats?.isDirectory()) return loadModelDir(path, options);
+  if (stats?.isFile()) return loadGgufModel(path, { build: ggufBuilder(options) });
   throw notFound(ref);
 }
 
 /** A model reference's config and the bytes its weights take as stored, read from headers only. */
 export async function inspectModel(ref: string, options: Pick<LoadModelOptions, 'ollamaModelsDir'> = {}): Promise<{ config: ModelConfig; storedBytes: number }> {
-  const path = ref.startsWith(OLLAMA_PREFIX) ? (await resolveOllamaModel(ref, { modelsDir: options.ollamaModelsDir })).modelBlob : ref;
+  const path = ref.startsWith(OLLAMA_PREFIX) ? (await resolveOllamaModel(ref, { modelsDir: options.ollamaModelsDir })).modelBlob : await localPath(ref);
   const stats = await stat(path).catch(() => undefined);
   if (stats?.isDirectory()) {
     const { config } = await readHfConfig(path);
@@ -147,7 +156,7 @@ export async function inspectModel(ref: string, options: Pick<LoadModelOptions, 
  * folder without tokenizer.json): what a stage needs to prepare data for a model it does not run.
  */
 export async function loadModelTokenizer(ref: string, options: Pick<LoadModelOptions, 'ollamaModelsDir'> = {}): Promise<Omit<LoadedModel, 'model'>> {
-  const path = ref.startsWith(OLLAMA_PREFIX) ? (await resolveOllamaModel(ref, { modelsDir: options.ollamaModelsDir })).modelBlob : ref;
+  const path = ref.startsWith(OLLAMA_PREFIX) ? (await resolveOllamaModel(ref, { modelsDir: options.ollamaModelsDir })).modelBlob : await localPath(ref);
   const stats = await stat(path).catch(() => undefined);
   if (stats?.isDirectory()) {
     const tokenizer = (await pathExists(join(path, 'tokenizer.json'))) ? await loadTokenizer(path) : null;

@@ -3,6 +3,7 @@
  * Each problem names the key it is about, so the error can point at that key's line in recipe.yaml.
  */
 import { statSync } from 'node:fs';
+import { HubCacheError, isHubId, resolveHubModel } from '../formats/hf-cache.ts';
 import type { KeyPath } from './key-path.ts';
 import type { ResolvedRecipeYaml } from './resolve.ts';
 
@@ -209,7 +210,19 @@ function checkFiles(recipe: ResolvedRecipeYaml): RecipeProblem[] {
 
 function fileProblem(path: string, { folderAllowed = false } = {}): string | undefined {
   const stats = statSync(path, { throwIfNoEntry: false });
+  if (!stats && folderAllowed && isHubId(path)) return hubProblem(path);
   if (!stats) return `file not found: ${path}`;
   if (!stats.isFile() && !(folderAllowed && stats.isDirectory())) return `not a file: ${path}`;
   return undefined;
+}
+
+/** A Hugging Face id (kept as written by resolve.ts) that is not in the Hub cache: where it was looked for. */
+function hubProblem(id: string): string | undefined {
+  try {
+    resolveHubModel(id);
+    return undefined;
+  } catch (error) {
+    if (error instanceof HubCacheError) return error.message;
+    throw error;
+  }
 }

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { isHubId } from '../formats/hf-cache.ts';
 import type { RecipeYaml } from './schema.ts';
 
 /** A validated recipe whose paths are absolute and whose output_dir is filled in. */
@@ -70,9 +71,14 @@ function resolveTeacher(teacher: NonNullable<RecipeYaml['teacher']>, baseDir: st
   };
 }
 
-/** `ollama:` names stay as written; paths become absolute. */
+/**
+ * `ollama:` names stay as written, and so do Hugging Face ids (`Qwen/Qwen2.5-0.5B`) that are not also a
+ * path beside the recipe: the loader finds those in the Hub cache. Paths become absolute.
+ */
 function resolveBase(base: string, baseDir: string): string {
-  return base.startsWith('ollama:') ? base : resolve(baseDir, base);
+  if (base.startsWith('ollama:')) return base;
+  const path = resolve(baseDir, base);
+  return isHubId(base) && statSync(path, { throwIfNoEntry: false }) === undefined ? base : path;
 }
 
 function isDirectory(path: string): boolean {

@@ -66,7 +66,7 @@ export const LORA_TARGET_NAMES = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as c
 
 const loraStudent = z.strictObject({
   type: z.literal('lora').describe('low-rank adapters on a frozen pretrained model'),
-  base: path().describe('a Hugging Face model folder, a .gguf file, or ollama:NAME[:TAG]'),
+  base: path().describe('a Hugging Face model folder, a Hugging Face id in the Hub cache (org/name[@revision]), a .gguf file, or ollama:NAME[:TAG]'),
   rank: positiveInt().default(16).describe('higher: more capacity, more memory and time'),
   alpha: z.number().positive().default(32).describe('updates are scaled by alpha / rank (alpha / sqrt(rank) with rslora)'),
   dropout: z.number().min(0).lt(1).default(0).describe('dropout on the adapter input while training'),
@@ -148,7 +148,7 @@ const teacher = z
     model: z
       .string()
       .min(1)
-      .describe('local: a Hugging Face folder, .gguf file or ollama:NAME[:TAG]; ollama: a model name; openai: a model id'),
+      .describe('local: a Hugging Face folder or cached id, .gguf file or ollama:NAME[:TAG]; ollama: a model name; openai: a model id'),
     endpoints: z
       .array(z.url())
       .min(1)
