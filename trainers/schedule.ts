@@ -46,3 +46,14 @@ function checkOptions({ lr, minLrRatio, warmupSteps, maxSteps, schedule }: Sched
     throw new RangeError(`learningRate: schedule must be 'cosine', 'linear' or 'constant', got '${schedule}'`);
   }
 }
+
+/**
+ * Optimizer steps for `epochs` passes over `windows` training windows, as transformers' Trainer counts them:
+ * ceil(epochs x steps per epoch), where an epoch is floor(micro-batches / gradAccum) steps (at least 1) and
+ * takes ceil(windows / batchSize) micro-batches.
+ */
+export function stepsForEpochs(epochs: number, { windows, batchSize, gradAccum }: { windows: number; batchSize: number; gradAccum: number }): number {
+  if (!(Number.isFinite(epochs) && epochs > 0)) throw new RangeError(`stepsForEpochs: epochs must be a positive number, got ${epochs}`);
+  const perEpoch = Math.max(1, Math.floor(Math.ceil(windows / batchSize) / gradAccum));
+  return Math.ceil(epochs * perEpoch);
+}

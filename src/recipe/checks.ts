@@ -186,8 +186,10 @@ function regexProblem(source: string | null): string | undefined {
 }
 
 function checkTrain(recipe: ResolvedRecipeYaml): RecipeProblem[] {
-  const { warmup_steps, max_steps } = recipe.train;
-  if (warmup_steps <= max_steps) return [];
+  const { warmup_steps, max_steps, epochs } = recipe.train;
+  if (max_steps === null && epochs === null) return [{ keyPath: ['train', 'max_steps'], message: 'required: give max_steps (optimizer steps) or epochs (passes over the data)' }];
+  if (max_steps !== null && epochs !== null) return [{ keyPath: ['train', 'epochs'], message: `give max_steps or epochs, not both (max_steps is ${max_steps})` }];
+  if (max_steps === null || warmup_steps <= max_steps) return [];
   return [{ keyPath: ['train', 'warmup_steps'], message: `${warmup_steps} exceeds train.max_steps (${max_steps})` }];
 }
 

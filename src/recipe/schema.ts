@@ -113,7 +113,13 @@ const data = z.strictObject({
 });
 
 const train = z.strictObject({
-  max_steps: positiveInt().describe('optimizer steps'),
+  max_steps: positiveInt().nullable().default(null).describe('optimizer steps; or give epochs'),
+  epochs: z
+    .number()
+    .positive()
+    .nullable()
+    .default(null)
+    .describe('passes over the training windows instead of max_steps (fractions allowed): steps = ceil(epochs x floor(ceil(windows / batch_size) / grad_accum))'),
   batch_size: positiveInt().default(8).describe('sequences per micro-batch; higher: faster, more memory'),
   grad_accum: positiveInt().default(1).describe('micro-batches per optimizer step'),
   recompute: z

@@ -168,7 +168,10 @@ export interface DataSpec {
 }
 
 export interface TrainSpec {
-  maxSteps: number;
+  /** Optimizer steps; null when `epochs` says how long to train (the train stage turns it into steps). */
+  maxSteps: number | null;
+  /** Passes over the training windows, instead of maxSteps; null when maxSteps is given. */
+  epochs: number | null;
   batchSize: number;
   gradAccum: number;
   /** Recompute layers in the backward pass; auto: when the memory plan needs it. */

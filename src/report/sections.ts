@@ -62,7 +62,9 @@ function trainingSection({ files, charts }: RunReport): Block[] {
 function trainingFacts(who: string, metrics: readonly MetricsRecord[], recipe: Recipe | null): string[] {
   const last = metrics.at(-1);
   if (!last) return [];
-  const facts = [`${who}: ${formatCount(last.step)} of ${recipe ? formatCount(recipe.train.maxSteps) : '?'} steps logged`];
+  const planned = !recipe ? ' of ?' : recipe.train.maxSteps !== null ? ` of ${formatCount(recipe.train.maxSteps)}` : '';
+  const epochs = recipe?.train.epochs ? ` (train.epochs ${recipe.train.epochs})` : '';
+  const facts = [`${who}: ${formatCount(last.step)}${planned} steps logged${epochs}`];
   const loss = lastValue(metrics, 'loss');
   const validation = lastValue(metrics, 'val_loss');
   if (loss) facts.push(`${who}: final train loss ${formatValue(loss.value)} (step ${formatCount(loss.step)})`);

@@ -37,6 +37,8 @@ export interface ProgressUpdate {
 /** A progress display that is also the logger to use while it runs, so log lines do not tear the bar. */
 export interface Progress extends Logger {
   update(update: ProgressUpdate): void;
+  /** The steps the run will take, once known (training by epochs knows it when its data is packed). */
+  setTotal(totalSteps: number): void;
   stop(): void;
 }
 
@@ -55,7 +57,7 @@ export interface ProgressOptions {
 }
 
 export function createProgress(options: ProgressOptions): Progress {
-  if (options.json) return { ...streamLogger(options.stream), info() {}, update() {}, stop() {} };
+  if (options.json) return { ...streamLogger(options.stream), info() {}, update() {}, setTotal() {}, stop() {} };
   const rate = new RateTracker(options.now ?? Date.now);
   return options.stream.isTTY ? new BarProgress(options, rate) : new LineProgress(options, rate);
 }
@@ -64,6 +66,7 @@ class LineProgress implements Progress {
   private readonly logger: Logger;
   private lastStep: number;
   private lastTime: number;
+  private totalSteps: number;
 
   constructor(
     private readonly options: ProgressOptions,
@@ -72,11 +75,17 @@ class LineProgress implements Progress {
     this.logger = streamLogger(options.stream);
     this.lastStep = options.startStep ?? 0;
     this.lastTime = rate.now();
+    this.totalSteps = options.totalSteps;
+  }
+
+  setTotal(totalSteps: number): void {
+    this.totalSteps = totalSteps;
   }
 
   update(update: ProgressUpdate): void {
     this.rate.record(update.step, update.tokens ?? 0);
-    const { everySteps = 10, everySeconds = 30, totalSteps } = this.options;
+    const { everySteps = 10, everySeconds = 30 } = this.options;
+    const { totalSteps } = this;
     const due =
       update.step >= totalSteps ||
       update.step - this.lastStep >= everySteps ||
@@ -101,6 +110,7 @@ class LineProgress implements Progress {
 class BarProgress implements Progress {
   private readonly bars: MultiBar;
   private readonly bar: SingleBar;
+  private totalSteps: number;
 
   constructor(
     private readonly options: ProgressOptions,
@@ -118,12 +128,18 @@ class BarProgress implements Progress {
       Presets.shades_classic,
     );
     const start = options.startStep ?? 0;
+    this.totalSteps = options.totalSteps;
     this.bar = this.bars.create(options.totalSteps, start, { status: `step ${start}/${options.totalSteps}` });
+  }
+
+  setTotal(totalSteps: number): void {
+    this.totalSteps = totalSteps;
+    this.bar.setTotal(totalSteps);
   }
 
   update(update: ProgressUpdate): void {
     this.rate.record(update.step, update.tokens ?? 0);
-    this.bar.update(update.step, { status: formatStatus(update, this.options.totalSteps, this.rate) });
+    this.bar.update(update.step, { status: formatStatus(update, this.totalSteps, this.rate) });
     // Training keeps the event loop busy, so cli-progress's redraw timer rarely fires: draw now.
     this.bars.update();
   }

@@ -6,7 +6,7 @@
  */
 import type { Recipe } from '../recipe/index.ts';
 
-const FREE_TRAIN_KEYS = new Set(['maxSteps', 'checkpointEvery', 'keepCheckpoints', 'evalEvery', 'evalBatches', 'logEvery', 'resume', 'recompute']);
+const FREE_TRAIN_KEYS = new Set(['maxSteps', 'epochs', 'checkpointEvery', 'keepCheckpoints', 'evalEvery', 'evalBatches', 'logEvery', 'resume', 'recompute']);
 
 /** The settings as flat `section.key` -> JSON text, stored in each checkpoint's trainer state. */
 export function resumeSettings(recipe: Recipe): Record<string, string> {

@@ -54,7 +54,7 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions): Prom
   options.logger.info(backend.summary);
   const paths = runPaths(recipe.outputDir, recipe.name);
   const lock = await RunLock.acquire(paths.root);
-  const progress = createProgress({ totalSteps: recipe.train.maxSteps, stream: options.progressStream, json: options.json });
+  const progress = createProgress({ totalSteps: recipe.train.maxSteps ?? 0, stream: options.progressStream, json: options.json });
   const chosen = options.only === undefined ? undefined : ([] as Stage[]).concat(options.only);
   const runs = (stage: Stage) => chosen === undefined || chosen.includes(stage);
   try {
@@ -100,7 +100,7 @@ async function ensureTeacher(recipe: Recipe, options: RunRecipeOptions): Promise
 /** distill.compare_ce: the same student, seed and data, without the teacher's distributions. */
 async function trainCeBaseline(recipe: Recipe, paths: RunPaths, backend: BackendReport, options: RunRecipeOptions): Promise<TrainSummary> {
   options.logger.info('training the CE-only baseline: the same student on the same data, without the teacher\'s distributions');
-  const progress = createProgress({ totalSteps: recipe.train.maxSteps, stream: options.progressStream, json: options.json });
+  const progress = createProgress({ totalSteps: recipe.train.maxSteps ?? 0, stream: options.progressStream, json: options.json });
   try {
     return await trainStage({ ...recipe, distill: undefined }, ceBaselinePaths(paths), backend, progress);
   } finally {

@@ -30,6 +30,7 @@ import { validate } from '../../trainers/validation.ts';
 import type { RunPaths } from './layout.ts';
 import { MetricsLog, type MetricsRecord } from './metrics.ts';
 import type { Logger, Progress } from './progress.ts';
+import { stepsForEpochs } from '../../trainers/schedule.ts';
 import { evaluateDuringTraining } from './eval-stage.ts';
 import { buildObjective, type DistillationMode, type Objective } from './distillation.ts';
 import { OnPolicyBatches } from './on-policy.ts';
@@ -69,6 +70,8 @@ interface TrainSession {
   loss: LossFn;
   /** The training data's batches, with the student's own samples mixed in for on-policy distillation. */
   batches: BatchSource;
+  /** Optimizer steps to train: train.max_steps, or train.epochs over the packed windows. */
+  steps: number;
 }
 
 /** Observers of a run, called after each step's metrics and checkpoint are written. */
@@ -154,7 +157,8 @@ async function trainStudent(
   });
   const metrics = MetricsLog.open(paths.metrics);
   try {
-    const session: TrainSession = { recipe, paths, student, optimizer, data, metrics, progress, loss, batches };
+    const steps = trainingSteps(recipe.train, data, progress);
+    const session: TrainSession = { recipe, paths, student, optimizer, data, metrics, progress, loss, batches, steps };
     const leftovers = [...(await recoverStaleSiblings(paths.checkpoints)), ...(await recoverStaleSiblings(paths.root))];
     if (leftovers.length > 0) progress.info(`tidied ${leftovers.length} folder(s) a killed run left half written: ${leftovers.join(', ')}`);
     const resumed = await resumeIfPossible(session);
@@ -163,7 +167,7 @@ async function trainStudent(
     await student.writeFinal(paths.final);
     return {
       parameters: student.model.parameterCount(),
-      steps: recipe.train.maxSteps,
+      steps,
       resumedFromStep: resumed?.step ?? null,
       ...outcome,
       finalDir: paths.final,
@@ -225,8 +229,22 @@ function checkResumeSettings(recipe: Recipe, dir: string, state: TrainerState, p
   );
 }
 
+/** train.max_steps, or train.epochs turned into steps now that the windows are packed; the progress display learns it. */
+function trainingSteps(train: Recipe['train'], data: TextDataset, progress: Progress): number {
+  const { windows } = data.stats.train;
+  const steps = train.maxSteps ?? stepsForEpochs(train.epochs!, { windows, batchSize: train.batchSize, gradAccum: train.gradAccum });
+  if (train.maxSteps === null) {
+    progress.info(`train.epochs ${train.epochs}: ${steps.toLocaleString('en')} steps over ${windows.toLocaleString('en')} training windows (batch ${train.batchSize} x ${train.gradAccum})`);
+  }
+  if (train.warmupSteps > steps) {
+    throw new SlmError(`train.warmup_steps: ${train.warmupSteps} exceeds the ${steps} steps train.epochs ${train.epochs} makes of this data`, { code: 'ERR_RECIPE' });
+  }
+  progress.setTotal(steps);
+  return steps;
+}
+
 async function trainLoop(
-  { recipe, paths, student, optimizer, data, metrics, progress, loss, batches }: TrainSession,
+  { recipe, paths, student, optimizer, data, metrics, progress, loss, batches, steps }: TrainSession,
   resumed: TrainerState | null,
   hooks: TrainHooks,
 ): Promise<Pick<TrainSummary, 'finalLoss' | 'validationLoss' | 'tokensPerSecond'>> {
@@ -251,7 +269,7 @@ async function trainLoop(
     last = m;
     tokensSeen += m.tokens;
     trainSeconds += m.tokens / m.tokensPerSecond;
-    const isLast = m.step === train.maxSteps;
+    const isLast = m.step === steps;
     const record: MetricsRecord & Record<string, number> = {
       step: m.step,
       loss: m.loss,
@@ -294,10 +312,10 @@ async function trainLoop(
       loss,
       {
         startStep,
-        maxSteps: train.maxSteps,
+        maxSteps: steps,
         gradAccum: train.gradAccum,
         clipGradNorm: train.clipGradNorm,
-        schedule: { lr: train.lr, minLrRatio: train.minLrRatio, warmupSteps: train.warmupSteps, maxSteps: train.maxSteps, schedule: train.schedule },
+        schedule: { lr: train.lr, minLrRatio: train.minLrRatio, warmupSteps: train.warmupSteps, maxSteps: steps, schedule: train.schedule },
       },
       { afterStep },
     );

@@ -40,6 +40,14 @@ describe('createProgress, plain-line mode (stderr is not a terminal)', () => {
     expect(chunks).toEqual(['step 42/100\n', 'step 44/100 | eta 18m40s\n']);
   });
 
+  it('takes a total learned later (training by epochs), and prints the last step by it', () => {
+    const { chunks, stream } = capture();
+    const progress = createProgress({ totalSteps: 0, stream, everySteps: 10, everySeconds: 1000, now: clock().now });
+    progress.setTotal(12);
+    for (let step = 1; step <= 12; step++) progress.update({ step });
+    expect(chunks.map((line) => line.split(' | ')[0])).toEqual(['step 10/12', 'step 12/12']);
+  });
+
   it('passes log lines through', () => {
     const { chunks, stream } = capture();
     const progress = createProgress({ totalSteps: 5, stream });
@@ -77,6 +85,15 @@ describe('createProgress, bar mode (stderr is a terminal)', () => {
     const output = chunks.join('');
     expect(output).toContain('step 5/10 | loss 1.2500 | 256 tok/s | eta 10s');
     expect(output).toContain('checkpoint saved\n');
+  });
+
+  it('redraws against a total learned later', () => {
+    const { chunks, stream } = capture(true);
+    const progress = createProgress({ totalSteps: 0, stream, now: clock().now });
+    progress.setTotal(40);
+    progress.update({ step: 4 });
+    progress.stop();
+    expect(chunks.join('')).toContain('step 4/40');
   });
 });
 

@@ -99,6 +99,49 @@ describe('training a scratch student from a recipe', () => {
     }
   });
 
+  it('trains for train.epochs: steps from the packed windows, the data served that many epochs, and an exact resume mid-epoch', async () => {
+    const lines: string[] = [];
+    const byEpochs = async (dir: string, hooks?: TrainHooks) => {
+      const recipe = await smallRecipe(dir);
+      // A small training split, so that 1.5 epochs are a few dozen steps.
+      const data = { ...recipe.data, validation: { fraction: 0.9 } };
+      const train = { ...recipe.train, maxSteps: null, epochs: 1.5, checkpointEvery: 5 };
+      const logger = { ...silentLogger, info: (line: string) => void lines.push(line) };
+      return runRecipe({ ...recipe, data, train }, { ...quiet, json: false, logger, progressStream: { write: (text: string) => void lines.push(text) }, hooks });
+    };
+    const uninterrupted = await byEpochs(mkdtempSync(join(tmpdir(), 'epochs-a-')));
+    const announced = lines.map((line) => /train\.epochs 1\.5: (\d+) steps over (\d+) training windows \(batch 4 x 1\)/.exec(line)).find(Boolean);
+    expect(announced).toBeDefined();
+    const [steps, windows] = [Number(announced![1]), Number(announced![2])];
+    expect(steps).toBe(Math.ceil(1.5 * Math.ceil(windows / 4)));
+    expect(uninterrupted.train!.steps).toBe(steps);
+    const a = readMetrics(join(uninterrupted.runDir, 'metrics.jsonl'));
+    expect(a.map((m) => m.step)).toEqual(Array.from({ length: steps }, (_, i) => i + 1));
+    // The data iterator served steps x 4 windows: one whole epoch and then some.
+    const last = JSON.parse(readFileSync(join(uninterrupted.runDir, 'checkpoints', `step-${String(steps).padStart(8, '0')}`, 'trainer_state.json'), 'utf8'));
+    expect(last.dataState).toMatchObject({ epoch: Math.floor((steps * 4) / windows), position: (steps * 4) % windows });
+    expect(last.dataState.epoch).toBe(1);
+
+    // Killed in the second epoch, resumed from its checkpoint: the same steps, losses and learning rates.
+    const crashAt = steps - 2;
+    const dir = mkdtempSync(join(tmpdir(), 'epochs-b-'));
+    const crash: TrainHooks = {
+      afterStep: ({ step }) => {
+        if (step === crashAt) throw new Error('simulated crash');
+      },
+    };
+    await expect(byEpochs(dir, crash)).rejects.toThrow('simulated crash');
+    const resumed = await byEpochs(dir);
+    expect(resumed.train!.resumedFromStep).toBe(Math.floor(crashAt / 5) * 5);
+    expect(resumed.train!.resumedFromStep! * 4).toBeGreaterThan(windows); // past the first epoch's end
+    const b = readMetrics(join(resumed.runDir, 'metrics.jsonl'));
+    expect(b.map((m) => m.step)).toEqual(a.map((m) => m.step));
+    for (let i = 0; i < a.length; i++) {
+      expect(b[i].loss as number).toBeCloseTo(a[i].loss as number, 5);
+      expect(b[i].lr).toBe(a[i].lr);
+    }
+  });
+
   it('on resume: tidies what a kill left, skips a damaged newest checkpoint, refuses changed settings unless forced', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'train-c-'));
     const crash: TrainHooks = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { learningRate, type ScheduleOptions } from '../../trainers/schedule.ts';
+import { learningRate, stepsForEpochs, type ScheduleOptions } from '../../trainers/schedule.ts';
 
 const base: ScheduleOptions = { lr: 1e-3, minLrRatio: 0.1, warmupSteps: 10, maxSteps: 110, schedule: 'cosine' };
 
@@ -89,5 +89,16 @@ describe('learningRate', () => {
     );
     expect(() => learningRate(0, { ...base, minLrRatio: 2 })).toThrow(/minLrRatio must be in \[0, 1\]/);
     expect(() => learningRate(0, { ...base, schedule: 'step' as 'cosine' })).toThrow(/schedule must be/);
+  });
+});
+
+describe('stepsForEpochs', () => {
+  it("counts as transformers' Trainer: floor(micro-batches / grad_accum) steps an epoch, at least 1, times epochs, rounded up", () => {
+    expect(stepsForEpochs(1, { windows: 100, batchSize: 8, gradAccum: 1 })).toBe(13); // 13 micro-batches, the last short
+    expect(stepsForEpochs(3, { windows: 100, batchSize: 8, gradAccum: 1 })).toBe(39);
+    expect(stepsForEpochs(1, { windows: 100, batchSize: 8, gradAccum: 4 })).toBe(3); // 13 micro-batches: 3 whole steps
+    expect(stepsForEpochs(2.5, { windows: 100, batchSize: 8, gradAccum: 4 })).toBe(8);
+    expect(stepsForEpochs(0.5, { windows: 3, batchSize: 8, gradAccum: 4 })).toBe(1); // less than a step's worth: one step
+    expect(() => stepsForEpochs(0, { windows: 3, batchSize: 8, gradAccum: 1 })).toThrow('stepsForEpochs: epochs must be a positive number, got 0');
   });
 });
