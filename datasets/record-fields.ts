@@ -43,17 +43,22 @@ function stringField(record: Record<string, unknown>, name: string, where: strin
   return value;
 }
 
-function messagesField(record: Record<string, unknown>, name: string, where: string): ChatMessage[] {
+const SHAREGPT_ROLES: Record<string, string> = { human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant', system: 'system', tool: 'tool' };
+
+/** A list of messages: OpenAI's {role, content}, or ShareGPT's {from: human|gpt|system, value}, as {role, content}. */
+export function messagesField(record: Record<string, unknown>, name: string, where: string): ChatMessage[] {
   const value = fieldValue(record, name, where);
   if (!Array.isArray(value)) {
     throw new DatasetError(`${where}: field ${JSON.stringify(name)} must be an array of {role, content}, got ${typeName(value)}`);
   }
   return value.map((message: unknown, i) => {
-    const { role, content } = (message ?? {}) as Record<string, unknown>;
-    if (typeof role !== 'string' || typeof content !== 'string') {
-      throw new DatasetError(`${where}: ${name}[${i}] must be {role: string, content: string}, got ${JSON.stringify(message)}`);
-    }
-    return { role, content };
+    const m = (message ?? {}) as Record<string, unknown>;
+    if (typeof m.role === 'string' && typeof m.content === 'string') return { role: m.role, content: m.content };
+    const role = typeof m.from === 'string' ? SHAREGPT_ROLES[m.from] : undefined;
+    if (role !== undefined && typeof m.value === 'string') return { role, content: m.value };
+    throw new DatasetError(
+      `${where}: ${name}[${i}] must be {role: string, content: string} (OpenAI) or {from: human|gpt|system, value: string} (ShareGPT), got ${JSON.stringify(message)}`,
+    );
   });
 }
 

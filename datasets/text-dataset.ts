@@ -63,7 +63,7 @@ function batchExamples(
   const packedValidation = validation.length > 0 ? pack(validation) : null;
   return {
     format,
-    prompts: format === 'prompt_response' ? train.map((e) => promptOf(e.example)) : [],
+    prompts: format === 'text' ? [] : train.map((e) => promptOf(e.example)),
     train: new BatchIterator(packedTrain.windows, options.batchSize, options.seed),
     validation: packedValidation && new ValidationBatches(packedValidation.windows, options.batchSize),
     stats: { train: packedTrain.stats, validation: packedValidation?.stats ?? null },

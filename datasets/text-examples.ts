@@ -7,16 +7,22 @@
 import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
 import { DatasetError } from './errors.ts';
 import { readRecords, recordPosition } from './readers.ts';
+import { chatExample, chatRenderer, MESSAGES_FIELDS } from './chat-examples.ts';
+import { messagesField } from './record-fields.ts';
 import { renderRecordTemplate } from './record-template.ts';
 
-export type ExampleFormat = 'text' | 'prompt_response';
+export type ExampleFormat = 'text' | 'prompt_response' | 'messages';
 
 export interface FormatOptions {
-  /** `auto` picks by the first record's fields: prompt and response, else text. Default `auto`. */
+  /** `auto` picks by the first record's fields: messages (or conversations), prompt and response, else text. Default `auto`. */
   format?: ExampleFormat | 'auto';
   textField?: string;
   promptField?: string;
   responseField?: string;
+  /** The field chat data is in; null (default): `messages`, else `conversations`. */
+  messagesField?: string | null;
+  /** Chat data is rendered with this template (the model's); null: ChatML. */
+  chatTemplate?: string | null;
   /** `{{field}}` templates for prompt/response data, e.g. "Question: {{question}}\nAnswer:" and " {{answer}}". */
   promptTemplate?: string | null;
   responseTemplate?: string | null;
@@ -53,6 +59,8 @@ interface Fields {
   text: string;
   prompt: string;
   response: string;
+  /** Where chat data may be, in order. */
+  messages: readonly string[];
 }
 
 /** Every record of a JSONL, CSV, Parquet or Arrow file as an example; all records must share one format. */
@@ -64,10 +72,17 @@ export async function readTextExamples(
   const fields = fieldNames(options);
   let format: ExampleFormat | undefined = options.format === 'auto' ? undefined : options.format;
   const examples: SourcedExample[] = [];
+  let render: ReturnType<typeof chatRenderer> | undefined;
   for await (const found of readRecords(path)) {
     const where = recordPosition(path, found);
     const record = found.value;
     format ??= options.promptTemplate || options.responseTemplate ? 'prompt_response' : detectFormat(record, fields, where);
+    if (format === 'messages') {
+      const messages = messagesField(record, chatField(record, fields, where), where);
+      render ??= chatRenderer(options.chatTemplate ?? null, tokenizer);
+      examples.push({ source: where, key: JSON.stringify(messages), example: chatExample(messages, render, tokenizer, where) });
+      continue;
+    }
     const texts = format === 'prompt_response' ? promptResponseTexts(record, options, fields, where) : recordTexts(record, format, fields, where);
     const example =
       format === 'text'
@@ -100,17 +115,27 @@ export function promptResponseExample(prompt: string, response: string, tokenize
 }
 
 function detectFormat(record: Record<string, unknown>, fields: Fields, where: string): ExampleFormat {
+  if (fields.messages.some((name) => Array.isArray(record[name]))) return 'messages';
   if (fields.prompt in record && fields.response in record) return 'prompt_response';
   if (fields.text in record) return 'text';
   const found = Object.keys(record).map((k) => JSON.stringify(k)).join(', ');
   throw new DatasetError(
     `${where}: cannot tell the format from fields [${found}]: expected "${fields.text}" (format text), ` +
-      `or "${fields.prompt}" and "${fields.response}" (format prompt_response)`,
+      `"${fields.prompt}" and "${fields.response}" (format prompt_response), or a list in ${fields.messages.map((m) => `"${m}"`).join(' or ')} (format messages)`,
   );
 }
 
+/** The field of a chat record its messages are in. */
+function chatField(record: Record<string, unknown>, fields: Fields, where: string): string {
+  const found = fields.messages.find((name) => name in record);
+  if (found === undefined) {
+    throw new DatasetError(`${where}: missing field ${fields.messages.map((m) => JSON.stringify(m)).join(' or ')} (format messages expects a list of messages)`);
+  }
+  return found;
+}
+
 /** The record's text fields for the format; a field a template replaces is not required. */
-function recordTexts(record: Record<string, unknown>, format: ExampleFormat, fields: Fields, where: string, templates: FormatOptions = {}): string[] {
+function recordTexts(record: Record<string, unknown>, format: 'text' | 'prompt_response', fields: Fields, where: string, templates: FormatOptions = {}): string[] {
   const names = format === 'text' ? [fields.text] : [fields.prompt, fields.response];
   const expects = names.map((n) => JSON.stringify(n)).join(' and ');
   return names.map((name, i) => {
@@ -140,6 +165,7 @@ function fieldNames(options: FormatOptions): Fields {
     text: options.textField ?? 'text',
     prompt: options.promptField ?? 'prompt',
     response: options.responseField ?? 'response',
+    messages: options.messagesField ? [options.messagesField] : MESSAGES_FIELDS,
   };
 }
 

@@ -11,7 +11,7 @@ import { z } from 'zod';
 
 export const BACKENDS = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export const SCHEDULES = ['cosine', 'linear', 'constant'] as const;
-export const DATA_FORMATS = ['auto', 'text', 'prompt_response'] as const;
+export const DATA_FORMATS = ['auto', 'text', 'prompt_response', 'messages'] as const;
 
 const positiveInt = () => z.int().positive();
 const nonNegativeInt = () => z.int().nonnegative();
@@ -97,10 +97,16 @@ const validation = z
 
 const data = z.strictObject({
   train: path().optional().describe('a JSONL, CSV, Parquet or Arrow file of examples; leave out to train on what `generate` wrote'),
-  format: z.enum(DATA_FORMATS).default('auto').describe('auto: decided from the fields the lines hold'),
+  format: z.enum(DATA_FORMATS).default('auto').describe('auto: decided from the fields the lines hold (messages or conversations, prompt and response, else text)'),
   text_field: z.string().min(1).default('text'),
   prompt_field: z.string().min(1).default('prompt'),
   response_field: z.string().min(1).default('response'),
+  messages_field: z
+    .string()
+    .min(1)
+    .nullable()
+    .default(null)
+    .describe('messages data (OpenAI {role, content} or ShareGPT {from, value} lists), rendered with the model\'s chat template, loss on assistant turns: the field [messages, else conversations]'),
   prompt_template: z
     .string()
     .min(1)

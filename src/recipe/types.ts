@@ -155,10 +155,12 @@ export interface ResponseFilterSpec {
 export interface DataSpec {
   /** Absolute path of the training JSONL file; absent when the train stage reads the generated shards. */
   train?: string;
-  format: 'auto' | 'text' | 'prompt_response';
+  format: 'auto' | 'text' | 'prompt_response' | 'messages';
   textField: string;
   promptField: string;
   responseField: string;
+  /** Where messages data is; null: `messages`, else `conversations`. */
+  messagesField: string | null;
   /** `{{field}}` templates building the prompt and response from a record; null: the fields as they are. */
   promptTemplate: string | null;
   responseTemplate: string | null;

@@ -22,6 +22,8 @@ import type { Logger } from './progress.ts';
 export interface Student {
   model: CausalLM;
   tokenizer: Tokenizer;
+  /** The base's chat template (Jinja), which messages data is rendered with; null: none (ChatML is used). */
+  chatTemplate: string | null;
   /** What the optimizer updates and checkpoints hold. */
   trainable: Map<string, tf.Variable>;
   /** The forward pass's projections: the model's own, or with adapter updates. */
@@ -65,7 +67,7 @@ function missingTokenizer(base: string): SlmError {
 }
 
 async function scratchStudent(spec: ScratchStudentSpec, seed: number, seqLen: number): Promise<Student> {
-  const { tokenizer } = await loadStudentTokenizer(spec);
+  const { tokenizer, chatTemplate } = await loadStudentTokenizer(spec);
   const arch = spec.architecture;
   checkContext(arch.maxPositionEmbeddings, seqLen, 'student.architecture.max_position_embeddings');
   const config = resolveModelConfig({ ...arch, vocabSize: tokenizer.vocabSize, bosTokenId: tokenizer.bosId, eosTokenId: tokenizer.eosId });
@@ -73,6 +75,7 @@ async function scratchStudent(spec: ScratchStudentSpec, seed: number, seqLen: nu
   return {
     model,
     tokenizer,
+    chatTemplate,
     trainable: model.params,
     project: model.project,
     rngState: 0,
@@ -93,7 +96,7 @@ async function scratchStudent(spec: ScratchStudentSpec, seed: number, seqLen: nu
 }
 
 async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, memory: TrainingMemory, logger: Logger): Promise<Student> {
-  const { model, tokenizer } = await loadModel(spec.base, { logger, weights: memory.residency, pinBytes: memory.pinBytes });
+  const { model, tokenizer, chatTemplate } = await loadModel(spec.base, { logger, weights: memory.residency, pinBytes: memory.pinBytes });
   if (!tokenizer) {
     model.dispose();
     throw missingTokenizer(spec.base);
@@ -105,6 +108,7 @@ async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, 
   return {
     model,
     tokenizer,
+    chatTemplate,
     trainable: adapter.params,
     project: adapter.wrap(model),
     get rngState() {

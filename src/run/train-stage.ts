@@ -125,7 +125,7 @@ async function loadTrainingData(
   const { data } = recipe;
   const shape = { seqLen: data.seqLen, batchSize: recipe.train.batchSize, seed: recipe.seed };
   if (data.train !== undefined) {
-    return { data: await loadTextDataset(student.tokenizer, { ...data, path: data.train, ...shape }), manifest: null };
+    return { data: await loadTextDataset(student.tokenizer, { ...data, path: data.train, chatTemplate: student.chatTemplate, ...shape }), manifest: null };
   }
   if (!('fraction' in data.validation)) throw new SlmError('data.validation: generated data is split by { fraction }', { code: 'ERR_RECIPE' });
   const generated = await readGeneratedData(paths.dataSummary, {
