@@ -6,7 +6,7 @@ import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
 import { BatchIterator, ValidationBatches } from './batches.ts';
 import { DatasetError } from './errors.ts';
 import { packGreedy, packStream, type Packed, type PackStats } from './packing.ts';
-import { splitByHash, type ValidationSpec } from './split.ts';
+import { hashString, splitByHash, type ValidationSpec } from './split.ts';
 import { readTextExamples, type ExampleFormat, type FormatOptions, type SourcedExample, type TextExample } from './text-examples.ts';
 
 export interface TextDatasetOptions extends FormatOptions {
@@ -32,6 +32,46 @@ export async function loadTextDataset(tokenizer: Tokenizer, options: TextDataset
   const file = await readTextExamples(options.path, tokenizer, options);
   const split = await splitExamples(file.examples, file.format, tokenizer, options);
   return batchExamples(split, file.format, tokenizer, options);
+}
+
+/** One dataset of a mix: its file, how much of it an epoch takes, and its own format settings. */
+export interface MixSource extends FormatOptions {
+  path: string;
+  /** Uses of each example per epoch: 2 repeats them all, 0.5 takes half of them (chosen by the seed). */
+  weight: number;
+}
+
+/**
+ * Several datasets as one: each is read with its own format settings and split as `options.validation`
+ * says, then its training examples are weighted (see MixSource) and all are packed and shuffled together.
+ * Plain text packs as a stream and examples whole, so a mix is all text or all examples (prompt/response
+ * and messages mix).
+ */
+export async function loadMixedDataset(tokenizer: Tokenizer, sources: readonly MixSource[], options: Omit<TextDatasetOptions, 'path'>): Promise<TextDataset> {
+  const files = await Promise.all(sources.map((source) => readTextExamples(source.path, tokenizer, { ...options, ...source })));
+  const textual = files.filter((file) => file.format === 'text');
+  if (textual.length > 0 && textual.length < files.length) {
+    const kinds = files.map((file) => `${file.path}: ${file.format}`).join(', ');
+    throw new DatasetError(`data.mix: mix text with text, and prompt/response or messages with each other, not both (${kinds})`);
+  }
+  const train: SourcedExample[] = [];
+  const validation: SourcedExample[] = [];
+  for (const [i, file] of files.entries()) {
+    const split = await splitExamples(file.examples, file.format, tokenizer, { ...options, ...sources[i] });
+    train.push(...weighted(split.train, sources[i].weight, options.seed + i));
+    if (i === 0 || !(options.validation && 'path' in options.validation)) validation.push(...split.validation);
+  }
+  return batchExamples({ train, validation }, files[0].format, tokenizer, { ...options, path: sources.map((s) => s.path).join(' + ') });
+}
+
+/** Each example `floor(weight)` times, and a seeded choice of the fractional share once more. */
+function weighted(examples: SourcedExample[], weight: number, seed: number): SourcedExample[] {
+  if (!(Number.isFinite(weight) && weight > 0)) throw new DatasetError(`data.mix: weight must be a positive number, got ${weight}`);
+  const whole = Math.floor(weight);
+  const out = Array.from({ length: whole }, () => examples).flat();
+  const extra = Math.round((weight - whole) * examples.length);
+  const byHash = [...examples].sort((a, b) => hashString(a.key, seed) - hashString(b.key, seed));
+  return [...out, ...byHash.slice(0, extra)];
 }
 
 /** Split, packed and batched examples that come from elsewhere (the generate stage's shards). */

@@ -61,11 +61,15 @@ function checkData(recipe: ResolvedRecipeYaml): RecipeProblem[] {
 
 /** The train stage reads either data.train or the shards the generate stage wrote, never both. */
 function checkDataSource({ data, generate }: ResolvedRecipeYaml): RecipeProblem[] {
-  if (data.train === undefined && !generate) {
-    return [{ keyPath: ['data'], message: 'needs `train` (a JSONL file), or the recipe needs a `generate` section' }];
+  if (data.train === undefined && data.mix === undefined && !generate) {
+    return [{ keyPath: ['data'], message: 'needs `train` (a JSONL file) or `mix` (several), or the recipe needs a `generate` section' }];
   }
-  if (data.train !== undefined && generate) {
-    return [{ keyPath: ['data', 'train'], message: 'leave it out: with a `generate` section the train stage reads the generated data' }];
+  if (data.train !== undefined && data.mix !== undefined) {
+    return [{ keyPath: ['data', 'mix'], message: 'give train or mix, not both' }];
+  }
+  const given = data.train !== undefined ? 'train' : data.mix !== undefined ? 'mix' : null;
+  if (given !== null && generate) {
+    return [{ keyPath: ['data', given], message: 'leave it out: with a `generate` section the train stage reads the generated data' }];
   }
   if (generate && 'path' in data.validation) {
     return [{ keyPath: ['data', 'validation', 'path'], message: 'with generated data, hold out a share of it: use { fraction }' }];
@@ -194,7 +198,10 @@ function checkTrain(recipe: ResolvedRecipeYaml): RecipeProblem[] {
 }
 
 function checkFiles(recipe: ResolvedRecipeYaml): RecipeProblem[] {
-  const files: [KeyPath, string][] = recipe.data.train === undefined ? [] : [[['data', 'train'], recipe.data.train]];
+  const files: [KeyPath, string][] = [
+    ...(recipe.data.train === undefined ? [] : [[['data', 'train'], recipe.data.train] as [KeyPath, string]]),
+    ...(recipe.data.mix ?? []).map((source, i): [KeyPath, string] => [['data', 'mix', i, 'path'], source.path]),
+  ];
   const { validation } = recipe.data;
   if ('path' in validation) files.push([['data', 'validation', 'path'], validation.path]);
   const { student } = recipe;

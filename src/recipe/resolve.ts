@@ -35,6 +35,7 @@ export function resolvePaths(recipe: RecipeYaml, { baseDir, cwd }: PathContext):
     data: {
       ...recipe.data,
       ...(recipe.data.train !== undefined && { train: fromRecipe(recipe.data.train) }),
+      ...(recipe.data.mix !== undefined && { mix: recipe.data.mix.map((source) => ({ ...source, path: fromRecipe(source.path) })) }),
       validation: 'path' in validation ? { path: fromRecipe(validation.path) } : validation,
     },
     train: recipe.train,

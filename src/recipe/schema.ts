@@ -95,8 +95,19 @@ const validation = z
     v.path !== undefined ? { path: v.path } : { fraction: v.fraction ?? 0.05 },
   );
 
+const mixSource = z.strictObject({
+  path: path().describe('a JSONL, CSV, Parquet or Arrow file'),
+  weight: z.number().positive().default(1).describe('uses of each example per epoch: 2 repeats them, 0.5 takes half of them'),
+  format: z.enum(DATA_FORMATS).optional().describe("this file's format [data.format]"),
+  text_field: z.string().min(1).optional(),
+  prompt_field: z.string().min(1).optional(),
+  response_field: z.string().min(1).optional(),
+  messages_field: z.string().min(1).optional(),
+});
+
 const data = z.strictObject({
   train: path().optional().describe('a JSONL, CSV, Parquet or Arrow file of examples; leave out to train on what `generate` wrote'),
+  mix: z.array(mixSource).min(1).optional().describe('instead of train: several files, each with a weight and its own format settings'),
   format: z.enum(DATA_FORMATS).default('auto').describe('auto: decided from the fields the lines hold (messages or conversations, prompt and response, else text)'),
   text_field: z.string().min(1).default('text'),
   prompt_field: z.string().min(1).default('prompt'),

@@ -152,9 +152,22 @@ export interface ResponseFilterSpec {
   answer: 'none' | 'gsm8k' | 'exact';
 }
 
+/** One file of `data.mix` (absolute path), with its weight and the format settings it overrides. */
+export interface MixSourceSpec {
+  path: string;
+  weight: number;
+  format?: DataSpec['format'];
+  textField?: string;
+  promptField?: string;
+  responseField?: string;
+  messagesField?: string;
+}
+
 export interface DataSpec {
   /** Absolute path of the training JSONL file; absent when the train stage reads the generated shards. */
   train?: string;
+  /** Instead of train: several files mixed with weights. */
+  mix?: MixSourceSpec[];
   format: 'auto' | 'text' | 'prompt_response' | 'messages';
   textField: string;
   promptField: string;

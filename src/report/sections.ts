@@ -111,7 +111,8 @@ function throughputSection({ files }: RunReport): Block[] {
 function dataSection({ files: { data, recipe } }: RunReport): Block[] {
   const heading: Block = { kind: 'heading', level: 2, text: 'Data' };
   if (!data) {
-    const source = recipe?.data.train ? `the recipe trains on ${recipe.data.train}` : 'no data/summary.json';
+    const files = recipe?.data.train ?? recipe?.data.mix?.map((source) => source.path).join(', ');
+    const source = files ? `the recipe trains on ${files}` : 'no data/summary.json';
     return [heading, { kind: 'paragraph', text: `This run generated no data: ${source}.` }];
   }
   const counts = data.counts;

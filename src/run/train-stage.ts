@@ -7,7 +7,7 @@ import type { BackendReport } from '../backend/index.ts';
 import type { Recipe } from '../recipe/index.ts';
 import { SlmError } from '../util/errors.ts';
 import { readGeneratedData, rowExample } from '../../datasets/generated-examples.ts';
-import { datasetFromExamples, loadTextDataset, type TextDataset } from '../../datasets/text-dataset.ts';
+import { datasetFromExamples, loadMixedDataset, loadTextDataset, type TextDataset } from '../../datasets/text-dataset.ts';
 import type { ExampleManifest } from '../formats/arrow-examples.ts';
 import { tokenizerHash } from '../tokenizer/hash.ts';
 import type { BatchIteratorState } from '../../datasets/batches.ts';
@@ -126,6 +126,9 @@ async function loadTrainingData(
   const shape = { seqLen: data.seqLen, batchSize: recipe.train.batchSize, seed: recipe.seed };
   if (data.train !== undefined) {
     return { data: await loadTextDataset(student.tokenizer, { ...data, path: data.train, chatTemplate: student.chatTemplate, ...shape }), manifest: null };
+  }
+  if (data.mix !== undefined) {
+    return { data: await loadMixedDataset(student.tokenizer, data.mix, { ...data, chatTemplate: student.chatTemplate, ...shape }), manifest: null };
   }
   if (!('fraction' in data.validation)) throw new SlmError('data.validation: generated data is split by { fraction }', { code: 'ERR_RECIPE' });
   const generated = await readGeneratedData(paths.dataSummary, {

@@ -26,7 +26,7 @@ describe('mapFields', () => {
     );
     expect(() => mapFields({ m: 'hi' }, { messages: 'm' }, 'r')).toThrow('r: field "m" must be an array of {role, content}, got string');
     expect(() => mapFields({ m: [{ role: 'user' }] }, { messages: 'm' }, 'r')).toThrow(
-      'r: m[0] must be {role: string, content: string}, got {"role":"user"}',
+      'r: m[0] must be {role: string, content: string} (OpenAI) or {from: human|gpt|system, value: string} (ShareGPT), got {"role":"user"}',
     );
   });
 });

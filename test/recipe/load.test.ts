@@ -61,6 +61,7 @@ describe('parseRecipe: valid recipes', () => {
         textField: 'text',
         promptField: 'prompt',
         responseField: 'response',
+        messagesField: null,
         promptTemplate: null,
         responseTemplate: null,
         validation: { fraction: 0.05 },
@@ -178,7 +179,7 @@ describe('parseRecipe: errors point at the line and column of the key', () => {
     [
       'neither a data file nor a generate section',
       minimal.replace('  train: train.jsonl\n', '  seq_len: 64\n'),
-      'recipe.yaml:11:3: data: needs `train` (a JSONL file), or the recipe needs a `generate` section',
+      'recipe.yaml:11:3: data: needs `train` (a JSONL file) or `mix` (several), or the recipe needs a `generate` section',
     ],
     [
       'an openai teacher without endpoints',
@@ -288,5 +289,23 @@ train:
   it('reports a missing base and an unknown target at their keys', () => {
     expect(() => parseRecipe(lora('nowhere'), 'recipe.yaml', fixtures)).toThrow(`recipe.yaml:4:9: student.base: file not found: ${join(fixtures, 'nowhere')}`);
     expect(() => parseRecipe(lora('ollama:x', '  targets: [q, qkv]\n'), 'recipe.yaml', fixtures)).toThrow('recipe.yaml:5:16: student.targets[1]');
+  });
+});
+
+describe('data.mix', () => {
+  const withMix = (mix: string, train = '') => minimal.replace('data:\n  train: train.jsonl\n', `data:\n${train}  mix:\n${mix}`);
+
+  it('resolves each file against the recipe folder, with weight 1 and the data-level format settings by default', () => {
+    const recipe = parse(withMix('    - { path: train.jsonl, weight: 2.5, format: prompt_response, prompt_field: q }\n    - { path: train.jsonl }\n'));
+    expect(recipe.data.train).toBeUndefined();
+    expect(recipe.data.mix).toEqual([
+      { path: join(fixtures, 'train.jsonl'), weight: 2.5, format: 'prompt_response', promptField: 'q' },
+      { path: join(fixtures, 'train.jsonl'), weight: 1 },
+    ]);
+  });
+
+  it('is refused beside train, and a missing file is named at its key', () => {
+    expect(errorOf(withMix('    - { path: train.jsonl }\n', '  train: train.jsonl\n'))).toMatch(/^recipe\.yaml:\d+:\d+: data\.mix: give train or mix, not both$/);
+    expect(errorOf(withMix('    - { path: train.jsonl }\n    - { path: nowhere.jsonl }\n'))).toBe(`recipe.yaml:13:15: data.mix[1].path: file not found: ${join(fixtures, 'nowhere.jsonl')}`);
   });
 });
