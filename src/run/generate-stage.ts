@@ -20,7 +20,7 @@ import type { Sample } from '../teachers/teacher.ts';
 import { TeacherVocabMap } from '../teachers/vocab-map.ts';
 import { tokenizerHash } from '../tokenizer/hash.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
-import { writeJsonAtomic } from '../util/atomic.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { SlmError } from '../util/errors.ts';
 import { buildRows, type RowCounts } from './generate/example-rows.ts';
 import { generateJobs, labelJobs, type TeacherIdentity, type TeacherJob } from './generate/teacher-jobs.ts';
@@ -120,7 +120,7 @@ async function generateData({ recipe, spec, teacherSpec, paths, logger, teacher,
   const answers = jobs.map((job) => cache.get(job.key)!);
   const softLabels = chooseSoftLabels(spec, answers, student.tokenizer, identity, await teacher.sharesTokenizer(student.tokenizer));
   if (softLabels.fallback) logger.warn(`generate: ${softLabels.fallback}`);
-  const { rows, counts } = buildRows(jobs, answers, prompts, {
+  const { rows, conversations, counts } = buildRows(jobs, answers, prompts, {
     tokenizer: student.tokenizer,
     encodePrompt,
     system: spec.system,
@@ -131,6 +131,7 @@ async function generateData({ recipe, spec, teacherSpec, paths, logger, teacher,
   if (rows.length === 0) throw new GenerateError(`no examples left after the filters: ${describeDrops(counts)}`);
   const manifest = exampleManifest(spec, identity, softLabels.map ? spec.k : 0, student.tokenizer);
   const shards = await writeShards(paths, rows, manifest, spec.shardRows);
+  await writeFileAtomic(paths.conversations, conversations.map((messages, i) => `${JSON.stringify({ messages, source: rows[i].source })}\n`).join(''));
   const attempts = await recordSuccess();
   const summary: GenerateSummary = {
     mode: spec.mode,

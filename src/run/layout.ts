@@ -12,6 +12,7 @@
  *     data/                  what the generate stage wrote:
  *       shard-00000.arrow      training examples with soft labels (formats/arrow-examples.ts)
  *       summary.json           counts, and the list of shards the train stage reads
+ *       conversations.jsonl    the same examples as text in chat form ({messages: [system, user, assistant]})
  *       cache/responses.jsonl  every teacher answer by request key (response-cache.ts)
  */
 import { join } from 'node:path';
@@ -25,6 +26,8 @@ export interface RunPaths {
   final: string;
   data: string;
   dataSummary: string;
+  /** The generated examples as OpenAI-style `messages` lines, which `data.format: messages` (and other tools) read. */
+  conversations: string;
   responseCache: string;
   /** One line per attempt at the generate stage (generate/attempts.ts). */
   generateAttempts: string;
@@ -42,7 +45,7 @@ export const CE_BASELINE_DIR = 'ce-baseline';
  */
 export function ceBaselinePaths(run: RunPaths): RunPaths {
   const own = runPathsAt(join(run.root, CE_BASELINE_DIR));
-  return { ...own, data: run.data, dataSummary: run.dataSummary, responseCache: run.responseCache, generateAttempts: run.generateAttempts, shard: run.shard };
+  return { ...own, data: run.data, dataSummary: run.dataSummary, conversations: run.conversations, responseCache: run.responseCache, generateAttempts: run.generateAttempts, shard: run.shard };
 }
 
 export function runPaths(outputDir: string, name: string): RunPaths {
@@ -60,6 +63,7 @@ export function runPathsAt(root: string): RunPaths {
     final: join(root, 'final'),
     data,
     dataSummary: join(data, 'summary.json'),
+    conversations: join(data, 'conversations.jsonl'),
     responseCache: join(data, 'cache', 'responses.jsonl'),
     generateAttempts: join(data, 'cache', 'attempts.jsonl'),
     shard: (index) => join(data, `shard-${String(index).padStart(5, '0')}.arrow`),

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync, appendFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readTextExamples } from '../../datasets/text-examples.ts';
 import { readExampleShard, type ExampleRow } from '../../src/formats/arrow-examples.ts';
 import { parseRecipe, type Recipe } from '../../src/recipe/index.ts';
 import { generateStage, GenerateError, type GenerateSummary } from '../../src/run/generate-stage.ts';
@@ -71,6 +72,15 @@ describe('generate stage with an OpenAI-compatible teacher', () => {
 
     const written = JSON.parse(readFileSync(join(dir, 'runs/gen/data/summary.json'), 'utf8'));
     expect(written.examples).toBe(8);
+
+    // The same examples in chat form, one per row, which data.format messages reads back.
+    const lines = readFileSync(join(dir, 'runs/gen/data/conversations.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(8);
+    expect(lines[0]).toEqual({ messages: [{ role: 'user', content: '0+0=' }, { role: 'assistant', content: text }], source: first.source });
+    expect(lines.map((line) => line.source)).toEqual(rows.map((row) => row.source));
+    const chat = await readTextExamples(join(dir, 'runs/gen/data/conversations.jsonl'), tokenizer);
+    expect(chat.format).toBe('messages');
+    expect(chat.examples).toHaveLength(8);
   });
 
   it('drops repeated answers to the same prompt and counts them', async () => {

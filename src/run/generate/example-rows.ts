@@ -4,6 +4,7 @@
  * EOS so the student learns to stop. Filters and de-duplication decide which answers become rows.
  */
 import type { PromptEncoder } from '../../../datasets/prompt-ids.ts';
+import type { ChatMessage } from '../../../datasets/record-fields.ts';
 import type { SeedPrompt } from '../../../datasets/prompts.ts';
 import { DROP_REASONS, type DropReason, type ResponseFilter } from '../../../datasets/response-filters.ts';
 import type { ExampleRowInput } from '../../formats/arrow-examples.ts';
@@ -31,13 +32,16 @@ export interface RowCounts {
   responseTokens: number;
 }
 
-/** `answers[i]` is the teacher's answer to `jobs[i]`. */
+/**
+ * `answers[i]` is the teacher's answer to `jobs[i]`. Each kept row comes with its conversation as text
+ * (the system prompt, the prompt, the teacher's answer), for data in the chat form other tools read.
+ */
 export function buildRows(
   jobs: readonly TeacherJob[],
   answers: readonly Sample[],
   prompts: readonly SeedPrompt[],
   options: RowBuilderOptions,
-): { rows: ExampleRowInput[]; counts: RowCounts } {
+): { rows: ExampleRowInput[]; conversations: ChatMessage[][]; counts: RowCounts } {
   const counts: RowCounts = {
     kept: 0,
     duplicates: 0,
@@ -47,6 +51,7 @@ export function buildRows(
   };
   const seen = new Set<string>();
   const rows: ExampleRowInput[] = [];
+  const conversations: ChatMessage[][] = [];
   for (const [i, job] of jobs.entries()) {
     const answer = answers[i];
     const prompt = prompts[job.prompt];
@@ -66,8 +71,13 @@ export function buildRows(
     counts.kept++;
     counts.responseTokens += row.responseIds.length;
     rows.push(row);
+    conversations.push([
+      ...(options.system !== null ? [{ role: 'system', content: options.system }] : []),
+      { role: 'user', content: prompt.text },
+      { role: 'assistant', content: answer.text },
+    ]);
   }
-  return { rows, counts };
+  return { rows, conversations, counts };
 }
 
 function buildRow(job: TeacherJob, answer: Sample, prompt: SeedPrompt, options: RowBuilderOptions): ExampleRowInput {
