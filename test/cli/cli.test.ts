@@ -43,7 +43,7 @@ describe.concurrent('slm-train', () => {
     const recipe = recipeWithTypeError();
     const { code, stderr } = await slmTrain(recipe);
     expect(code).toBe(1);
-    expect(stderr).toBe(`slm-train: error: ${recipe}:13:14: train.max_steps: expected an integer, got "ten"\n`);
+    expect(stderr).toBe(`slm-train: error: ${recipe}:13:14: train.max_steps: expected an integer or null, got "ten"\n`);
   });
 
   it('takes key.path=value overrides after the recipe, and names the override a problem comes from', async () => {
@@ -59,7 +59,7 @@ describe.concurrent('slm-train', () => {
     const { code, stderr } = await slmTrain('run', recipe, '--verbose');
     expect(code).toBe(1);
     const [line, ...stack] = stderr.trimEnd().split('\n');
-    expect(line).toBe(`slm-train: error: ${recipe}:13:14: train.max_steps: expected an integer, got "ten"`);
+    expect(line).toBe(`slm-train: error: ${recipe}:13:14: train.max_steps: expected an integer or null, got "ten"`);
     expect(stack[0]).toMatch(/^RecipeError: /);
     expect(stack.some((frame) => /^\s+at .*load\.ts/.test(frame))).toBe(true);
   });

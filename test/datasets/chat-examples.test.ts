@@ -9,6 +9,7 @@ import { readTextExamples } from '../../datasets/text-examples.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { tokenizerFromJson } from '../../src/tokenizer/hf-tokenizer.ts';
 import type { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
+import { chatmlTokenizerJson } from '../helpers/chatml-tokenizer.ts';
 
 const CONVERSATION: ChatMessage[] = [
   { role: 'system', content: 'You add numbers.' },
@@ -18,13 +19,9 @@ const CONVERSATION: ChatMessage[] = [
   { role: 'assistant', content: 'It is 8.' },
 ];
 
-/** The byte-level tokenizer with ChatML's markers as special tokens (one id each), as Qwen's tokenizer has them. */
+/** The byte-level tokenizer with ChatML's markers as special tokens (one id each). */
 function chatmlTokenizer(): Tokenizer {
-  const json = JSON.parse(createByteLevelTokenizer().toJSON());
-  for (const [i, content] of ['<|im_start|>', '<|im_end|>'].entries()) {
-    json.added_tokens.push({ id: 259 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
-  }
-  return tokenizerFromJson(JSON.stringify(json), { eos_token: '<|im_end|>' });
+  return tokenizerFromJson(chatmlTokenizerJson(), { eos_token: '<|im_end|>' });
 }
 
 /**

@@ -365,7 +365,7 @@ describe('loadModel', () => {
 
   it('says what it accepts when the reference is neither', async () => {
     await expect(loadModel(join(dir, 'nothing-here'))).rejects.toThrow(
-      /not found \(expected a Hugging Face model directory, a \.gguf file or ollama:NAME\[:TAG\]\)/,
+      /not found \(expected a Hugging Face model directory or id, a \.gguf file or ollama:NAME\[:TAG\]\)/,
     );
   });
 });

@@ -15,9 +15,10 @@ import { resolveModelConfig } from '../../src/model/config.ts';
 import { loadRecipe } from '../../src/recipe/index.ts';
 import { readMetrics } from '../../src/run/metrics.ts';
 import { runRecipe } from '../../src/run/run-recipe.ts';
-import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
+import { BYTE_LEVEL_TOKENIZER_CONFIG } from '../../src/tokenizer/byte-level.ts';
 import { tokenizerFromJson } from '../../src/tokenizer/hf-tokenizer.ts';
 import { stepsForEpochs } from '../../trainers/schedule.ts';
+import { chatmlTokenizerJson } from '../helpers/chatml-tokenizer.ts';
 
 await initBackend('wasm');
 
@@ -25,15 +26,11 @@ const RECIPE = resolve(import.meta.dirname, '../../recipes/lora-chat.yaml');
 
 /** A byte-level base whose tokenizer has ChatML's markers as special tokens and a ChatML chat template. */
 async function chatBase(dir: string): Promise<string> {
-  const json = JSON.parse(createByteLevelTokenizer().toJSON());
-  for (const [i, content] of ['<|im_start|>', '<|im_end|>'].entries()) {
-    json.added_tokens.push({ id: 259 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
-  }
   const tokenizerConfig = { ...BYTE_LEVEL_TOKENIZER_CONFIG, chat_template: CHATML_TEMPLATE };
   const config = resolveModelConfig({ vocabSize: 261, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, tieWordEmbeddings: true, maxPositionEmbeddings: 512 });
   const model = CausalLM.init(config, { seed: 1, std: 0.1 });
   const base = join(dir, 'chat-base');
-  await writeHfModelDir(base, { config, tensors: model.hfTensors(), dtype: 'F32', tokenizerJson: JSON.stringify(json), tokenizerConfig });
+  await writeHfModelDir(base, { config, tensors: model.hfTensors(), dtype: 'F32', tokenizerJson: chatmlTokenizerJson(), tokenizerConfig });
   model.dispose();
   return base;
 }
