@@ -51,3 +51,16 @@ export function gradientsDuringBackward(f: () => tf.Tensor, xs: tf.Tensor[], dy:
     state.activeTape = outer;
   }
 }
+
+/** The body of a tf.customGrad: inputs, then a save function; the value and its written-out gradient. */
+export type WrittenGradient = (...args: (tf.Tensor | tf.GradSaveFunc)[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] };
+
+/**
+ * `body` through tf.customGrad while a gradient is recorded, else its forward ops alone (in a tidy, with
+ * nothing saved): a customGrad call costs an engine scope and kept tensors, which decoding pays on every
+ * norm, rotation and attention of every token.
+ */
+export function withWrittenGradient<T extends tf.Tensor>(body: WrittenGradient, inputs: tf.Tensor[]): T {
+  if (isRecordingGradients()) return tf.customGrad(body as never)(...inputs) as T;
+  return tf.tidy(() => body(...inputs, () => {}).value) as T;
+}

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { withWrittenGradient, type WrittenGradient } from '../backend/tape.ts';
 import { softcap, softcapSlope } from './softcap.ts';
 
 /** Query positions per block: products stay large enough to run near full speed on wasm. */
@@ -39,7 +40,7 @@ export function causalAttention(
   const T = S - offset;
   const G = rows / T;
   const blocks = queryBlocks(T, offset, blockPositions);
-  const attend = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const attend: WrittenGradient = (...args) => {
     const [qs, ks, vs, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
     const probs = blocks.map((block) => {
       const scores = softcap(tf.matMul(blockRows(qs, block, G), visibleKeys(ks, block), false, true), scoreCap); // [N, P*G, keys]
@@ -67,8 +68,8 @@ export function causalAttention(
           return [concatRows(dq), tf.addN(dk), tf.addN(dv)];
         }),
     };
-  });
-  return attend(q, k, v) as tf.Tensor3D;
+  };
+  return withWrittenGradient<tf.Tensor3D>(attend, [q, k, v]);
 }
 
 interface QueryBlock {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { withWrittenGradient, type WrittenGradient } from '../backend/tape.ts';
 import { BLOCK_POSITIONS, causalAttention, type FirstVisibleKey } from './causal-attention.ts';
 import type { ModelConfig } from './config.ts';
 import { applyRotary } from './rope.ts';
@@ -25,7 +26,7 @@ export type Projection = ((prefixes: string[], x: tf.Tensor) => tf.Tensor) & {
  * autodiff builds through mean and rsqrt, and its intermediates are freed as soon as it returns.
  */
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
-  const norm = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const norm: WrittenGradient = (...args) => {
     const [xs, w, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     const inverseRms = tf.rsqrt(tf.add(tf.mean(tf.mul(xs, xs), -1, true), eps)); // [..., 1]
     const normalized = tf.mul(xs, inverseRms);
@@ -41,8 +42,8 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor
           return [dx, sumRows(tf.mul(dy, n))];
         }),
     };
-  });
-  return norm(x, weight);
+  };
+  return withWrittenGradient(norm, [x, weight]);
 }
 
 /** The norm at `name` as the config applies it: its weight, or (1 + weight) where the weights sit around 0 (Gemma). */
@@ -172,7 +173,7 @@ const GATES: Record<ModelConfig['hiddenActivation'], Gate> = {
  * out so its [..., F] intermediates are freed when it returns, not at the end of the backward pass.
  */
 function gatedActivation(gateUp: tf.Tensor, activation: Gate): tf.Tensor {
-  const activate = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const activate: WrittenGradient = (...args) => {
     const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
     const [gate, up] = tf.split(x, 2, -1);
     const { value, kept } = activation.forward(gate);
@@ -186,8 +187,8 @@ function gatedActivation(gateUp: tf.Tensor, activation: Gate): tf.Tensor {
           return [tf.concat([dGate, tf.mul(dy, a)], -1)];
         }),
     };
-  });
-  return activate(gateUp);
+  };
+  return withWrittenGradient(activate, [gateUp]);
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { withWrittenGradient, type WrittenGradient } from '../backend/tape.ts';
 import type { Llama3RopeScaling, ModelConfig, RopeScaling } from './config.ts';
 
 /** Rotary frequencies 1 / theta^(2i / dim), with Llama 3's or linear scaling when configured. */
@@ -132,7 +133,7 @@ function fillTables(
  * out so that nothing of x is kept for it and its intermediates are freed when it returns.
  */
 export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor3D | tf.Tensor4D, sin: tf.Tensor3D | tf.Tensor4D, rotaryDim = x.shape[3]): tf.Tensor4D {
-  const rotate = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const rotate: WrittenGradient = (...args) => {
     const [xs, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
     save([cos, sin]); // the caller may dispose the tables before the backward pass
     return {
@@ -140,8 +141,8 @@ export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor3D | tf.Tensor4D, sin:
       gradFunc: (dy: tf.Tensor, [c, s]: tf.Tensor[]) =>
         tf.tidy(() => tf.add(tf.mul(dy, c), swapHalves(tf.mul(dy, s) as tf.Tensor4D, rotaryDim))),
     };
-  });
-  return rotate(x) as tf.Tensor4D;
+  };
+  return withWrittenGradient<tf.Tensor4D>(rotate, [x]);
 }
 
 /** [..., hd] -> the same with the two halves of its first `rotaryDim` values exchanged (the rest as they are). */
