@@ -105,7 +105,8 @@ export function chunkedFullDistillLoss(input: ChunkedDistillInput, options: Dive
   return tf.tidy(() => lossWithGrad(input.studentHidden));
 }
 
-interface Span {
+/** Positions or vocabulary entries [start, start + size). */
+export interface Span {
   start: number;
   size: number;
 }
@@ -274,7 +275,7 @@ function sliceRows(hidden: Hidden, rows: Span): Hidden {
 }
 
 /** Consecutive spans of at most `chunk` covering [0, total). */
-function spans(total: number, chunk: number): Span[] {
+export function spans(total: number, chunk: number): Span[] {
   const result: Span[] = [];
   for (let start = 0; start < total; start += chunk) result.push({ start, size: Math.min(chunk, total - start) });
   return result;

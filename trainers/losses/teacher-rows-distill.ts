@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { spans, type Span } from './chunked-distill.ts';
 import { checkDivergenceOptions, divergenceTerms, effectiveDivergence, studentScore, type DivergenceOptions } from './distill.ts';
 import { maskWeights } from './masking.ts';
 
@@ -33,7 +34,7 @@ export function teacherRowsDistill(
   const lossWithGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [logits, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
     const weights = maskWeights(mask); // [N]
-    const divergence = tf.concat(rowChunks(N, options.rowChunk).map((rows) => tf.tidy(() => rowDivergence(pair(logits, teacher, rows, T), options))));
+    const divergence = tf.concat(spans(N, options.rowChunk).map((rows) => tf.tidy(() => rowDivergence(pair(logits, teacher, rows, T), options))));
     save([logits, weights, teacher.hidden]);
     return {
       value: tf.mul(tf.sum(tf.mul(divergence, weights)), T * T) as tf.Scalar,
@@ -42,7 +43,7 @@ export function teacherRowsDistill(
           const [savedLogits, savedWeights, teacherHidden] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
           const savedTeacher = { ...teacher, hidden: teacherHidden };
           const scale = tf.expandDims(tf.mul(tf.mul(savedWeights, dy), T), 1); // [N, 1]
-          const parts = rowChunks(N, options.rowChunk).map((rows) =>
+          const parts = spans(N, options.rowChunk).map((rows) =>
             tf.tidy(() => tf.mul(rowGradient(pair(savedLogits, savedTeacher, rows, T), options), tf.slice(scale, [rows.start, 0], [rows.size, 1]))),
           );
           const gradient = tf.concat(parts, 0) as tf.Tensor2D; // [N, V]
@@ -54,17 +55,6 @@ export function teacherRowsDistill(
   return tf.tidy(() => lossWithGrad(studentLogits));
 }
 
-interface Rows {
-  start: number;
-  size: number;
-}
-
-function rowChunks(total: number, chunk: number): Rows[] {
-  const rows: Rows[] = [];
-  for (let start = 0; start < total; start += chunk) rows.push({ start, size: Math.min(chunk, total - start) });
-  return rows;
-}
-
 /** Both models' distributions at temperature T over the shared range min(V, Vt), for a chunk of rows. */
 interface RowPair {
   p: tf.Tensor2D;
@@ -73,7 +63,7 @@ interface RowPair {
   logQ: tf.Tensor2D;
 }
 
-function pair(studentLogits: tf.Tensor2D, teacher: RowTeacher, { start, size }: Rows, T: number): RowPair {
+function pair(studentLogits: tf.Tensor2D, teacher: RowTeacher, { start, size }: Span, T: number): RowPair {
   const teacherLogits = teacher.logits(tf.slice(teacher.hidden, [start, 0], [size, -1]));
   const V = Math.min(studentLogits.shape[1], teacherLogits.shape[1]);
   const [q, logQ] = softmaxAndLog(tf.slice(studentLogits, [start, 0], [size, V]), 1 / T);
