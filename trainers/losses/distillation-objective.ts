@@ -17,7 +17,7 @@ import { headTopK } from '../../src/model/streamed-head.ts';
 import type { LossFn, MetricSink } from '../loop.ts';
 import { chunkedCrossEntropy } from './chunked-cross-entropy.ts';
 import { batchLayout } from './next-token.ts';
-import { chunkedFullDistillLoss, type HeadColumns } from './chunked-distill.ts';
+import { chunkedFullDistillLoss, spans, type HeadColumns } from './chunked-distill.ts';
 import { crossEntropy } from './cross-entropy.ts';
 import { teacherRowsDistill, type RowTeacher } from './teacher-rows-distill.ts';
 import { combineLosses, maskedMean, top1Agreement, topKDistill, type DivergenceOptions } from './distill.ts';
@@ -146,19 +146,14 @@ function modelHead(model: CausalLM): HeadColumns {
  * logits exist at once; the student's are already there (the CE needs them).
  */
 function onlineAgreement(logits: tf.Tensor2D, teacher: RowTeacher, mask: tf.Tensor1D, rows: number): tf.Scalar {
-  const N = logits.shape[0];
-  const agree: tf.Tensor1D[] = [];
-  for (let start = 0; start < N; start += rows) {
-    const size = Math.min(rows, N - start);
-    agree.push(
-      tf.tidy(() => {
-        const teacherLogits = teacher.logits(tf.slice(teacher.hidden, [start, 0], [size, -1]));
-        const V = Math.min(logits.shape[1], teacherLogits.shape[1]);
-        const studentTop = tf.argMax(tf.slice(logits, [start, 0], [size, V]), 1);
-        const teacherTop = tf.argMax(tf.slice(teacherLogits, [0, 0], [size, V]), 1);
-        return tf.cast(tf.equal(studentTop, teacherTop), 'float32') as tf.Tensor1D;
-      }),
-    );
-  }
+  const agree = spans(logits.shape[0], rows).map(({ start, size }) =>
+    tf.tidy(() => {
+      const teacherLogits = teacher.logits(tf.slice(teacher.hidden, [start, 0], [size, -1]));
+      const V = Math.min(logits.shape[1], teacherLogits.shape[1]);
+      const studentTop = tf.argMax(tf.slice(logits, [start, 0], [size, V]), 1);
+      const teacherTop = tf.argMax(tf.slice(teacherLogits, [0, 0], [size, V]), 1);
+      return tf.cast(tf.equal(studentTop, teacherTop), 'float32') as tf.Tensor1D;
+    }),
+  );
   return maskedMean(tf.concat(agree), mask);
 }
