@@ -100,7 +100,7 @@ describe.skipIf(!available)('on webgpu', () => {
       const heads = { studentHead: headTensorColumns(input.studentHead), teacherHead: headTensorColumns(input.teacherHead) };
       const chunked = tf.grad((hidden) => chunkedFullDistillLoss({ ...input, ...heads, studentHidden: hidden as tf.Tensor2D }, { divergence: 'jsd', beta: 0.5, temperature: 2, rowChunk: 4, vocabChunk: 5 }))(input.studentHidden);
       const teacher = { hidden: input.teacherHidden, logits: (rows: tf.Tensor2D) => tf.matMul(rows, input.teacherHead) as tf.Tensor2D };
-      const rows = tf.grad((l) => teacherRowsDistill(l as tf.Tensor2D, teacher, input.mask, { divergence: 'reverse_kl', beta: 0, temperature: 2, rowChunk: 4 }))(tf.matMul(input.studentHidden, input.studentHead));
+      const rows = tf.grad((l) => teacherRowsDistill(l as tf.Tensor2D, teacher, input.mask, { divergence: 'reverse_kl', beta: 0, temperature: 2, rowChunk: 4 }).loss)(tf.matMul(input.studentHidden, input.studentHead));
       const ids = tf.tensor2d(host.ids, [N, k], 'int32');
       const logprobs = tf.tensor2d(host.logprobs, [N, k]);
       const topK = tf.grad((l) => tf.sum(topKDistill(l as tf.Tensor2D, ids, logprobs, { divergence: 'forward_kl', beta: 0, temperature: 1, tail: 'bucket' })))(tf.tensor2d(host.logits, [N, V]));

@@ -17,9 +17,9 @@ import { headTopK } from '../../src/model/streamed-head.ts';
 import type { LossFn, MetricSink } from '../loop.ts';
 import { chunkedCrossEntropy } from './chunked-cross-entropy.ts';
 import { batchLayout } from './next-token.ts';
-import { chunkedFullDistillLoss, spans, type HeadColumns } from './chunked-distill.ts';
+import { chunkedFullDistillLoss, type HeadColumns } from './chunked-distill.ts';
 import { crossEntropy } from './cross-entropy.ts';
-import { teacherRowsDistill, type RowTeacher } from './teacher-rows-distill.ts';
+import { teacherRowsDistill } from './teacher-rows-distill.ts';
 import { combineLosses, maskedMean, top1Agreement, topKDistill, type DivergenceOptions } from './distill.ts';
 
 export interface DistillObjectiveOptions extends DivergenceOptions {
@@ -100,8 +100,9 @@ function onlineKd(
   observe: MetricSink,
 ): tf.Scalar {
   const teacher = { hidden: teacherHidden, logits: (rows: tf.Tensor2D) => withoutGradients(() => online.model.headLogits(rows)) };
-  observe('top1_agreement', onlineAgreement(logits, teacher, mask, online.rowsPerChunk));
-  return teacherRowsDistill(logits, teacher, mask, { ...options, rowChunk: online.rowsPerChunk });
+  const { loss, top1Agreement } = teacherRowsDistill(logits, teacher, mask, { ...options, rowChunk: online.rowsPerChunk });
+  observe('top1_agreement', top1Agreement);
+  return loss;
 }
 
 /**
@@ -139,21 +140,4 @@ function streamedOnlineKd(
 function modelHead(model: CausalLM): HeadColumns {
   const { hiddenSize, vocabSize } = model.config;
   return { hidden: hiddenSize, vocab: vocabSize, withColumns: (start, size, use) => model.withHeadColumns(start, size, use) };
-}
-
-/**
- * Top-1 agreement with the teacher, whose logits are made a chunk of rows at a time so no [N, V] teacher
- * logits exist at once; the student's are already there (the CE needs them).
- */
-function onlineAgreement(logits: tf.Tensor2D, teacher: RowTeacher, mask: tf.Tensor1D, rows: number): tf.Scalar {
-  const agree = spans(logits.shape[0], rows).map(({ start, size }) =>
-    tf.tidy(() => {
-      const teacherLogits = teacher.logits(tf.slice(teacher.hidden, [start, 0], [size, -1]));
-      const V = Math.min(logits.shape[1], teacherLogits.shape[1]);
-      const studentTop = tf.argMax(tf.slice(logits, [start, 0], [size, V]), 1);
-      const teacherTop = tf.argMax(tf.slice(teacherLogits, [0, 0], [size, V]), 1);
-      return tf.cast(tf.equal(studentTop, teacherTop), 'float32') as tf.Tensor1D;
-    }),
-  );
-  return maskedMean(tf.concat(agree), mask);
 }

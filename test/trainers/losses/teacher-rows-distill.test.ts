@@ -81,11 +81,12 @@ describe('teacherRowsDistill', () => {
     const c = randomCase(1, { Vs: layout.Vs, Vt: layout.Vt });
     const options = { ...divergence, temperature };
     const asked: number[] = [];
-    const rows = valueAndGrad((x) => teacherRowsDistill(x, teacherOf(c, asked), c.mask, { ...options, rowChunk: layout.rowChunk }), c.studentLogits);
+    const rows = valueAndGrad((x) => teacherRowsDistill(x, teacherOf(c, asked), c.mask, { ...options, rowChunk: layout.rowChunk }).loss, c.studentLogits);
     const whole = valueAndGrad((x) => wholeLoss(c, x, options), c.studentLogits);
     expectClose([rows.value], [whole.value], 1e-5, 'loss');
     expectClose(rows.grad, whole.grad, 1e-5, 'gradient');
-    // No call asks for more rows than a chunk, and the backward pass makes each chunk again.
+    // No call asks for more rows than a chunk; the forward pass makes each chunk once (loss and agreement
+    // together), the backward pass once more.
     expect(Math.max(...asked)).toBeLessThanOrEqual(layout.rowChunk);
     expect(asked.reduce((a, b) => a + b, 0)).toBe(2 * 8);
     if (layout.Vs > layout.Vt) {
@@ -94,10 +95,27 @@ describe('teacherRowsDistill', () => {
     }
   });
 
+  it.each(LAYOUTS)('gives the top-1 agreement over the masked positions and the shared vocabulary: $name', ({ rowChunk, Vs, Vt }) => {
+    const c = randomCase(6, { Vs, Vt });
+    const V = Math.min(Vs, Vt);
+    const teacherLogits = tf.matMul(c.teacherHidden, c.teacherHead).arraySync() as number[][];
+    // Even rows copy the teacher's logits over the shared range, so that some rows agree.
+    const studentLogits = c.studentLogits.arraySync().map((row, i) => (i % 2 === 0 ? row.map((x, j) => (j < V ? teacherLogits[i][j] : x - 100)) : row));
+    const { top1Agreement } = teacherRowsDistill(tf.tensor2d(studentLogits), teacherOf(c), c.mask, { divergence: 'forward_kl', beta: 0, temperature: 2, rowChunk });
+    const argMax = (rows: number[][]) => rows.map((row) => row.slice(0, V).indexOf(Math.max(...row.slice(0, V))));
+    const student = argMax(studentLogits);
+    const teacher = argMax(teacherLogits);
+    const agree = MASK.map((m, i) => m * (student[i] === teacher[i] ? 1 : 0));
+    const expected = agree.reduce((a, b) => a + b, 0) / MASK.reduce((a, b) => a + b, 0);
+    expect(expected).toBeGreaterThan(0);
+    expect(expected).toBeLessThan(1);
+    expect(top1Agreement.dataSync()[0]).toBeCloseTo(expected, 6);
+  });
+
   it.each(DIVERGENCES.slice(0, 3))('has a written-out gradient that matches finite differences: %s', async (_, divergence) => {
     const c = randomCase(2, { Vs: 13, Vt: 11 });
     const options = { ...divergence, temperature: 2, rowChunk: 3 };
-    await expectGradientMatchesFiniteDifferences((x) => teacherRowsDistill(x as tf.Tensor2D, teacherOf(c), c.mask, options), c.studentLogits, {
+    await expectGradientMatchesFiniteDifferences((x) => teacherRowsDistill(x as tf.Tensor2D, teacherOf(c), c.mask, options).loss, c.studentLogits, {
       samples: 10,
       seed: 1,
     });
@@ -105,7 +123,7 @@ describe('teacherRowsDistill', () => {
 
   it('is 0 with a zero gradient when every position is masked', () => {
     const c = { ...randomCase(3), mask: tf.zeros([8]) as tf.Tensor1D };
-    const { value, grad } = valueAndGrad((x) => teacherRowsDistill(x, teacherOf(c), c.mask, { divergence: 'jsd', beta: 0.5, temperature: 1, rowChunk: 3 }), c.studentLogits);
+    const { value, grad } = valueAndGrad((x) => teacherRowsDistill(x, teacherOf(c), c.mask, { divergence: 'jsd', beta: 0.5, temperature: 1, rowChunk: 3 }).loss, c.studentLogits);
     expect(value).toBe(0);
     expect(grad.every((g) => g === 0)).toBe(true);
   });
@@ -116,7 +134,7 @@ describe('teacherRowsDistill', () => {
     const before = tf.memory().numTensors;
     for (const [, divergence] of DIVERGENCES) {
       const options = { ...divergence, temperature: 2, rowChunk: 3 };
-      const { value, grads } = tf.variableGrads(() => teacherRowsDistill(logits, teacherOf(c), c.mask, options));
+      const { value, grads } = tf.variableGrads(() => teacherRowsDistill(logits, teacherOf(c), c.mask, options).loss);
       tf.dispose([value, ...Object.values(grads)]);
     }
     expect(tf.memory().numTensors).toBe(before);
