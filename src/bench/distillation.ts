@@ -233,7 +233,7 @@ export async function benchChunkedLossMemory(options: ChunkedLossMemoryOptions):
   const divergence: DivergenceOptions = OBJECTIVE;
   try {
     const heads = { studentHead: headTensorColumns(input.studentHead), teacherHead: headTensorColumns(input.teacherHead) };
-    const chunkedLoss = (h: tf.Tensor2D) => chunkedFullDistillLoss({ ...input, ...heads, studentHidden: h }, { ...divergence, rowChunk, vocabChunk });
+    const chunkedLoss = (h: tf.Tensor2D) => chunkedFullDistillLoss({ ...input, ...heads, studentHidden: h }, { ...divergence, rowChunk, vocabChunk }).loss;
     const unchunkedLoss = (h: tf.Tensor2D) =>
       maskedMean(fullDistill(tf.matMul(h, input.studentHead), tf.matMul(input.teacherHidden, input.teacherHead), divergence), input.mask);
     const chunked = await measureLoss(chunkedLoss, input);

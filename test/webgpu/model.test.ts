@@ -98,7 +98,7 @@ describe.skipIf(!available)('on webgpu', () => {
         teacherHidden: tf.tensor2d(host.teacherHidden, [N, H]), teacherHead: tf.tensor2d(host.teacherHead, [H, V]), mask: tf.tensor1d([1, 1, 0, 1, 1, 1]),
       };
       const heads = { studentHead: headTensorColumns(input.studentHead), teacherHead: headTensorColumns(input.teacherHead) };
-      const chunked = tf.grad((hidden) => chunkedFullDistillLoss({ ...input, ...heads, studentHidden: hidden as tf.Tensor2D }, { divergence: 'jsd', beta: 0.5, temperature: 2, rowChunk: 4, vocabChunk: 5 }))(input.studentHidden);
+      const chunked = tf.grad((hidden) => chunkedFullDistillLoss({ ...input, ...heads, studentHidden: hidden as tf.Tensor2D }, { divergence: 'jsd', beta: 0.5, temperature: 2, rowChunk: 4, vocabChunk: 5 }).loss)(input.studentHidden);
       const teacher = { hidden: input.teacherHidden, logits: (rows: tf.Tensor2D) => tf.matMul(rows, input.teacherHead) as tf.Tensor2D };
       const rows = tf.grad((l) => teacherRowsDistill(l as tf.Tensor2D, teacher, input.mask, { divergence: 'reverse_kl', beta: 0, temperature: 2, rowChunk: 4 }).loss)(tf.matMul(input.studentHidden, input.studentHead));
       const ids = tf.tensor2d(host.ids, [N, k], 'int32');

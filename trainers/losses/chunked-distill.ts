@@ -8,7 +8,8 @@ import {
   type DivergenceOptions,
 } from './distill.ts';
 import { softcap, softcapSlope } from '../../src/model/softcap.ts';
-import { maskWeights } from './masking.ts';
+import { maskedMean, maskWeights } from './masking.ts';
+import { withoutGradients } from '../../src/backend/tape.ts';
 
 /**
  * Full-vocabulary distillation from an in-process teacher without materializing [N, V] logits: the loss of
@@ -74,12 +75,19 @@ export interface ChunkSizes {
   vocabChunk: number;
 }
 
+/** The loss, and the share of masked positions where the student's top token is the teacher's. */
+export interface ChunkedDistillResult {
+  loss: tf.Scalar;
+  top1Agreement: tf.Scalar;
+}
+
 /**
  * Masked mean over positions of T^2 * D between teacher and student over their shared vocabulary range
  * min(V, Vt), with a gradient for studentHidden. Equals
- * maskedMean(fullDistill(studentHidden @ studentHead, teacherHidden @ teacherHead), mask).
+ * maskedMean(fullDistill(studentHidden @ studentHead, teacherHidden @ teacherHead), mask). The top-1
+ * agreement (over the same range) comes from the first pass's running maxima.
  */
-export function chunkedFullDistillLoss(input: ChunkedDistillInput, options: DivergenceOptions & ChunkSizes): tf.Scalar {
+export function chunkedFullDistillLoss(input: ChunkedDistillInput, options: DivergenceOptions & ChunkSizes): ChunkedDistillResult {
   checkInput(input, options);
   const { teacherHidden, mask } = input;
   const T = options.temperature;
@@ -91,18 +99,21 @@ export function chunkedFullDistillLoss(input: ChunkedDistillInput, options: Dive
     caps: { student: input.studentCap ?? null, teacher: input.teacherCap ?? null },
     heads: { student: input.studentHead, teacher: input.teacherHead },
   };
-
-  const lossWithGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [hidden, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
-    const weights = maskWeights(mask); // [N]
-    const stats = rowStatistics(plan, { student: hidden, teacher: teacherHidden });
-    save([hidden, teacherHidden, weights, stats.studentLogZ, stats.teacherLogZ, stats.studentMoment]);
-    return {
-      value: tf.mul(tf.sum(tf.mul(stats.divergence, weights)), T * T) as tf.Scalar,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => [backward(plan, saved, dy)]),
-    };
-  }) as (hidden: tf.Tensor2D) => tf.Scalar;
-  return tf.tidy(() => lossWithGrad(input.studentHidden));
+  return tf.tidy(() => {
+    // Off the tape: the gradient is written out below.
+    const stats = withoutGradients(() => rowStatistics(plan, { student: input.studentHidden, teacher: teacherHidden }));
+    const lossWithGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [hidden, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+      const weights = maskWeights(mask); // [N]
+      save([hidden, teacherHidden, weights, stats.studentLogZ, stats.teacherLogZ, stats.studentMoment]);
+      return {
+        value: tf.mul(tf.sum(tf.mul(stats.divergence, weights)), T * T) as tf.Scalar,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => [backward(plan, saved, dy)]),
+      };
+    }) as (hidden: tf.Tensor2D) => tf.Scalar;
+    const agrees = tf.cast(tf.equal(stats.studentTop, stats.teacherTop), 'float32') as tf.Tensor1D;
+    return { loss: lossWithGrad(input.studentHidden), top1Agreement: maskedMean(agrees, mask) };
+  });
 }
 
 /** Positions or vocabulary entries [start, start + size). */
@@ -131,19 +142,22 @@ interface Columns {
   teacher: tf.Tensor2D;
 }
 
-/** Per row, [N] each: both log-partitions at temperature T, D, and E_Q[h] (see the file comment). */
+/** Per row, [N] each: both log-partitions at temperature T, D, E_Q[h] (see the file comment), and both top tokens. */
 type RowStatistics = {
   studentLogZ: tf.Tensor1D;
   teacherLogZ: tf.Tensor1D;
   divergence: tf.Tensor1D;
   studentMoment: tf.Tensor1D;
+  studentTop: tf.Tensor1D;
+  teacherTop: tf.Tensor1D;
 };
 
 /** Runs `each` for every vocabulary chunk with both heads' columns for it, freed after. */
-function forEachVocabChunk(plan: Plan, each: (cols: Columns) => void): void {
+function forEachVocabChunk(plan: Plan, each: (cols: Columns, vocab: Span) => void): void {
   const { student, teacher } = plan.heads;
-  for (const { start, size } of plan.vocab) {
-    student.withColumns(start, size, (s) => teacher.withColumns(start, size, (t) => each({ student: s, teacher: t })));
+  for (const vocab of plan.vocab) {
+    const { start, size } = vocab;
+    student.withColumns(start, size, (s) => teacher.withColumns(start, size, (t) => each({ student: s, teacher: t }, vocab)));
   }
 }
 
@@ -174,14 +188,18 @@ class RowTotals {
 function rowStatistics(plan: Plan, hidden: Hidden): RowStatistics {
   const studentLogZ = new RowTotals(plan);
   const teacherLogZ = new RowTotals(plan);
-  forEachVocabChunk(plan, (cols) =>
+  const studentBest = new RowTotals(plan); // [R, 2]: each row's largest logit so far, and its id
+  const teacherBest = new RowTotals(plan);
+  forEachVocabChunk(plan, (cols, vocab) =>
     plan.rows.forEach((rows, r) => {
-      const [s, t] = tf.tidy(() => {
+      const [s, t, sBest, tBest] = tf.tidy(() => {
         const { student, teacher } = chunkLogits(sliceRows(hidden, rows), cols, plan);
-        return [tf.logSumExp(student, 1), tf.logSumExp(teacher, 1)];
+        return [tf.logSumExp(student, 1), tf.logSumExp(teacher, 1), chunkBest(student, vocab.start), chunkBest(teacher, vocab.start)];
       });
       studentLogZ.add(r, s, logAddExp);
       teacherLogZ.add(r, t, logAddExp);
+      studentBest.add(r, sBest, larger);
+      teacherBest.add(r, tBest, larger);
     }),
   );
   const divergence = new RowTotals(plan);
@@ -199,12 +217,26 @@ function rowStatistics(plan: Plan, hidden: Hidden): RowStatistics {
       studentMoment.add(r, m);
     }),
   );
+  const topOf = (best: RowTotals) => tf.tidy(() => tf.squeeze(tf.slice(best.join(), [0, 1], [-1, 1]), [1])) as tf.Tensor1D;
   return {
     studentLogZ: studentLogZ.join() as tf.Tensor1D,
     teacherLogZ: teacherLogZ.join() as tf.Tensor1D,
     divergence: divergence.join() as tf.Tensor1D,
     studentMoment: studentMoment.join() as tf.Tensor1D,
+    studentTop: topOf(studentBest),
+    teacherTop: topOf(teacherBest),
   };
+}
+
+/** Each row's largest logit in a vocabulary chunk and its id (the chunk starting at `start`), [R, 2]. */
+function chunkBest(logits: tf.Tensor2D, start: number): tf.Tensor2D {
+  return tf.stack([tf.max(logits, 1), tf.add(tf.cast(tf.argMax(logits, 1), 'float32'), start)], 1) as tf.Tensor2D;
+}
+
+/** Row by row, the (logit, id) pair with the larger logit; an earlier chunk wins a tie, as argMax's first index does. */
+function larger(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const bWins = tf.greater(tf.slice(b, [0, 0], [-1, 1]), tf.slice(a, [0, 0], [-1, 1])); // [R, 1]
+  return tf.where(tf.tile(bWins, [1, 2]), b, a);
 }
 
 /** dL/d hidden, walking the same chunks as the forward pass. */

@@ -13,7 +13,6 @@ import type { Batch } from '../../datasets/batches.ts';
 import { withoutGradients } from '../../src/backend/tape.ts';
 import type { BatchLayout, CausalLM } from '../../src/model/causal-lm.ts';
 import type { Projection } from '../../src/model/layers.ts';
-import { headTopK } from '../../src/model/streamed-head.ts';
 import type { LossFn, MetricSink } from '../loop.ts';
 import { chunkedCrossEntropy } from './chunked-cross-entropy.ts';
 import { batchLayout } from './next-token.ts';
@@ -118,13 +117,6 @@ function streamedOnlineKd(
   options: DistillObjectiveOptions,
   observe: MetricSink,
 ): tf.Scalar {
-  observe(
-    'top1_agreement',
-    withoutGradients(() => {
-      const top1 = (m: CausalLM, h: tf.Tensor2D) => tf.squeeze(headTopK(m, h, 1).ids, [1]);
-      return maskedMean(tf.cast(tf.equal(top1(model, hidden), top1(online.model, teacherHidden)), 'float32') as tf.Tensor1D, mask);
-    }),
-  );
   const input = {
     studentHidden: hidden,
     studentHead: modelHead(model),
@@ -134,7 +126,9 @@ function streamedOnlineKd(
     studentCap: model.config.finalLogitSoftcap,
     teacherCap: online.model.config.finalLogitSoftcap,
   };
-  return chunkedFullDistillLoss(input, { ...options, rowChunk: online.rowsPerChunk, vocabChunk: online.vocabPerChunk });
+  const { loss, top1Agreement } = chunkedFullDistillLoss(input, { ...options, rowChunk: online.rowsPerChunk, vocabChunk: online.vocabPerChunk });
+  observe('top1_agreement', top1Agreement);
+  return loss;
 }
 
 function modelHead(model: CausalLM): HeadColumns {

@@ -30,8 +30,12 @@ function randomInput(seed: number, { N = 8, H = 6, Ht = 5, Vs = 20, Vt = 20 } = 
   };
 }
 
-function chunked(input: TestInput, options: DivergenceOptions & ChunkSizes): tf.Scalar {
+function chunkedResult(input: TestInput, options: DivergenceOptions & ChunkSizes) {
   return chunkedFullDistillLoss({ ...input, studentHead: headTensorColumns(input.studentHead), teacherHead: headTensorColumns(input.teacherHead) }, options);
+}
+
+function chunked(input: TestInput, options: DivergenceOptions & ChunkSizes): tf.Scalar {
+  return chunkedResult(input, options).loss;
 }
 
 /** The same loss with the whole [N, V] logits materialized, through fullDistill and autodiff. */
@@ -116,6 +120,27 @@ describe('chunkedFullDistillLoss', () => {
     const options = { ...divergence, temperature: 2, rowChunk: 3, vocabChunk: 4 };
     const ofHidden = (x: tf.Tensor) => chunked({ ...input, studentHidden: x as tf.Tensor2D }, options);
     await expectGradientMatchesFiniteDifferences(ofHidden, input.studentHidden, { samples: 10, seed: 1 });
+  });
+
+  it.each(LAYOUTS)('gives the top-1 agreement over the masked positions and the shared vocabulary: $name', ({ rowChunk, vocabChunk, Vs, Vt }) => {
+    const base = randomInput(7, { Vs, Vt }); // student H 6, teacher H 5
+    const V = Math.min(Vs, Vt);
+    // Over the shared range the student's head is the teacher's (and a zero sixth row), and its even rows are
+    // the teacher's hidden states: those rows have the teacher's logits there, so some rows agree.
+    const teacherHead = base.teacherHead.arraySync();
+    const studentHead = base.studentHead.arraySync().map((row, r) => row.map((x, c) => (c < V ? (r < 5 ? teacherHead[r][c] : 0) : x)));
+    const teacherHidden = base.teacherHidden.arraySync();
+    const studentHidden = base.studentHidden.arraySync().map((row, i) => (i % 2 === 0 ? [...teacherHidden[i], 0] : row));
+    const input = { ...base, studentHead: tf.tensor2d(studentHead), studentHidden: tf.tensor2d(studentHidden) };
+    const argMax = (logits: tf.Tensor) => tf.argMax(tf.slice(logits, [0, 0], [-1, V]), 1).arraySync() as number[];
+    const studentTop = argMax(tf.matMul(input.studentHidden, input.studentHead));
+    const teacherTop = argMax(tf.matMul(base.teacherHidden, base.teacherHead));
+    const agree = MASK.map((m, i) => m * (studentTop[i] === teacherTop[i] ? 1 : 0));
+    const expected = agree.reduce((a, b) => a + b, 0) / MASK.reduce((a, b) => a + b, 0);
+    expect(expected).toBeGreaterThan(0);
+    expect(expected).toBeLessThan(1);
+    const { top1Agreement } = chunkedResult(input, { divergence: 'forward_kl', beta: 0, temperature: 2, rowChunk, vocabChunk });
+    expect(top1Agreement.dataSync()[0]).toBeCloseTo(expected, 6);
   });
 
   it('is 0 with zero gradients when every position is masked', () => {
