@@ -106,8 +106,12 @@ function notFound(ref: string): ModelLoadError {
   return new ModelLoadError(ref, 'MODEL_NOT_FOUND', `not found (expected a Hugging Face model directory or id, a .gguf file or ${OLLAMA_PREFIX}NAME[:TAG])`);
 }
 
-/** The file or folder a model reference names: a path as it is, else a Hub id's copy in the Hugging Face cache. */
-async function localPath(ref: string): Promise<string> {
+/**
+ * The file or folder a model reference names: an Ollama model's GGUF blob, a path as it is, else a Hub id's
+ * copy in the Hugging Face cache.
+ */
+async function localPath(ref: string, ollamaModelsDir?: string): Promise<string> {
+  if (ref.startsWith(OLLAMA_PREFIX)) return (await resolveOllamaModel(ref, { modelsDir: ollamaModelsDir })).modelBlob;
   if ((await pathExists(ref)) || !isHubId(ref)) return ref;
   return resolveHubModel(ref);
 }
@@ -128,7 +132,7 @@ export async function loadModel(ref: string, options: LoadModelOptions = {}): Pr
 
 /** A model reference's config and the bytes its weights take as stored, read from headers only. */
 export async function inspectModel(ref: string, options: Pick<LoadModelOptions, 'ollamaModelsDir'> = {}): Promise<{ config: ModelConfig; storedBytes: number }> {
-  const path = ref.startsWith(OLLAMA_PREFIX) ? (await resolveOllamaModel(ref, { modelsDir: options.ollamaModelsDir })).modelBlob : await localPath(ref);
+  const path = await localPath(ref, options.ollamaModelsDir);
   const stats = await stat(path).catch(() => undefined);
   if (stats?.isDirectory()) {
     const { config } = await readHfConfig(path);
@@ -156,7 +160,7 @@ export async function inspectModel(ref: string, options: Pick<LoadModelOptions, 
  * folder without tokenizer.json): what a stage needs to prepare data for a model it does not run.
  */
 export async function loadModelTokenizer(ref: string, options: Pick<LoadModelOptions, 'ollamaModelsDir'> = {}): Promise<Omit<LoadedModel, 'model'>> {
-  const path = ref.startsWith(OLLAMA_PREFIX) ? (await resolveOllamaModel(ref, { modelsDir: options.ollamaModelsDir })).modelBlob : await localPath(ref);
+  const path = await localPath(ref, options.ollamaModelsDir);
   const stats = await stat(path).catch(() => undefined);
   if (stats?.isDirectory()) {
     const tokenizer = (await pathExists(join(path, 'tokenizer.json'))) ? await loadTokenizer(path) : null;
