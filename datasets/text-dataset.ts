@@ -54,12 +54,15 @@ export async function loadMixedDataset(tokenizer: Tokenizer, sources: readonly M
     const kinds = files.map((file) => `${file.path}: ${file.format}`).join(', ');
     throw new DatasetError(`data.mix: mix text with text, and prompt/response or messages with each other, not both (${kinds})`);
   }
+  // A held-out share comes from each file; a held-out file is read once, in the first file's format.
+  const spec = options.validation;
+  const heldOutFile = spec !== undefined && 'path' in spec;
   const train: SourcedExample[] = [];
-  const validation: SourcedExample[] = [];
+  const validation: SourcedExample[] = heldOutFile ? (await readTextExamples(spec.path, tokenizer, { ...options, ...sources[0], format: files[0].format })).examples : [];
   for (const [i, file] of files.entries()) {
-    const split = await splitExamples(file.examples, file.format, tokenizer, { ...options, ...sources[i] });
+    const split = heldOutFile ? { train: file.examples, validation: [] } : await splitExamples(file.examples, file.format, tokenizer, { ...options, ...sources[i] });
     train.push(...weighted(split.train, sources[i].weight, options.seed + i));
-    if (i === 0 || !(options.validation && 'path' in options.validation)) validation.push(...split.validation);
+    validation.push(...split.validation);
   }
   return batchExamples({ train, validation }, files[0].format, tokenizer, { ...options, path: sources.map((s) => s.path).join(' + ') });
 }

@@ -46,6 +46,13 @@ describe('a mix of datasets', () => {
     expect(mixed.stats.train.examples).toBe(7 * 3 + 6);
   });
 
+  it('holds out a separate validation file once, whatever the number of sources', async () => {
+    const held = write('held.jsonl', Array.from({ length: 5 }, (_, i) => ({ messages: [{ role: 'user', content: `q ${i}` }, { role: 'assistant', content: `a ${i}` }] })));
+    const mixed = await loadMixedDataset(tokenizer, [{ path: chats, weight: 1 }, { path: chats, weight: 2 }], { ...options, validation: { path: held } });
+    expect(mixed.stats.validation!.examples).toBe(5);
+    expect(mixed.stats.train.examples).toBe(8 + 16);
+  });
+
   it('refuses text mixed with examples, and a weight that is not positive', async () => {
     await expect(loadMixedDataset(tokenizer, [{ path: texts, weight: 1 }, { path: chats, weight: 1 }], options)).rejects.toThrow(
       /^data\.mix: mix text with text, and prompt\/response or messages with each other, not both \(.*texts\.jsonl: text, .*chats\.jsonl: messages\)/,
