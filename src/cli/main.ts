@@ -14,6 +14,12 @@ function explained(error: unknown, where: string): unknown {
   return isWasmFault(error) ? wasmFaultError(where, error) : error;
 }
 
+// A reader that stops early (`slm-train schema | head`) closes the pipe: the output ends there, without an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 // A pthread worker's trap arrives as an uncaught exception, whose default report is the minified source line.
 process.on('uncaughtException', (error) => {
   process.stderr.write(`${formatCliError(explained(error, 'a wasm worker thread'), { verbose })}\n`);

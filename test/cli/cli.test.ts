@@ -1,5 +1,5 @@
 /** The executable end to end; each spawn costs about a second, so only what needs a real process is here. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,16 @@ function modelWithMalformedWeights(): string {
 }
 
 describe.concurrent('slm-train', () => {
+  it('ends quietly with code 0 when its reader closes the pipe early', async () => {
+    const child = spawn('node', ['bin/slm-train.js', 'schema'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+
   it('exits 2 with one usage line for an unknown command', async () => {
     const { code, stdout, stderr } = await slmTrain('trian');
     expect(code).toBe(2);
