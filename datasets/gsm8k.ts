@@ -3,6 +3,7 @@
  * solution whose last line is `#### <final number>`. JSONL as published, or CSV/Parquet/Arrow with the same
  * columns (as on the Hugging Face hub).
  */
+import { writeFile } from 'node:fs/promises';
 import { DatasetError } from './errors.ts';
 import { readRecords, recordPosition } from './readers.ts';
 import { mapFields } from './record-fields.ts';
@@ -64,4 +65,13 @@ function toProblem(record: Record<string, unknown>, source: string): Gsm8kProble
 /** The end of a long answer, enough to see what its last line holds. */
 function tail(text: string): string {
   return text.length <= 60 ? text : `...${text.slice(-60)}`;
+}
+
+/** Problems as GSM8K JSON Lines, one `{"question", "answer"}` per line: what `readGsm8k` reads. */
+export function gsm8kJsonl(problems: ReadonlyArray<{ question: string; answer: string }>): string {
+  return problems.map(({ question, answer }) => `${JSON.stringify({ question, answer })}\n`).join('');
+}
+
+export async function writeGsm8kJsonl(path: string, problems: ReadonlyArray<{ question: string; answer: string }>): Promise<void> {
+  await writeFile(path, gsm8kJsonl(problems), 'utf8');
 }

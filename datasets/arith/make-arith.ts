@@ -5,8 +5,8 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeGsm8kJsonl } from '../gsm8k.ts';
 import { generateArithProblems, type ArithProblem } from './problems.ts';
-import { writeArith } from './write-arith.ts';
 
 export const ARITH_FILES = {
   train: { file: 'arith-train.jsonl', seed: 11, count: 4000 },
@@ -25,7 +25,7 @@ export function arithSplits(): { train: ArithProblem[]; test: ArithProblem[] } {
 async function main(): Promise<void> {
   const splits = arithSplits();
   for (const split of ['train', 'test'] as const) {
-    await writeArith(join(DATASETS_DIR, ARITH_FILES[split].file), splits[split]);
+    await writeGsm8kJsonl(join(DATASETS_DIR, ARITH_FILES[split].file), splits[split]);
   }
 }
 

@@ -1,10 +1,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { gsm8kFinalAnswer, readGsm8k } from '../../../datasets/gsm8k.ts';
+import { gsm8kFinalAnswer, gsm8kJsonl, readGsm8k } from '../../../datasets/gsm8k.ts';
 import { ARITH_FILES, DATASETS_DIR, arithSplits } from '../../../datasets/arith/make-arith.ts';
 import { arithProblemKey } from '../../../datasets/arith/problems.ts';
-import { arithJsonl } from '../../../datasets/arith/write-arith.ts';
 import { evaluate, solutionEquations } from './solution-lines.ts';
 
 const splits = arithSplits();
@@ -13,7 +12,7 @@ const pathOf = (split: 'train' | 'test') => join(DATASETS_DIR, ARITH_FILES[split
 describe('committed arithmetic files', () => {
   it.each(['train', 'test'] as const)('arith-%s.jsonl is what make-arith.ts generates', (split) => {
     expect(splits[split]).toHaveLength(ARITH_FILES[split].count);
-    expect(readFileSync(pathOf(split), 'utf8')).toBe(arithJsonl(splits[split]));
+    expect(readFileSync(pathOf(split), 'utf8')).toBe(gsm8kJsonl(splits[split]));
   });
 
   it('stay together under 1.5 MB', () => {
