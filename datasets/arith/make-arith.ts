@@ -4,7 +4,8 @@
  * and every test (template, numbers), so a model scored on the test split has not seen those problems.
  */
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { DATASETS_DIR } from '../datasets-dir.ts';
 import { writeGsm8kJsonl } from '../gsm8k.ts';
 import { generateArithProblems, type ArithProblem } from './problems.ts';
 
@@ -12,8 +13,6 @@ export const ARITH_FILES = {
   train: { file: 'arith-train.jsonl', seed: 11, count: 4000 },
   test: { file: 'arith-test.jsonl', seed: 12, count: 200 },
 } as const;
-
-export const DATASETS_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 export function arithSplits(): { train: ArithProblem[]; test: ArithProblem[] } {
   const { train, test } = ARITH_FILES;

@@ -3,7 +3,8 @@
  * About 1.6 MB for training and 100 KB for tests; the two use different seeds, so they share few stories.
  */
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { DATASETS_DIR } from '../datasets-dir.ts';
 import { generateStoryCorpus } from './stories.ts';
 import { writeCorpus } from './write-corpus.ts';
 
@@ -11,8 +12,6 @@ export const STORY_FILES = [
   { file: 'stories.jsonl', seed: 1, count: 3600 },
   { file: 'stories-small.jsonl', seed: 2, count: 220 },
 ] as const;
-
-export const DATASETS_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 async function main(): Promise<void> {
   for (const { file, seed, count } of STORY_FILES) {

@@ -3,7 +3,8 @@
  * The test split is drawn first; the train split leaves out every test question.
  */
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { DATASETS_DIR } from '../datasets-dir.ts';
 import { writeGsm8kJsonl } from '../gsm8k.ts';
 import { generateSums, type SumProblem } from './sums.ts';
 
@@ -11,8 +12,6 @@ export const SUMS_FILES = {
   train: { file: 'sums-train.jsonl', seed: 21, count: 6000 },
   test: { file: 'sums-test.jsonl', seed: 22, count: 1000 },
 } as const;
-
-const DATASETS_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 export const sumsPath = (split: 'train' | 'test'): string => join(DATASETS_DIR, SUMS_FILES[split].file);
 

@@ -2,7 +2,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gsm8kFinalAnswer, gsm8kJsonl, readGsm8k } from '../../../datasets/gsm8k.ts';
-import { ARITH_FILES, DATASETS_DIR, arithSplits } from '../../../datasets/arith/make-arith.ts';
+import { ARITH_FILES, arithSplits } from '../../../datasets/arith/make-arith.ts';
+import { DATASETS_DIR } from '../../../datasets/datasets-dir.ts';
 import { arithProblemKey } from '../../../datasets/arith/problems.ts';
 import { evaluate, solutionEquations } from './solution-lines.ts';
 

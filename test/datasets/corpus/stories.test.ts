@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { generateStoryCorpus } from '../../../datasets/corpus/stories.ts';
 import { BOY_NAMES, GIRL_NAMES } from '../../../datasets/corpus/story-words.ts';
 import { corpusJsonl } from '../../../datasets/corpus/write-corpus.ts';
-import { DATASETS_DIR, STORY_FILES } from '../../../datasets/corpus/make-stories.ts';
+import { DATASETS_DIR } from '../../../datasets/datasets-dir.ts';
+import { STORY_FILES } from '../../../datasets/corpus/make-stories.ts';
 
 const stories = generateStoryCorpus({ seed: 9, count: 600 });
 
