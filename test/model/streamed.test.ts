@@ -22,8 +22,8 @@ import { LoraAdapter } from '../../src/model/lora.ts';
 import { resolveLoraConfig } from '../../src/model/lora-config.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { chunkedCrossEntropy } from '../../trainers/losses/chunked-cross-entropy.ts';
-import { crossEntropy } from '../../trainers/losses/cross-entropy.ts';
+import { chunkedCrossEntropy, chunkedTokenNll } from '../../trainers/losses/chunked-cross-entropy.ts';
+import { crossEntropy, tokenNll } from '../../trainers/losses/cross-entropy.ts';
 import { distillationObjective } from '../../trainers/losses/distillation-objective.ts';
 import { randomizeLoraB } from '../helpers/lora.ts';
 import { randomIds, TINY_GEMMA2, tinyModel } from '../helpers/tiny-model.ts';
@@ -155,6 +155,23 @@ describe('cross-entropy through a streamed head', () => {
     expect(streamed.headChunks().length).toBe(5);
     expect(Math.abs(chunked.value.dataSync()[0] - full.value.dataSync()[0])).toBeLessThan(1e-5);
     expect(maxDiff(chunked.grads[hidden.name], full.grads[hidden.name])).toBeLessThan(1e-6);
+    resident.dispose();
+    streamed.dispose();
+  });
+
+  it('gives each position its own NLL and gradient, as the full logits do, under uneven upstream weights', async () => {
+    const { resident, streamed } = await bothWays(TINY_GEMMA2, 'chunked-nll');
+    const rng = new Rng(11);
+    const hidden = tf.variable(tf.tensor2d(Array.from({ length: 5 * 16 }, () => 3 * rng.normal()), [5, 16]));
+    const targets = Int32Array.from([1, 21, 4, 4, 19]);
+    // A weighted sum, as preference losses take sequence sums with signs: every position's gradient counts.
+    const weights = tf.tensor1d([0.5, -2, 1, 3, -0.25]);
+    const chunked = tf.variableGrads(() => tf.sum(tf.mul(chunkedTokenNll(hidden, streamed, targets), weights)) as tf.Scalar, [hidden]);
+    const full = tf.variableGrads(() => tf.sum(tf.mul(tokenNll(resident.headLogits(hidden), tf.tensor1d(targets, 'int32')), weights)) as tf.Scalar, [hidden]);
+    const perToken = [chunkedTokenNll(hidden, streamed, targets), tokenNll(resident.headLogits(hidden), tf.tensor1d(targets, 'int32'))];
+    expect(maxDiff(perToken[0], perToken[1])).toBeLessThan(1e-5);
+    expect(Math.abs(chunked.value.dataSync()[0] - full.value.dataSync()[0])).toBeLessThan(1e-4);
+    expect(maxDiff(chunked.grads[hidden.name], full.grads[hidden.name])).toBeLessThan(1e-5);
     resident.dispose();
     streamed.dispose();
   });

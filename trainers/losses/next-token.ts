@@ -5,15 +5,15 @@ import type { Projection } from '../../src/model/layers.ts';
 import { chunkedCrossEntropy } from './chunked-cross-entropy.ts';
 import { crossEntropy } from './cross-entropy.ts';
 
-/**
- * Cross-entropy of the model's next-token predictions on a batch, over the positions its mask scores;
- * `project` carries adapters (LoRA) when the model has them. A streamed head is used chunk by chunk.
- */
 /** The model's view of a batch's rows: packed examples kept apart, when there are any. */
 export function batchLayout(batch: Batch): BatchLayout | undefined {
   return batch.segments ? { segments: batch.segments } : undefined;
 }
 
+/**
+ * Cross-entropy of the model's next-token predictions on a batch, over the positions its mask scores;
+ * `project` carries adapters (LoRA) when the model has them. A streamed head is used chunk by chunk.
+ */
 export function nextTokenLoss(model: CausalLM, batch: Batch, project: Projection = model.project): tf.Scalar {
   const { batchSize: B, seqLen: T } = batch;
   const ids = tf.tensor2d(batch.inputs, [B, T], 'int32');
