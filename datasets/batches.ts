@@ -1,6 +1,7 @@
 /**
  * Batches of packed windows: a shuffled, endless, resumable iterator for training and a fixed-order one
- * for validation.
+ * for validation. Windows that hold preference pairs (see packPairs) are batched a pair at a time: a batch
+ * of n pairs has the n chosen rows first, then the n rejected rows in the same order.
  */
 import { Rng } from '../src/util/rng.ts';
 import type { PackedWindows } from './packing.ts';
@@ -23,6 +24,10 @@ export interface Batch {
   onPolicy?: boolean;
   /** Per row, the lengths of the examples packed in it: each attends only to itself, from position 0. */
   segments?: number[][];
+  /** Preference pairs in the batch: rows [0, pairs) are the chosen completions, [pairs, 2 * pairs) the rejected. */
+  pairs?: number;
+  /** Per row, the reference model's summed log-probability of its targets, when the windows carry one. */
+  referenceLogps?: Float32Array;
 }
 
 /** Enough to rebuild the iterator exactly: the epoch's order is re-drawn from the Rng state it began with. */
@@ -35,8 +40,8 @@ export interface BatchIteratorState {
 }
 
 /**
- * Each epoch visits every window once in a fresh seeded order; a batch that runs past the end of an epoch
- * takes its remaining rows from the next, so every batch has batchSize rows.
+ * Each epoch visits every window (or pair) once in a fresh seeded order; a batch that runs past the end of
+ * an epoch takes its remaining rows from the next, so every batch has batchSize windows (pairs).
  */
 export class BatchIterator implements Iterable<Batch> {
   private readonly rng: Rng;
@@ -44,6 +49,8 @@ export class BatchIterator implements Iterable<Batch> {
   private position = 0;
   private epochRngState = 0;
   private order: number[] = [];
+  /** Windows, or pairs of windows. */
+  private readonly units: number;
 
   constructor(
     private readonly windows: PackedWindows,
@@ -52,17 +59,18 @@ export class BatchIterator implements Iterable<Batch> {
   ) {
     checkBatchSize(batchSize);
     if (windows.count === 0) throw new RangeError('BatchIterator: no training windows (is the dataset empty?)');
+    this.units = unitCount(windows);
     this.rng = new Rng(seed);
     this.startEpoch(0, this.rng.getState());
   }
 
   nextBatch(): Batch {
-    const batch = emptyBatch(this.batchSize, this.windows);
+    const units: number[] = [];
     for (let row = 0; row < this.batchSize; row++) {
       if (this.position === this.order.length) this.startEpoch(this.epoch + 1, this.rng.getState());
-      fillRow(batch, row, this.windows, this.order[this.position++]);
+      units.push(this.order[this.position++]);
     }
-    return batch;
+    return batchOf(units, this.windows);
   }
 
   *[Symbol.iterator](): Iterator<Batch> {
@@ -75,9 +83,9 @@ export class BatchIterator implements Iterable<Batch> {
 
   setState(state: BatchIteratorState): void {
     const { epoch, position, rngState } = state;
-    if (!Number.isInteger(epoch) || epoch < 0 || !Number.isInteger(position) || position < 0 || position > this.windows.count) {
+    if (!Number.isInteger(epoch) || epoch < 0 || !Number.isInteger(position) || position < 0 || position > this.units) {
       throw new RangeError(
-        `BatchIterator.setState: expected epoch >= 0 and position in [0, ${this.windows.count}], got ${JSON.stringify(state)}`,
+        `BatchIterator.setState: expected epoch >= 0 and position in [0, ${this.units}], got ${JSON.stringify(state)}`,
       );
     }
     this.startEpoch(epoch, rngState);
@@ -89,11 +97,11 @@ export class BatchIterator implements Iterable<Batch> {
     this.epochRngState = rngState;
     this.epoch = epoch;
     this.position = 0;
-    this.order = this.rng.shuffle(Array.from({ length: this.windows.count }, (_, i) => i));
+    this.order = this.rng.shuffle(Array.from({ length: this.units }, (_, i) => i));
   }
 }
 
-/** Windows in packing order; the last batch may be smaller than batchSize. */
+/** Windows (pairs) in packing order; the last batch may be smaller than batchSize. */
 export class ValidationBatches {
   constructor(
     private readonly windows: PackedWindows,
@@ -103,22 +111,34 @@ export class ValidationBatches {
   }
 
   get batchCount(): number {
-    return Math.ceil(this.windows.count / this.batchSize);
+    return Math.ceil(unitCount(this.windows) / this.batchSize);
   }
 
   *batches(maxBatches = Infinity): Generator<Batch> {
     const count = Math.min(maxBatches, this.batchCount);
+    const units = unitCount(this.windows);
     for (let b = 0; b < count; b++) {
       const first = b * this.batchSize;
-      const rows = Math.min(this.batchSize, this.windows.count - first);
-      const batch = emptyBatch(rows, this.windows);
-      for (let row = 0; row < rows; row++) fillRow(batch, row, this.windows, first + row);
-      yield batch;
+      const size = Math.min(this.batchSize, units - first);
+      yield batchOf(Array.from({ length: size }, (_, i) => first + i), this.windows);
     }
   }
 }
 
-function emptyBatch(batchSize: number, { seqLen, softLabels, segments }: PackedWindows): Batch {
+function unitCount(windows: PackedWindows): number {
+  return windows.pairs ? windows.count / 2 : windows.count;
+}
+
+/** The batch of these windows, or of these pairs: their chosen windows' rows, then their rejected windows' rows. */
+function batchOf(units: readonly number[], windows: PackedWindows): Batch {
+  const order = windows.pairs ? [...units.map((u) => 2 * u), ...units.map((u) => 2 * u + 1)] : units;
+  const batch = emptyBatch(order.length, windows);
+  order.forEach((window, row) => fillRow(batch, row, windows, window));
+  if (windows.pairs) batch.pairs = units.length;
+  return batch;
+}
+
+function emptyBatch(batchSize: number, { seqLen, softLabels, segments, referenceLogps }: PackedWindows): Batch {
   const size = batchSize * seqLen;
   const batch: Batch = {
     inputs: new Int32Array(size),
@@ -133,6 +153,7 @@ function emptyBatch(batchSize: number, { seqLen, softLabels, segments }: PackedW
     batch.softLabels = { k, ids: new Int32Array(size * k), logprobs: new Float32Array(size * k) };
   }
   if (segments) batch.segments = [];
+  if (referenceLogps) batch.referenceLogps = new Float32Array(batchSize);
   return batch;
 }
 
@@ -146,6 +167,7 @@ function fillRow(batch: Batch, row: number, windows: PackedWindows, window: numb
   batch.mask.set(mask, offset);
   batch.tokens += mask.reduce((sum, m) => sum + m, 0);
   if (batch.segments && windows.segments) batch.segments[row] = windows.segments[window];
+  if (batch.referenceLogps && windows.referenceLogps) batch.referenceLogps[row] = windows.referenceLogps[window];
   if (batch.softLabels && windows.softLabels) {
     const { k } = windows.softLabels;
     const from = (start + 1) * k;

@@ -32,15 +32,18 @@ export function chatRenderer(template: string | null, tokenizer: Tokenizer): Cha
   return (messages, options = {}) => render(messages, { ...special, ...options });
 }
 
-/** The conversation rendered and tokenized, with targets on the assistant turns. */
-export function chatExample(messages: readonly ChatMessage[], render: ChatRenderer, tokenizer: Tokenizer, where: string): TextExample {
+/**
+ * The conversation rendered and tokenized, with targets on the assistant turns; with `fromMessage`, only
+ * on those at that index or later (a preference pair's completion after its shared prompt turns).
+ */
+export function chatExample(messages: readonly ChatMessage[], render: ChatRenderer, tokenizer: Tokenizer, where: string, fromMessage = 0): TextExample {
   const encode = (text: string) => tokenizer.encode(text, { parseSpecialTokens: true });
   const full = render(messages);
   const ids = encode(full);
   const lossMask = new Array<number>(ids.length).fill(0);
   let assistantTurns = 0;
   messages.forEach((message, i) => {
-    if (message.role !== 'assistant') return;
+    if (message.role !== 'assistant' || i < fromMessage) return;
     assistantTurns++;
     const before = render(messages.slice(0, i), { addGenerationPrompt: true });
     const through = render(messages.slice(0, i + 1));
@@ -51,7 +54,9 @@ export function chatExample(messages: readonly ChatMessage[], render: ChatRender
     const end = commonPrefixLength(encode(through), ids);
     for (let t = start; t < end; t++) lossMask[t] = 1;
   });
-  if (assistantTurns === 0) throw new DatasetError(`${where}: the conversation has no assistant message to learn from`);
+  if (assistantTurns === 0) {
+    throw new DatasetError(`${where}: the conversation has no assistant message to learn from${fromMessage > 0 ? ` after message ${fromMessage - 1}` : ''}`);
+  }
   return { ids, lossMask };
 }
 

@@ -21,6 +21,10 @@ export interface PackedWindows {
   softLabels?: SoftLabelBlock;
   /** Per window, the lengths of its examples over the input positions [0, seqLen), when they are packed whole. */
   segments?: number[][];
+  /** Windows 2i and 2i + 1 are preference pair i's chosen and rejected completions (see packPairs). */
+  pairs?: boolean;
+  /** Per window, the reference model's summed log-probability of its targets (preference pairs). */
+  referenceLogps?: Float32Array;
 }
 
 export interface PackStats {
@@ -104,6 +108,36 @@ export function packGreedy(examples: readonly TextExample[], seqLen: number, pad
     }
   });
   return { windows, stats: stats(examples.length, truncated, skipped, windows) };
+}
+
+/**
+ * For preference pairs: each pair's chosen and rejected examples in windows of their own (2i and 2i + 1),
+ * padded, never packed together, since a pair's loss compares their whole log-probabilities. A side longer
+ * than seqLen + 1 is cut to its first seqLen + 1 tokens; a pair with a side left without targets is
+ * skipped. Stats count pairs.
+ */
+export function packPairs(pairs: readonly { chosen: TextExample; rejected: TextExample }[], seqLen: number, padId: number): Packed {
+  checkSeqLen(seqLen);
+  const width = seqLen + 1;
+  const kept: TextExample[] = [];
+  let truncated = 0;
+  let skipped = 0;
+  for (const pair of pairs) {
+    const sides = [pair.chosen, pair.rejected].map((e) => (e.ids.length > width ? truncate(e, width) : e));
+    if (sides.some((side, i) => side !== (i === 0 ? pair.chosen : pair.rejected))) truncated++;
+    if (sides.some((side) => !side.lossMask.includes(1))) {
+      skipped++;
+      continue;
+    }
+    kept.push(...sides);
+  }
+  const windows = emptyWindows(kept.length, seqLen, padId);
+  windows.pairs = true;
+  kept.forEach((example, w) => {
+    windows.ids.set(example.ids, w * width);
+    windows.mask.set(example.lossMask, w * width);
+  });
+  return { windows, stats: { ...stats(pairs.length, truncated, skipped, windows), windows: kept.length / 2 } };
 }
 
 /** The examples' lengths over a window's input positions: the last one may lose its final token (a target only). */

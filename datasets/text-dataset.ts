@@ -20,7 +20,7 @@ export interface TextDatasetOptions extends FormatOptions {
 }
 
 export interface TextDataset {
-  format: ExampleFormat;
+  format: ExampleFormat | 'preference';
   /** The prompts of the training examples (prompt/response data only), for sampling from the student. */
   prompts: number[][];
   train: BatchIterator;
