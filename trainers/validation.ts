@@ -9,19 +9,23 @@ export interface ValidationResult {
   observed: Record<string, number>;
 }
 
-/** Token-weighted means of a per-batch mean loss and its observed parts over held-out batches; null when no token is scored. */
+/**
+ * Means of a per-batch mean loss and its observed parts over held-out batches, weighted by each batch's
+ * scored tokens (by its pairs, for preference pairs, whose loss is a mean over pairs); null when no token is scored.
+ */
 export async function validate(batches: Iterable<Batch>, loss: LossFn): Promise<ValidationResult | null> {
   let weighted = 0;
-  let tokens = 0;
+  let total = 0;
   const observed: Record<string, number> = {};
   for (const batch of batches) {
     if (batch.tokens === 0) continue;
+    const weight = batch.pairs ?? batch.tokens;
     const metrics = keptMetrics();
     const value = tf.tidy(() => loss(batch, metrics.observe));
-    weighted += (await readScalar(value)) * batch.tokens;
-    await metrics.addTo(observed, batch.tokens);
-    tokens += batch.tokens;
+    weighted += (await readScalar(value)) * weight;
+    await metrics.addTo(observed, weight);
+    total += weight;
   }
-  if (tokens === 0) return null;
-  return { loss: weighted / tokens, observed: Object.fromEntries(Object.entries(observed).map(([name, sum]) => [name, sum / tokens])) };
+  if (total === 0) return null;
+  return { loss: weighted / total, observed: Object.fromEntries(Object.entries(observed).map(([name, sum]) => [name, sum / total])) };
 }

@@ -4,6 +4,9 @@ import { initBackend } from '../../../src/backend/index.ts';
 import { Rng } from '../../../src/util/rng.ts';
 import { tokenNll } from '../../../trainers/losses/cross-entropy.ts';
 import { normalizesLength, preferenceLoss, sequenceLogps, type PreferenceOptions } from '../../../trainers/losses/preference.ts';
+import { preferenceObjective } from '../../../trainers/losses/preference-objective.ts';
+import type { Batch } from '../../../datasets/batches.ts';
+import { tinyModel } from '../../helpers/tiny-model.ts';
 
 await initBackend('wasm');
 
@@ -131,5 +134,44 @@ describe('preferenceLoss', () => {
     expect(() => preferenceLoss(one, one, { loss: 'sigmoid', beta: 0, labelSmoothing: 0 })).toThrow(/beta must be a finite number > 0, got 0/);
     expect(() => preferenceLoss(one, one, { loss: 'sigmoid', beta: 0.1, labelSmoothing: 0.5 })).toThrow(/label_smoothing must be in \[0, 0.5\), got 0.5/);
     expect(() => preferenceLoss(one, one, { loss: 'ipo', beta: 0.1, labelSmoothing: 0.1 })).toThrow(/not ipo/);
+  });
+});
+
+describe('preferenceObjective', () => {
+  it.each(VARIANTS)('%s: loss and TRL\'s metrics on a model\'s batch of pairs equal the float64 formulas over its logits', (_, options) => {
+    const model = tinyModel();
+    const pairs = 3;
+    const T = 6;
+    const { rows, targets, mask, reference } = pairBatch(4, pairs, T, model.config.vocabSize);
+    const rng = new Rng(5);
+    const inputs = Int32Array.from({ length: rows * T }, () => rng.int(model.config.vocabSize));
+    const batch: Batch = {
+      inputs,
+      targets: Int32Array.from(targets),
+      mask: Float32Array.from(mask),
+      batchSize: rows,
+      seqLen: T,
+      tokens: mask.reduce((a: number, m) => a + m, 0),
+      pairs,
+      referenceLogps: Float32Array.from(reference),
+    };
+    const logits = tf.tidy(() => tf.reshape(model.forward(tf.tensor2d(inputs, [rows, T], 'int32')), [rows * T, -1]).arraySync() as number[][]);
+    const normalize = normalizesLength(options.loss);
+    const counts = Array.from({ length: rows }, (_, r) => mask.slice(r * T, (r + 1) * T).reduce((a: number, m) => a + m, 0));
+    const policy = referenceSequenceLogps(logits, targets, mask, rows, normalize);
+    const ref = normalize ? reference.map((sum, r) => sum / counts[r]) : reference;
+    const expected = referencePreference(policy, ref, pairs, options);
+    const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
+    const observed: Record<string, number> = {};
+    const loss = tf.tidy(() => preferenceObjective(model, model.project, options)(batch, (name, value) => (observed[name] = value.dataSync()[0])).dataSync()[0]);
+    expect(loss).toBeCloseTo(expected.loss, 4);
+    expect(observed['rewards/chosen']).toBeCloseTo(mean(expected.chosenRewards), 4);
+    expect(observed['rewards/rejected']).toBeCloseTo(mean(expected.rejectedRewards), 4);
+    expect(observed['rewards/margins']).toBeCloseTo(mean(expected.chosenRewards.map((c, p) => c - expected.rejectedRewards[p])), 4);
+    expect(observed['rewards/accuracies']).toBeCloseTo(mean(expected.chosenRewards.map((c, p) => (c > expected.rejectedRewards[p] ? 1 : 0))), 6);
+    expect(observed['logps/chosen']).toBeCloseTo(mean(policy.slice(0, pairs)), 4);
+    expect(observed['logps/rejected']).toBeCloseTo(mean(policy.slice(pairs)), 4);
+    model.dispose();
   });
 });
