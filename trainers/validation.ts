@@ -7,6 +7,8 @@ export interface ValidationResult {
   loss: number;
   /** What the loss observed (its KD and CE parts, agreement), weighted like the loss. */
   observed: Record<string, number>;
+  /** Preference pairs validated, for batches of pairs; null otherwise. */
+  pairs: number | null;
 }
 
 /**
@@ -16,6 +18,7 @@ export interface ValidationResult {
 export async function validate(batches: Iterable<Batch>, loss: LossFn): Promise<ValidationResult | null> {
   let weighted = 0;
   let total = 0;
+  let pairs: number | null = null;
   const observed: Record<string, number> = {};
   for (const batch of batches) {
     if (batch.tokens === 0) continue;
@@ -25,7 +28,8 @@ export async function validate(batches: Iterable<Batch>, loss: LossFn): Promise<
     weighted += (await readScalar(value)) * weight;
     await metrics.addTo(observed, weight);
     total += weight;
+    if (batch.pairs) pairs = (pairs ?? 0) + batch.pairs;
   }
   if (total === 0) return null;
-  return { loss: weighted / total, observed: Object.fromEntries(Object.entries(observed).map(([name, sum]) => [name, sum / total])) };
+  return { loss: weighted / total, observed: Object.fromEntries(Object.entries(observed).map(([name, sum]) => [name, sum / total])), pairs };
 }

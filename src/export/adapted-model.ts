@@ -47,6 +47,11 @@ export async function loadAdaptedModel(ref: string, options: LoadModelOptions = 
   };
 }
 
+/** The digest loadAdaptedModel(ref).digest() gives, without loading any weight. */
+export async function modelRefDigest(ref: string): Promise<string> {
+  return (await resolveModelRef(ref)).digest();
+}
+
 interface ResolvedRef {
   base: string;
   adapter: string | null;

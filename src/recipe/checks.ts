@@ -19,6 +19,7 @@ export function checkRecipe(recipe: ResolvedRecipeYaml): RecipeProblem[] {
     ...checkTeacher(recipe),
     ...checkGenerate(recipe),
     ...checkDistill(recipe),
+    ...checkObjective(recipe),
     ...checkEval(recipe),
     ...checkTrain(recipe),
     ...checkFiles(recipe),
@@ -127,6 +128,9 @@ function checkGenerate({ generate, teacher }: ResolvedRecipeYaml): RecipeProblem
       problems.push({ keyPath: ['generate', 'prompts'], message: 'label mode needs a file whose records hold prompts and responses' });
     }
   }
+  if (generate.mode === 'preference' && generate.samples_per_prompt < 2) {
+    problems.push({ keyPath: ['generate', 'samples_per_prompt'], message: `preference mode pairs the answers of one prompt: needs at least 2, got ${generate.samples_per_prompt}` });
+  }
   if (generate.filters.answer !== 'none' && generate.reference_field === null) {
     problems.push({ keyPath: ['generate', 'filters', 'answer'], message: 'needs generate.reference_field: the record field holding the reference answer' });
   }
@@ -153,6 +157,28 @@ function checkDistill({ distill, teacher, generate }: ResolvedRecipeYaml): Recip
   }
   if (distill.labels === 'stored' && (!generate || generate.k === 0)) {
     problems.push({ keyPath: ['distill', 'labels'], message: 'stored needs soft labels from a `generate` section with k > 0' });
+  }
+  return problems;
+}
+
+/** What each objective trains on: dpo, preference pairs (with its `dpo` section); sft, everything else. */
+function checkObjective({ train, dpo, distill, data, generate }: ResolvedRecipeYaml): RecipeProblem[] {
+  const problems: RecipeProblem[] = [];
+  if (train.objective === 'sft') {
+    if (dpo) problems.push({ keyPath: ['dpo'], message: 'applies to train.objective: dpo; set it, or remove this section' });
+    if (generate?.mode === 'preference') problems.push({ keyPath: ['generate', 'mode'], message: 'preference pairs train with train.objective: dpo' });
+    return problems;
+  }
+  const pairsOnly = 'train.objective dpo learns from preference pairs';
+  if (distill) problems.push({ keyPath: ['distill'], message: `leave it out: ${pairsOnly}, not from the teacher's distributions` });
+  if (data.mix !== undefined) problems.push({ keyPath: ['data', 'mix'], message: `${pairsOnly} in one file: use data.train` });
+  if (data.format !== 'auto') problems.push({ keyPath: ['data', 'format'], message: `${pairsOnly}, read by their fields (prompt, chosen, rejected): leave format auto` });
+  if (generate && generate.mode !== 'preference') problems.push({ keyPath: ['generate', 'mode'], message: `${pairsOnly}: set mode preference to generate them` });
+  if (dpo?.loss === 'ipo' && dpo.label_smoothing > 0) problems.push({ keyPath: ['dpo', 'label_smoothing'], message: 'applies to the sigmoid losses, not ipo' });
+  const reference = dpo?.reference;
+  if (reference && !reference.startsWith('ollama:')) {
+    const problem = fileProblem(reference, { folderAllowed: true });
+    if (problem) problems.push({ keyPath: ['dpo', 'reference'], message: problem });
   }
   return problems;
 }

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isHubId } from '../formats/hf-cache.ts';
-import type { RecipeYaml } from './schema.ts';
+import { dpoDefaults, type RecipeYaml } from './schema.ts';
 
 /** A validated recipe whose paths are absolute and whose output_dir is filled in. */
 export type ResolvedRecipeYaml = Omit<RecipeYaml, 'output_dir'> & { output_dir: string };
@@ -40,6 +40,7 @@ export function resolvePaths(recipe: RecipeYaml, { baseDir, cwd }: PathContext):
     },
     train: recipe.train,
     ...(recipe.distill && { distill: recipe.distill }),
+    ...dpoSection(recipe, baseDir),
     ...(recipe.export && { export: recipe.export }),
     ...(recipe.eval && {
       eval: {
@@ -53,6 +54,13 @@ export function resolvePaths(recipe: RecipeYaml, { baseDir, cwd }: PathContext):
       },
     }),
   };
+}
+
+/** The `dpo` section, with its defaults when train.objective is dpo and the recipe has none. */
+function dpoSection(recipe: RecipeYaml, baseDir: string): Pick<RecipeYaml, 'dpo'> {
+  const dpo = recipe.dpo ?? (recipe.train.objective === 'dpo' ? dpoDefaults() : undefined);
+  if (!dpo) return {};
+  return { dpo: { ...dpo, reference: dpo.reference === null ? null : resolveBase(dpo.reference, baseDir) } };
 }
 
 /** `byte` stays as is; a folder means the tokenizer.json inside it. */

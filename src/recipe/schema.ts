@@ -129,7 +129,13 @@ const data = z.strictObject({
   seq_len: positiveInt().default(256).describe('tokens per training sequence'),
 });
 
+export const TRAIN_OBJECTIVES = ['sft', 'dpo'] as const;
+
 const train = z.strictObject({
+  objective: z
+    .enum(TRAIN_OBJECTIVES)
+    .default('sft')
+    .describe('sft: next-token loss on the data (with `distill`: from the teacher\'s distributions); dpo: preference pairs (prompt, chosen, rejected), see `dpo`'),
   max_steps: positiveInt().nullable().default(null).describe('optimizer steps; or give epochs'),
   epochs: z
     .number()
@@ -137,7 +143,7 @@ const train = z.strictObject({
     .nullable()
     .default(null)
     .describe('passes over the training windows instead of max_steps (fractions allowed): steps = ceil(epochs x floor(ceil(windows / batch_size) / grad_accum))'),
-  batch_size: positiveInt().default(8).describe('sequences per micro-batch; higher: faster, more memory'),
+  batch_size: positiveInt().default(8).describe('sequences per micro-batch (dpo: pairs, two sequences each); higher: faster, more memory'),
   grad_accum: positiveInt().default(1).describe('micro-batches per optimizer step'),
   recompute: z
     .union([z.literal('auto'), z.boolean()])
@@ -205,9 +211,9 @@ const filters = z
 const generate = z
   .strictObject({
     mode: z
-      .enum(['generate', 'label'])
+      .enum(['generate', 'label', 'preference'])
       .default('generate')
-      .describe('generate: the teacher answers the prompts; label: the teacher scores the responses in the prompts file (local teacher)'),
+      .describe('generate: the teacher answers the prompts; label: the teacher scores the responses in the prompts file (local teacher); preference: pairs of its answers, chosen and rejected by filters.answer, else by its own log-probabilities (for train.objective dpo)'),
     prompts: z
       .union([path(), z.array(z.string().min(1)).min(1)])
       .describe('a JSONL, CSV, Parquet or Arrow file of records, or a list of prompts'),
@@ -271,6 +277,26 @@ const distill = z
   })
   .describe('knowledge distillation: how the student learns from the teacher\'s distributions');
 
+export const DPO_LOSSES = ['sigmoid', 'sigmoid_norm', 'ipo'] as const;
+
+const dpo = z
+  .strictObject({
+    loss: z
+      .enum(DPO_LOSSES)
+      .default('sigmoid')
+      .describe('sigmoid: DPO (cDPO with label_smoothing); sigmoid_norm: on per-token mean log-probabilities; ipo: IPO'),
+    beta: z.number().positive().default(0.1).describe('how far the student may move from the reference; lower: further'),
+    label_smoothing: z.number().min(0).lt(0.5).default(0).describe('sigmoid losses: the share of pairs assumed flipped (cDPO)'),
+    reference: path()
+      .nullable()
+      .default(null)
+      .describe('the model the student is kept near: a model folder, cached id, .gguf, ollama:NAME or run; null: the student as training starts (a LoRA student\'s base without its adapter)'),
+  })
+  .describe('preference tuning (train.objective: dpo): the loss, and the reference its log-probabilities are compared with, computed once and cached in the run folder');
+
+/** The `dpo` section a recipe with train.objective dpo gets when it has none (resolve.ts fills it in). */
+export const dpoDefaults = (): RecipeYaml['dpo'] & {} => dpo.parse({});
+
 export const EVAL_TARGETS = ['student', 'teacher', 'base', 'ce_baseline'] as const;
 export const EXPORT_FORMATS = ['hf', 'peft', 'gguf', 'gguf:f32', 'gguf:f16', 'gguf:q8_0', 'gguf:q4_0', 'gguf:q6_k', 'gguf:q5_k_m', 'gguf:q4_k_m', 'gguf-lora', 'ollama'] as const;
 
@@ -327,6 +353,7 @@ export const recipeSchema = z
     data,
     train,
     distill: distill.optional(),
+    dpo: dpo.optional(),
     eval: evaluation.optional(),
     export: exportSection.optional(),
   })

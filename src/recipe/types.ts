@@ -19,6 +19,7 @@ export interface Recipe {
   data: DataSpec;
   train: TrainSpec;
   distill?: DistillSpec;
+  dpo?: DpoSpec;
   eval?: EvalSpec;
   export?: { formats: (typeof EXPORT_FORMATS)[number][] };
 }
@@ -57,6 +58,14 @@ export interface DistillSpec {
   onPolicy: { lambda: number; maxTokens: number; temperature: number };
   /** Also train the student with CE alone on the same data, into ce-baseline/. */
   compareCe: boolean;
+}
+
+export interface DpoSpec {
+  loss: 'sigmoid' | 'sigmoid_norm' | 'ipo';
+  beta: number;
+  labelSmoothing: number;
+  /** A model reference (absolute path, hub id or ollama: name); null: the student as training starts. */
+  reference: string | null;
 }
 
 /** One variant per kind of student, told apart by `type`. */
@@ -122,7 +131,7 @@ export interface TeacherSpec {
 }
 
 export interface GenerateSpec {
-  mode: 'generate' | 'label';
+  mode: 'generate' | 'label' | 'preference';
   /** An absolute path of a records file, or the prompts themselves. */
   prompts: string | string[];
   promptField: string;
@@ -183,6 +192,7 @@ export interface DataSpec {
 }
 
 export interface TrainSpec {
+  objective: 'sft' | 'dpo';
   /** Optimizer steps; null when `epochs` says how long to train (the train stage turns it into steps). */
   maxSteps: number | null;
   /** Passes over the training windows, instead of maxSteps; null when maxSteps is given. */

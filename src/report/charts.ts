@@ -1,6 +1,6 @@
 /**
  * The report's charts, built from metrics.jsonl (and the CE-only baseline's): losses, the KD and CE parts of
- * the distillation loss, agreement with the teacher, and evaluations during training. A chart appears only
+ * the distillation loss, agreement with the teacher, DPO's implicit rewards, and evaluations during training. A chart appears only
  * when its metrics were logged. A series holds the steps that logged its key; a null value (a NaN loss in
  * JSON) stays in as a gap.
  */
@@ -42,6 +42,22 @@ export function runCharts(metrics: readonly MetricsRecord[], ceBaseline: readonl
       chart: lineChart('Top-1 agreement with the teacher', 'fraction of tokens', [
         series(metrics, 'top1_agreement', 'train'),
         series(metrics, 'val_top1_agreement', 'validation'),
+      ]),
+    },
+    {
+      id: 'rewards',
+      chart: lineChart('DPO: implicit rewards, beta * (log p - log p_ref)', 'reward', [
+        series(metrics, 'rewards/chosen', 'chosen (train)'),
+        series(metrics, 'rewards/rejected', 'rejected (train)'),
+        series(metrics, 'val_rewards/chosen', 'chosen (validation)'),
+        series(metrics, 'val_rewards/rejected', 'rejected (validation)'),
+      ]),
+    },
+    {
+      id: 'reward-accuracy',
+      chart: lineChart('DPO: pairs whose chosen answer has the higher reward', 'fraction of pairs', [
+        series(metrics, 'rewards/accuracies', 'train'),
+        series(metrics, 'val_rewards/accuracies', 'validation'),
       ]),
     },
     {

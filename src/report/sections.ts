@@ -69,7 +69,23 @@ function trainingFacts(who: string, metrics: readonly MetricsRecord[], recipe: R
   const validation = lastValue(metrics, 'val_loss');
   if (loss) facts.push(`${who}: final train loss ${formatValue(loss.value)} (step ${formatCount(loss.step)})`);
   if (validation) facts.push(`${who}: last validation loss ${formatValue(validation.value)} (step ${formatCount(validation.step)})`);
+  const preference = preferenceFact(metrics);
+  if (preference) facts.push(`${who}: ${preference}`);
   return facts;
+}
+
+/** DPO's held-out reward accuracy with its standard error (a binomial share of the pairs), and the rewards behind it. */
+function preferenceFact(metrics: readonly MetricsRecord[]): string | null {
+  const accuracy = lastValue(metrics, 'val_rewards/accuracies');
+  const record = accuracy && metrics.find((r) => r.step === accuracy.step);
+  const pairs = record?.val_pairs;
+  if (!accuracy || !record || typeof pairs !== 'number') return null;
+  const stderr = Math.sqrt((accuracy.value * (1 - accuracy.value)) / pairs);
+  const reward = (key: string) => formatValue(record[key] as number);
+  return (
+    `the chosen answer has the higher reward in ${formatPercent(accuracy.value)} ± ${formatPercent(stderr)} of ${formatCount(pairs)} held-out pairs (step ${formatCount(accuracy.step)}; ` +
+    `rewards: chosen ${reward('val_rewards/chosen')}, rejected ${reward('val_rewards/rejected')}, margin ${reward('val_rewards/margins')})`
+  );
 }
 
 /** First, last and lowest value of a series, from its finite points. */

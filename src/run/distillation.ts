@@ -14,6 +14,7 @@ import { tokenizerHash } from '../tokenizer/hash.ts';
 import { SlmError } from '../util/errors.ts';
 import { distillationObjective } from '../../trainers/losses/distillation-objective.ts';
 import { nextTokenLoss } from '../../trainers/losses/next-token.ts';
+import { preferenceObjective } from '../../trainers/losses/preference-objective.ts';
 import type { LossFn } from '../../trainers/loop.ts';
 import type { Logger } from './progress.ts';
 import type { Student } from './student.ts';
@@ -30,6 +31,7 @@ export interface Objective {
 }
 
 export async function buildObjective(recipe: Recipe, student: Student, manifest: ExampleManifest | null, logger: Logger): Promise<Objective> {
+  if (recipe.train.objective === 'dpo') return dpoObjective(recipe, student, logger);
   const { mode, reason } = chooseMode(recipe, manifest);
   const teacher = mode === 'online' || (recipe.distill?.onPolicy.lambda ?? 0) > 0 ? await loadOnlineTeacher(recipe, student, logger) : null;
   if (mode === 'online' && !teacher && recipe.distill?.labels === 'online') {
@@ -52,6 +54,14 @@ export async function buildObjective(recipe: Recipe, student: Student, manifest:
           online: teacher ? { model: teacher.model, project: teacher.project, rowsPerChunk: distill.rowsPerChunk, vocabPerChunk: distill.vocabPerChunk } : undefined,
         });
   return { loss, ...settled, teacher, dispose: () => teacher?.dispose() };
+}
+
+/** Preference tuning: no teacher distributions, the DPO loss against the cached reference log-probabilities. */
+function dpoObjective(recipe: Recipe, student: Student, logger: Logger): Objective {
+  const { loss, beta, labelSmoothing, reference } = recipe.dpo!; // resolve.ts fills it in for train.objective dpo
+  const reason = `train.objective dpo: ${loss} loss, beta ${beta}, against ${reference ?? (recipe.student.type === 'lora' ? 'the base without the adapter' : 'the initial student')}`;
+  logger.info(reason);
+  return { loss: preferenceObjective(student.model, student.project, { loss, beta, labelSmoothing }), mode: 'none', reason, teacher: null, dispose: () => {} };
 }
 
 function chooseMode(recipe: Recipe, manifest: ExampleManifest | null): { mode: DistillationMode; reason: string } {

@@ -6,6 +6,7 @@
  *     metrics.jsonl          one JSON object per line (metrics.ts)
  *     checkpoints/step-00000100/ complete checkpoints only (see trainers/checkpoint.ts)
  *     final/                 the finished model or adapter
+ *     reference-logps.json   train.objective dpo: the reference's log-probability of each pair's sides (reference-logps.ts)
  *     ce-baseline/           with distill.compare_ce: the same student trained with CE alone (metrics, checkpoints, final)
  *     eval/                  evaluation results (eval/teacher/, eval/ce-baseline/ for other targets)
  *     export/<format>/       exports of final/
@@ -13,6 +14,7 @@
  *       shard-00000.arrow      training examples with soft labels (formats/arrow-examples.ts)
  *       summary.json           counts, and the list of shards the train stage reads
  *       conversations.jsonl    the same examples as text in chat form ({messages: [system, user, assistant]})
+ *       preferences.jsonl      generate.mode preference: the pairs ({prompt, chosen, rejected}) instead of shards
  *       cache/responses.jsonl  every teacher answer by request key (response-cache.ts)
  */
 import { join } from 'node:path';
@@ -24,10 +26,13 @@ export interface RunPaths {
   metrics: string;
   checkpoints: string;
   final: string;
+  referenceLogps: string;
   data: string;
   dataSummary: string;
   /** The generated examples as OpenAI-style `messages` lines, which `data.format: messages` (and other tools) read. */
   conversations: string;
+  /** The preference pairs generate.mode preference writes. */
+  preferences: string;
   responseCache: string;
   /** One line per attempt at the generate stage (generate/attempts.ts). */
   generateAttempts: string;
@@ -45,7 +50,7 @@ export const CE_BASELINE_DIR = 'ce-baseline';
  */
 export function ceBaselinePaths(run: RunPaths): RunPaths {
   const own = runPathsAt(join(run.root, CE_BASELINE_DIR));
-  return { ...own, data: run.data, dataSummary: run.dataSummary, conversations: run.conversations, responseCache: run.responseCache, generateAttempts: run.generateAttempts, shard: run.shard };
+  return { ...own, data: run.data, dataSummary: run.dataSummary, conversations: run.conversations, preferences: run.preferences, responseCache: run.responseCache, generateAttempts: run.generateAttempts, shard: run.shard };
 }
 
 export function runPaths(outputDir: string, name: string): RunPaths {
@@ -61,9 +66,11 @@ export function runPathsAt(root: string): RunPaths {
     metrics: join(root, 'metrics.jsonl'),
     checkpoints,
     final: join(root, 'final'),
+    referenceLogps: join(root, 'reference-logps.json'),
     data,
     dataSummary: join(data, 'summary.json'),
     conversations: join(data, 'conversations.jsonl'),
+    preferences: join(data, 'preferences.jsonl'),
     responseCache: join(data, 'cache', 'responses.jsonl'),
     generateAttempts: join(data, 'cache', 'attempts.jsonl'),
     shard: (index) => join(data, `shard-${String(index).padStart(5, '0')}.arrow`),

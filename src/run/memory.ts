@@ -19,7 +19,8 @@ export async function planStudentMemory(recipe: Recipe): Promise<TrainingMemory>
     config,
     storedBytes,
     residency: lora ? resolveResidency(config, requested, capacity) : 'resident',
-    batchSize: recipe.train.batchSize,
+    // A DPO batch holds each pair's chosen and rejected sequences.
+    batchSize: recipe.train.batchSize * (recipe.train.objective === 'dpo' ? 2 : 1),
     seqLen: recipe.data.seqLen,
     lora,
     // Distillation compares the student's full distribution; only plain CE can stream the head's chunks.

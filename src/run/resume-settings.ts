@@ -8,10 +8,14 @@ import type { Recipe } from '../recipe/index.ts';
 
 const FREE_TRAIN_KEYS = new Set(['maxSteps', 'epochs', 'checkpointEvery', 'keepCheckpoints', 'evalEvery', 'evalBatches', 'logEvery', 'resume', 'recompute']);
 
+/** Settings added after checkpoints began recording them, left out at their default so that older checkpoints still resume. */
+const LATER_DEFAULTS: Record<string, string> = { 'train.objective': '"sft"' };
+
 /** The settings as flat `section.key` -> JSON text, stored in each checkpoint's trainer state. */
 export function resumeSettings(recipe: Recipe): Record<string, string> {
   const train = Object.fromEntries(Object.entries(recipe.train).filter(([key]) => !FREE_TRAIN_KEYS.has(key)));
-  return flatten({ seed: recipe.seed, student: recipe.student, data: recipe.data, train, distill: recipe.distill ?? null });
+  const settings = flatten({ seed: recipe.seed, student: recipe.student, data: recipe.data, train, distill: recipe.distill ?? null, ...(recipe.dpo && { dpo: recipe.dpo }) });
+  return Object.fromEntries(Object.entries(settings).filter(([key, value]) => LATER_DEFAULTS[key] !== value));
 }
 
 /** `key: saved -> now` for each setting that differs (a key on one side only counts as changed). */

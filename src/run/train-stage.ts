@@ -8,6 +8,8 @@ import type { Recipe } from '../recipe/index.ts';
 import { SlmError } from '../util/errors.ts';
 import { readGeneratedData, rowExample } from '../../datasets/generated-examples.ts';
 import { datasetFromExamples, loadMixedDataset, loadTextDataset, type TextDataset } from '../../datasets/text-dataset.ts';
+import { loadPreferenceDataset } from '../../datasets/preference-pairs.ts';
+import { referenceLogpsSource } from './reference-logps.ts';
 import type { ExampleManifest } from '../formats/arrow-examples.ts';
 import { tokenizerHash } from '../tokenizer/hash.ts';
 import type { BatchIteratorState } from '../../datasets/batches.ts';
@@ -124,6 +126,13 @@ async function loadTrainingData(
 ): Promise<{ data: TextDataset; manifest: ExampleManifest | null }> {
   const { data } = recipe;
   const shape = { seqLen: data.seqLen, batchSize: recipe.train.batchSize, seed: recipe.seed };
+  if (recipe.train.objective === 'dpo') {
+    const source = data.train ?? paths.preferences;
+    const referenceLogps = referenceLogpsSource(recipe, paths.referenceLogps, student, logger);
+    const pairs = await loadPreferenceDataset(source, student.tokenizer, { ...shape, promptField: data.promptField, chatTemplate: student.chatTemplate, validation: data.validation, referenceLogps });
+    logger.info(`training on ${pairs.stats.train.windows} preference pairs from ${source}${pairs.stats.train.truncated > 0 ? ` (${pairs.stats.train.truncated} cut to data.seq_len)` : ''}`);
+    return { data: pairs, manifest: null };
+  }
   if (data.train !== undefined) {
     return { data: await loadTextDataset(student.tokenizer, { ...data, path: data.train, chatTemplate: student.chatTemplate, ...shape }), manifest: null };
   }
@@ -289,6 +298,7 @@ async function trainLoop(
       if (result !== null) {
         record.val_loss = lastValidation = result.loss;
         for (const [name, value] of Object.entries(result.observed)) record[`val_${name}`] = value;
+        if (result.pairs !== null) record.val_pairs = result.pairs;
       }
     }
     metrics.append(record);

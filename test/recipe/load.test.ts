@@ -68,6 +68,7 @@ describe('parseRecipe: valid recipes', () => {
         seqLen: 256,
       },
       train: {
+        objective: 'sft',
         maxSteps: 10,
         epochs: null,
         batchSize: 8,
@@ -129,7 +130,7 @@ describe('parseRecipe: errors point at the line and column of the key', () => {
     [
       'an unknown key with no close match',
       `${minimal}colour: blue\n`,
-      'recipe.yaml:14:1: colour: unknown key (allowed: name, seed, backend, output_dir, teacher, generate, student, data, train, distill, eval, export)',
+      'recipe.yaml:14:1: colour: unknown key (allowed: name, seed, backend, output_dir, teacher, generate, student, data, train, distill, dpo, eval, export)',
     ],
     ['a missing required key', minimal.replace('name: tiny\n', ''), 'recipe.yaml:1:1: name: required, expected a string'],
     ['neither max_steps nor epochs', minimal.replace('  max_steps: 10\n', '  lr: 0.1\n'), 'recipe.yaml:12:1: train.max_steps: required: give max_steps (optimizer steps) or epochs (passes over the data)'],
@@ -230,6 +231,27 @@ describe('parseRecipe: errors point at the line and column of the key', () => {
       'recipe.yaml:1:1: invalid YAML: its aliases (*name) expand to far more values than the file holds; write the repeated values out',
     ],
     ['a list instead of a mapping', '- name\n', 'recipe.yaml:1:1: expected a mapping, got a list of 1'],
+    ['a dpo section without the objective', `${minimal}dpo:\n  beta: 0.2\n`, 'recipe.yaml:15:3: dpo: applies to train.objective: dpo; set it, or remove this section'],
+    [
+      'dpo beside distillation',
+      `${withLine('train', 'objective: dpo')}distill:\n  alpha: 1\n`,
+      "recipe.yaml:16:3: distill: leave it out: train.objective dpo learns from preference pairs, not from the teacher's distributions",
+    ],
+    [
+      'dpo on data read as text',
+      withLine('data', 'format: text').replace('  max_steps: 10', '  objective: dpo\n  max_steps: 10'),
+      'recipe.yaml:11:11: data.format: train.objective dpo learns from preference pairs, read by their fields (prompt, chosen, rejected): leave format auto',
+    ],
+    [
+      'label smoothing with ipo',
+      `${withLine('train', 'objective: dpo')}dpo:\n  loss: ipo\n  label_smoothing: 0.1\n`,
+      'recipe.yaml:17:20: dpo.label_smoothing: applies to the sigmoid losses, not ipo',
+    ],
+    [
+      'a reference model that is not there',
+      `${withLine('train', 'objective: dpo')}dpo:\n  reference: missing-model\n`,
+      `recipe.yaml:16:14: dpo.reference: file not found: ${join(fixtures, 'missing-model')}`,
+    ],
   ];
 
   it.each(cases)('%s', (_, text, message) => {
