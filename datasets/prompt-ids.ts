@@ -30,9 +30,13 @@ export function promptEncoder(tokenizer: Tokenizer, chatTemplate: string | null,
     if (input.prompt === undefined || input.messages !== undefined) {
       throw new DatasetError(`${modelName}: the model has no chat template, so it takes a plain \`prompt\`, not messages`);
     }
-    const text = input.system === undefined ? input.prompt : `${input.system}\n\n${input.prompt}`;
-    return tokenizer.encode(text, { addSpecialTokens: true });
+    return tokenizer.encode(plainPrompt({ ...input, prompt: input.prompt }), { addSpecialTokens: true });
   };
+}
+
+/** The text a model without a chat template is prompted with: the system prompt, a blank line, the prompt. */
+export function plainPrompt(input: { prompt: string; system?: string }): string {
+  return input.system === undefined ? input.prompt : `${input.system}\n\n${input.prompt}`;
 }
 
 /** The messages an input stands for, with `system` first when given. */

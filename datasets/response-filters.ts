@@ -31,7 +31,8 @@ export function responseFilter(spec: ResponseFilterSpec): ResponseFilter {
   };
 }
 
-function answerIsCorrect(check: 'gsm8k' | 'exact', text: string, reference: string | undefined): boolean {
+/** Whether a response's answer is the reference's: gsm8k compares the final numbers, exact the whole texts. */
+export function answerIsCorrect(check: 'gsm8k' | 'exact', text: string, reference: string | undefined): boolean {
   if (reference === undefined) return false;
   return check === 'gsm8k' ? solutionIsCorrect(text, reference) : text.trim() === reference.trim();
 }

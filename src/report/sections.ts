@@ -131,7 +131,7 @@ function dataSection({ files: { data, recipe } }: RunReport): Block[] {
     const source = files ? `the recipe trains on ${files}` : 'no data/summary.json';
     return [heading, { kind: 'paragraph', text: `This run generated no data: ${source}.` }];
   }
-  const counts = data.counts;
+  const { counts, pairs } = data;
   const requests = data.teacherRequests;
   const rows: [string, string][] = [
     ['mode', data.mode],
@@ -140,19 +140,30 @@ function dataSection({ files: { data, recipe } }: RunReport): Block[] {
     ['teacher requests', formatCount(data.requests)],
     ['answered from the cache', formatCount(data.cached)],
     ['asked in this run', formatCount(data.queried)],
-    ['examples kept', formatCount(data.examples)],
-    ['duplicates dropped', formatCount(counts.duplicates)],
-    ...Object.entries(counts.dropped).map(([reason, n]): [string, string] => [`dropped: ${reason}`, formatCount(n)]),
-    ['kept without soft labels', formatCount(counts.withoutSoftLabels)],
-    ['response tokens', formatCount(counts.responseTokens)],
-    ['soft labels per token (k)', data.k === 0 ? '0 (text only)' : formatCount(data.k)],
   ];
+  if (counts) {
+    rows.push(
+      ['examples kept', formatCount(data.examples)],
+      ['duplicates dropped', formatCount(counts.duplicates)],
+      ...Object.entries(counts.dropped).map(([reason, n]): [string, string] => [`dropped: ${reason}`, formatCount(n)]),
+      ['kept without soft labels', formatCount(counts.withoutSoftLabels)],
+      ['response tokens', formatCount(counts.responseTokens)],
+      ['soft labels per token (k)', data.k === 0 ? '0 (text only)' : formatCount(data.k)],
+    );
+  }
+  if (pairs) {
+    rows.push(
+      ['preference pairs', formatCount(pairs.pairs)],
+      ['prompts whose answers did not split', formatCount(pairs.unpaired)],
+      ...Object.entries(pairs.dropped).map(([reason, n]): [string, string] => [`answers dropped: ${reason}`, formatCount(n)]),
+    );
+  }
   if (data.fallback) rows.push(['fallback', data.fallback]);
   if (requests) {
     rows.push(['teacher calls (attempts / retries / failures / timeouts)', [requests.requests, requests.retries, requests.failures, requests.timeouts].map(formatCount).join(' / ')]);
     rows.push(['teacher tokens', formatCount(requests.tokens)]);
   }
-  rows.push(['time', formatSeconds(data.seconds)], ['shards', data.shards.join(', ')]);
+  rows.push(['time', formatSeconds(data.seconds)], ['shards', data.shards.length > 0 ? data.shards.join(', ') : 'none']);
   return [heading, { kind: 'table', header: ['', 'value'], rows }];
 }
 

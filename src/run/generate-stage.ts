@@ -23,6 +23,7 @@ import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { SlmError } from '../util/errors.ts';
 import { buildRows, type RowCounts } from './generate/example-rows.ts';
+import { buildPreferencePairs, type PairCounts } from './generate/preference-rows.ts';
 import { generateJobs, labelJobs, type TeacherIdentity, type TeacherJob } from './generate/teacher-jobs.ts';
 import type { RunPaths } from './layout.ts';
 import type { Logger } from './progress.ts';
@@ -38,8 +39,11 @@ export interface GenerateSummary {
   /** Answers found in the cache, and answers asked for in this run. */
   cached: number;
   queried: number;
+  /** Training examples, or preference pairs in mode preference. */
   examples: number;
-  counts: RowCounts;
+  /** What became of the answers: rows (modes generate and label), or pairs (mode preference). */
+  counts: RowCounts | null;
+  pairs: PairCounts | null;
   /** Soft labels per response token, 0 for sequence-level data; and why, when soft labels were wanted. */
   k: number;
   fallback: string | null;
@@ -109,7 +113,7 @@ async function generateData({ recipe, spec, teacherSpec, paths, logger, teacher,
   });
   const identity = await teacher.identity();
   const jobs =
-    spec.mode === 'generate'
+    spec.mode !== 'label'
       ? generateJobs(prompts, spec, identity, recipe.seed)
       : labelJobs(await labelSequences(prompts, spec, teacherSpec, student.tokenizer, await teacher.localPromptEncoder()), spec.k, identity);
   const cache = await ResponseCache.open<CachedAnswer>(paths.responseCache);
@@ -118,6 +122,19 @@ async function generateData({ recipe, spec, teacherSpec, paths, logger, teacher,
   logger.info(`generate: ${prompts.length} prompts, ${jobs.length} teacher requests, ${jobs.length - todo.length} already answered`);
   await askTeacher(todo, teacher, cache, logger, options.stopAfter);
   const answers = jobs.map((job) => cache.get(job.key)!);
+  const sharedSummary = { mode: spec.mode, teacher: identity, prompts: prompts.length, requests: jobs.length, cached: jobs.length - todo.length, queried: todo.length };
+  if (spec.mode === 'preference') {
+    const chat = student.chatTemplate !== null;
+    const { records, counts } = buildPreferencePairs(jobs, answers, prompts, { filter: responseFilter({ ...spec.filters, answer: 'none' }), answer: spec.filters.answer, system: spec.system, chat });
+    if (records.length === 0) throw new GenerateError(`no preference pairs: ${describePairs(counts)}`);
+    await writeFileAtomic(paths.preferences, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    const attempts = await recordSuccess();
+    const summary: GenerateSummary = { ...sharedSummary, ...attemptTotals(attempts), examples: records.length, counts: null, pairs: counts, k: 0, fallback: null, shards: [] };
+    await writeJsonAtomic(paths.dataSummary, summary);
+    await removeStaleShards(paths, 0);
+    logger.info(`generate: ${describePairs(counts)}, written to ${paths.preferences}`);
+    return summary;
+  }
   const softLabels = chooseSoftLabels(spec, answers, student.tokenizer, identity, await teacher.sharesTokenizer(student.tokenizer));
   if (softLabels.fallback) logger.warn(`generate: ${softLabels.fallback}`);
   const { rows, conversations, counts } = buildRows(jobs, answers, prompts, {
@@ -133,26 +150,15 @@ async function generateData({ recipe, spec, teacherSpec, paths, logger, teacher,
   const shards = await writeShards(paths, rows, manifest, spec.shardRows);
   await writeFileAtomic(paths.conversations, conversations.map((messages, i) => `${JSON.stringify({ messages, source: rows[i].source })}\n`).join(''));
   const attempts = await recordSuccess();
-  const summary: GenerateSummary = {
-    mode: spec.mode,
-    teacher: identity,
-    prompts: prompts.length,
-    requests: jobs.length,
-    cached: jobs.length - todo.length,
-    queried: todo.length,
-    examples: rows.length,
-    counts,
-    k: manifest.k,
-    fallback: softLabels.fallback,
-    teacherRequests: totalRequests(attempts),
-    attempts: attempts.length,
-    seconds: attempts.reduce((total, attempt) => total + attempt.seconds, 0),
-    shards,
-  };
+  const summary: GenerateSummary = { ...sharedSummary, ...attemptTotals(attempts), examples: rows.length, counts, pairs: null, k: manifest.k, fallback: softLabels.fallback, shards };
   await writeJsonAtomic(paths.dataSummary, summary);
   await removeStaleShards(paths, shards.length);
   logger.info(`generate: ${rows.length} examples (${describeDrops(counts)}), ${manifest.k > 0 ? `top-${manifest.k} soft labels` : 'text only'}`);
   return summary;
+}
+
+function attemptTotals(attempts: GenerateAttempt[]): Pick<GenerateSummary, 'teacherRequests' | 'attempts' | 'seconds'> {
+  return { teacherRequests: totalRequests(attempts), attempts: attempts.length, seconds: attempts.reduce((total, attempt) => total + attempt.seconds, 0) };
 }
 
 /**
@@ -358,6 +364,11 @@ async function removeStaleShards(paths: RunPaths, count: number): Promise<void> 
     );
     if (!existed) return;
   }
+}
+
+function describePairs(counts: PairCounts): string {
+  const dropped = Object.entries(counts.dropped).filter(([, n]) => n > 0).map(([reason, n]) => `${n} ${reason.replaceAll('_', ' ')}`);
+  return [`${counts.pairs} pairs`, `${counts.unpaired} prompts whose answers did not split`, ...dropped.map((d) => `${d} answers`)].join(', ');
 }
 
 function describeDrops(counts: RowCounts): string {

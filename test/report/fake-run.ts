@@ -138,6 +138,7 @@ function dataSummary(): GenerateSummary {
     queried: 1200,
     examples: 1432,
     counts: { kept: 1432, duplicates: 17, dropped: { too_short: 10, too_long: 0, truncated: 41, missing_pattern: 0, rejected_pattern: 0, wrong_answer: 9 }, withoutSoftLabels: 3, responseTokens: 98_765 },
+    pairs: null,
     k: 8,
     fallback: null,
     teacherRequests: null,

@@ -167,9 +167,9 @@ describe('writeRunReport', () => {
     const { data } = run;
     expect(mdRows).toContainEqual(['prompts', count(data.prompts)]);
     expect(mdRows).toContainEqual(['examples kept', count(data.examples)]);
-    expect(mdRows).toContainEqual(['duplicates dropped', count(data.counts.duplicates)]);
-    for (const [reason, n] of Object.entries(data.counts.dropped)) expect(mdRows).toContainEqual([`dropped: ${reason}`, count(n)]);
-    expect(mdRows).toContainEqual(['response tokens', count(data.counts.responseTokens)]);
+    expect(mdRows).toContainEqual(['duplicates dropped', count(data.counts!.duplicates)]);
+    for (const [reason, n] of Object.entries(data.counts!.dropped)) expect(mdRows).toContainEqual([`dropped: ${reason}`, count(n)]);
+    expect(mdRows).toContainEqual(['response tokens', count(data.counts!.responseTokens)]);
     expect(mdRows).toContainEqual(['soft labels per token (k)', String(data.k)]);
     expect(mdRows).toContainEqual(['shards', data.shards.join(', ')]);
   });

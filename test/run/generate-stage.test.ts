@@ -7,10 +7,12 @@ import { readExampleShard, type ExampleRow } from '../../src/formats/arrow-examp
 import { parseRecipe, type Recipe } from '../../src/recipe/index.ts';
 import { generateStage, GenerateError, type GenerateSummary } from '../../src/run/generate-stage.ts';
 import { runPathsAt } from '../../src/run/layout.ts';
+import { readMetrics } from '../../src/run/metrics.ts';
+import { runRecipe } from '../../src/run/run-recipe.ts';
 import { silentLogger } from '../../src/run/progress.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { generateRecipeYaml, sumAnswer, writeSums } from '../helpers/sum-teacher.ts';
-import { FakeTeacherServer } from '../teachers/fake-teacher-server.ts';
+import { FakeTeacherServer, promptOf } from '../teachers/fake-teacher-server.ts';
 
 const servers: FakeTeacherServer[] = [];
 afterEach(async () => {
@@ -45,7 +47,7 @@ describe('generate stage with an OpenAI-compatible teacher', () => {
 
     expect(summary.requests).toBe(12);
     expect(summary.queried).toBe(12);
-    expect(summary.counts.dropped.wrong_answer).toBe(4); // a = 2, 5, 8, 11
+    expect(summary.counts!.dropped.wrong_answer).toBe(4); // a = 2, 5, 8, 11
     expect(summary.examples).toBe(8);
     expect(summary.k).toBe(3);
     expect(summary.fallback).toBeNull();
@@ -88,7 +90,7 @@ describe('generate stage with an OpenAI-compatible teacher', () => {
     const server = await startServer();
     const summary = await generate(recipeIn(dir, generateRecipeYaml(server.url, '  samples_per_prompt: 3')));
     expect(summary.requests).toBe(36);
-    expect(summary.counts.duplicates).toBe(16); // 8 correct prompts x 2 repeats
+    expect(summary.counts!.duplicates).toBe(16); // 8 correct prompts x 2 repeats
     expect(summary.examples).toBe(8);
     // Each sample asks with its own seed, so a sampling teacher could answer differently.
     const seeds = new Set(server.hits('/v1/chat/completions').map((hit) => hit.body.seed));
@@ -227,5 +229,79 @@ describe('resuming an interrupted generate stage', () => {
     const changed = await generate(recipeIn(dir, generateRecipeYaml(server.url, '  system: Answer briefly.')));
     expect(changed.cached).toBe(0);
     expect(changed.queried).toBe(12);
+  });
+});
+
+/**
+ * Four kinds of answer, by the request's seed: two wrong (the likelier one first) and two correct (the
+ * likelier one last), each naming its kind in words so the pairs show which was taken.
+ */
+const KIND_WORDS = ['zero', 'one', 'two', 'three'];
+const KIND_LOGPROB = [-1, -2, -0.5, -0.2];
+function kindOf(body: Record<string, unknown>): number {
+  return (body.seed as number) % 4;
+}
+function rankedAnswer(body: Record<string, unknown>) {
+  const [a, b] = promptOf(body).replace('=', '').split('+').map(Number);
+  const kind = kindOf(body);
+  const result = a + b + (kind === 0 ? 1 : kind === 1 ? 2 : 0);
+  return [...`kind ${KIND_WORDS[kind]}: #### ${result}`].map((token) => ({ token, logprob: KIND_LOGPROB[kind], top: [{ token, logprob: KIND_LOGPROB[kind] }] }));
+}
+
+describe('generate stage, mode preference', () => {
+  async function pairsFrom(extra: string, answerCheck: boolean) {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-preference-'));
+    const server = await startServer({ answer: rankedAnswer });
+    let yaml = generateRecipeYaml(server.url, `  mode: preference\n  samples_per_prompt: 4\n${extra}`).replace('train:\n', 'train:\n  objective: dpo\n').replace('temperature: 0', 'temperature: 1');
+    if (!answerCheck) yaml = yaml.replace('  filters:\n    answer: gsm8k\n', '');
+    const summary = await generate(recipeIn(dir, yaml));
+    writeFileSync(join(dir, 'recipe.yaml.used'), yaml);
+    const records = readFileSync(join(dir, 'runs', 'gen', 'data', 'preferences.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    // What each prompt's four samples were, from the requests the server saw.
+    const kinds = new Map<string, Set<number>>();
+    for (const request of server.requests.filter((r) => r.path.endsWith('/completions'))) {
+      const prompt = promptOf(request.body);
+      kinds.set(prompt, (kinds.get(prompt) ?? new Set()).add(kindOf(request.body)));
+    }
+    return { summary, records, kinds, dir };
+  }
+
+  const kindIn = (text: string) => KIND_WORDS.indexOf(text.split(':')[0].replace('kind ', ''));
+
+  it('with an answer check: the likeliest correct answer over the likeliest wrong one, for each prompt whose answers split', async () => {
+    const { summary, records, kinds } = await pairsFrom('', true);
+    const splitting = [...kinds.entries()].filter(([, seen]) => [...seen].some((k) => k >= 2) && [...seen].some((k) => k < 2));
+    expect(splitting.length).toBeGreaterThan(0);
+    expect(summary.pairs).toMatchObject({ pairs: splitting.length, unpaired: 12 - splitting.length });
+    expect(summary.examples).toBe(splitting.length);
+    expect(summary.shards).toEqual([]);
+    for (const record of records) {
+      const seen = kinds.get(record.prompt)!;
+      expect(kindIn(record.chosen)).toBe(seen.has(3) ? 3 : 2);
+      expect(kindIn(record.rejected)).toBe(seen.has(0) ? 0 : 1);
+      expect(record.source).toMatch(/sums\.jsonl:\d+$/);
+    }
+  });
+
+  it('feeds the train stage: DPO on the generated pairs, a share of them held out', async () => {
+    const { summary, dir } = await pairsFrom('', true);
+    const recipe = recipeIn(dir, readFileSync(join(dir, 'recipe.yaml.used'), 'utf8'));
+    const result = await runRecipe(recipe, { logger: silentLogger, json: true, progressStream: { write: () => true }, only: 'train' });
+    const [metrics] = readMetrics(join(result.runDir, 'metrics.jsonl'));
+    expect(metrics['rewards/accuracies']).toBe(0); // the first step's policy is its reference
+    expect(metrics.val_pairs).toBe(1); // 5% of the pairs, at least one
+    const cached = JSON.parse(readFileSync(join(result.runDir, 'reference-logps.json'), 'utf8'));
+    expect(cached.parts.train.logps).toHaveLength(2 * (summary.examples - 1));
+  });
+
+  it('without one: the teacher\'s likeliest answer over its least likely', async () => {
+    const { records, kinds } = await pairsFrom('', false);
+    const withTwoKinds = [...kinds.values()].filter((seen) => seen.size > 1);
+    expect(records).toHaveLength(withTwoKinds.length);
+    const likelihood = (kind: number) => KIND_LOGPROB[kind];
+    for (const record of records) {
+      const seen = [...kinds.get(record.prompt)!].sort((a, b) => likelihood(b) - likelihood(a));
+      expect([kindIn(record.chosen), kindIn(record.rejected)]).toEqual([seen[0], seen.at(-1)]);
+    }
   });
 });
