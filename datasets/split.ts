@@ -34,12 +34,23 @@ function validationCount(n: number, fraction: number): number {
   return Math.min(n - 1, Math.max(1, Math.round(fraction * n)));
 }
 
-/** FNV-1a over UTF-16 code units, seeded, then murmur3's finalizer to spread the bits. Unsigned 32-bit. */
+/**
+ * FNV-1a over UTF-16 code units, seeded, then murmur3's finalizer to spread the bits. Unsigned 32-bit.
+ * The seed is spread by the finalizer before it enters the offset basis: XORed in raw, seeds 0 and 1 made
+ * "0..." and "1..." hash alike, so the samples of a prompt drawn under one seed were another seed's,
+ * reordered. The finalizer keeps 0 at 0, so seed 0 hashes as before.
+ */
 export function hashString(text: string, seed: number): number {
-  let h = (0x811c9dc5 ^ seed) >>> 0;
+  let h = (0x811c9dc5 ^ finalize(seed)) >>> 0;
   for (let i = 0; i < text.length; i++) {
     h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
   }
+  return finalize(h);
+}
+
+/** murmur3's fmix32. */
+function finalize(value: number): number {
+  let h = value >>> 0;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;

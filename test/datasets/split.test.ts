@@ -48,4 +48,14 @@ describe('hashString', () => {
     for (const count of buckets) expect(Math.abs(count - 500)).toBeLessThan(100);
     expect(new Set(hashes).size).toBe(4000);
   });
+
+  it('hashes a text under different seeds as unrelated values, not as another text under seed 0', () => {
+    // Raw XOR of the seed into FNV's basis made "0..." under seed 1 hash as "1..." under seed 0.
+    const keys = ['0', '1', '2', '3'].map((sample) => `${sample}\u0000Question: 2+2`);
+    const underSeed = (seed: number) => new Set(keys.map((key) => hashString(key, seed)));
+    const seed0 = underSeed(0);
+    for (const seed of [1, 2, 3]) expect([...underSeed(seed)].filter((h) => seed0.has(h))).toEqual([]);
+    // Seed 0 hashes as it always has (FNV-1a, then fmix32), so existing splits and caches keep their values.
+    expect(hashString('a', 0)).toBe(0x1a80b1b3); // the value before the seed was spread
+  });
 });
