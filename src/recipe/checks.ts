@@ -236,7 +236,9 @@ function checkFiles(recipe: ResolvedRecipeYaml): RecipeProblem[] {
     const problem = fileProblem(path);
     return problem ? [{ keyPath, message: problem }] : [];
   });
-  if (student.type === 'lora' && !student.base.startsWith('ollama:')) {
+  // A base that the teacher's prerequisite recipe produces (DPO on the model a recipe distilled) may not exist yet.
+  const producedFirst = recipe.teacher?.recipe !== undefined && recipe.teacher.model;
+  if (student.type === 'lora' && !student.base.startsWith('ollama:') && student.base !== producedFirst) {
     const problem = fileProblem(student.base, { folderAllowed: true });
     if (problem) problems.push({ keyPath: ['student', 'base'], message: problem });
   }

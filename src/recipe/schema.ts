@@ -287,6 +287,12 @@ const dpo = z
       .describe('sigmoid: DPO (cDPO with label_smoothing); sigmoid_norm: on per-token mean log-probabilities; ipo: IPO'),
     beta: z.number().positive().default(0.1).describe('how far the student may move from the reference; lower: further'),
     label_smoothing: z.number().min(0).lt(0.5).default(0).describe('sigmoid losses: the share of pairs assumed flipped (cDPO)'),
+    rpo_alpha: z
+      .number()
+      .positive()
+      .nullable()
+      .default(null)
+      .describe('RPO: adds rpo_alpha x the cross-entropy of the chosen completions, which keeps DPO from lowering their likelihood too (pairs that differ in a few tokens, as worked answers do); null: none'),
     reference: path()
       .nullable()
       .default(null)

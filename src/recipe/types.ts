@@ -64,6 +64,8 @@ export interface DpoSpec {
   loss: 'sigmoid' | 'sigmoid_norm' | 'ipo';
   beta: number;
   labelSmoothing: number;
+  /** RPO's weight of the chosen completions' cross-entropy; null: plain DPO. */
+  rpoAlpha: number | null;
   /** A model reference (absolute path, hub id or ollama: name); null: the student as training starts. */
   reference: string | null;
 }

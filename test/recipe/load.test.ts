@@ -308,6 +308,13 @@ train:
     expect(local.student).toMatchObject({ base: join(fixtures, 'tokenizer'), targets: 'all-linear' });
   });
 
+  it('accepts a base not made yet when the teacher\'s prerequisite recipe makes it (the model it trains)', () => {
+    const teacher = 'teacher:\n  provider: local\n  model: runs/distilled/final\n  recipe: full.yaml\n';
+    const recipe = parseRecipe(`${teacher}${lora('runs/distilled/final')}`, 'recipe.yaml', fixtures);
+    expect(recipe.student).toMatchObject({ base: join(fixtures, 'runs/distilled/final') });
+    expect(() => parseRecipe(`${teacher}${lora('runs/other/final')}`, 'recipe.yaml', fixtures)).toThrow(`student.base: file not found: ${join(fixtures, 'runs/other/final')}`);
+  });
+
   it('reports a missing base and an unknown target at their keys', () => {
     expect(() => parseRecipe(lora('nowhere'), 'recipe.yaml', fixtures)).toThrow(`recipe.yaml:4:9: student.base: file not found: ${join(fixtures, 'nowhere')}`);
     expect(() => parseRecipe(lora('ollama:x', '  targets: [q, qkv]\n'), 'recipe.yaml', fixtures)).toThrow('recipe.yaml:5:16: student.targets[1]');

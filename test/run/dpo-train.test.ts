@@ -16,6 +16,7 @@ import type { TrainHooks } from '../../src/run/train-stage.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { readPreferencePairs } from '../../datasets/preference-pairs.ts';
+import { chatmlTokenizerJson } from '../helpers/chatml-tokenizer.ts';
 
 await initBackend('wasm');
 
@@ -131,15 +132,53 @@ describe('DPO on a scratch student', () => {
   });
 });
 
+/** A random byte-level model saved as a Hugging Face folder (with another tokenizer's JSON when given). */
+async function writeModel(dir: string, name: string, tokenizerJson = createByteLevelTokenizer().toJSON()): Promise<string> {
+  const vocabSize = JSON.parse(tokenizerJson).added_tokens.length + 256;
+  const config = resolveModelConfig({ vocabSize, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, maxPositionEmbeddings: 64 });
+  const model = CausalLM.init(config, { seed: 2, std: 0.1 });
+  const path = join(dir, name);
+  await writeHfModelDir(path, { config, tensors: model.hfTensors(), dtype: 'F32', tokenizerJson, tokenizerConfig: BYTE_LEVEL_TOKENIZER_CONFIG });
+  model.dispose();
+  return path;
+}
+
+/** The model's summed log-probability of each example's targets, scored token by token (score.ts): independent of training's path. */
+async function scoredSums(modelDir: string, pairsFile: string, count: number): Promise<number[]> {
+  const pairs = await readPreferencePairs(pairsFile, createByteLevelTokenizer());
+  const { model } = await loadModelDir(modelDir);
+  const sums: number[] = [];
+  for (const pair of pairs.slice(0, count)) {
+    for (const example of [pair.chosen, pair.rejected]) {
+      const { logprobs } = await scoreTokens(model, example.ids);
+      sums.push(example.lossMask.reduce((sum, m, t) => sum + (m ? logprobs[t]! : 0), 0));
+    }
+  }
+  model.dispose();
+  return sums;
+}
+
+describe('a named reference model', () => {
+  it('scores the pairs once, before training, with its own weights', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpo-reference-'));
+    const reference = await writeModel(dir, 'reference');
+    const result = await run(dir, recipeYaml(dir, SCRATCH, `  reference: ${reference}\n`).replace('max_steps: 30', 'max_steps: 2'));
+    const cached = JSON.parse(readFileSync(join(result.runDir, 'reference-logps.json'), 'utf8')).parts.validation.logps as number[];
+    const expected = await scoredSums(reference, join(dir, 'held-out.jsonl'), 3);
+    expected.forEach((value, i) => expect(cached[i]).toBeCloseTo(value, 4));
+  });
+
+  it('is refused when its tokenizer is not the student\'s', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpo-reference-'));
+    const reference = await writeModel(dir, 'chatml', chatmlTokenizerJson());
+    await expect(run(dir, recipeYaml(dir, SCRATCH, `  reference: ${reference}\n`))).rejects.toThrow(`dpo.reference: ${reference} does not share the student's tokenizer`);
+  });
+});
+
 describe('DPO on a LoRA student', () => {
   it('takes the base without its adapter as the reference: the cached log-probabilities are the base\'s own scores', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dpo-lora-'));
-    const tokenizer = createByteLevelTokenizer();
-    const config = resolveModelConfig({ vocabSize: tokenizer.vocabSize, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, maxPositionEmbeddings: 64 });
-    const model = CausalLM.init(config, { seed: 2, std: 0.1 });
-    const base = join(dir, 'base');
-    await writeHfModelDir(base, { config, tensors: model.hfTensors(), dtype: 'F32', tokenizerJson: tokenizer.toJSON(), tokenizerConfig: BYTE_LEVEL_TOKENIZER_CONFIG });
-    model.dispose();
+    const base = await writeModel(dir, 'base');
     const lora = `  type: lora
   base: ${base}
   rank: 4
@@ -151,17 +190,8 @@ describe('DPO on a LoRA student', () => {
     expect(metrics).toHaveLength(4);
     expect(metrics[3]['rewards/margins']).not.toBe(0);
 
-    // Independently: the base scored token by token (score.ts), summed over each completion's targets.
     const cached = JSON.parse(readFileSync(join(result.runDir, 'reference-logps.json'), 'utf8')).parts.validation.logps as number[];
-    const pairs = await readPreferencePairs(join(dir, 'held-out.jsonl'), tokenizer);
-    const { model: loaded } = await loadModelDir(base);
-    for (const [p, pair] of pairs.slice(0, 3).entries()) {
-      for (const [side, example] of [pair.chosen, pair.rejected].entries()) {
-        const { logprobs } = await scoreTokens(loaded, example.ids);
-        const expected = example.lossMask.reduce((sum, m, t) => sum + (m ? logprobs[t]! : 0), 0);
-        expect(cached[2 * p + side]).toBeCloseTo(expected, 4);
-      }
-    }
-    loaded.dispose();
+    const expected = await scoredSums(base, join(dir, 'held-out.jsonl'), 3);
+    expected.forEach((value, i) => expect(cached[i]).toBeCloseTo(value, 4));
   });
 });

@@ -138,7 +138,11 @@ describe('preferenceLoss', () => {
 });
 
 describe('preferenceObjective', () => {
-  it.each(VARIANTS)('%s: loss and TRL\'s metrics on a model\'s batch of pairs equal the float64 formulas over its logits', (_, options) => {
+  const WITH_RPO: Array<[string, PreferenceOptions & { rpoAlpha: number | null }]> = [
+    ...VARIANTS.map(([name, options]): [string, PreferenceOptions & { rpoAlpha: number | null }] => [name, { ...options, rpoAlpha: null }]),
+    ['sigmoid with RPO (chosen cross-entropy added)', { loss: 'sigmoid', beta: 0.1, labelSmoothing: 0, rpoAlpha: 0.7 }],
+  ];
+  it.each(WITH_RPO)('%s: loss and TRL\'s metrics on a model\'s batch of pairs equal the float64 formulas over its logits', (_, options) => {
     const model = tinyModel();
     const pairs = 3;
     const T = 6;
@@ -162,10 +166,16 @@ describe('preferenceObjective', () => {
     const ref = normalize ? reference.map((sum, r) => sum / counts[r]) : reference;
     const expected = referencePreference(policy, ref, pairs, options);
     const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+    // RPO: the mean negative log-likelihood over the chosen rows' scored tokens.
+    const chosenTokens = Array.from({ length: pairs * T }, (_, i) => i).filter((i) => mask[i] === 1);
+    const chosenNll = mean(chosenTokens.map((i) => -logSoftmaxAt(logits[i], targets[i])));
+    const expectedLoss = expected.loss + (options.rpoAlpha ?? 0) * chosenNll;
 
     const observed: Record<string, number> = {};
     const loss = tf.tidy(() => preferenceObjective(model, model.project, options)(batch, (name, value) => (observed[name] = value.dataSync()[0])).dataSync()[0]);
-    expect(loss).toBeCloseTo(expected.loss, 4);
+    expect(loss).toBeCloseTo(expectedLoss, 4);
+    if (options.rpoAlpha !== null) expect(observed.nll_loss).toBeCloseTo(chosenNll, 4);
+    else expect(observed.nll_loss).toBeUndefined();
     expect(observed['rewards/chosen']).toBeCloseTo(mean(expected.chosenRewards), 4);
     expect(observed['rewards/rejected']).toBeCloseTo(mean(expected.rejectedRewards), 4);
     expect(observed['rewards/margins']).toBeCloseTo(mean(expected.chosenRewards.map((c, p) => c - expected.rejectedRewards[p])), 4);
