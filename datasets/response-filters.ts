@@ -17,6 +17,10 @@ export interface CandidateResponse {
 
 export type ResponseFilter = (response: CandidateResponse) => DropReason | null;
 
+export function emptyDropCounts(): Record<DropReason, number> {
+  return Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number>;
+}
+
 export function responseFilter(spec: ResponseFilterSpec): ResponseFilter {
   const require = spec.require === null ? null : new RegExp(spec.require);
   const reject = spec.reject === null ? null : new RegExp(spec.reject);

@@ -6,7 +6,7 @@
 import type { PromptEncoder } from '../../../datasets/prompt-ids.ts';
 import type { ChatMessage } from '../../../datasets/record-fields.ts';
 import type { SeedPrompt } from '../../../datasets/prompts.ts';
-import { DROP_REASONS, type DropReason, type ResponseFilter } from '../../../datasets/response-filters.ts';
+import { emptyDropCounts, type DropReason, type ResponseFilter } from '../../../datasets/response-filters.ts';
 import type { ExampleRowInput } from '../../formats/arrow-examples.ts';
 import type { Sample } from '../../teachers/teacher.ts';
 import type { TeacherVocabMap } from '../../teachers/vocab-map.ts';
@@ -42,24 +42,11 @@ export function buildRows(
   prompts: readonly SeedPrompt[],
   options: RowBuilderOptions,
 ): { rows: ExampleRowInput[]; conversations: ChatMessage[][]; counts: RowCounts } {
-  const counts: RowCounts = {
-    kept: 0,
-    duplicates: 0,
-    dropped: Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number>,
-    withoutSoftLabels: 0,
-    responseTokens: 0,
-  };
+  const counts: RowCounts = { kept: 0, duplicates: 0, dropped: emptyDropCounts(), withoutSoftLabels: 0, responseTokens: 0 };
   const seen = new Set<string>();
   const rows: ExampleRowInput[] = [];
   const conversations: ChatMessage[][] = [];
-  for (const [i, job] of jobs.entries()) {
-    const answer = answers[i];
-    const prompt = prompts[job.prompt];
-    const reason = options.filter({ text: answer.text, finishReason: answer.finishReason, reference: prompt.reference });
-    if (reason) {
-      counts.dropped[reason]++;
-      continue;
-    }
+  for (const { job, answer, prompt } of filteredAnswers(jobs, answers, prompts, options.filter, counts.dropped)) {
     const identity = `${job.prompt}\u0000${answer.text.trim()}`;
     if (options.dedup && seen.has(identity)) {
       counts.duplicates++;
@@ -78,6 +65,23 @@ export function buildRows(
     ]);
   }
   return { rows, conversations, counts };
+}
+
+/** Each answer the filter keeps, with its job and prompt; what it drops is counted by reason in `dropped`. */
+export function* filteredAnswers(
+  jobs: readonly TeacherJob[],
+  answers: readonly Sample[],
+  prompts: readonly SeedPrompt[],
+  filter: ResponseFilter,
+  dropped: Record<DropReason, number>,
+): Generator<{ job: TeacherJob; answer: Sample; prompt: SeedPrompt }> {
+  for (const [i, job] of jobs.entries()) {
+    const answer = answers[i];
+    const prompt = prompts[job.prompt];
+    const reason = filter({ text: answer.text, finishReason: answer.finishReason, reference: prompt.reference });
+    if (reason) dropped[reason]++;
+    else yield { job, answer, prompt };
+  }
 }
 
 function buildRow(job: TeacherJob, answer: Sample, prompt: SeedPrompt, options: RowBuilderOptions): ExampleRowInput {

@@ -11,9 +11,10 @@
 import { conversation, plainPrompt } from '../../../datasets/prompt-ids.ts';
 import type { SeedPrompt } from '../../../datasets/prompts.ts';
 import type { ChatMessage } from '../../../datasets/record-fields.ts';
-import { answerIsCorrect, DROP_REASONS, type DropReason, type ResponseFilter } from '../../../datasets/response-filters.ts';
+import { answerIsCorrect, emptyDropCounts, type DropReason, type ResponseFilter } from '../../../datasets/response-filters.ts';
 import type { ResponseFilterSpec } from '../../recipe/index.ts';
 import type { Sample } from '../../teachers/teacher.ts';
+import { filteredAnswers } from './example-rows.ts';
 import type { TeacherJob } from './teacher-jobs.ts';
 
 export interface PreferenceRecord {
@@ -48,16 +49,9 @@ interface Candidate {
 }
 
 export function buildPreferencePairs(jobs: readonly TeacherJob[], answers: readonly Sample[], prompts: readonly SeedPrompt[], options: PairOptions) {
-  const counts: PairCounts = { pairs: 0, unpaired: 0, dropped: Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number> };
+  const counts: PairCounts = { pairs: 0, unpaired: 0, dropped: emptyDropCounts() };
   const byPrompt = new Map<number, Candidate[]>();
-  for (const [i, job] of jobs.entries()) {
-    const answer = answers[i];
-    const prompt = prompts[job.prompt];
-    const reason = options.filter({ text: answer.text, finishReason: answer.finishReason, reference: prompt.reference });
-    if (reason) {
-      counts.dropped[reason]++;
-      continue;
-    }
+  for (const { job, answer, prompt } of filteredAnswers(jobs, answers, prompts, options.filter, counts.dropped)) {
     const candidates = byPrompt.get(job.prompt) ?? [];
     candidates.push({ text: answer.text, correct: options.answer === 'none' || answerIsCorrect(options.answer, answer.text, prompt.reference), meanLogprob: meanLogprob(answer) });
     byPrompt.set(job.prompt, candidates);
