@@ -118,14 +118,9 @@ export interface PreferenceDatasetOptions extends PreferenceOptions {
   referenceLogps?: (windows: PackedWindows, part: 'train' | 'validation') => Promise<Float32Array>;
 }
 
-/** Pairs from `path` (or given), split for validation, each side in a window of its own, batched pair by pair. */
-export async function loadPreferenceDataset(
-  source: string | { path: string; pairs: PreferencePair[] },
-  tokenizer: Tokenizer,
-  options: PreferenceDatasetOptions,
-): Promise<TextDataset> {
-  const path = typeof source === 'string' ? source : source.path;
-  const pairs = typeof source === 'string' ? await readPreferencePairs(path, tokenizer, options) : source.pairs;
+/** The pairs of `path`, split for validation, each side in a window of its own, batched pair by pair. */
+export async function loadPreferenceDataset(path: string, tokenizer: Tokenizer, options: PreferenceDatasetOptions): Promise<TextDataset> {
+  const pairs = await readPreferencePairs(path, tokenizer, options);
   const spec = options.validation;
   const split =
     spec === undefined
