@@ -3,13 +3,10 @@
  * Hugging Face folder; a LoRA run's is a PEFT adapter, merged into its base for the full-model formats.
  * Everything is written under runs/<name>/export/<format>/.
  */
-import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { exportGguf, readGgufModelConfig, type GgufExportType } from '../formats/gguf-model.ts';
-import { GgufFile } from '../formats/gguf/index.ts';
 import { readHfConfig, writeHfModelDir } from '../formats/hf-model-dir.ts';
 import { ollamaModelfile } from '../formats/modelfile.ts';
-import { resolveOllamaModel } from '../formats/ollama-store.ts';
 import type { HostTensor, WritableDtype } from '../formats/safetensors.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
 import type { ModelConfig } from '../model/config.ts';
@@ -17,11 +14,9 @@ import { loadModel } from '../model/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
 import { loadRecipe, type LoraStudentSpec, type Recipe } from '../recipe/index.ts';
 import { runPathsAt } from '../run/layout.ts';
-import type { TokenizerConfigJson } from '../tokenizer/special-tokens.ts';
-import { ggufTokenizerFiles } from '../tokenizer/gguf-tokenizer.ts';
+import { openGgufSource, tokenizerFiles, type TokenizerFiles } from '../tokenizer/tokenizer-files.ts';
 import { replaceDirAtomic, writeFileAtomic } from '../util/atomic.ts';
 import { SlmError } from '../util/errors.ts';
-import { readJsonFile } from '../util/read-json.ts';
 import { pathExists } from '../util/path-exists.ts';
 import { exportGgufLora } from './gguf-lora.ts';
 import { readPeftAdapter, writePeftAdapter } from './peft.ts';
@@ -44,11 +39,6 @@ export interface ExportResult {
   /** The folder the export was written to. */
   path: string;
   files: string[];
-}
-
-interface TokenizerFiles {
-  json: string;
-  config?: TokenizerConfigJson;
 }
 
 export async function exportRun(options: ExportOptions): Promise<ExportResult> {
@@ -138,12 +128,6 @@ async function baseConfig(base: string): Promise<ModelConfig> {
   }
 }
 
-/** The GGUF behind a model reference (a file, or ollama:NAME), or null for a Hugging Face folder, as loadModel tells them apart. */
-async function openGgufSource(source: string): Promise<GgufFile | null> {
-  if (source.startsWith('ollama:')) return GgufFile.open((await resolveOllamaModel(source)).modelBlob);
-  return (await stat(source)).isDirectory() ? null : GgufFile.open(source);
-}
-
 /**
  * The trained model and its tensors with any adapter merged in, produced one at a time as they are
  * written (a streamed base is never float32 whole), and its tokenizer files; disposed after `use`.
@@ -163,25 +147,6 @@ async function withMergedModel<T>(
     adapter?.dispose();
     model.dispose();
   }
-}
-
-/** tokenizer.json (+ tokenizer_config.json) of a model folder, or converted from a GGUF's metadata. */
-async function tokenizerFiles(source: string): Promise<TokenizerFiles> {
-  const file = await openGgufSource(source);
-  if (file) {
-    try {
-      const { tokenizerJson, tokenizerConfig } = ggufTokenizerFiles(file.metadata.values(), { source: file.path });
-      return { json: JSON.stringify(tokenizerJson), config: tokenizerConfig };
-    } finally {
-      await file.close();
-    }
-  }
-  const json = await readFile(join(source, 'tokenizer.json'), 'utf8');
-  const configPath = join(source, 'tokenizer_config.json');
-  const config = (await pathExists(configPath))
-    ? ((await readJsonFile(configPath, (_, detail, cause) => new SlmError(`${configPath}: ${detail}`, { code: 'ERR_EXPORT', cause }))) as TokenizerConfigJson)
-    : undefined;
-  return { json, config };
 }
 
 /** FROM the exported GGUF; Ollama reads the chat template from the GGUF's metadata. */
