@@ -82,7 +82,7 @@ async function exportMergedGguf(recipe: Recipe, finalDir: string, out: string, o
 
 function requireLora(recipe: Recipe, format: ExportFormat): LoraStudentSpec {
   if (recipe.student.type !== 'lora') {
-    throw new SlmError(`run '${recipe.name}' trained a scratch model, not LoRA adapters: export it as hf, gguf or ollama, not ${format}`, { code: 'ERR_EXPORT' });
+    throw new SlmError(`run '${recipe.name}' trained every weight of its model (student.type ${recipe.student.type}), not LoRA adapters: export it as hf, gguf or ollama, not ${format}`, { code: 'ERR_EXPORT' });
   }
   return recipe.student;
 }

@@ -201,7 +201,7 @@ function checkEval(recipe: ResolvedRecipeYaml): RecipeProblem[] {
   if (evaluation.targets.includes('ce_baseline') && !recipe.distill?.compare_ce) {
     problems.push({ keyPath: ['eval', 'targets'], message: 'ce_baseline needs distill.compare_ce: true' });
   }
-  if (evaluation.targets.includes('base') && recipe.student.type !== 'lora') problems.push({ keyPath: ['eval', 'targets'], message: 'base is for LoRA students (a scratch student has none)' });
+  if (evaluation.targets.includes('base') && recipe.student.type === 'scratch') problems.push({ keyPath: ['eval', 'targets'], message: 'base is for LoRA and full students (a scratch student has none)' });
   return problems;
 }
 
@@ -238,7 +238,7 @@ function checkFiles(recipe: ResolvedRecipeYaml): RecipeProblem[] {
   });
   // A base that the teacher's prerequisite recipe produces (DPO on the model a recipe distilled) may not exist yet.
   const producedFirst = recipe.teacher?.recipe !== undefined && recipe.teacher.model;
-  if (student.type === 'lora' && !student.base.startsWith('ollama:') && student.base !== producedFirst) {
+  if (student.type !== 'scratch' && !student.base.startsWith('ollama:') && student.base !== producedFirst) {
     const problem = fileProblem(student.base, { folderAllowed: true });
     if (problem) problems.push({ keyPath: ['student', 'base'], message: problem });
   }

@@ -81,8 +81,13 @@ const loraStudent = z.strictObject({
     .describe('resident: the base as float32 in the backend (fastest); streamed: compact in host memory, each layer uploaded as it runs; auto: resident when it takes at most half the backend'),
 });
 
+const fullStudent = z.strictObject({
+  type: z.literal('full').describe('every weight of a pretrained model trains, held as float32 in the backend (small models: the optimizer keeps two more copies)'),
+  base: path().describe('a Hugging Face model folder, a Hugging Face id in the Hub cache (org/name[@revision]), a .gguf file, or ollama:NAME[:TAG]'),
+});
+
 // One variant per student kind, told apart by `type`.
-const student = z.discriminatedUnion('type', [scratchStudent, loraStudent]);
+const student = z.discriminatedUnion('type', [scratchStudent, loraStudent, fullStudent]);
 
 const validation = z
   .strictObject({

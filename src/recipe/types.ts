@@ -71,7 +71,14 @@ export interface DpoSpec {
 }
 
 /** One variant per kind of student, told apart by `type`. */
-export type StudentSpec = ScratchStudentSpec | LoraStudentSpec;
+export type StudentSpec = ScratchStudentSpec | LoraStudentSpec | FullStudentSpec;
+
+/** Full fine-tuning: every weight of a pretrained model trains. */
+export interface FullStudentSpec {
+  type: 'full';
+  /** Absolute path of a model folder or .gguf file, a hub id, or `ollama:NAME[:TAG]` as written. */
+  base: string;
+}
 
 export interface LoraStudentSpec {
   type: 'lora';

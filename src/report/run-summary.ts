@@ -10,7 +10,7 @@ import { readRunFiles } from './run-files.ts';
 export interface RunSummary {
   name: string;
   dir: string;
-  student: { kind: 'scratch' | 'lora'; parameters: number | null } | null;
+  student: { kind: 'scratch' | 'lora' | 'full'; parameters: number | null } | null;
   steps: { done: number; max: number | null };
   finalLoss: number | null;
   validationLoss: number | null;

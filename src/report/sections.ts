@@ -32,7 +32,8 @@ function modelsSection({ files: { recipe }, student, teacher }: RunReport): Bloc
     size.parameters === null
       ? [role, reference, 'unknown', '', size.reason]
       : [role, reference, formatCount(size.parameters), size.trainable === null ? '' : formatCount(size.trainable), size.source];
-  const studentRef = recipe.student.type === 'lora' ? `LoRA rank ${recipe.student.rank} on ${recipe.student.base}` : 'trained from scratch';
+  const { student: spec } = recipe;
+  const studentRef = spec.type === 'lora' ? `LoRA rank ${spec.rank} on ${spec.base}` : spec.type === 'full' ? `all weights of ${spec.base}` : 'trained from scratch';
   const rows = [row('student', studentRef, student)];
   if (recipe.teacher) rows.push(row('teacher', `${recipe.teacher.provider}: ${recipe.teacher.model}`, teacher));
   const blocks: Block[] = [

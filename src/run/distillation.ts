@@ -59,7 +59,7 @@ export async function buildObjective(recipe: Recipe, student: Student, manifest:
 /** Preference tuning: no teacher distributions, the DPO loss against the cached reference log-probabilities. */
 function dpoObjective(recipe: Recipe, student: Student, logger: Logger): Objective {
   const { loss, beta, labelSmoothing, rpoAlpha, reference } = recipe.dpo!; // resolve.ts fills it in for train.objective dpo
-  const against = reference ?? (recipe.student.type === 'lora' ? 'the base without the adapter' : 'the initial student');
+  const against = reference ?? { lora: 'the base without the adapter', full: 'the base as it was loaded', scratch: 'the initial student' }[recipe.student.type];
   const reason = `train.objective dpo: ${loss} loss, beta ${beta}${rpoAlpha === null ? '' : `, RPO alpha ${rpoAlpha}`}, against ${against}`;
   logger.info(reason);
   return { loss: preferenceObjective(student.model, student.project, { loss, beta, labelSmoothing, rpoAlpha }), mode: 'none', reason, teacher: null, dispose: () => {} };

@@ -71,7 +71,7 @@ async function openTarget(name: EvalTargetName, recipe: Recipe, paths: RunPaths,
     case 'ce_baseline':
       return localTarget(join(paths.root, CE_BASELINE_DIR, 'final'), local);
     case 'base': {
-      if (recipe.student.type !== 'lora') throw new SlmError('eval target base: a scratch student has no base', { code: 'ERR_RECIPE' });
+      if (recipe.student.type === 'scratch') throw new SlmError('eval target base: a scratch student has no base', { code: 'ERR_RECIPE' });
       return localTarget(recipe.student.base, local);
     }
   }

@@ -38,6 +38,11 @@ async function studentShape(
     const { config, storedBytes } = await inspectModel(spec.base);
     return { config, storedBytes, lora: loraConfigOf(spec), requested: spec.weights };
   }
+  if (spec.type === 'full') {
+    // Every weight trains, so every weight is a float32 variable in the backend.
+    const { config, storedBytes } = await inspectModel(spec.base);
+    return { config, storedBytes, lora: null, requested: 'resident' };
+  }
   const tokenizer = await scratchTokenizer(spec);
   return { config: resolveModelConfig({ ...spec.architecture, vocabSize: tokenizer.vocabSize }), storedBytes: null, lora: null, requested: 'resident' };
 }

@@ -5,8 +5,8 @@
  * re-run training reads them back and the reference never sits in memory beside the student.
  *
  * The reference is dpo.reference when the recipe names one, else the student as training starts: a LoRA
- * student's base without its adapter (B starts at zero, so that is exact), a scratch student's initial
- * weights, which the train stage builds from the seed before any checkpoint is restored.
+ * student's base without its adapter (B starts at zero, so that is exact), a full student's base, a scratch
+ * student's initial weights; the train stage computes them before any checkpoint is restored.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -55,7 +55,7 @@ export function referenceLogpsSource(recipe: Recipe, cachePath: string, student:
 async function referenceIdentity(recipe: Recipe, student: Student): Promise<string> {
   const named = recipe.dpo!.reference;
   if (named !== null) return `model:${await modelRefDigest(named)}`;
-  if (recipe.student.type === 'lora') return `base:${await modelRefDigest(recipe.student.base)}`;
+  if (recipe.student.type !== 'scratch') return `base:${await modelRefDigest(recipe.student.base)}`;
   return `initial:${canonicalJson({ student: recipe.student, seed: recipe.seed, tokenizer: tokenizerHash(student.tokenizer) })}`;
 }
 

@@ -1,6 +1,6 @@
 /**
- * The model a recipe trains, whatever its kind: a scratch transformer whose every weight trains, or LoRA
- * adapters on a frozen pretrained base. The train stage works only through this interface.
+ * The model a recipe trains, whatever its kind: a scratch transformer whose every weight trains, LoRA
+ * adapters on a frozen pretrained base, or a pretrained model whose every weight trains (full fine-tuning). The train stage works only through this interface.
  */
 import { cacheOnHost } from '../backend/host-read.ts';
 import type * as tf from '@tensorflow/tfjs-core';
@@ -12,7 +12,8 @@ import type { Projection } from '../model/layers.ts';
 import { loadModel, loadModelTokenizer } from '../model/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
 import { planProblem, planSummary, type TrainingMemory } from '../model/memory-plan.ts';
-import type { LoraStudentSpec, Recipe, ScratchStudentSpec, StudentSpec } from '../recipe/index.ts';
+import type { FullStudentSpec, LoraStudentSpec, Recipe, ScratchStudentSpec, StudentSpec } from '../recipe/index.ts';
+import { tokenizerFiles } from '../tokenizer/tokenizer-files.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG } from '../tokenizer/byte-level.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { SlmError } from '../util/errors.ts';
@@ -47,7 +48,12 @@ export async function buildStudent(recipe: Recipe, logger: Logger): Promise<Stud
   logger.info(planSummary(memory.plan));
   if (!memory.plan.fits) throw new SlmError(`student: ${planProblem(memory.plan)}`, { code: 'ERR_MEMORY_PLAN' });
   const { student: spec, seed, data } = recipe;
-  const student = spec.type === 'scratch' ? await scratchStudent(spec, seed, data.seqLen) : await loraStudent(spec, seed, data.seqLen, memory, logger);
+  const student =
+    spec.type === 'scratch'
+      ? await scratchStudent(spec, seed, data.seqLen)
+      : spec.type === 'lora'
+        ? await loraStudent(spec, seed, data.seqLen, memory, logger)
+        : await fullStudent(spec, data.seqLen, logger);
   student.model.recompute = memory.recompute;
   return student;
 }
@@ -124,6 +130,32 @@ async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, 
       adapter.dispose();
       model.dispose();
     },
+  };
+}
+
+/** Full fine-tuning: the pretrained model's every weight trains; final/ is a Hugging Face folder with the base's tokenizer files. */
+async function fullStudent(spec: FullStudentSpec, seqLen: number, logger: Logger): Promise<Student> {
+  const { model, tokenizer, chatTemplate } = await loadModel(spec.base, { logger, weights: 'resident' });
+  if (!tokenizer) {
+    model.dispose();
+    throw missingTokenizer(spec.base);
+  }
+  checkContext(model.config.maxPositionEmbeddings, seqLen, `the base model's context length (${spec.base})`);
+  return {
+    model,
+    tokenizer,
+    chatTemplate,
+    trainable: model.params,
+    project: model.project,
+    rngState: 0,
+    setTraining: () => {},
+    writeFinal: async (dir) => {
+      await cacheOnHost(model.params.values());
+      const files = await tokenizerFiles(spec.base);
+      await writeHfModelDir(dir, { config: model.config, tensors: model.eachHfTensor(), dtype: 'F32', tokenizerJson: files.json, tokenizerConfig: files.config });
+    },
+    summary: `full fine-tuning of ${spec.base}: ${formatCount(model.parameterCount())} parameters, all trained`,
+    dispose: () => model.dispose(),
   };
 }
 

@@ -141,7 +141,7 @@ describe('parseRecipe: errors point at the line and column of the key', () => {
     ['an empty value', withLine('train', 'lr:'), 'recipe.yaml:13:6: train.lr: expected a number, got null'],
     ['a bound', minimal.replace('max_steps: 10', 'max_steps: 0'), 'recipe.yaml:13:14: train.max_steps: expected an integer > 0, got 0'],
     ['a list element', withLine('train', 'betas: [0.9, 1.5]'), 'recipe.yaml:13:16: train.betas[1]: expected a number < 1, got 1.5'],
-    ['an unknown student type', minimal.replace('type: scratch', 'type: qlora'), 'recipe.yaml:4:9: student.type: expected one of scratch | lora, got "qlora"'],
+    ['an unknown student type', minimal.replace('type: scratch', 'type: qlora'), 'recipe.yaml:4:9: student.type: expected one of scratch | lora | full, got "qlora"'],
     [
       'a validation fraction out of range',
       withLine('data', 'validation: { fraction: 1 }'),
@@ -318,6 +318,26 @@ train:
   it('reports a missing base and an unknown target at their keys', () => {
     expect(() => parseRecipe(lora('nowhere'), 'recipe.yaml', fixtures)).toThrow(`recipe.yaml:4:9: student.base: file not found: ${join(fixtures, 'nowhere')}`);
     expect(() => parseRecipe(lora('ollama:x', '  targets: [q, qkv]\n'), 'recipe.yaml', fixtures)).toThrow('recipe.yaml:5:16: student.targets[1]');
+  });
+});
+
+describe('a full student', () => {
+  const full = (base: string, extra = '') => `name: tiny-full
+student:
+  type: full
+  base: ${base}
+data:
+  train: train.jsonl
+train:
+  max_steps: 2
+${extra}`;
+
+  it('resolves its base like a LoRA base, takes eval target base, and names a missing base at its key', () => {
+    const recipe = parseRecipe(full('tokenizer', 'eval:\n  targets: [student, base]\n  suites: [{ suite: gsm8k, data: train.jsonl }]\n'), 'recipe.yaml', fixtures);
+    expect(recipe.student).toEqual({ type: 'full', base: join(fixtures, 'tokenizer') });
+    expect(recipe.eval?.targets).toEqual(['student', 'base']);
+    expect(() => parseRecipe(full('nowhere'), 'recipe.yaml', fixtures)).toThrow(`recipe.yaml:4:9: student.base: file not found: ${join(fixtures, 'nowhere')}`);
+    expect(() => parseRecipe(full('tokenizer', '  rank: 4\n'), 'recipe.yaml', fixtures)).toThrow('train.rank: unknown key');
   });
 });
 

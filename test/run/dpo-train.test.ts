@@ -175,17 +175,14 @@ describe('a named reference model', () => {
   });
 });
 
-describe('DPO on a LoRA student', () => {
-  it('takes the base without its adapter as the reference: the cached log-probabilities are the base\'s own scores', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dpo-lora-'));
+describe('DPO on a pretrained student', () => {
+  it.each([
+    ['LoRA: the base without its adapter', 'lora\n  base: BASE\n  rank: 4\n  alpha: 8\n  dropout: 0.1\n  targets: all-linear'],
+    ['full fine-tuning: the base as loaded', 'full\n  base: BASE'],
+  ])('%s is the reference: the cached log-probabilities are the base\'s own scores', async (_, student) => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpo-pretrained-'));
     const base = await writeModel(dir, 'base');
-    const lora = `  type: lora
-  base: ${base}
-  rank: 4
-  alpha: 8
-  dropout: 0.1
-  targets: all-linear`;
-    const result = await run(dir, recipeYaml(dir, lora).replace('max_steps: 30', 'max_steps: 4'));
+    const result = await run(dir, recipeYaml(dir, `  type: ${student.replace('BASE', base)}`).replace('max_steps: 30', 'max_steps: 4'));
     const metrics = readMetrics(join(result.runDir, 'metrics.jsonl'));
     expect(metrics).toHaveLength(4);
     expect(metrics[3]['rewards/margins']).not.toBe(0);
