@@ -9,9 +9,10 @@ export interface RunReport {
   /** Null when the recipe could not be loaded (files.recipeError says why). */
   student: ModelSize | null;
   teacher: ModelSize | null;
-  /** The student's primary metrics against the teacher's, and against the CE-only student's. */
+  /** The student's primary metrics against the teacher's, the CE-only student's, and its base's (LoRA, full). */
   vsTeacher: SuitePair[];
   vsCeBaseline: SuitePair[];
+  vsBase: SuitePair[];
   charts: ReportChart[];
 }
 
@@ -25,6 +26,7 @@ export async function gatherRunReport(runDir: string): Promise<RunReport> {
     teacher: recipe && (await teacherSize(recipe)),
     vsTeacher: pairPrimaryMetrics(student, evals.teacher ?? []),
     vsCeBaseline: pairPrimaryMetrics(student, evals['ce-baseline'] ?? []),
+    vsBase: pairPrimaryMetrics(student, evals.base ?? []),
     charts: runCharts(files.metrics, files.ceBaselineMetrics),
   };
 }

@@ -9,7 +9,7 @@ import type { RunReport } from './gather.ts';
 
 export function headline(report: RunReport): string {
   const scores = report.files.evals.student
-    ? [...accuracySentences(report), ...distillationSentences(report)]
+    ? [...accuracySentences(report), ...distillationSentences(report), ...baseSentences(report)]
     : ['The student was not evaluated (no results in eval/), so its accuracy is compared with neither the teacher nor CE-only training.'];
   return [sizeSentence(report), ...scores].join(' ');
 }
@@ -50,6 +50,16 @@ function distillationSentences({ vsCeBaseline, files }: RunReport): string[] {
   return vsCeBaseline.map((pair) => {
     const difference = differenceEstimate(pair.student, pair.other);
     return `On ${pair.suite}, the distilled student differs from the same student trained with CE alone (${formatMetric(pair.other)}) by ${formatPointsEstimate(difference)}: ${verdict(difference)}.`;
+  });
+}
+
+/** What training changed against the model it started from, when that base was evaluated too. */
+function baseSentences({ vsBase }: RunReport): string[] {
+  return vsBase.map((pair) => {
+    const difference = differenceEstimate(pair.student, pair.other);
+    const beyond = Math.abs(difference.value) > 2 * difference.stderr;
+    const verdict = !beyond ? 'within two combined standard errors' : difference.value > 0 ? 'better by more than two combined standard errors' : 'worse by more than two combined standard errors';
+    return `On ${pair.suite}, the trained student differs from its base (${formatMetric(pair.other)}) by ${formatPointsEstimate(difference)}: ${verdict}.`;
   });
 }
 

@@ -96,6 +96,21 @@ describe('writeRunReport', () => {
     expect(report.markdown.indexOf(md)).toBeLessThan(report.markdown.indexOf('## '));
   });
 
+  it('compares the student with its base when the base was evaluated too (a LoRA, full or DPO run)', async () => {
+    const other = await makeFakeRun();
+    const base = { ...run.student[0], model: 'base' };
+    base.metrics = { ...base.metrics, 'exact_match,strict-match': { value: 0.2, stderr: 0.028, n: 200 } };
+    mkdirSync(join(other.runDir, 'eval', 'base'), { recursive: true });
+    writeFileSync(join(other.runDir, 'eval', 'base', 'gsm8k.json'), JSON.stringify(base));
+    const written = await writeRunReport(other.runDir);
+    const headline = written.markdown.split('\n').find((line) => line.startsWith('> '))!;
+    const mine = run.student[0].metrics['exact_match,strict-match'];
+    const stderr = Math.sqrt(mine.stderr ** 2 + 0.028 ** 2);
+    // +10.00 against a combined error of 4.28: more than two of them.
+    expect(headline).toContain(`On gsm8k, the trained student differs from its base (20.00 ± 2.80) by +${percent(mine.value - 0.2)} ± ${percent(stderr)} points: better by more than two combined standard errors.`);
+    expect(report.markdown).not.toContain('differs from its base');
+  });
+
   it('counts the parameters of student and teacher from their weights', async () => {
     const student = await storedParameters(join(run.runDir, 'final'));
     const teacher = await storedParameters(run.teacherDir);
