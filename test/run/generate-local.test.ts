@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { scoreTokens } from '../../src/model/score.ts';
 import { parseRecipe, type Recipe } from '../../src/recipe/index.ts';
 import { generateStage } from '../../src/run/generate-stage.ts';
 import { runPathsAt } from '../../src/run/layout.ts';
+import { readMetrics } from '../../src/run/metrics.ts';
 import { silentLogger } from '../../src/run/progress.ts';
 import { runRecipe } from '../../src/run/run-recipe.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
@@ -94,6 +95,19 @@ describe('generate stage with the local teacher', () => {
     const tokenizer = createByteLevelTokenizer();
     for (const row of rows) await expectTeacherSoftmax(teacher.model, row, [...row.promptIds]);
     expect([...rows[0].promptIds]).toEqual(tokenizer.encode('ab', { addSpecialTokens: true }));
+  });
+
+  it('finds every answer cached in a copy of the project elsewhere, and holds out the same examples', async () => {
+    const generate = '  prompts: [ab, "cd e", xyz, pq, rs, tu, vw, "x y"]\n  max_tokens: 4';
+    const first = await runRecipe(recipe(dir, generate), { logger: silentLogger, json: true, progressStream: { write: () => true }, only: ['generate', 'train'] });
+    const moved = mkdtempSync(join(tmpdir(), 'slm-generate-moved-'));
+    cpSync(dir, moved, { recursive: true });
+    const again = await generateStage(recipe(moved, generate), runPathsAt(join(moved, 'runs/local')), silentLogger);
+    expect(again.queried).toBe(0);
+    expect(again.cached).toBe(8);
+    const second = await runRecipe(recipe(moved, generate), { logger: silentLogger, json: true, progressStream: { write: () => true }, only: 'train' });
+    const validation = (runDir: string) => readMetrics(join(runDir, 'metrics.jsonl')).map((m) => m.val_loss);
+    expect(validation(second.runDir)).toEqual(validation(first.runDir));
   });
 
   it('labels given responses (label mode) with the teacher softmax, and trains a student on them', async () => {

@@ -1,7 +1,8 @@
 /**
  * The teacher requests a generate stage needs, each with the key its answer is cached under. A key hashes
  * everything that decides the answer (provider, model, weights digest, the request itself) and nothing
- * that does not (endpoint, position in the file), so a re-run finds every answer it already has.
+ * that does not (endpoint, position in the file, where a local model lies), so a re-run finds every
+ * answer it already has, and a moved or cloned project too.
  */
 import type { SeedPrompt } from '../../../datasets/prompts.ts';
 import { hashString } from '../../../datasets/split.ts';
@@ -32,7 +33,7 @@ export function generateJobs(prompts: readonly SeedPrompt[], spec: GenerateSpec,
         // From the content, not the position: the same prompt and sample number draw the same answer.
         seed: hashString(`${sample}\u0000${prompt.text}`, seed) & 0x7fffffff,
       };
-      return { kind: 'generate', key: requestKey({ teacher, request }), prompt: index, sample, request };
+      return { kind: 'generate', key: requestKey({ teacher: keyedTeacher(teacher), request }), prompt: index, sample, request };
     }),
   );
 }
@@ -45,6 +46,14 @@ export function labelJobs(
 ): TeacherJob[] {
   return sequences.map(({ promptIds, responseIds }, index) => {
     const ids = [...promptIds, ...responseIds];
-    return { kind: 'label', key: requestKey({ teacher, score: { ids, k } }), prompt: index, sample: 0, ids, responseStart: promptIds.length, k };
+    return { kind: 'label', key: requestKey({ teacher: keyedTeacher(teacher), score: { ids, k } }), prompt: index, sample: 0, ids, responseStart: promptIds.length, k };
   });
+}
+
+/**
+ * The teacher as keys see it: a local model by its content digest alone, since its path changes with the
+ * project's folder (and the validation split hashes these keys); a served one by its name and digest.
+ */
+function keyedTeacher(teacher: TeacherIdentity): Partial<TeacherIdentity> {
+  return teacher.provider === 'local' ? { provider: teacher.provider, digest: teacher.digest } : teacher;
 }
