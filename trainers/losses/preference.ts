@@ -70,7 +70,7 @@ export function preferenceLoss(policy: PairLogps, reference: PairLogps, options:
   });
 }
 
-export function checkPreferenceOptions({ loss, beta, labelSmoothing }: PreferenceOptions): void {
+function checkPreferenceOptions({ loss, beta, labelSmoothing }: PreferenceOptions): void {
   if (!PREFERENCE_LOSSES.includes(loss)) throw new RangeError(`preference loss: expected one of ${PREFERENCE_LOSSES.join(', ')}, got ${loss}`);
   if (!(Number.isFinite(beta) && beta > 0)) throw new RangeError(`preference loss: beta must be a finite number > 0, got ${beta}`);
   if (!(labelSmoothing >= 0 && labelSmoothing < 0.5)) {
