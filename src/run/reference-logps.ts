@@ -45,7 +45,7 @@ export function referenceLogpsSource(recipe: Recipe, cachePath: string, student:
       return Float32Array.from(cached.logps);
     }
     const started = performance.now();
-    const logps = await computeWithReference(recipe, student, windows, logger);
+    const logps = await computeWithReference(recipe, student, windows, logger, (done) => logger.info(`reference log-probabilities of the ${part} pairs: ${done}/${windows.count} sequences`));
     logger.info(`reference log-probabilities of ${windows.count / 2} ${part} pairs computed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     await writeJsonAtomic(cachePath, { parts: { ...(await readCache(cachePath)).parts, [part]: { key, logps: [...logps] } } } satisfies CacheFile);
     return logps;
@@ -66,31 +66,41 @@ function windowsDigest({ seqLen, ids, mask }: PackedWindows): Uint8Array {
   return hash.digest();
 }
 
-async function computeWithReference(recipe: Recipe, student: Student, windows: PackedWindows, logger: Logger): Promise<Float32Array> {
+async function computeWithReference(recipe: Recipe, student: Student, windows: PackedWindows, logger: Logger, progress: Progress): Promise<Float32Array> {
   const rows = 2 * recipe.train.batchSize;
   const named = recipe.dpo!.reference;
   // The student's own model with its plain projections: a LoRA base without the adapter, or the initial weights.
-  if (named === null) return sequenceSums(student.model, student.model.project, windows, rows);
+  if (named === null) return sequenceSums(student.model, student.model.project, windows, rows, progress);
   const reference = await loadAdaptedModel(named, { logger });
   try {
     if (!reference.tokenizer || tokenizerHash(reference.tokenizer) !== tokenizerHash(student.tokenizer)) {
       throw new SlmError(`dpo.reference: ${named} does not share the student's tokenizer, so it cannot score the student's token ids`, { code: 'ERR_RECIPE' });
     }
-    return await sequenceSums(reference.model, reference.project, windows, rows);
+    return await sequenceSums(reference.model, reference.project, windows, rows, progress);
   } finally {
     reference.dispose();
   }
 }
 
+/** Sequences done so far; called at each tenth of the work, as a real-size reference pass takes a while. */
+type Progress = (done: number) => void;
+
 /** Each window's summed log-probability of its targets, `rows` windows at a time. */
-async function sequenceSums(model: CausalLM, project: Projection, windows: PackedWindows, rows: number): Promise<Float32Array> {
+async function sequenceSums(model: CausalLM, project: Projection, windows: PackedWindows, rows: number, progress: Progress): Promise<Float32Array> {
   const out = new Float32Array(windows.count);
+  const batches = new ValidationBatches({ ...windows, pairs: false, referenceLogps: undefined }, rows);
   let filled = 0;
-  for (const batch of new ValidationBatches({ ...windows, pairs: false, referenceLogps: undefined }, rows).batches()) {
+  let reported = 0;
+  for (const [index, batch] of [...batches.batches()].entries()) {
     const sums = tf.tidy(() => sequenceLogps(nextTokenNll(model, batch, project), tf.tensor1d(batch.mask), batch.batchSize, false));
     out.set(await sums.data(), filled);
     sums.dispose();
     filled += batch.batchSize;
+    const tenth = Math.floor((10 * (index + 1)) / batches.batchCount);
+    if (tenth > reported) {
+      reported = tenth;
+      progress(filled);
+    }
   }
   return out;
 }

@@ -10,7 +10,7 @@ import { loadModelDir } from '../../src/model/load.ts';
 import { scoreTokens } from '../../src/model/score.ts';
 import { parseRecipe } from '../../src/recipe/index.ts';
 import { readMetrics } from '../../src/run/metrics.ts';
-import type { Logger } from '../../src/run/progress.ts';
+import { silentLogger } from '../../src/run/progress.ts';
 import { runRecipe } from '../../src/run/run-recipe.ts';
 import type { TrainHooks } from '../../src/run/train-stage.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
@@ -63,22 +63,24 @@ ${extra}`;
 const SCRATCH = `  type: scratch
   architecture: { hidden_size: 32, intermediate_size: 64, num_layers: 2, num_heads: 4, num_kv_heads: 2, max_position_embeddings: 32 }`;
 
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return { lines, info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) };
-}
-
-async function run(dir: string, yaml: string, hooks?: TrainHooks, logger: Logger = recordingLogger()) {
+/** Runs the recipe; what the run prints (its progress stream, where the stages log) goes into `lines`. */
+async function run(dir: string, yaml: string, hooks?: TrainHooks, lines: string[] = []) {
   const recipe = parseRecipe(yaml, join(dir, 'recipe.yaml'), dir);
-  return runRecipe(recipe, { logger, json: false, progressStream: { write: () => true }, hooks });
+  const progressStream = { write: (text: string) => lines.push(...text.split('\n').filter((line) => line.length > 0)) };
+  return runRecipe(recipe, { logger: silentLogger, json: false, progressStream, hooks });
 }
 
 describe('DPO on a scratch student', () => {
   it('learns to prefer the chosen answers of held-out pairs, and logs TRL\'s metrics per step and at validation', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dpo-'));
-    const result = await run(dir, recipeYaml(dir, SCRATCH));
+    const lines: string[] = [];
+    const result = await run(dir, recipeYaml(dir, SCRATCH), undefined, lines);
     const metrics = readMetrics(join(result.runDir, 'metrics.jsonl'));
     expect(metrics).toHaveLength(30);
+    // The reference pass reports its progress by tenths: 800 training sequences (400 pairs) in 50 batches of 16.
+    const progress = lines.filter((line) => line.startsWith('reference log-probabilities of the train pairs:'));
+    expect(progress).toHaveLength(10);
+    expect(progress.at(-1)).toBe('reference log-probabilities of the train pairs: 800/800 sequences');
     for (const name of ['rewards/chosen', 'rewards/rejected', 'rewards/margins', 'rewards/accuracies', 'logps/chosen', 'logps/rejected']) {
       expect(metrics.every((m) => typeof m[name] === 'number'), name).toBe(true);
       expect(typeof metrics[29][`val_${name}`], `val_${name}`).toBe('number');
@@ -116,10 +118,13 @@ describe('DPO on a scratch student', () => {
     await expect(run(dirB, recipeYaml(dirB, SCRATCH), crash)).rejects.toThrow('simulated crash');
     const cache = join(dirB, 'runs', 'dpo', 'reference-logps.json');
     const written = statSync(cache).mtimeMs;
-    const logger = recordingLogger();
-    const resumed = await run(dirB, recipeYaml(dirB, SCRATCH), undefined, logger);
+    const lines: string[] = [];
+    const resumed = await run(dirB, recipeYaml(dirB, SCRATCH), undefined, lines);
     expect(resumed.train!.resumedFromStep).toBe(8);
-    expect(logger.lines.filter((line) => line.includes('reference log-probabilities')).every((line) => line.includes('read from'))).toBe(true);
+    expect(lines.filter((line) => line.startsWith('reference log-probabilities'))).toEqual([
+      `reference log-probabilities of the train pairs: read from ${cache}`,
+      `reference log-probabilities of the validation pairs: read from ${cache}`,
+    ]);
     expect(statSync(cache).mtimeMs).toBe(written);
     const a = readMetrics(join(uninterrupted.runDir, 'metrics.jsonl'));
     const b = readMetrics(join(resumed.runDir, 'metrics.jsonl'));
