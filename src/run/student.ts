@@ -13,7 +13,7 @@ import { loadModel, loadModelTokenizer } from '../model/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
 import { planProblem, planSummary, type TrainingMemory } from '../model/memory-plan.ts';
 import type { FullStudentSpec, LoraStudentSpec, Recipe, ScratchStudentSpec, StudentSpec } from '../recipe/index.ts';
-import { tokenizerFiles } from '../tokenizer/tokenizer-files.ts';
+import { tokenizerFiles, type TokenizerFiles } from '../tokenizer/tokenizer-files.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG } from '../tokenizer/byte-level.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { SlmError } from '../util/errors.ts';
@@ -78,25 +78,30 @@ async function scratchStudent(spec: ScratchStudentSpec, seed: number, seqLen: nu
   checkContext(arch.maxPositionEmbeddings, seqLen, 'student.architecture.max_position_embeddings');
   const config = resolveModelConfig({ ...arch, vocabSize: tokenizer.vocabSize, bosTokenId: tokenizer.bosId, eosTokenId: tokenizer.eosId });
   const model = CausalLM.init(config, { seed, std: spec.initStd });
+  const files = async () => ({ json: tokenizer.toJSON(), config: spec.tokenizer === 'byte' ? BYTE_LEVEL_TOKENIZER_CONFIG : undefined });
+  const summary = `scratch model: ${formatCount(countParameters(config))} parameters, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize}`;
+  return everyWeightTrains({ model, tokenizer, chatTemplate }, files, summary);
+}
+
+/** A student whose every weight trains (scratch, full): final/ is a Hugging Face folder with these tokenizer files. */
+function everyWeightTrains(
+  loaded: Pick<Student, 'model' | 'tokenizer' | 'chatTemplate'>,
+  files: () => Promise<TokenizerFiles>,
+  summary: string,
+): Student {
+  const { model } = loaded;
   return {
-    model,
-    tokenizer,
-    chatTemplate,
+    ...loaded,
     trainable: model.params,
     project: model.project,
     rngState: 0,
     setTraining: () => {},
     writeFinal: async (dir) => {
       await cacheOnHost(model.params.values());
-      await writeHfModelDir(dir, {
-        config,
-        tensors: model.eachHfTensor(),
-        dtype: 'F32',
-        tokenizerJson: tokenizer.toJSON(),
-        tokenizerConfig: spec.tokenizer === 'byte' ? BYTE_LEVEL_TOKENIZER_CONFIG : undefined,
-      });
+      const { json, config } = await files();
+      await writeHfModelDir(dir, { config: model.config, tensors: model.eachHfTensor(), dtype: 'F32', tokenizerJson: json, tokenizerConfig: config });
     },
-    summary: `scratch model: ${formatCount(countParameters(config))} parameters, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize}`,
+    summary,
     dispose: () => model.dispose(),
   };
 }
@@ -141,22 +146,8 @@ async function fullStudent(spec: FullStudentSpec, seqLen: number, logger: Logger
     throw missingTokenizer(spec.base);
   }
   checkContext(model.config.maxPositionEmbeddings, seqLen, `the base model's context length (${spec.base})`);
-  return {
-    model,
-    tokenizer,
-    chatTemplate,
-    trainable: model.params,
-    project: model.project,
-    rngState: 0,
-    setTraining: () => {},
-    writeFinal: async (dir) => {
-      await cacheOnHost(model.params.values());
-      const files = await tokenizerFiles(spec.base);
-      await writeHfModelDir(dir, { config: model.config, tensors: model.eachHfTensor(), dtype: 'F32', tokenizerJson: files.json, tokenizerConfig: files.config });
-    },
-    summary: `full fine-tuning of ${spec.base}: ${formatCount(model.parameterCount())} parameters, all trained`,
-    dispose: () => model.dispose(),
-  };
+  const summary = `full fine-tuning of ${spec.base}: ${formatCount(model.parameterCount())} parameters, all trained`;
+  return everyWeightTrains({ model, tokenizer, chatTemplate }, () => tokenizerFiles(spec.base), summary);
 }
 
 function checkContext(maxPositions: number, seqLen: number, what: string): void {
