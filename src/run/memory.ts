@@ -34,14 +34,10 @@ export async function planStudentMemory(recipe: Recipe): Promise<TrainingMemory>
 async function studentShape(
   spec: StudentSpec,
 ): Promise<{ config: ModelConfig; storedBytes: number | null; lora: LoraConfig | null; requested: 'auto' | 'resident' | 'streamed' }> {
-  if (spec.type === 'lora') {
+  if (spec.type !== 'scratch') {
     const { config, storedBytes } = await inspectModel(spec.base);
-    return { config, storedBytes, lora: loraConfigOf(spec), requested: spec.weights };
-  }
-  if (spec.type === 'full') {
-    // Every weight trains, so every weight is a float32 variable in the backend.
-    const { config, storedBytes } = await inspectModel(spec.base);
-    return { config, storedBytes, lora: null, requested: 'resident' };
+    // A full student trains every weight, so every weight is a float32 variable in the backend.
+    return spec.type === 'lora' ? { config, storedBytes, lora: loraConfigOf(spec), requested: spec.weights } : { config, storedBytes, lora: null, requested: 'resident' };
   }
   const tokenizer = await scratchTokenizer(spec);
   return { config: resolveModelConfig({ ...spec.architecture, vocabSize: tokenizer.vocabSize }), storedBytes: null, lora: null, requested: 'resident' };

@@ -9,7 +9,7 @@ import { writePeftAdapter } from '../export/peft.ts';
 import { CausalLM } from '../model/causal-lm.ts';
 import { countParameters, resolveModelConfig } from '../model/config.ts';
 import type { Projection } from '../model/layers.ts';
-import { loadModel, loadModelTokenizer } from '../model/load.ts';
+import { loadModel, loadModelTokenizer, type LoadModelOptions } from '../model/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
 import { planProblem, planSummary, type TrainingMemory } from '../model/memory-plan.ts';
 import type { FullStudentSpec, LoraStudentSpec, Recipe, ScratchStudentSpec, StudentSpec } from '../recipe/index.ts';
@@ -107,12 +107,7 @@ function everyWeightTrains(
 }
 
 async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, memory: TrainingMemory, logger: Logger): Promise<Student> {
-  const { model, tokenizer, chatTemplate } = await loadModel(spec.base, { logger, weights: memory.residency, pinBytes: memory.pinBytes });
-  if (!tokenizer) {
-    model.dispose();
-    throw missingTokenizer(spec.base);
-  }
-  checkContext(model.config.maxPositionEmbeddings, seqLen, `the base model's context length (${spec.base})`);
+  const { model, tokenizer, chatTemplate } = await loadBase(spec.base, seqLen, { logger, weights: memory.residency, pinBytes: memory.pinBytes });
   for (const p of model.params.values()) p.trainable = false;
   const lora = loraConfigOf(spec);
   const adapter = LoraAdapter.init(model, lora, seed);
@@ -140,14 +135,22 @@ async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, 
 
 /** Full fine-tuning: the pretrained model's every weight trains; final/ is a Hugging Face folder with the base's tokenizer files. */
 async function fullStudent(spec: FullStudentSpec, seqLen: number, logger: Logger): Promise<Student> {
-  const { model, tokenizer, chatTemplate } = await loadModel(spec.base, { logger, weights: 'resident' });
-  if (!tokenizer) {
-    model.dispose();
-    throw missingTokenizer(spec.base);
-  }
-  checkContext(model.config.maxPositionEmbeddings, seqLen, `the base model's context length (${spec.base})`);
+  const { model, tokenizer, chatTemplate } = await loadBase(spec.base, seqLen, { logger, weights: 'resident' });
   const summary = `full fine-tuning of ${spec.base}: ${formatCount(model.parameterCount())} parameters, all trained`;
   return everyWeightTrains({ model, tokenizer, chatTemplate }, () => tokenizerFiles(spec.base), summary);
+}
+
+/** A pretrained base with the tokenizer training needs; refused, and freed, without one or with a context shorter than data.seq_len. */
+async function loadBase(base: string, seqLen: number, options: LoadModelOptions): Promise<Pick<Student, 'model' | 'tokenizer' | 'chatTemplate'>> {
+  const { model, tokenizer, chatTemplate } = await loadModel(base, options);
+  try {
+    if (!tokenizer) throw missingTokenizer(base);
+    checkContext(model.config.maxPositionEmbeddings, seqLen, `the base model's context length (${base})`);
+    return { model, tokenizer, chatTemplate };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
 }
 
 function checkContext(maxPositions: number, seqLen: number, what: string): void {
