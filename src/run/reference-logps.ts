@@ -47,7 +47,7 @@ export function referenceLogpsSource(recipe: Recipe, cachePath: string, student:
     const started = performance.now();
     const logps = await computeWithReference(recipe, student, windows, logger, (done) => logger.info(`reference log-probabilities of the ${part} pairs: ${done}/${windows.count} sequences`));
     logger.info(`reference log-probabilities of ${windows.count / 2} ${part} pairs computed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    await writeJsonAtomic(cachePath, { parts: { ...(await readCache(cachePath)).parts, [part]: { key, logps: [...logps] } } } satisfies CacheFile);
+    await writeJsonAtomic(cachePath, { parts: { ...cache.parts, [part]: { key, logps: [...logps] } } } satisfies CacheFile);
     return logps;
   };
 }
