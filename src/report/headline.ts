@@ -57,14 +57,12 @@ function distillationSentences({ vsCeBaseline, files }: RunReport): string[] {
 function baseSentences({ vsBase }: RunReport): string[] {
   return vsBase.map((pair) => {
     const difference = differenceEstimate(pair.student, pair.other);
-    const beyond = Math.abs(difference.value) > 2 * difference.stderr;
-    const verdict = !beyond ? 'within two combined standard errors' : difference.value > 0 ? 'better by more than two combined standard errors' : 'worse by more than two combined standard errors';
-    return `On ${pair.suite}, the trained student differs from its base (${formatMetric(pair.other)}) by ${formatPointsEstimate(difference)}: ${verdict}.`;
+    return `On ${pair.suite}, the trained student differs from its base (${formatMetric(pair.other)}) by ${formatPointsEstimate(difference)}: ${verdict(difference, { ahead: 'better', behind: 'worse' })}.`;
   });
 }
 
 /** Two combined standard errors: about a 95% interval for a difference of independent means. */
-export function verdict({ value, stderr }: Estimate): string {
+export function verdict({ value, stderr }: Estimate, sides = { ahead: 'KD is ahead', behind: 'KD is behind' }): string {
   if (Math.abs(value) <= 2 * stderr) return 'within two combined standard errors, so this run does not tell them apart';
-  return value > 0 ? 'KD is ahead by more than two combined standard errors' : 'KD is behind by more than two combined standard errors';
+  return `${value > 0 ? sides.ahead : sides.behind} by more than two combined standard errors`;
 }

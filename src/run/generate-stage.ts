@@ -366,14 +366,17 @@ async function removeStaleShards(paths: RunPaths, count: number): Promise<void> 
   }
 }
 
+/** `N reason` for each reason that dropped something, e.g. `4 wrong answer`. */
+function droppedReasons(dropped: Record<string, number>): string[] {
+  return Object.entries(dropped).filter(([, n]) => n > 0).map(([reason, n]) => `${n} ${reason.replaceAll('_', ' ')}`);
+}
+
 function describePairs(counts: PairCounts): string {
-  const dropped = Object.entries(counts.dropped).filter(([, n]) => n > 0).map(([reason, n]) => `${n} ${reason.replaceAll('_', ' ')}`);
-  return [`${counts.pairs} pairs`, `${counts.unpaired} prompts whose answers did not split`, ...dropped.map((d) => `${d} answers`)].join(', ');
+  return [`${counts.pairs} pairs`, `${counts.unpaired} prompts whose answers did not split`, ...droppedReasons(counts.dropped).map((d) => `${d} answers`)].join(', ');
 }
 
 function describeDrops(counts: RowCounts): string {
-  const dropped = Object.entries(counts.dropped).filter(([, n]) => n > 0);
-  const parts = [`${counts.kept} kept`, ...dropped.map(([reason, n]) => `${n} ${reason.replaceAll('_', ' ')}`)];
+  const parts = [`${counts.kept} kept`, ...droppedReasons(counts.dropped)];
   if (counts.duplicates > 0) parts.push(`${counts.duplicates} duplicates`);
   return parts.join(', ');
 }
