@@ -122,9 +122,9 @@ export function packPairs(pairs: readonly { chosen: TextExample; rejected: TextE
   const kept: TextExample[] = [];
   let truncated = 0;
   let skipped = 0;
-  for (const pair of pairs) {
-    const sides = [pair.chosen, pair.rejected].map((e) => (e.ids.length > width ? truncate(e, width) : e));
-    if (sides.some((side, i) => side !== (i === 0 ? pair.chosen : pair.rejected))) truncated++;
+  for (const { chosen, rejected } of pairs) {
+    if (chosen.ids.length > width || rejected.ids.length > width) truncated++;
+    const sides = [chosen, rejected].map((e) => (e.ids.length > width ? truncate(e, width) : e));
     if (sides.some((side) => !side.lossMask.includes(1))) {
       skipped++;
       continue;

@@ -16,8 +16,8 @@ import { DatasetError } from './errors.ts';
 import { packPairs, type PackedWindows } from './packing.ts';
 import { readRecords, recordPosition } from './readers.ts';
 import { messagesField, type ChatMessage } from './record-fields.ts';
-import { splitByHash, type ValidationSpec } from './split.ts';
-import type { TextDataset } from './text-dataset.ts';
+import { splitBySpec, type ValidationSpec } from './split.ts';
+import { padIdOf, type TextDataset } from './text-dataset.ts';
 import { promptResponseExample, type TextExample } from './text-examples.ts';
 
 export interface PreferencePair {
@@ -121,15 +121,8 @@ export interface PreferenceDatasetOptions extends PreferenceOptions {
 /** The pairs of `path`, split for validation, each side in a window of its own, batched pair by pair. */
 export async function loadPreferenceDataset(path: string, tokenizer: Tokenizer, options: PreferenceDatasetOptions): Promise<TextDataset> {
   const pairs = await readPreferencePairs(path, tokenizer, options);
-  const spec = options.validation;
-  const split =
-    spec === undefined
-      ? { train: pairs, validation: [] }
-      : 'path' in spec
-        ? { train: pairs, validation: await readPreferencePairs(spec.path, tokenizer, options) }
-        : splitByHash(pairs, (p) => p.key, spec.fraction, options.seed);
-  // Pad positions are never targets, so any in-vocabulary id will do when the tokenizer has no pad token.
-  const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
+  const split = await splitBySpec(pairs, (p) => p.key, options.validation, options.seed, (heldOut) => readPreferencePairs(heldOut, tokenizer, options));
+  const padId = padIdOf(tokenizer);
   const train = packPairs(split.train, options.seqLen, padId);
   if (train.stats.windows === 0) throw new DatasetError(`${path}: no training pairs after the validation split`);
   const validation = split.validation.length > 0 ? packPairs(split.validation, options.seqLen, padId) : null;

@@ -28,6 +28,22 @@ export function splitByHash<T>(items: readonly T[], keyOf: (item: T) => string, 
   };
 }
 
+/**
+ * The split a recipe's data.validation asks for: none; a held-out file (read by `readHeldOut`), the items all
+ * training; or a hashed share of the items.
+ */
+export async function splitBySpec<T>(
+  items: T[],
+  keyOf: (item: T) => string,
+  spec: ValidationSpec | undefined,
+  seed: number,
+  readHeldOut: (path: string) => Promise<T[]>,
+): Promise<Split<T>> {
+  if (spec === undefined) return { train: items, validation: [] };
+  if ('path' in spec) return { train: items, validation: await readHeldOut(spec.path) };
+  return splitByHash(items, keyOf, spec.fraction, seed);
+}
+
 function validationCount(n: number, fraction: number): number {
   if (fraction === 0) return 0;
   if (n < 2) throw new DatasetError(`validation.fraction: needs at least 2 records to split, got ${n}`);

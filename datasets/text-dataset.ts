@@ -6,7 +6,7 @@ import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
 import { BatchIterator, ValidationBatches } from './batches.ts';
 import { DatasetError } from './errors.ts';
 import { packGreedy, packStream, type Packed, type PackStats } from './packing.ts';
-import { hashString, splitByHash, type ValidationSpec } from './split.ts';
+import { hashString, splitByHash, splitBySpec, type ValidationSpec } from './split.ts';
 import { readTextExamples, type ExampleFormat, type FormatOptions, type SourcedExample, type TextExample } from './text-examples.ts';
 
 export interface TextDatasetOptions extends FormatOptions {
@@ -93,8 +93,7 @@ function batchExamples(
   tokenizer: Tokenizer,
   options: Pick<TextDatasetOptions, 'path' | 'seqLen' | 'batchSize' | 'seed'>,
 ): TextDataset {
-  // Pad positions are never targets, so any in-vocabulary id will do when the tokenizer has no pad token.
-  const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
+  const padId = padIdOf(tokenizer);
   const pack = (examples: SourcedExample[]): Packed => {
     const plain = examples.map((e) => e.example);
     return format === 'text' ? packStream(plain, options.seqLen, padId) : packGreedy(plain, options.seqLen, padId);
@@ -125,11 +124,11 @@ async function splitExamples(
   tokenizer: Tokenizer,
   options: TextDatasetOptions,
 ): Promise<{ train: SourcedExample[]; validation: SourcedExample[] }> {
-  const spec = options.validation;
-  if (spec === undefined) return { train: examples, validation: [] };
-  if ('path' in spec) {
-    const held = await readTextExamples(spec.path, tokenizer, { ...options, format });
-    return { train: examples, validation: held.examples };
-  }
-  return splitByHash(examples, (e) => e.key, spec.fraction, options.seed);
+  const readHeldOut = async (path: string) => (await readTextExamples(path, tokenizer, { ...options, format })).examples;
+  return splitBySpec(examples, (e) => e.key, options.validation, options.seed, readHeldOut);
+}
+
+/** Pad positions are never targets, so any in-vocabulary id will do when the tokenizer has no pad token. */
+export function padIdOf(tokenizer: Tokenizer): number {
+  return tokenizer.padId ?? tokenizer.eosId ?? 0;
 }
