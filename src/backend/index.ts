@@ -1,7 +1,7 @@
 export { initBackend } from './select.ts';
 export { doctorReport, formatDoctorReport, type DoctorBackend, type DoctorReport } from './doctor.ts';
 export { BackendOptionError, BackendUnavailableError } from './errors.ts';
-export { registerWasmTrainingKernels } from './kernels/index.ts';
+export { registerWasmKernels } from './kernels/index.ts';
 export type { GpuCheck, GpuEvidence } from './gpu.ts';
 export type { WasmStatus } from './wasm.ts';
 export type { ThreadCalibration, ThreadChoice, Workload } from './thread-choice.ts';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import './gradients.ts';
 import { attemptBackend } from './attempt.ts';
 import { BackendOptionError, BackendUnavailableError } from './errors.ts';
-import { registerWasmTrainingKernels } from './kernels/index.ts';
+import { registerWasmKernels } from './kernels/index.ts';
 import { guardWasmKernels } from './wasm-faults.ts';
 import {
   BACKEND_NAMES,
@@ -35,7 +35,7 @@ async function select(choice: BackendChoice, options: InitBackendOptions): Promi
   const chosen = options.threads === undefined ? chooseWasmThreads(options.workload ?? 'training') : { threads: options.threads, source: 'caller' as const };
   const threads = chosen.threads;
   checkThreads(threads);
-  registerWasmTrainingKernels();
+  registerWasmKernels();
   guardWasmKernels();
   const previous = tf.engine().backendName; // unset until a backend has been chosen
   const attempts: BackendAttempt[] = [];

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { withWrittenGradient, type WrittenGradient } from '../backend/tape.ts';
 import { BLOCK_POSITIONS, causalAttention, type FirstVisibleKey } from './causal-attention.ts';
 import type { ModelConfig } from './config.ts';
+import { canFuse, fusedDecodeAttention, fusedRmsNorm } from './fused-ops.ts';
 import { applyRotary } from './rope.ts';
 import type { KVCache } from './kv-cache.ts';
 import type { RandomState } from './recompute.ts';
@@ -26,6 +27,7 @@ export type Projection = ((prefixes: string[], x: tf.Tensor) => tf.Tensor) & {
  * autodiff builds through mean and rsqrt, and its intermediates are freed as soon as it returns.
  */
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
+  if (canFuse('rmsNorm')) return fusedRmsNorm(x, weight, eps);
   const norm: WrittenGradient = (...args) => {
     const [xs, w, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     const inverseRms = tf.rsqrt(tf.add(tf.mean(tf.mul(xs, xs), -1, true), eps)); // [..., 1]
@@ -91,6 +93,10 @@ export function attention(
   const qkv = project([`${prefix}.q_proj`, `${prefix}.k_proj`, `${prefix}.v_proj`], x); // [B, T, (H+2KVH)*hd]
   let heads = tf.reshape(qkv, [B, T, H + 2 * KVH, hd]) as tf.Tensor4D;
   if (config.qkNorm) heads = normalizeQueriesAndKeys(heads, prefix, config, param);
+  if (inputs.cache && T === 1 && canFuse('decodeAttention')) {
+    const context = decodeStep(tf.reshape(heads, [B, (H + 2 * KVH) * hd]) as tf.Tensor2D, layer, config, inputs.cache, inputs);
+    return project([`${prefix}.o_proj`], tf.reshape(context, [B, T, H * hd])) as tf.Tensor3D;
+  }
   const [q, kNew, vNew] = tf.split(applyRotary(heads, inputs.rope.cos, inputs.rope.sin, config.rotaryDim), [H, KVH, KVH], 2);
   const headsFirst = (t: tf.Tensor) => tf.transpose(t, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KVH, T, hd]
   const { k, v } = inputs.cache
@@ -115,6 +121,21 @@ export function attention(
   ); // [B*KVH, T*group, hd]
   const merged = tf.transpose(tf.reshape(context, [B, KVH, T, group * hd]), [0, 2, 1, 3]); // [B, T, KVH, group*hd]
   return project([`${prefix}.o_proj`], tf.reshape(merged, [B, T, H * hd])) as tf.Tensor3D;
+}
+
+/**
+ * Attention of one decoding step, B rows of one new position each, as one fused kernel writing into the
+ * cache's buffers: qkv [B, (H + 2 KVH) * hd] -> context [B, H * hd].
+ */
+function decodeStep(qkv: tf.Tensor2D, layer: number, config: ModelConfig, cache: KVCache, inputs: AttentionInputs): tf.Tensor2D {
+  const [B] = qkv.shape;
+  const { numHeads, numKvHeads, headDim, rotaryDim } = config;
+  const slot = cache.decodeSlot(layer, [B, numKvHeads, headDim]);
+  // Buffer index i holds position dropped + i; the new one is at slot.at.
+  const dropped = cache.dropped(layer);
+  const firstKeys = Array.from({ length: B }, (_, b) => (inputs.firstKey ? Math.max(0, inputs.firstKey(b, slot.at + dropped) - dropped) : 0));
+  const attrs = { numHeads, numKvHeads, headDim, rotaryDim, firstKeys, scoreCap: config.attnLogitSoftcap ?? 0 };
+  return fusedDecodeAttention(qkv, inputs.rope, slot, attrs);
 }
 
 /** RMSNorm over each query and key head (Qwen3, Gemma 3), [B, T, H+2KVH, hd] -> same, values untouched. */

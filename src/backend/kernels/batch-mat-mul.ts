@@ -27,8 +27,9 @@ function batchMatMul(args: { inputs: BatchMatMulInputs; backend: BackendWasm; at
   if (a.dtype !== 'float32' || b.dtype !== 'float32') {
     throw new Error(`BatchMatMul (wasm): inputs must be float32, got ${a.dtype} and ${b.dtype}`);
   }
+  const packed = packedWeights(backend);
   const left = asOperand(a, attrs.transposeA); // [..., M, K]
-  const right = asOperand(b, attrs.transposeB); // [..., K, N]
+  const right = packed.rowMajorCopy(asOperand(b, attrs.transposeB)); // [..., K, N]
   if (left.cols !== right.rows) {
     throw new Error(
       `BatchMatMul (wasm): inner dimensions differ: a [${a.shape}] (transposeA ${attrs.transposeA}) and ` +
@@ -43,7 +44,6 @@ function batchMatMul(args: { inputs: BatchMatMulInputs; backend: BackendWasm; at
     return out;
   }
   const scratch: TensorInfo[] = [];
-  const packed = packedWeights(backend);
   try {
     if (costIfSwapped(left, right, batchShape) < costIfDirect(left, right, packed.packingIsFree(right))) {
       // C^T = op(B)^T op(A)^T: the transposes that op() asks for cancel out; only C^T needs one.
@@ -110,66 +110,110 @@ function costIfDirect(a: Operand, b: Operand, packingIsFree: boolean): number {
  * product, would instead copy it transposed on every call (1 GFLOP/s where the kept packing reaches 10).
  * This tracks which right matrices are packed, and lets a matrix already seen as a right operand be packed
  * for keeps while the packed copies this adds stay under a budget of the wasm heap.
+ *
+ * A matrix used again transposed (a tied output head, x E^T) gets a row-major copy kept beside it, within
+ * the same budget, so its products pack once too instead of transposing it on every call: decoding the
+ * benchmark model's head went from 1 ms to 0.1 ms a token.
  */
-export class PackedWeights {
+export class PackedWeights<Info extends { dataId: object }> {
   /** Right matrices seen (by data id), and whether their packing is kept. */
   private readonly seen = new WeakMap<object, { packed: boolean }>();
-  /** Bytes of kept packings this rule chose, by data id, until their tensors are disposed. */
+  /** Right matrices seen transposed, and their kept row-major copies, by data id. */
+  private readonly seenTransposed = new WeakSet<object>();
+  private readonly copies = new Map<object, Info>();
+  /** Bytes of kept packings and copies this rule chose, by data id, until their tensors are disposed. */
   private readonly chosen = new Map<object, number>();
   private chosenBytes = 0;
 
-  constructor(private readonly budgetBytes: number) {}
+  constructor(
+    private readonly budgetBytes: number,
+    private readonly copier: { copyRowMajor(m: PackedOperand<Info>): Info; free(copy: Info): void },
+  ) {}
 
   /** Whether a direct product would find `b` packed, or may pack it for keeps now. */
-  packingIsFree(b: PackedOperand): boolean {
+  packingIsFree(b: PackedOperand<Info>): boolean {
     if (!storedAsIs(b)) return false;
     const entry = this.seen.get(b.info.dataId);
     if (entry === undefined) {
       this.seen.set(b.info.dataId, { packed: false });
       return false;
     }
-    if (entry.packed) return true;
-    const bytes = size(b) * Float32Array.BYTES_PER_ELEMENT;
-    if (this.chosenBytes + bytes > this.budgetBytes) return false;
-    this.chosen.set(b.info.dataId, bytes);
-    this.chosenBytes += bytes;
-    return true;
+    return entry.packed || this.reserve(b.info.dataId, size(b));
   }
 
   /** After a direct product: the backend now keeps b's packing if b is one stored matrix. */
-  noteDirect(b: PackedOperand): void {
+  noteDirect(b: PackedOperand<Info>): void {
     if (storedAsIs(b)) this.seen.set(b.info.dataId, { packed: true });
+  }
+
+  /** `m`, or its kept row-major copy when m is one stored matrix used transposed before and the budget allows. */
+  rowMajorCopy<M extends PackedOperand<Info>>(m: M): M {
+    if (!storedAsIs({ ...m, transposed: false }) || !m.transposed) return m;
+    const id = m.info.dataId;
+    let copy = this.copies.get(id);
+    if (copy === undefined) {
+      if (!this.seenTransposed.has(id)) {
+        this.seenTransposed.add(id);
+        return m;
+      }
+      if (!this.reserve(id, size(m))) return m;
+      copy = this.copier.copyRowMajor(m);
+      this.copies.set(id, copy);
+    }
+    return { ...m, info: copy, transposed: false };
   }
 
   disposed(dataId: object): void {
     const bytes = this.chosen.get(dataId);
-    if (bytes === undefined) return;
-    this.chosenBytes -= bytes;
-    this.chosen.delete(dataId);
+    if (bytes !== undefined) {
+      this.chosenBytes -= bytes;
+      this.chosen.delete(dataId);
+    }
+    const copy = this.copies.get(dataId);
+    if (copy === undefined) return;
+    this.copies.delete(dataId);
+    this.copier.free(copy);
+  }
+
+  /** Charges `values` float32 values kept for `dataId` to the budget, if they fit. */
+  private reserve(dataId: object, values: number): boolean {
+    const bytes = values * Float32Array.BYTES_PER_ELEMENT;
+    if (this.chosenBytes + bytes > this.budgetBytes) return false;
+    this.chosen.set(dataId, (this.chosen.get(dataId) ?? 0) + bytes);
+    this.chosenBytes += bytes;
+    return true;
   }
 }
 
 /** What PackedWeights reads of a right operand. */
-export type PackedOperand = Pick<Operand, 'batchShape' | 'rows' | 'cols' | 'transposed'> & { info: { dataId: object } };
+export type PackedOperand<Info extends { dataId: object } = { dataId: object }> = Pick<Operand, 'batchShape' | 'rows' | 'cols' | 'transposed'> & { info: Info };
 
 /** One matrix multiplied from its own memory (a view or a transposed copy gets a new id each time). */
-function storedAsIs(m: PackedOperand): boolean {
+function storedAsIs(m: PackedOperand<{ dataId: object }>): boolean {
   return !m.transposed && util.sizeFromShape(m.batchShape) === 1;
 }
 
 /**
- * Packings kept by choice: all of a model up to 64M parameters (decoding the benchmark model: 104 -> 224
- * tokens/s on 1 thread), a bounded share of a large one's pinned uploads beside the memory plan's margin.
+ * Packings and copies kept by choice: all of a model up to 64M parameters (decoding the benchmark model:
+ * 104 -> 224 tokens/s on 1 thread), a bounded share of a large one's pinned uploads beside the memory
+ * plan's margin.
  */
 const PACKED_WEIGHTS_BUDGET_BYTES = 256 * 1024 * 1024;
 
-const packedWeightsByBackend = new WeakMap<object, PackedWeights>();
+const packedWeightsByBackend = new WeakMap<object, PackedWeights<TensorInfo>>();
 
 /** The backend's tracker, which learns of each disposal through its disposeData. */
-function packedWeights(backend: BackendWasm): PackedWeights {
+function packedWeights(backend: BackendWasm): PackedWeights<TensorInfo> {
   let packed = packedWeightsByBackend.get(backend);
   if (packed === undefined) {
-    const tracker = new PackedWeights(PACKED_WEIGHTS_BUDGET_BYTES);
+    const tracker = new PackedWeights<TensorInfo>(PACKED_WEIGHTS_BUDGET_BYTES, {
+      copyRowMajor: (m) => {
+        const copy = backend.makeOutput([m.rows, m.cols], 'float32');
+        transposeMatrices(backend, m.info, copy, [1, m.cols, m.rows]);
+        return copy;
+      },
+      free: (copy) => backend.disposeData(copy.dataId),
+    });
     const dispose = backend.disposeData.bind(backend);
     backend.disposeData = (dataId, force) => {
       const freed = dispose(dataId, force);

@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { batchMatMulConfig } from './batch-mat-mul.ts';
 import { castConfig } from './cast.ts';
+import { decodeAttentionConfig } from './decode-attention.ts';
 import { gatherV2Config } from './gather.ts';
 import { identityConfig } from './identity.ts';
 import { reverseConfig } from './reverse.ts';
+import { rmsNormConfig } from './rms-norm.ts';
 import { sliceConfig, splitVConfig, unpackConfig } from './slice.ts';
 import { transposeConfig } from './transpose.ts';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.ts';
@@ -30,12 +32,18 @@ const WASM_TRAINING_KERNELS: tf.KernelConfig[] = [
 ];
 
 /**
+ * Kernels of inference alone, with no gradient (src/model/fused-ops.ts): an RMSNorm and a decoding step's
+ * attention in one pass each, where the differentiable path dispatches many small ops per token.
+ */
+const WASM_INFERENCE_KERNELS: tf.KernelConfig[] = [rmsNormConfig, decodeAttentionConfig];
+
+/**
  * Registers the kernels above for the wasm backend, in place of any kernel registered under the same
  * name; safe to call more than once. A replaced kernel's setup function is kept: other stock kernels
  * call the replaced one's implementation directly (Sum calls Transpose's), which needs its setup.
  */
-export function registerWasmTrainingKernels(): void {
-  for (const config of WASM_TRAINING_KERNELS) {
+export function registerWasmKernels(): void {
+  for (const config of [...WASM_TRAINING_KERNELS, ...WASM_INFERENCE_KERNELS]) {
     const current = tf.getKernel(config.kernelName, config.backendName);
     if (current !== undefined && unguarded(current.kernelFunc) === config.kernelFunc) continue;
     if (current !== undefined) tf.unregisterKernel(config.kernelName, config.backendName);

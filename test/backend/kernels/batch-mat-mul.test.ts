@@ -91,7 +91,10 @@ describe('packings kept for right matrices used again', () => {
         // One row at a time, as decoding runs: from the second product on, the packing is kept.
         for (let row = 0; row < 4; row++) outputs.push(tf.matMul(randomTensor([1, 48], 10 * seed + row), weight));
         outputs.push(tf.matMul(randomTensor([5, 48], seed), weight));
-        weight.dispose(); // the next weight may take its memory: no stale packing may be read
+        // Used transposed, as a tied head: from the second product on, through a kept row-major copy.
+        for (let row = 0; row < 4; row++) outputs.push(tf.matMul(randomTensor([1, 40], 20 * seed + row), weight, false, true));
+        outputs.push(tf.matMul(randomTensor([40, 3], seed), weight, true, true));
+        weight.dispose(); // the next weight may take its memory: no stale packing or copy may be read
       }
       return outputs;
     };
@@ -99,7 +102,7 @@ describe('packings kept for right matrices used again', () => {
   });
 
   it('packs a matrix for keeps from its second use, within the budget, and frees the budget when it is disposed', () => {
-    const packed = new PackedWeights(2 * 10 * 10 * 4);
+    const packed = new PackedWeights(2 * 10 * 10 * 4, { copyRowMajor: () => ({ dataId: {} }), free: () => {} });
     const matrix = (rows = 10): PackedOperand => ({ info: { dataId: {} }, batchShape: [], rows, cols: 10, transposed: false });
     const [a, b, c] = [matrix(), matrix(), matrix()];
     expect(packed.packingIsFree(a)).toBe(false); // first use: packing is charged
@@ -117,5 +120,33 @@ describe('packings kept for right matrices used again', () => {
     // Transposed or batched operands are copies with new ids: never kept.
     expect(packed.packingIsFree({ ...a, transposed: true })).toBe(false);
     expect(packed.packingIsFree({ ...a, batchShape: [2] })).toBe(false);
+  });
+
+  it('keeps a row-major copy of a matrix used transposed again, within the budget, and frees it with the matrix', () => {
+    const made: object[] = [];
+    const freed: object[] = [];
+    const copier = {
+      copyRowMajor: () => {
+        made.push({ dataId: {} });
+        return made[made.length - 1] as { dataId: object };
+      },
+      free: (copy: { dataId: object }) => freed.push(copy),
+    };
+    const packed = new PackedWeights(10 * 10 * 4, copier);
+    const transposed = (): PackedOperand => ({ info: { dataId: {} }, batchShape: [], rows: 10, cols: 10, transposed: true });
+    const [a, b] = [transposed(), transposed()];
+    expect(packed.rowMajorCopy(a)).toBe(a); // first use: transposed as before
+    const copy = packed.rowMajorCopy(a);
+    expect(copy).toEqual({ ...a, info: made[0], transposed: false });
+    expect(packed.rowMajorCopy(a).info).toBe(made[0]); // the same copy from then on
+    packed.rowMajorCopy(b);
+    expect(packed.rowMajorCopy(b)).toBe(b); // the budget holds one copy
+    packed.disposed(a.info.dataId);
+    expect(freed).toEqual([made[0]]);
+    expect(packed.rowMajorCopy(b).transposed).toBe(false);
+    // Batched operands and untransposed ones are left as they are.
+    const batched = { ...transposed(), batchShape: [2] };
+    packed.rowMajorCopy(batched);
+    expect(packed.rowMajorCopy(batched)).toBe(batched);
   });
 });

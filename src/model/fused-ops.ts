@@ -1,0 +1,35 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { DECODE_ATTENTION, type DecodeAttentionAttrs } from '../backend/kernels/decode-attention.ts';
+import { RMS_NORM } from '../backend/kernels/rms-norm.ts';
+import { isRecordingGradients } from '../backend/tape.ts';
+import type { DecodeSlot } from './kv-cache.ts';
+
+/**
+ * Inference-only ops that run as one kernel where the backend has one (wasm: src/backend/kernels), in
+ * place of the differentiable ops the model otherwise dispatches. Callers fall back to those ops while a
+ * gradient is recorded or on backends without the kernel.
+ */
+export function canFuse(op: keyof typeof KERNELS): boolean {
+  return !isRecordingGradients() && tf.getKernel(KERNELS[op], tf.getBackend()) !== undefined;
+}
+
+const KERNELS = { rmsNorm: RMS_NORM, decodeAttention: DECODE_ATTENTION } as const;
+
+/** x / sqrt(mean(x^2) + eps) * weight over the last axis. */
+export function fusedRmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
+  return tf.engine().runKernel(RMS_NORM, { x, weight }, { eps }) as tf.Tensor;
+}
+
+/**
+ * One decoding step's attention: qkv [B, (H + 2 KVH) * hd] and rotary tables [1 or B, same] give the
+ * context [B, H * hd]; the new key and value are written into the cache slot.
+ */
+export function fusedDecodeAttention(
+  qkv: tf.Tensor2D,
+  rope: { cos: tf.Tensor; sin: tf.Tensor },
+  slot: DecodeSlot,
+  attrs: Omit<DecodeAttentionAttrs, 'at'>,
+): tf.Tensor2D {
+  const inputs = { qkv, cos: rope.cos, sin: rope.sin, keys: slot.keys, values: slot.values };
+  return tf.engine().runKernel(DECODE_ATTENTION, inputs, { ...attrs, at: slot.at }) as tf.Tensor2D;
+}
