@@ -4,13 +4,12 @@
  * differ from the training count of the bench's own process; prints one JSON line.
  */
 import { initBackend } from '../backend/index.ts';
-import { benchDecoding, benchLlamaCppDecoding } from './decoding.ts';
+import { benchDecodingAgainstLlamaCpp } from './decoding.ts';
 import { BENCH_MODEL } from './training.ts';
 
 const options = JSON.parse(process.argv[2]) as { promptTokens: number; newTokens: number };
 const backend = await initBackend('wasm', { workload: 'decoding' });
-const ours = await benchDecoding(BENCH_MODEL, options.promptTokens, options.newTokens);
-const llamaCpp = await benchLlamaCppDecoding(BENCH_MODEL, options.promptTokens, options.newTokens, backend.threads);
+const { ours, llamaCpp } = await benchDecodingAgainstLlamaCpp(BENCH_MODEL, options.promptTokens, options.newTokens, backend.threads);
 const ratioToLlamaCpp = 'skipped' in llamaCpp ? null : ours.tokensPerSecond / llamaCpp.tokensPerSecond;
 process.stdout.write(`${JSON.stringify({ threads: backend.threads, threadSource: backend.threadSource, ...ours, llamaCpp, ratioToLlamaCpp })}\n`);
 process.exit(0);

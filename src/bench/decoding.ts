@@ -18,60 +18,113 @@ export interface DecodingBenchResult {
   peakTensorMiB: number;
 }
 
-/** Greedy decoding of one sequence with the KV cache: prefill the prompt, then one token per step (after an untimed warm-up). */
-export async function benchDecoding(config: ModelConfig, promptTokens: number, newTokens: number): Promise<DecodingBenchResult> {
+/** Rounds each engine decodes for the figure, interleaved with its peer's: the median is reported. */
+const DECODING_ROUNDS = 3;
+
+/**
+ * Greedy decoding of one sequence with the KV cache: prefill the prompt, then one token per step. The
+ * first round is an untimed warm-up as long as a timed one (V8 compiles the decoding kernels' loops to
+ * machine code only after some hundreds of calls); `round` runs one more and returns it.
+ */
+async function openDecodingBench(config: ModelConfig, promptTokens: number, newTokens: number) {
   const model = CausalLM.init(config, { seed: 0 });
-  const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919) % config.vocabSize);
+  const prompt = benchPrompt(config, promptTokens);
   const options = { maxTokens: newTokens, seed: 0, temperature: 0, topK: 0, topP: 1, stopIds: [] };
-  // Untimed warm-up: the first steps compile kernels and grow buffers.
-  for await (const _ of generateTokens(model, prompt, { ...options, maxTokens: 8 })) continue;
   const memory = new PeakMemory();
-  const started = performance.now();
-  let firstTokenAt = 0;
-  let produced = 0;
-  for await (const _ of generateTokens(model, prompt, options)) {
-    if (produced === 0) firstTokenAt = performance.now();
-    produced++;
-    memory.sample();
-  }
-  const decodeSeconds = (performance.now() - firstTokenAt) / 1000;
-  model.dispose();
-  return {
-    parameters: countParameters(config),
-    promptTokens,
-    newTokens: produced,
-    tokensPerSecond: (produced - 1) / decodeSeconds,
-    prefillSeconds: (firstTokenAt - started) / 1000,
-    ...memory.peaks(),
+  const round = async (): Promise<{ tokensPerSecond: number; prefillSeconds: number; produced: number }> => {
+    const started = performance.now();
+    let firstTokenAt = 0;
+    let produced = 0;
+    for await (const _ of generateTokens(model, prompt, options)) {
+      if (produced === 0) firstTokenAt = performance.now();
+      produced++;
+      memory.sample();
+    }
+    return { tokensPerSecond: (produced - 1) / ((performance.now() - firstTokenAt) / 1000), prefillSeconds: (firstTokenAt - started) / 1000, produced };
   };
+  await round();
+  return {
+    round,
+    result: (rounds: Awaited<ReturnType<typeof round>>[]): DecodingBenchResult => {
+      const middle = medianBy(rounds, (r) => r.tokensPerSecond);
+      return { parameters: countParameters(config), promptTokens, newTokens: middle.produced, tokensPerSecond: middle.tokensPerSecond, prefillSeconds: middle.prefillSeconds, ...memory.peaks() };
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
+/** `openDecodingBench`'s median of DECODING_ROUNDS rounds, alone. */
+export async function benchDecoding(config: ModelConfig, promptTokens: number, newTokens: number): Promise<DecodingBenchResult> {
+  const bench = await openDecodingBench(config, promptTokens, newTokens);
+  try {
+    const rounds = [];
+    for (let i = 0; i < DECODING_ROUNDS; i++) rounds.push(await bench.round());
+    return bench.result(rounds);
+  } finally {
+    bench.dispose();
+  }
 }
 
 export type LlamaCppDecodingResult = { threads: number; newTokens: number; tokensPerSecond: number } | { skipped: string };
 
 /**
- * The peer of `benchDecoding`: real llama.cpp (node-llama-cpp, a development dependency) decoding the same
- * model from its F32 GGUF export with an F32 KV cache, greedily, on `threads` threads; or why it did not.
+ * The peer of `openDecodingBench`: real llama.cpp (node-llama-cpp, a development dependency) decoding the
+ * same model from its F32 GGUF export with an F32 KV cache, greedily, on `threads` threads, after a
+ * warm-up round of its own; or why it cannot.
  */
-export async function benchLlamaCppDecoding(config: ModelConfig, promptTokens: number, newTokens: number, threads: number): Promise<LlamaCppDecodingResult> {
+type LlamaCppDecodingBench = { round(): Promise<number>; close(): Promise<void> } | { skipped: string };
+
+async function openLlamaCppDecodingBench(config: ModelConfig, promptTokens: number, newTokens: number, threads: number): Promise<LlamaCppDecodingBench> {
   const model = CausalLM.init(config, { seed: 0 });
   try {
     const source = { model, tokenizer: createByteLevelTokenizer(), tensors: () => model.eachHfTensor() };
     const opened = await openLlamaCpp(source, { threads, contextSize: promptTokens + newTokens + 8 });
     if ('unavailable' in opened) return { skipped: opened.unavailable };
-    try {
-      const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919) % config.vocabSize) as Token[];
+    const sequence = opened.context.getSequence();
+    const round = async (): Promise<number> => {
+      await sequence.clearHistory();
       let produced = 0;
       let firstTokenAt = 0;
-      for await (const _ of opened.context.getSequence().evaluate(prompt, { temperature: 0 })) {
+      for await (const _ of sequence.evaluate(benchPrompt(config, promptTokens) as Token[], { temperature: 0 })) {
         if (produced === 0) firstTokenAt = performance.now();
         if (++produced >= newTokens) break;
       }
-      return { threads, newTokens: produced, tokensPerSecond: (produced - 1) / ((performance.now() - firstTokenAt) / 1000) };
-    } finally {
-      await opened.close();
-    }
+      return (produced - 1) / ((performance.now() - firstTokenAt) / 1000);
+    };
+    await round();
+    return { round, close: () => opened.close() };
   } finally {
     model.dispose();
+  }
+}
+
+/** The same prompt for both engines: ids spread over the vocabulary. */
+function benchPrompt(config: ModelConfig, promptTokens: number): number[] {
+  return Array.from({ length: promptTokens }, (_, i) => (i * 7919) % config.vocabSize);
+}
+
+function medianBy<T>(items: T[], key: (item: T) => number): T {
+  return [...items].sort((a, b) => key(a) - key(b))[Math.floor(items.length / 2)];
+}
+
+/**
+ * Both engines' decoding, their rounds interleaved so that both see the same load on a shared machine:
+ * the median of DECODING_ROUNDS rounds each.
+ */
+export async function benchDecodingAgainstLlamaCpp(config: ModelConfig, promptTokens: number, newTokens: number, threads: number) {
+  const ours = await openDecodingBench(config, promptTokens, newTokens);
+  const peer = await openLlamaCppDecodingBench(config, promptTokens, newTokens, threads);
+  try {
+    const [oursRounds, peerRounds] = [[] as Awaited<ReturnType<typeof ours.round>>[], [] as number[]];
+    for (let i = 0; i < DECODING_ROUNDS; i++) {
+      oursRounds.push(await ours.round());
+      if (!('skipped' in peer)) peerRounds.push(await peer.round());
+    }
+    const llamaCpp: LlamaCppDecodingResult = 'skipped' in peer ? { skipped: peer.skipped } : { threads, newTokens, tokensPerSecond: medianBy(peerRounds, (r) => r) };
+    return { ours: ours.result(oursRounds), llamaCpp };
+  } finally {
+    ours.dispose();
+    if (!('skipped' in peer)) await peer.close();
   }
 }
 
