@@ -45,6 +45,14 @@ export interface LabelingBenchResult {
   nominalIdealRequestsPerSecond: number;
   /** requestsPerSecond / idealRequestsPerSecond: the share left after the client's own overhead. */
   efficiency: number;
+  /**
+   * The peer: the same requests sent by bare `fetch` calls (`concurrency` loops, each answer parsed with
+   * JSON.parse and nothing more), against the same server in the same run. What the loopback HTTP round
+   * trip alone leaves of the ideal, on this machine.
+   */
+  bareFetchRequestsPerSecond: number;
+  /** requestsPerSecond / bareFetchRequestsPerSecond: the share left after the teacher's own work. */
+  efficiencyToBareFetch: number;
   /** Labeled tokens parsed from the answers, per second. */
   tokensPerSecond: number;
   /** What the server saw of the timed requests, to confirm the pool sent each once and kept to its limit. */
@@ -99,12 +107,15 @@ export async function benchLabeling(options: LabelingBenchOptions): Promise<Labe
     const requestsPerSecond = requests / seconds;
     const served = await server.takeCounts();
     const idealRequestsPerSecond = concurrency / (served.heldMs / served.requests / 1000);
+    const bareFetchRequestsPerSecond = await bareFetchRate(server.url, provider, requests, concurrency, topLogprobs);
     return {
       provider, requests, concurrency, delayMs, tokensPerResponse, topLogprobs, seconds,
       requestsPerSecond,
       idealRequestsPerSecond,
       nominalIdealRequestsPerSecond: concurrency / (delayMs / 1000),
       efficiency: requestsPerSecond / idealRequestsPerSecond,
+      bareFetchRequestsPerSecond,
+      efficiencyToBareFetch: requestsPerSecond / bareFetchRequestsPerSecond,
       tokensPerSecond: tokens / seconds,
       served,
     };
@@ -117,6 +128,24 @@ function buildTeacher(provider: LabelingProvider, url: string, concurrency: numb
   // No retries: a failed request must fail the bench, not hide inside its timing.
   const pool = new RequestPool({ endpoints: [provider === 'openai' ? `${url}/v1` : url], concurrency, timeoutMs: 10_000 + 10 * delayMs, maxRetries: 0 });
   return provider === 'openai' ? new OpenAITeacher({ model: MODEL, pool, score: false }) : new OllamaTeacher({ model: MODEL, pool });
+}
+
+/** Requests per second of `concurrency` loops of bare fetch + JSON.parse, asking for the same answers. */
+async function bareFetchRate(url: string, provider: LabelingProvider, requests: number, concurrency: number, topLogprobs: number): Promise<number> {
+  const endpoint = `${url}${provider === 'openai' ? OPENAI_CHAT : OLLAMA_CHAT}`;
+  const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Question' }], logprobs: topLogprobs > 0, top_logprobs: topLogprobs });
+  let sent = 0;
+  const loop = async () => {
+    while (sent < requests) {
+      sent++;
+      const response = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      if (!response.ok) throw new Error(`benchLabeling: the bare fetch peer got HTTP ${response.status}`);
+      JSON.parse(await response.text());
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  return requests / ((performance.now() - started) / 1000);
 }
 
 /** Chat messages, so the Ollama teacher uses /api/chat like the OpenAI one uses chat completions. */

@@ -17,6 +17,9 @@ describe('benchLabeling', () => {
       expect(result.requestsPerSecond).toBeLessThanOrEqual(result.idealRequestsPerSecond * 1.05);
       expect(result.requestsPerSecond).toBeCloseTo(small.requests / result.seconds, 9);
       expect(result.efficiency).toBeCloseTo(result.requestsPerSecond / result.idealRequestsPerSecond, 9);
+      // The bare fetch peer ran the same requests against the same server: it cannot beat the ideal either.
+      expect(result.bareFetchRequestsPerSecond).toBeLessThanOrEqual(result.idealRequestsPerSecond * 1.05);
+      expect(result.efficiencyToBareFetch).toBeCloseTo(result.requestsPerSecond / result.bareFetchRequestsPerSecond, 9);
       // Every answer parsed into tokensPerResponse tokens (benchLabeling throws otherwise), counted here.
       expect(result.tokensPerSecond * result.seconds).toBeCloseTo(small.requests * small.tokensPerResponse, 6);
     });

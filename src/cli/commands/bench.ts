@@ -185,7 +185,8 @@ function labelingLine(result: LabelingBenchResult): string {
   return (
     `labeling (${provider}, loopback, ${delayMs} ms delay, concurrency ${concurrency}): ` +
     `${result.requestsPerSecond.toFixed(0)} requests/s of ideal ${result.idealRequestsPerSecond.toFixed(0)} (${(result.efficiency * 100).toFixed(0)}%; ` +
-    `${result.nominalIdealRequestsPerSecond.toFixed(0)} at exactly ${delayMs} ms), ` +
+    `${result.nominalIdealRequestsPerSecond.toFixed(0)} at exactly ${delayMs} ms; bare fetch ${result.bareFetchRequestsPerSecond.toFixed(0)}, ` +
+    `so ${(result.efficiencyToBareFetch * 100).toFixed(0)}% of it), ` +
     `${Math.round(result.tokensPerSecond).toLocaleString('en')} tokens/s (${tokensPerResponse} tokens x top ${topLogprobs} each)`
   );
 }
