@@ -26,13 +26,14 @@ export async function* generateTokens(model: CausalLM, promptIds: number[], opti
   const stopIds = stopIdSet(model, options.stopIds);
   const rng = new Rng(options.seed);
   const cache = model.newCache();
+  const onDevice = choosesOnDevice(options, options.onLogits);
   try {
     let input = promptIds;
     for (let produced = 0; produced < options.maxTokens; produced++) {
       if (cache.length + input.length > model.config.maxPositionEmbeddings) break;
-      const logits = await lastLogits(model, input, cache, options.project);
-      options.onLogits?.(logits);
-      const next = sampleToken(logits, options, rng);
+      const step = await lastPositions(model, [input], cache, options.project, undefined, onDevice);
+      const next = step.ids ? step.ids[0] : sampleToken(step.logits, options, rng);
+      if (step.logits) options.onLogits?.(step.logits);
       yield next;
       if (stopIds.has(next)) break;
       input = [next];
@@ -40,16 +41,6 @@ export async function* generateTokens(model: CausalLM, promptIds: number[], opti
   } finally {
     cache.dispose();
   }
-}
-
-async function lastLogits(model: CausalLM, ids: number[], cache: KVCache, project?: Projection): Promise<Float32Array> {
-  const last = tf.tidy(() => {
-    const logits = model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'), cache, project); // [1, T, V]
-    return tf.reshape(tf.slice(logits, [0, ids.length - 1, 0], [1, 1, -1]), [-1]);
-  });
-  const values = (await last.data()) as Float32Array;
-  last.dispose();
-  return values;
 }
 
 export interface BatchGenerateOptions extends SamplingOptions {
@@ -103,17 +94,19 @@ export async function generateBatch(model: CausalLM, prompts: number[][], option
   const width = Math.max(...rows.map((row) => prompts[row].length));
   const padLeft = (row: number) => width - prompts[row].length;
   let input = rows.map((row) => [...new Array<number>(padLeft(row)).fill(options.padId), ...prompts[row]]);
+  const onDevice = choosesOnDevice(options, options.onToken);
   const cache = model.newCache();
   try {
     while (rows.length > 0) {
-      const logits = await lastPositionLogits(model, input, cache, options.project, { padLeft: rows.map(padLeft) });
+      const step = await lastPositions(model, input, cache, options.project, { padLeft: rows.map(padLeft) }, onDevice);
       const V = model.config.vocabSize;
-      rows.forEach((row, i) => {
+      const sampled = (logits: Float32Array, i: number, row: number) => {
         const rowLogits = logits.subarray(i * V, (i + 1) * V);
         const id = sampleToken(rowLogits, options, rngs[row]);
         options.onToken?.(row, id, rowLogits);
-        outputs[row].push(id);
-      });
+        return id;
+      };
+      rows.forEach((row, i) => outputs[row].push(step.ids ? step.ids[i] : sampled(step.logits, i, row)));
       const running = rows.flatMap((row, i) => (ended(row) ? [] : [i]));
       if (running.length < rows.length && running.length > 0) cache.keepRows(running);
       rows = running.map((i) => rows[i]);
@@ -138,24 +131,40 @@ function checkBatch(model: CausalLM, prompts: number[][], padId: number): void {
   }
 }
 
+/** Each row's next token from its last position: its logits read back, or, greedy on the backend, its id alone. */
+type Step = { ids: Int32Array; logits?: undefined } | { logits: Float32Array; ids?: undefined };
+
 /**
- * The logits [B * V] of each row's last position, rows one after another. Only the last position goes
- * through the output head: a prompt's other positions would cost T x V products for nothing.
+ * Greedy decoding whose logits nobody reads takes the argmax on the backend: only B ids cross to the host
+ * per step, not B x V logits (a GPU's read-back, where wasm only copies).
  */
-async function lastPositionLogits(
+function choosesOnDevice(options: SamplingOptions, logitsReader: unknown): boolean {
+  return options.temperature === 0 && logitsReader === undefined;
+}
+
+/**
+ * The last position of each row [B, T] of ids: its logits [B * V], rows one after another, or with
+ * `onDevice` their argmax [B]. Only the last position goes through the output head: a prompt's other
+ * positions would cost T x V products for nothing.
+ */
+async function lastPositions(
   model: CausalLM,
   ids: number[][],
   cache: KVCache,
   project: Projection | undefined,
-  layout: BatchLayout,
-): Promise<Float32Array> {
+  layout: BatchLayout | undefined,
+  onDevice: boolean,
+): Promise<Step> {
   const [B, T] = [ids.length, ids[0].length];
   const last = tf.tidy(() => {
     const hidden = model.hidden(tf.tensor2d(ids.flat(), [B, T], 'int32'), cache, project, layout); // [B, T, D]
     const lastHidden = tf.slice(hidden, [0, T - 1, 0], [B, 1, -1]) as tf.Tensor3D; // [B, 1, D]
-    return tf.reshape(model.logits(lastHidden), [-1]); // [B * V]
+    const logits = tf.reshape(model.logits(lastHidden), [B, -1]); // [B, V]
+    return onDevice ? tf.argMax(logits, 1) : tf.reshape(logits, [-1]);
   });
-  const values = (await last.data()) as Float32Array;
-  last.dispose();
-  return values;
+  try {
+    return onDevice ? { ids: (await last.data()) as Int32Array } : { logits: (await last.data()) as Float32Array };
+  } finally {
+    last.dispose();
+  }
 }

@@ -7,6 +7,7 @@ import { KVCache } from '../../src/model/kv-cache.ts';
 import type { Projection } from '../../src/model/layers.ts';
 import { LoraAdapter } from '../../src/model/lora.ts';
 import { resolveLoraConfig } from '../../src/model/lora-config.ts';
+import { argmax } from '../../src/model/sampling.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { tinyModel } from '../helpers/tiny-model.ts';
 
@@ -57,6 +58,23 @@ describe('generateBatch', () => {
     const batched = await generateBatch(model, prompts, { ...options, padId: 0 });
     expect(batched).toEqual(await oneAtATime(model, prompts, options));
     expect(batched.map((ids) => ids.length)).toEqual(lengths.map(() => 9));
+    model.dispose();
+  });
+
+  it('greedy with nobody reading the logits takes the argmax on the backend: the ids of the logits read back', async () => {
+    const model = tinyModel();
+    const prompts = randomPrompts(lengths, model.config.vocabSize, 2);
+    const options = { ...greedy, maxTokens: 9, seed: 0, padId: 0, stopIds: [] };
+    const argmaxOfRead: number[][] = prompts.map(() => []);
+    const readBack = await generateBatch(model, prompts, { ...options, onToken: (row, _, logits) => argmaxOfRead[row].push(argmax(logits)) });
+    expect(argmaxOfRead).toEqual(readBack);
+    const kernels = async (f: () => Promise<unknown>) => (await tf.profile(f)).kernels.map((k) => k.name);
+    const onBackend = await kernels(async () => expect(await generateBatch(model, prompts, options)).toEqual(readBack));
+    expect(onBackend).toContain('ArgMax');
+    expect(await kernels(() => generateBatch(model, prompts, { ...options, onToken: () => {} }))).not.toContain('ArgMax');
+    const alone: number[] = [];
+    for await (const id of generateTokens(model, prompts[2], options)) alone.push(id);
+    expect(alone).toEqual(readBack[2]);
     model.dispose();
   });
 
