@@ -168,10 +168,14 @@ export class CausalLM {
     return tf.tidy(() => this.logits(this.hidden(ids, cache, project, layout)));
   }
 
-  /** A KV cache for this model: its windowed layers keep no more than their window. */
-  newCache(): KVCache {
-    const { numLayers } = this.config;
-    return new KVCache(numLayers, Array.from({ length: numLayers }, (_, layer) => layerWindow(this.config, layer)));
+  /**
+   * A KV cache for this model: its windowed layers keep no more than their window. `positions`: the most a
+   * generation will hold (prompt and new tokens), so decoding allocates its buffers once.
+   */
+  newCache(positions?: number): KVCache {
+    const { numLayers, maxPositionEmbeddings } = this.config;
+    const windows = Array.from({ length: numLayers }, (_, layer) => layerWindow(this.config, layer));
+    return new KVCache(numLayers, windows, positions === undefined ? undefined : Math.min(positions, maxPositionEmbeddings));
   }
 
   /** Final-norm hidden states [B, T, D]. */

@@ -25,7 +25,7 @@ export async function* generateTokens(model: CausalLM, promptIds: number[], opti
   if (promptIds.length === 0) throw new RangeError('generate: the prompt must contain at least one token');
   const stopIds = stopIdSet(model, options.stopIds);
   const rng = new Rng(options.seed);
-  const cache = model.newCache();
+  const cache = model.newCache(promptIds.length + options.maxTokens);
   const onDevice = choosesOnDevice(options, options.onLogits);
   try {
     let input = promptIds;
@@ -95,7 +95,7 @@ export async function generateBatch(model: CausalLM, prompts: number[][], option
   const padLeft = (row: number) => width - prompts[row].length;
   let input = rows.map((row) => [...new Array<number>(padLeft(row)).fill(options.padId), ...prompts[row]]);
   const onDevice = choosesOnDevice(options, options.onToken);
-  const cache = model.newCache();
+  const cache = model.newCache(width + options.maxTokens);
   try {
     while (rows.length > 0) {
       const step = await lastPositions(model, input, cache, options.project, { padLeft: rows.map(padLeft) }, onDevice);

@@ -17,8 +17,8 @@ const FIRST_CAPACITY = 16;
  *
  * Each layer holds buffers [B, KVH, capacity, hd] of which the first `stored` positions are cached. A
  * chunk of several positions (`append`) is concatenated into buffers of exactly the positions held; a
- * decoding step (`decodeSlot`) instead gets room for its one position, and the buffers grow by doubling,
- * so a token costs no copy of the cache.
+ * decoding step (`decodeSlot`) instead gets room for its one position in buffers allocated once for the
+ * whole generation when its length is known, else grown by doubling: a token costs no copy of the cache.
  * A layer with a sliding window keeps only the window - 1 positions before each new chunk or step: the
  * oldest ones no query will see again are dropped, so decoding holds at most the window.
  */
@@ -30,8 +30,15 @@ export class KVCache {
   /** Positions each layer's buffers hold, from index 0. */
   private readonly stored: number[];
 
-  /** `windows[layer]`: that layer's sliding window, or null (none) for every position. */
-  constructor(numLayers: number, private readonly windows: readonly (number | null)[] = []) {
+  /**
+   * `windows[layer]`: that layer's sliding window, or null (none) for every position. `positions`: how many
+   * a generation will hold at most, if known: decoding then allocates its buffers once, at that size.
+   */
+  constructor(
+    numLayers: number,
+    private readonly windows: readonly (number | null)[] = [],
+    private readonly positionsHint?: number,
+  ) {
     this.keys = new Array(numLayers).fill(null);
     this.values = new Array(numLayers).fill(null);
     this.positions = new Array(numLayers).fill(0);
@@ -71,7 +78,8 @@ export class KVCache {
     const stored = this.stored[layer];
     if (stored === (this.keys[layer]?.shape[2] ?? 0)) {
       const keep = window === null ? stored : Math.min(stored, window - 1);
-      const capacity = window === null ? Math.max(FIRST_CAPACITY, 2 * stored) : Math.min(Math.max(FIRST_CAPACITY, 2 * stored), window);
+      const wanted = this.positionsHint !== undefined && this.positionsHint > stored ? this.positionsHint : Math.max(FIRST_CAPACITY, 2 * stored);
+      const capacity = window === null ? wanted : Math.min(wanted, window);
       const [keys, values] = tf.tidy(() => {
         const kept = this.kept(layer, keep);
         const grown = (held: tf.Tensor4D | null) =>

@@ -197,7 +197,7 @@ function generationItems({ config, generation }: PlanRequest): PlanItem[] {
   const { numLayers: L, numKvHeads: KVH, headDim: hd, vocabSize: V } = config;
   const { batchSize: B, positions: S } = generation;
   return [
-    { item: 'KV cache', where: 'backend', bytes: 2 * L * B * KVH * S * hd * F32 * 2, detail: `keys and values of ${B}x${S} positions, and their copy as a step appends` },
+    { item: 'KV cache', where: 'backend', bytes: 2 * L * B * KVH * S * hd * F32 * 2, detail: `keys and values of ${B}x${S} positions, and the prompt's copy into the buffers decoding fills` },
     { item: 'logits', where: 'backend', bytes: B * S * V * F32 * 2, detail: `the prompt pass's [${B}x${S}x${V}] logits and log-probabilities` },
   ];
 }

@@ -53,7 +53,7 @@ describe('fused decoding on wasm', () => {
     expectSameResults([{ shape: [decoded.length], values: decoded }], [{ shape: [whole.length], values: whole }], 1e-4);
   });
 
-  it('runs a decoding step as one attention kernel and two norms per layer, and grows the cache by doubling', async () => {
+  it('runs a decoding step as one attention kernel and two norms per layer, in buffers allocated once or grown by doubling', async () => {
     await on('wasm', () => tf.zeros([1]));
     const model = tinyModel({ qkNorm: false });
     const cache = model.newCache();
@@ -73,6 +73,16 @@ describe('fused decoding on wasm', () => {
     const grow = (await tf.profile(step)).kernels.filter((k) => k.name === 'Concat').length;
     expect(grow).toBe(2 * layers + 2 * layers);
     cache.dispose();
+    // A cache told how long the generation runs allocates its buffers once, at that size: no growth after.
+    const sized = model.newCache(40);
+    model.forward(tf.tensor2d([[1, 2, 3]], [1, 3], 'int32'), sized).dispose();
+    const concats: number[] = [];
+    for (let position = 3; position < 40; position++) {
+      concats.push((await tf.profile(() => tf.tidy(() => void model.forward(tf.tensor2d([[4]], [1, 1], 'int32'), sized)))).kernels.filter((k) => k.name === 'Concat').length);
+    }
+    expect(concats[0]).toBe(4 * layers); // the prompt's keys and values moved into the buffers
+    expect(new Set(concats.slice(1))).toEqual(new Set([2 * layers]));
+    sized.dispose();
     model.dispose();
   });
 
