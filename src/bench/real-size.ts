@@ -10,6 +10,8 @@ import { inspectModel, loadModel, resolveResidency } from '../model/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
 import { resolveLoraConfig } from '../model/lora-config.ts';
 import { planTrainingMemory } from '../model/memory-plan.ts';
+import { generateTokens } from '../model/generate.ts';
+import { GREEDY } from '../model/sampling.ts';
 import { scoreTokens } from '../model/score.ts';
 import { Rng } from '../util/rng.ts';
 import { nextTokenLoss } from '../../trainers/losses/next-token.ts';
@@ -28,10 +30,15 @@ export interface RealSizeOptions {
 export interface ScoringResult {
   loadSeconds: number;
   tokensPerSecond: number;
+  /** Greedy decoding after the scored sequence as a prompt, as `eval` and `generate` decode. */
+  decoding: { newTokens: number; tokensPerSecond: number };
   peakRssBytes: number;
 }
 
-/** One causal scoring pass of seqLen tokens after loading as the score command does. */
+/** Tokens decoded after the scoring pass, the first of them (prefill) untimed. */
+const DECODED_TOKENS = 17;
+
+/** One causal scoring pass of seqLen tokens after loading as the score command does, then greedy decoding. */
 export async function benchScoring(options: RealSizeOptions): Promise<ScoringResult> {
   const started = performance.now();
   const { model } = await loadModel(options.model, { weights: options.weights });
@@ -40,8 +47,13 @@ export async function benchScoring(options: RealSizeOptions): Promise<ScoringRes
   const scoring = performance.now();
   await scoreTokens(model, ids);
   const tokensPerSecond = options.seqLen / ((performance.now() - scoring) / 1000);
+  let [produced, firstTokenAt] = [0, 0];
+  for await (const _ of generateTokens(model, ids, { ...GREEDY, maxTokens: DECODED_TOKENS, seed: 0, stopIds: [] })) {
+    if (produced++ === 0) firstTokenAt = performance.now();
+  }
+  const decoding = { newTokens: produced - 1, tokensPerSecond: (produced - 1) / ((performance.now() - firstTokenAt) / 1000) };
   model.dispose();
-  return { loadSeconds, tokensPerSecond, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+  return { loadSeconds, tokensPerSecond, decoding, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
 }
 
 export interface RealSizeResult {

@@ -25,7 +25,7 @@ function rmsNorm(args: { inputs: { x: TensorInfo; weight: TensorInfo }; backend:
   for (let start = 0; start < values.length; start += D) {
     let squares = 0;
     for (let i = start; i < start + D; i++) squares += values[i] * values[i];
-    const inverseRms = 1 / Math.sqrt(Math.fround(squares / D) + attrs.eps);
+    const inverseRms = 1 / Math.sqrt(squares / D + attrs.eps);
     for (let i = 0; i < D; i++) normed[start + i] = values[start + i] * inverseRms * w[i];
   }
   return out;

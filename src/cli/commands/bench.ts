@@ -268,7 +268,7 @@ async function realSizeBenchCommand(options: RealSizeFlags & { backend: Backend;
   io.stdout.write(
     [
       `${result.model}: ${(result.parameters / 1e9).toFixed(2)}B parameters, ${gib(result.storedBytes)} stored; ${result.backend}, ${result.threads} thread(s); base ${result.residency}, recompute ${result.recompute ? 'on' : 'off'}, ${gib(result.pinBytes)} pinned at most`,
-      `load: ${result.loadSeconds.toFixed(1)} s; scoring ${lora.seqLen} tokens as \`score\` loads the model: ${result.scoring.tokensPerSecond.toFixed(1)} tokens/s, peak RSS ${gib(result.scoring.peakRssBytes)}`,
+      `load: ${result.loadSeconds.toFixed(1)} s; scoring ${lora.seqLen} tokens as \`score\` loads the model: ${result.scoring.tokensPerSecond.toFixed(1)} tokens/s, then greedy decoding ${result.scoring.decoding.tokensPerSecond.toFixed(2)} tokens/s, peak RSS ${gib(result.scoring.peakRssBytes)}`,
       `LoRA rank ${lora.rank}, all-linear (${lora.trainable.toLocaleString('en')} trainable), 1 x ${lora.seqLen}: ${lora.tokensPerSecond.toFixed(1)} tokens/s (${lora.secondsPerStep.toFixed(1)} s/step)`,
       'tokensPerSecond' in torch
         ? `PyTorch ${torch.torch} eager float32 (${torch.blas}), same shape, ${torch.threads} thread(s): ${torch.tokensPerSecond.toFixed(1)} tokens/s; slm-train ${result.loraRatioToTorch!.toFixed(2)}x`
