@@ -23,7 +23,6 @@ const OBJECTIVE: Omit<DistillObjectiveOptions, 'online'> = {
 };
 
 const CHUNKS = { rowsPerChunk: 256, vocabPerChunk: 4096 };
-const WARMUP_STEPS = 1;
 const TEACHER_SEED = 1;
 
 export interface DistillationBenchOptions {
@@ -68,34 +67,37 @@ export interface DistillationBenchResult {
  * Training steps (forward, backward, AdamW) of a student through distillationObjective in three modes on
  * the same random tokens: plain CE, KD against random top-k soft labels, and KD against the full
  * distribution of an in-process teacher (the student's config with another seed, so the teacher costs one
- * more forward of the student's size), computed in chunks.
+ * more forward of the student's size), computed in chunks. The modes take their timed steps in rotation
+ * (CE, top-k, full, CE, ...), so a shared machine's load falls on all three alike and their ratios hold.
  */
 export async function benchDistillation(options: DistillationBenchOptions): Promise<DistillationBenchResult> {
   const { config = BENCH_MODEL, batchSize, seqLen, steps, k } = options;
   const started = performance.now();
   const shape = { vocab: config.vocabSize, batchSize, seqLen };
-  const time = (mode: Mode, teacher?: CausalLM) => timeMode(config, mode, shape, steps, k, teacher);
-  const ce = await time('ce');
-  const topK = await time('top-k');
   const teacher = CausalLM.init(config, { seed: TEACHER_SEED });
-  const full = await time('full', teacher).finally(() => teacher.dispose());
-  const relative = (timed: TimedMode): DistillationModeResult => ({
-    ...timed,
-    ratioToCe: timed.tokensPerSecond / ce.tokensPerSecond,
-  });
-  return {
-    batchSize,
-    seqLen,
-    steps,
-    k,
-    teacher: `the student's config, seed ${TEACHER_SEED}`,
-    ...CHUNKS,
-    ceTokensPerSecond: ce.tokensPerSecond,
-    ce: relative(ce),
-    topK: relative(topK),
-    full: relative(full),
-    wallSeconds: (performance.now() - started) / 1000,
-  };
+  const runs = (['ce', 'top-k', 'full'] as const).map((mode) => new ModeRun(config, mode, shape, k, teacher));
+  try {
+    for (const run of runs) await run.step(); // untimed warm-up
+    for (let i = 0; i < steps; i++) for (const run of runs) await run.step(true);
+    const [ce, topK, full] = runs.map((run) => run.result(steps, shape));
+    const relative = (timed: TimedMode): DistillationModeResult => ({ ...timed, ratioToCe: timed.tokensPerSecond / ce.tokensPerSecond });
+    return {
+      batchSize,
+      seqLen,
+      steps,
+      k,
+      teacher: `the student's config, seed ${TEACHER_SEED}`,
+      ...CHUNKS,
+      ceTokensPerSecond: ce.tokensPerSecond,
+      ce: relative(ce),
+      topK: relative(topK),
+      full: relative(full),
+      wallSeconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    for (const run of runs) run.dispose();
+    teacher.dispose();
+  }
 }
 
 type Mode = 'ce' | 'top-k' | 'full';
@@ -107,32 +109,45 @@ interface BatchShape {
   seqLen: number;
 }
 
-/** One warm-up step, then `steps` timed ones, of a fresh student (seed 0) on batches from seed 1. */
-async function timeMode(config: ModelConfig, mode: Mode, shape: BatchShape, steps: number, k: number, teacher?: CausalLM): Promise<TimedMode> {
-  const student = CausalLM.init(config, { seed: 0 });
-  const optimizer = new AdamW(student.params, { lr: 1e-4, betas: [0.9, 0.95], weightDecay: 0.1 });
-  const loss = objective(student, mode, teacher);
-  const batches = { nextBatch: randomBatches(shape, mode === 'top-k' ? k : 0) };
-  const schedule = { lr: 1e-4, minLrRatio: 0.1, warmupSteps: 0, maxSteps: 1_000_000, schedule: 'constant' as const };
-  let last: StepMetrics | undefined;
-  const run = (startStep: number, maxSteps: number) =>
-    fit(student.params, optimizer, batches, loss, { startStep, maxSteps, gradAccum: 1, schedule, clipGradNorm: 1 }, {
-      afterStep: (metrics) => void (last = metrics),
-    });
-  try {
-    await run(0, WARMUP_STEPS);
+/** A fresh student (seed 0) of one mode on batches from seed 1, stepped one optimizer step at a time. */
+class ModeRun {
+  private readonly student: CausalLM;
+  private readonly optimizer: AdamW;
+  private readonly loss: LossFn;
+  private readonly batches: { nextBatch: () => Batch };
+  private stepsTaken = 0;
+  private timedSeconds = 0;
+  private last: StepMetrics | undefined;
+
+  constructor(config: ModelConfig, mode: Mode, shape: BatchShape, k: number, teacher: CausalLM) {
+    this.student = CausalLM.init(config, { seed: 0 });
+    this.optimizer = new AdamW(this.student.params, { lr: 1e-4, betas: [0.9, 0.95], weightDecay: 0.1 });
+    this.loss = objective(this.student, mode, teacher);
+    this.batches = { nextBatch: randomBatches(shape, mode === 'top-k' ? k : 0) };
+  }
+
+  async step(timed = false): Promise<void> {
+    const schedule = { lr: 1e-4, minLrRatio: 0.1, warmupSteps: 0, maxSteps: 1_000_000, schedule: 'constant' as const };
     const started = performance.now();
-    await run(WARMUP_STEPS, WARMUP_STEPS + steps);
-    const seconds = (performance.now() - started) / 1000;
+    await fit(this.student.params, this.optimizer, this.batches, this.loss, { startStep: this.stepsTaken, maxSteps: this.stepsTaken + 1, gradAccum: 1, schedule, clipGradNorm: 1 }, {
+      afterStep: (metrics) => void (this.last = metrics),
+    });
+    if (timed) this.timedSeconds += (performance.now() - started) / 1000;
+    this.stepsTaken++;
+  }
+
+  result(steps: number, shape: BatchShape): TimedMode {
     return {
-      tokensPerSecond: (steps * shape.batchSize * shape.seqLen) / seconds,
-      secondsPerStep: seconds / steps,
-      loss: last!.loss,
-      kd: last!.observed.kd ?? null,
+      tokensPerSecond: (steps * shape.batchSize * shape.seqLen) / this.timedSeconds,
+      secondsPerStep: this.timedSeconds / steps,
+      loss: this.last!.loss,
+      kd: this.last!.observed.kd ?? null,
     };
-  } finally {
-    optimizer.dispose();
-    student.dispose();
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    this.student.dispose();
   }
 }
 
