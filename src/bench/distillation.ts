@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch } from '../../datasets/batches.ts';
 import type { SoftLabelBlock } from '../../datasets/text-examples.ts';
-import { chunkedFullDistillLoss, headTensorColumns } from '../../trainers/losses/chunked-distill.ts';
+import { chunkedFullDistillLoss, headTensorRows } from '../../trainers/losses/chunked-distill.ts';
 import { fullDistill, maskedMean, type DivergenceOptions } from '../../trainers/losses/distill.ts';
 import { distillationObjective, type DistillObjectiveOptions } from '../../trainers/losses/distillation-objective.ts';
 import { fit, type LossFn, type StepMetrics } from '../../trainers/loop.ts';
@@ -247,7 +247,7 @@ export async function benchChunkedLossMemory(options: ChunkedLossMemoryOptions):
   const input = randomLossInput(rows, hidden, vocab);
   const divergence: DivergenceOptions = OBJECTIVE;
   try {
-    const heads = { studentHead: headTensorColumns(input.studentHead), teacherHead: headTensorColumns(input.teacherHead) };
+    const heads = { studentHead: headTensorRows(input.studentHead), teacherHead: headTensorRows(input.teacherHead) };
     const chunkedLoss = (h: tf.Tensor2D) => chunkedFullDistillLoss({ ...input, ...heads, studentHidden: h }, { ...divergence, rowChunk, vocabChunk }).loss;
     const unchunkedLoss = (h: tf.Tensor2D) =>
       maskedMean(fullDistill(tf.matMul(h, input.studentHead), tf.matMul(input.teacherHidden, input.teacherHead), divergence), input.mask);

@@ -251,7 +251,7 @@ export class CausalLM {
     const project = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [hidden, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
       save([hidden]);
-      const parts = this.headChunks().map(({ start, size }) => this.withHeadColumns(start, size, (columns) => this.capLogits(tf.matMul(hidden, columns)))); // [N, C] each
+      const parts = this.headChunks().map(({ start, size }) => this.withHeadRows(start, size, (rows) => this.capLogits(tf.matMul(hidden, rows, false, true)))); // [N, C] each
       return {
         value: tf.concat(parts, 1),
         gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [headInputGradient(this, saved as tf.Tensor2D, ({ start, size }) => tf.slice(dy, [0, start], [-1, size]) as tf.Tensor2D)],
@@ -275,11 +275,12 @@ export class CausalLM {
   }
 
   /**
-   * Runs `use` with head columns [start, start + size) as [D, size], freed after: a streamed head's, or a
-   * slice of the resident one (outside any gradient: losses that read heads this way treat them as frozen).
+   * Runs `use` with the head's vocabulary rows [start, start + size) as [size, D] (logits are
+   * hidden @ rows^T), freed after: a streamed head's, or a slice of the resident one (outside any gradient:
+   * losses that read heads this way treat them as frozen).
    */
-  withHeadColumns<T>(start: number, size: number, use: (columns: tf.Tensor2D) => T): T {
-    const { tensor, pinned } = this.streamedHead() ? this.frozen!.headColumns(this.headName(), start, size) : { tensor: this.residentHeadColumns(start, size), pinned: false };
+  withHeadRows<T>(start: number, size: number, use: (rows: tf.Tensor2D) => T): T {
+    const { tensor, pinned } = this.streamedHead() ? this.frozen!.headRows(this.headName(), start, size) : { tensor: this.residentHeadRows(start, size), pinned: false };
     try {
       return use(tensor);
     } finally {
@@ -287,11 +288,11 @@ export class CausalLM {
     }
   }
 
-  private residentHeadColumns(start: number, size: number): tf.Tensor2D {
+  private residentHeadRows(start: number, size: number): tf.Tensor2D {
     return withoutGradients(() =>
       this.config.tieWordEmbeddings
-        ? tf.tidy(() => tf.transpose(tf.slice(this.param(EMBEDDING), [start, 0], [size, -1])) as tf.Tensor2D)
-        : (tf.slice(this.param('lm_head.weight'), [0, start], [-1, size]) as tf.Tensor2D),
+        ? (tf.slice(this.param(EMBEDDING), [start, 0], [size, -1]) as tf.Tensor2D)
+        : tf.tidy(() => tf.transpose(tf.slice(this.param('lm_head.weight'), [0, start], [-1, size])) as tf.Tensor2D),
     );
   }
 

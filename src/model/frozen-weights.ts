@@ -122,16 +122,15 @@ export class FrozenWeights {
   }
 
   /**
-   * Columns [start, start + size) of the output head as [D, size], from the rows of the table `name`
-   * ([V, D]: lm_head, or the tied embedding). Pinned like any other upload; otherwise the caller disposes it.
+   * Vocabulary rows [start, start + size) of the output head as [size, D], as the table `name` holds them
+   * ([V, D]: lm_head, or the tied embedding): products take them transposed, so they are uploaded without a
+   * host transpose. Pinned like any other upload; otherwise the caller disposes it.
    */
-  headColumns(name: string, start: number, size: number): { tensor: tf.Tensor2D; pinned: boolean } {
+  headRows(name: string, start: number, size: number): { tensor: tf.Tensor2D; pinned: boolean } {
     const table = this.compact(name);
-    const { tensor, pinned } = this.upload(`${name}#${start}:${size}`, () => {
-      const columns = this.hostBuffer('upload', size * table.rowLength);
-      transposeInto(table.decodeRows(start, size, this.hostBuffer('decoded', size * table.rowLength)), size, table.rowLength, columns, size, 0);
-      return tf.tensor2d(columns, [table.rowLength, size]);
-    });
+    const { tensor, pinned } = this.upload(`${name}#${start}:${size}`, () =>
+      tf.tensor2d(table.decodeRows(start, size, this.hostBuffer('decoded', size * table.rowLength)), [size, table.rowLength]),
+    );
     return { tensor: tensor as tf.Tensor2D, pinned };
   }
 

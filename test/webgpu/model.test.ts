@@ -16,7 +16,7 @@ import { parseRecipe } from '../../src/recipe/index.ts';
 import { readMetrics } from '../../src/run/metrics.ts';
 import { generateTokens } from '../../src/model/generate.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { chunkedFullDistillLoss, headTensorColumns } from '../../trainers/losses/chunked-distill.ts';
+import { chunkedFullDistillLoss, headTensorRows } from '../../trainers/losses/chunked-distill.ts';
 import { teacherRowsDistill } from '../../trainers/losses/teacher-rows-distill.ts';
 import { topKDistill } from '../../trainers/losses/distill.ts';
 import { silentLogger } from '../../src/run/progress.ts';
@@ -97,7 +97,7 @@ describe.skipIf(!available)('on webgpu', () => {
         studentHidden: tf.tensor2d(host.studentHidden, [N, H]), studentHead: tf.tensor2d(host.studentHead, [H, V]),
         teacherHidden: tf.tensor2d(host.teacherHidden, [N, H]), teacherHead: tf.tensor2d(host.teacherHead, [H, V]), mask: tf.tensor1d([1, 1, 0, 1, 1, 1]),
       };
-      const heads = { studentHead: headTensorColumns(input.studentHead), teacherHead: headTensorColumns(input.teacherHead) };
+      const heads = { studentHead: headTensorRows(input.studentHead), teacherHead: headTensorRows(input.teacherHead) };
       const chunked = tf.grad((hidden) => chunkedFullDistillLoss({ ...input, ...heads, studentHidden: hidden as tf.Tensor2D }, { divergence: 'jsd', beta: 0.5, temperature: 2, rowChunk: 4, vocabChunk: 5 }).loss)(input.studentHidden);
       const teacher = { hidden: input.teacherHidden, logits: (rows: tf.Tensor2D) => tf.matMul(rows, input.teacherHead) as tf.Tensor2D };
       const rows = tf.grad((l) => teacherRowsDistill(l as tf.Tensor2D, teacher, input.mask, { divergence: 'reverse_kl', beta: 0, temperature: 2, rowChunk: 4 }).loss)(tf.matMul(input.studentHidden, input.studentHead));

@@ -13,7 +13,7 @@ export function chunkedCrossEntropy(hidden: tf.Tensor2D, model: CausalLM, target
  * tokenNll(hidden @ head, targets) for a model whose output head is streamed, without the [N, V] logits:
  * the log-partition is a logSumExp streamed over the head's vocabulary chunks, the target logit a dot
  * product with the target's head row, and the gradient for the hidden states walks the chunks again:
- * dL/dh = sum over chunks of (softmax chunk * dy) @ columns^T - dy * target row (each term times the slope
+ * dL/dh = sum over chunks of (softmax chunk * dy) @ rows - dy * target row (each term times the slope
  * of the final-logit cap where there is one). The head is frozen and gets no gradient. Memory: a few
  * [N, chunk] tensors instead of several [N, V] ones. hidden [N, D], targets [N] -> [N].
  */

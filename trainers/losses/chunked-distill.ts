@@ -21,7 +21,7 @@ import { withoutGradients } from '../../src/backend/tape.ts';
  * Pass 1 streams the log-partitions of both models over the vocabulary chunks (an online logSumExp); pass 2
  * recomputes each chunk's logits and sums the divergence. The gradient recomputes them once more and
  * applies a written-out dD/dz, because autodiff would keep every chunk's logits alive. Each pass walks the
- * vocabulary outermost, so a streamed head's columns are fetched once per pass.
+ * vocabulary outermost, so a streamed head's rows are fetched once per pass.
  *
  * With s = z / T and Q = softmax(s), any D(P, Q) has dD/ds_j = q_j (g_j - E_Q[g]) with g = dD/dq:
  * - forward KL: g = -p / q and E_Q[g] = -1, so dD/ds = q - p;
@@ -32,26 +32,29 @@ import { withoutGradients } from '../../src/backend/tape.ts';
  * The loss is T^2 * D averaged over the mask, so dL/dz = T * weight * dD/ds.
  */
 
-/** An output head read a vocabulary span at a time ([H, size] columns, freed after `use`), frozen. */
-export interface HeadColumns {
+/**
+ * An output head read a vocabulary span at a time ([size, H] rows: logits are hidden @ rows^T, freed after
+ * `use`), frozen.
+ */
+export interface HeadRows {
   /** Its input width H and vocabulary V. */
   hidden: number;
   vocab: number;
-  withColumns<T>(start: number, size: number, use: (columns: tf.Tensor2D) => T): T;
+  withRows<T>(start: number, size: number, use: (rows: tf.Tensor2D) => T): T;
 }
 
-/** A resident [H, V] head as HeadColumns. */
-export function headTensorColumns(head: tf.Tensor2D): HeadColumns {
+/** A resident [H, V] head as HeadRows. */
+export function headTensorRows(head: tf.Tensor2D): HeadRows {
   const [hidden, vocab] = head.shape;
   return {
     hidden,
     vocab,
-    withColumns: (start, size, use) => {
-      const columns = tf.slice(head, [0, start], [hidden, size]) as tf.Tensor2D;
+    withRows: (start, size, use) => {
+      const rows = tf.tidy(() => tf.transpose(tf.slice(head, [0, start], [hidden, size])) as tf.Tensor2D);
       try {
-        return use(columns);
+        return use(rows);
       } finally {
-        columns.dispose();
+        rows.dispose();
       }
     },
   };
@@ -59,9 +62,9 @@ export function headTensorColumns(head: tf.Tensor2D): HeadColumns {
 
 export interface ChunkedDistillInput {
   studentHidden: tf.Tensor2D; // [N, H] final normed hidden states of the student at the scored positions (gets a gradient)
-  studentHead: HeadColumns; // [H, V]
+  studentHead: HeadRows; // [H, V]
   teacherHidden: tf.Tensor2D; // [N, Ht] (no gradient)
-  teacherHead: HeadColumns; // [Ht, Vt]
+  teacherHead: HeadRows; // [Ht, Vt]
   mask: tf.Tensor1D; // [N] 1 = scored
   /** Final-logit soft-caps (Gemma 2), applied to each model's logits before the temperature; null: none. */
   studentCap?: number | null;
@@ -127,7 +130,7 @@ interface Plan {
   vocab: Span[]; // covers [0, min(V, Vt))
   options: DivergenceOptions;
   caps: { student: number | null; teacher: number | null };
-  heads: { student: HeadColumns; teacher: HeadColumns };
+  heads: { student: HeadRows; teacher: HeadRows };
 }
 
 /** Both models' final hidden states, [N, H] and [N, Ht] (or a row chunk of them). */
@@ -136,8 +139,8 @@ interface Hidden {
   teacher: tf.Tensor2D;
 }
 
-/** Both heads' columns for one vocabulary chunk. */
-interface Columns {
+/** Both heads' rows for one vocabulary chunk, [C, H] and [C, Ht]. */
+interface HeadChunkRows {
   student: tf.Tensor2D;
   teacher: tf.Tensor2D;
 }
@@ -152,12 +155,12 @@ type RowStatistics = {
   teacherTop: tf.Tensor1D;
 };
 
-/** Runs `each` for every vocabulary chunk with both heads' columns for it, freed after. */
-function forEachVocabChunk(plan: Plan, each: (cols: Columns, vocab: Span) => void): void {
+/** Runs `each` for every vocabulary chunk with both heads' rows for it, freed after. */
+function forEachVocabChunk(plan: Plan, each: (heads: HeadChunkRows, vocab: Span) => void): void {
   const { student, teacher } = plan.heads;
   for (const vocab of plan.vocab) {
     const { start, size } = vocab;
-    student.withColumns(start, size, (s) => teacher.withColumns(start, size, (t) => each({ student: s, teacher: t }, vocab)));
+    student.withRows(start, size, (s) => teacher.withRows(start, size, (t) => each({ student: s, teacher: t }, vocab)));
   }
 }
 
@@ -190,10 +193,10 @@ function rowStatistics(plan: Plan, hidden: Hidden): RowStatistics {
   const teacherLogZ = new RowTotals(plan);
   const studentBest = new RowTotals(plan); // [R, 2]: each row's largest logit so far, and its id
   const teacherBest = new RowTotals(plan);
-  forEachVocabChunk(plan, (cols, vocab) =>
+  forEachVocabChunk(plan, (heads, vocab) =>
     plan.rows.forEach((rows, r) => {
       const [s, t, sBest, tBest] = tf.tidy(() => {
-        const { student, teacher } = chunkLogits(sliceRows(hidden, rows), cols, plan);
+        const { student, teacher } = chunkLogits(sliceRows(hidden, rows), heads, plan);
         return [tf.logSumExp(student, 1), tf.logSumExp(teacher, 1), chunkBest(student, vocab.start), chunkBest(teacher, vocab.start)];
       });
       studentLogZ.add(r, s, logAddExp);
@@ -204,11 +207,11 @@ function rowStatistics(plan: Plan, hidden: Hidden): RowStatistics {
   );
   const divergence = new RowTotals(plan);
   const studentMoment = new RowTotals(plan);
-  forEachVocabChunk(plan, (cols) =>
+  forEachVocabChunk(plan, (heads) =>
     plan.rows.forEach((rows, r) => {
       const [d, m] = tf.tidy(() => {
         const logZ = { student: tf.expandDims(studentLogZ.get(r), 1), teacher: tf.expandDims(teacherLogZ.get(r), 1) } as LogPartitions;
-        const { logP, logQ } = chunkLogProbs(sliceRows(hidden, rows), cols, logZ, plan);
+        const { logP, logQ } = chunkLogProbs(sliceRows(hidden, rows), heads, logZ, plan);
         // Separate tidies free each formula's [R, C] temporaries before the next one makes its own.
         const divergencePart = tf.tidy(() => tf.sum(divergenceTerms(logP, logQ, plan.options), 1));
         return [divergencePart, tf.tidy(() => momentPart(logP, logQ, plan.options))];
@@ -246,16 +249,16 @@ function backward(plan: Plan, saved: tf.Tensor[], dy: tf.Tensor): tf.Tensor2D {
   const T = options.temperature;
   const perRow = tf.stack([studentLogZ, teacherLogZ, studentMoment, tf.mul(tf.mul(weights, dy), T)], 1); // [N, 4]
   const dHidden = new RowTotals(plan); // [R, H] each
-  forEachVocabChunk(plan, (cols) =>
+  forEachVocabChunk(plan, (heads) =>
     plan.rows.forEach((rows, r) => {
       const part = tf.tidy(() => {
         const [logZS, logZT, moment, scale] = tf.split(tf.slice(perRow, [rows.start, 0], [rows.size, 4]), 4, 1); // [R, 1] each
-        const { logP, logQ } = chunkLogProbs(sliceRows({ student, teacher }, rows), cols, { student: logZS, teacher: logZT } as LogPartitions, plan);
+        const { logP, logQ } = chunkLogProbs(sliceRows({ student, teacher }, rows), heads, { student: logZS, teacher: logZT } as LogPartitions, plan);
         const dCapped = tf.tidy(() => tf.mul(divergenceGradient(logP, logQ, moment, options), scale)); // [R, C]
         // Through the cap: its slope at the capped logits, which are (log q + log Z) * T.
         const cap = plan.caps.student;
         const dLogits = cap === null ? dCapped : tf.mul(dCapped, softcapSlope(tf.mul(tf.add(logQ, logZS), T), cap));
-        return tf.matMul(dLogits, cols.student, false, true); // [R, H]
+        return tf.matMul(dLogits, heads.student); // [R, H]
       });
       dHidden.add(r, part);
     }),
@@ -264,12 +267,12 @@ function backward(plan: Plan, saved: tf.Tensor[], dy: tf.Tensor): tf.Tensor2D {
 }
 
 /** Both models' (capped) logits at temperature T for one chunk of rows and vocabulary: [R, C] each. */
-function chunkLogits(rows: Hidden, cols: Columns, { options, caps }: Plan): { student: tf.Tensor2D; teacher: tf.Tensor2D } {
+function chunkLogits(rows: Hidden, heads: HeadChunkRows, { options, caps }: Plan): { student: tf.Tensor2D; teacher: tf.Tensor2D } {
   const T = options.temperature;
   const atTemperature = (logits: tf.Tensor2D) => (T === 1 ? logits : (tf.div(logits, T) as tf.Tensor2D));
   return {
-    student: atTemperature(softcap(tf.matMul(rows.student, cols.student), caps.student)),
-    teacher: atTemperature(softcap(tf.matMul(rows.teacher, cols.teacher), caps.teacher)),
+    student: atTemperature(softcap(tf.matMul(rows.student, heads.student, false, true), caps.student)),
+    teacher: atTemperature(softcap(tf.matMul(rows.teacher, heads.teacher, false, true), caps.teacher)),
   };
 }
 
@@ -279,9 +282,9 @@ interface LogPartitions {
   teacher: tf.Tensor2D;
 }
 
-function chunkLogProbs(rows: Hidden, cols: Columns, logZ: LogPartitions, plan: Plan): { logP: tf.Tensor2D; logQ: tf.Tensor2D } {
+function chunkLogProbs(rows: Hidden, heads: HeadChunkRows, logZ: LogPartitions, plan: Plan): { logP: tf.Tensor2D; logQ: tf.Tensor2D } {
   return tf.tidy(() => {
-    const { student, teacher } = chunkLogits(rows, cols, plan);
+    const { student, teacher } = chunkLogits(rows, heads, plan);
     return { logP: tf.sub(teacher, logZ.teacher), logQ: tf.sub(student, logZ.student) };
   });
 }

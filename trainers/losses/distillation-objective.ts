@@ -16,7 +16,7 @@ import type { Projection } from '../../src/model/layers.ts';
 import type { LossFn, MetricSink } from '../loop.ts';
 import { chunkedCrossEntropy } from './chunked-cross-entropy.ts';
 import { batchLayout } from './next-token.ts';
-import { chunkedFullDistillLoss, type HeadColumns } from './chunked-distill.ts';
+import { chunkedFullDistillLoss, type HeadRows } from './chunked-distill.ts';
 import { crossEntropy } from './cross-entropy.ts';
 import { teacherRowsDistill } from './teacher-rows-distill.ts';
 import { combineLosses, maskedMean, top1Agreement, topKDistill, type DivergenceOptions } from './distill.ts';
@@ -131,7 +131,7 @@ function streamedOnlineKd(
   return loss;
 }
 
-function modelHead(model: CausalLM): HeadColumns {
+function modelHead(model: CausalLM): HeadRows {
   const { hiddenSize, vocabSize } = model.config;
-  return { hidden: hiddenSize, vocab: vocabSize, withColumns: (start, size, use) => model.withHeadColumns(start, size, use) };
+  return { hidden: hiddenSize, vocab: vocabSize, withRows: (start, size, use) => model.withHeadRows(start, size, use) };
 }

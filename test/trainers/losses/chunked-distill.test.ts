@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src/backend/index.ts';
 import { Rng } from '../../../src/util/rng.ts';
-import { chunkedFullDistillLoss, headTensorColumns, type ChunkedDistillInput } from '../../../trainers/losses/chunked-distill.ts';
+import { chunkedFullDistillLoss, headTensorRows, type ChunkedDistillInput } from '../../../trainers/losses/chunked-distill.ts';
 import { fullDistill, maskedMean, type DivergenceOptions } from '../../../trainers/losses/distill.ts';
 import type { ChunkSizes } from '../../../trainers/losses/chunked-distill.ts';
 import { expectGradientMatchesFiniteDifferences } from '../../helpers/finite-differences.ts';
@@ -31,7 +31,7 @@ function randomInput(seed: number, { N = 8, H = 6, Ht = 5, Vs = 20, Vt = 20 } = 
 }
 
 function chunkedResult(input: TestInput, options: DivergenceOptions & ChunkSizes) {
-  return chunkedFullDistillLoss({ ...input, studentHead: headTensorColumns(input.studentHead), teacherHead: headTensorColumns(input.teacherHead) }, options);
+  return chunkedFullDistillLoss({ ...input, studentHead: headTensorRows(input.studentHead), teacherHead: headTensorRows(input.teacherHead) }, options);
 }
 
 function chunked(input: TestInput, options: DivergenceOptions & ChunkSizes): tf.Scalar {
