@@ -5,10 +5,10 @@ import type { HostTensor } from '../formats/safetensors.ts';
 import { Rng } from '../util/rng.ts';
 import { layerWindow, type ModelConfig } from './config.ts';
 import type { FirstVisibleKey } from './causal-attention.ts';
-import { EMBEDDING, FrozenWeights, fusedName, transposeInto, UPLOAD_VALUES } from './frozen-weights.ts';
+import { EMBEDDING, FrozenWeights, fusedName, UPLOAD_VALUES } from './frozen-weights.ts';
 import { KVCache } from './kv-cache.ts';
 import { configuredRmsNorm, decoderBlock, type AttentionInputs, type Projection } from './layers.ts';
-import { linear } from './matmul.ts';
+import { linear, linearOfRows } from './matmul.ts';
 import { memoryShape, parameterSpecs, type ParameterSpec } from './parameters.ts';
 import { recomputed } from './recompute.ts';
 import { localRopeConfig, rotaryTables, rowRotaryTables } from './rope.ts';
@@ -335,8 +335,8 @@ export class CausalLM {
       : undefined;
     const streamed = this.active?.get(fusedName(prefixes.map((prefix) => `${prefix}.weight`)));
     if (!streamed) return linear(x, concatOrSingle(prefixes.map((prefix) => this.param(`${prefix}.weight`))) as tf.Tensor2D, bias as tf.Tensor1D | undefined);
-    // A streamed matrix arrives in column blocks: one product each, side by side.
-    const y = concatOrSingle(streamed.map((block) => linear(x, block)));
+    // A streamed matrix arrives in blocks of its [out, in] rows: one product each, side by side.
+    const y = concatOrSingle(streamed.map((block) => linearOfRows(x, block)));
     return bias ? tf.add(y, bias) : y;
   };
 
@@ -420,6 +420,22 @@ function toHfLayout(param: tf.Variable, spec: ParameterSpec): Float32Array {
   if (!spec.transposed) return values;
   const [rows, cols] = param.shape; // [in, out] -> [out, in]
   const out = new Float32Array(values.length);
-  transposeInto(values, rows, cols, out, rows, 0);
+  transposeInto(values, rows, cols, out);
   return out;
+}
+
+/** Tile edge of the host transpose: 64 x 64 floats of source and destination stay in cache. */
+const TILE = 64;
+
+/** Writes the transpose of `source` ([rows, cols], row-major) into `dest` ([cols, rows]), a tile at a time. */
+function transposeInto(source: Float32Array, rows: number, cols: number, dest: Float32Array): void {
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(r0 + TILE, rows);
+    for (let c0 = 0; c0 < cols; c0 += TILE) {
+      const c1 = Math.min(c0 + TILE, cols);
+      for (let c = c0; c < c1; c++) {
+        for (let r = r0; r < r1; r++) dest[c * rows + r] = source[r * cols + c];
+      }
+    }
+  }
 }

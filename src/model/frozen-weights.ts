@@ -4,9 +4,10 @@
  * layer that reads it runs, leaving after it. The embedding is a row gather on the host; the output head
  * enters a chunk of vocabulary rows at a time.
  *
- * Weights are decoded and transposed to the model's [in, out] layout on the host, and the projections that
- * read the same input (q|k|v, gate|up) are uploaded side by side, in column blocks (see UPLOAD_VALUES):
- * one float32 copy per weight in the backend, no transpose there.
+ * Weights are decoded on the host and uploaded in the files' [out, in] layout, which products read
+ * transposed (no transpose on the host, nor a second one in the wasm BatchMatMul kernel to undo it); the
+ * projections that read the same input (q|k|v, gate|up) are stacked, in row blocks (see UPLOAD_VALUES):
+ * one float32 copy per weight in the backend.
  * Uploads are pinned (kept in the backend) while they fit in `pinBytes`, first come first kept, so a model
  * that nearly fits streams only its remainder.
  */
@@ -17,7 +18,7 @@ import type { CompactTensor } from '../formats/compact-tensor.ts';
 export const EMBEDDING = 'model.embed_tokens.weight';
 
 /**
- * Values of one upload: a head chunk, or a column block of a layer's matrix (8M: 32 MiB as float32).
+ * Values of one upload: a head chunk, or a row block of a layer's matrix (8M: 32 MiB as float32).
  * Every large allocation of a streamed step is then about this size, so the wasm allocator reuses the
  * holes they leave; uploads of 192 MiB (a 3B model's gate|up) fragmented the heap past 4 GiB around
  * 1.4 GiB of live tensors. XNNPACK also keeps a packed copy of each right-hand matrix while it lives.
@@ -38,8 +39,8 @@ const FUSED_GROUPS = [
 export class FrozenWeights {
   private readonly pinned = new Map<string, tf.Tensor>();
   private pinnedBytes = 0;
-  /** Host buffers reused by every upload, grown to the largest (see hostBuffer). */
-  private readonly buffers: Record<'decoded' | 'upload', Float32Array> = { decoded: new Float32Array(0), upload: new Float32Array(0) };
+  /** Host buffer reused by every upload, grown to the largest (see hostBuffer). */
+  private buffer = new Float32Array(0);
 
   constructor(
     /** Matrices by Hugging Face name, in the files' [out, in] layout. */
@@ -75,17 +76,17 @@ export class FrozenWeights {
   }
 
   /**
-   * Runs `fn` with the weights of the layer whose names start with `prefix` uploaded as [in, out]
-   * matrices in column blocks (fused groups under fusedName), then frees those not pinned. `fn`'s result
-   * must not be one of them.
+   * Runs `fn` with the weights of the layer whose names start with `prefix` uploaded as [out, in]
+   * matrices in row blocks (fused groups stacked, under fusedName), then frees those not pinned. `fn`'s
+   * result must not be one of them.
    */
   withUploaded<T>(prefix: string, fn: (lookup: ReadonlyMap<string, tf.Tensor2D[]>) => T): T {
     const uploaded = new Map<string, tf.Tensor2D[]>();
     const transient: tf.Tensor[] = [];
     try {
       for (const group of this.groupsUnder(prefix)) {
-        const blocks = this.columnBlocks(group).map(([start, end]) => {
-          const { tensor, pinned } = this.upload(`${fusedName(group)}#${start}`, () => this.uploadTransposed(group, start, end));
+        const blocks = this.rowBlocks(group).map(([start, end]) => {
+          const { tensor, pinned } = this.upload(`${fusedName(group)}#${start}`, () => this.uploadRows(group, start, end));
           if (!pinned) transient.push(tensor);
           return tensor as tf.Tensor2D;
         });
@@ -106,9 +107,9 @@ export class FrozenWeights {
     for (const prefix of layerPrefixes) {
       for (const group of this.groupsUnder(prefix)) {
         const inFeatures = this.compact(group[0]).rowLength;
-        for (const [start, end] of this.columnBlocks(group)) {
+        for (const [start, end] of this.rowBlocks(group)) {
           if (this.pinnedBytes + inFeatures * (end - start) * 4 > this.pinBytes) return;
-          this.upload(`${fusedName(group)}#${start}`, () => this.uploadTransposed(group, start, end));
+          this.upload(`${fusedName(group)}#${start}`, () => this.uploadRows(group, start, end));
         }
       }
     }
@@ -129,7 +130,7 @@ export class FrozenWeights {
   headRows(name: string, start: number, size: number): { tensor: tf.Tensor2D; pinned: boolean } {
     const table = this.compact(name);
     const { tensor, pinned } = this.upload(`${name}#${start}:${size}`, () =>
-      tf.tensor2d(table.decodeRows(start, size, this.hostBuffer('decoded', size * table.rowLength)), [size, table.rowLength]),
+      tf.tensor2d(table.decodeRows(start, size, this.hostBuffer(size * table.rowLength)), [size, table.rowLength]),
     );
     return { tensor: tensor as tf.Tensor2D, pinned };
   }
@@ -148,8 +149,8 @@ export class FrozenWeights {
     return [...fused, ...names.filter((name) => !inGroups.has(name)).map((name) => [name])];
   }
 
-  /** Column ranges [start, end) of a group's [in, sum of out_i] matrix, each at most UPLOAD_VALUES. */
-  private columnBlocks(group: string[]): [number, number][] {
+  /** Row ranges [start, end) of a group's stacked [sum of out_i, in] matrix, each at most UPLOAD_VALUES. */
+  private rowBlocks(group: string[]): [number, number][] {
     const inFeatures = this.compact(group[0]).rowLength;
     const outFeatures = group.reduce((n, name) => n + this.compact(name).rows, 0);
     const width = Math.max(64, Math.floor(UPLOAD_VALUES / inFeatures / 64) * 64);
@@ -158,29 +159,25 @@ export class FrozenWeights {
     return blocks;
   }
 
-  /** Columns [start, end) of the matrices [out_i, in] side by side, as one [in, end - start] tensor. */
-  private uploadTransposed(group: string[], start: number, end: number): tf.Tensor2D {
+  /** Rows [start, end) of the matrices [out_i, in] stacked, as one [end - start, in] tensor. */
+  private uploadRows(group: string[], start: number, end: number): tf.Tensor2D {
     const parts = group.map((name) => this.compact(name));
     const inFeatures = parts[0].rowLength;
-    const width = end - start;
-    const values = this.hostBuffer('upload', inFeatures * width);
-    let first = 0; // the part's first column in the group
+    const values = this.hostBuffer((end - start) * inFeatures);
+    let first = 0; // the part's first row in the stack
     for (const part of parts) {
       const [from, to] = [Math.max(start, first), Math.min(end, first + part.rows)];
-      if (from < to) {
-        const rows = part.decodeRows(from - first, to - from, this.hostBuffer('decoded', (to - from) * inFeatures));
-        transposeInto(rows, to - from, inFeatures, values, width, from - start);
-      }
+      if (from < to) part.decodeRows(from - first, to - from, values.subarray((from - start) * inFeatures, (to - start) * inFeatures));
       first += part.rows;
     }
-    return tf.tensor2d(values, [inFeatures, width]);
+    return tf.tensor2d(values, [end - start, inFeatures]);
   }
 
-  /** `size` floats of one of the reused host buffers, or a new array where the backend keeps what it gets. */
-  private hostBuffer(kind: keyof FrozenWeights['buffers'], size: number): Float32Array {
+  /** `size` floats of the reused host buffer, or a new array where the backend keeps what it gets. */
+  private hostBuffer(size: number): Float32Array {
     if (!this.backendCopies) return new Float32Array(size);
-    if (this.buffers[kind].length < size) this.buffers[kind] = new Float32Array(size);
-    return this.buffers[kind].subarray(0, size);
+    if (this.buffer.length < size) this.buffer = new Float32Array(size);
+    return this.buffer.subarray(0, size);
   }
 
   /** The tensor `key` from the pinned set, or made by `make` (and pinned when it fits). */
@@ -193,26 +190,6 @@ export class FrozenWeights {
     this.pinned.set(key, tf.keep(tensor));
     this.pinnedBytes += bytes;
     return { tensor, pinned: true };
-  }
-}
-
-/** Tile edge of the host transpose: 64 x 64 floats of source and destination stay in cache. */
-const TILE = 64;
-
-/**
- * Writes the transpose of `source` ([rows, cols], row-major) into columns [offset, offset + rows) of
- * `dest`, whose rows are `stride` long: dest[c * stride + offset + r] = source[r * cols + c].
- */
-export function transposeInto(source: Float32Array, rows: number, cols: number, dest: Float32Array, stride: number, offset: number): void {
-  for (let r0 = 0; r0 < rows; r0 += TILE) {
-    const r1 = Math.min(r0 + TILE, rows);
-    for (let c0 = 0; c0 < cols; c0 += TILE) {
-      const c1 = Math.min(c0 + TILE, cols);
-      for (let c = c0; c < c1; c++) {
-        const base = c * stride + offset;
-        for (let r = r0; r < r1; r++) dest[base + r] = source[r * cols + c];
-      }
-    }
   }
 }
 

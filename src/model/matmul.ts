@@ -12,9 +12,18 @@ import { isRecordingGradients } from '../backend/tape.ts';
  * single product without the two reshapes (decoding runs seven projections a layer per token).
  */
 export function linear(x: tf.Tensor, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor {
-  if (x.rank === 2 || !isRecordingGradients()) return bias ? tf.add(tf.matMul(x as tf.Tensor3D, w), bias) : tf.matMul(x as tf.Tensor3D, w);
+  const y = product(x, w, false);
+  return bias ? tf.add(y, bias) : y;
+}
+
+/** x @ w^T for a weight stored [out, in], as Hugging Face files hold it (a streamed layer's uploads). */
+export function linearOfRows(x: tf.Tensor, w: tf.Tensor2D): tf.Tensor {
+  return product(x, w, true);
+}
+
+function product(x: tf.Tensor, w: tf.Tensor2D, transposed: boolean): tf.Tensor {
+  if (x.rank === 2 || !isRecordingGradients()) return tf.matMul(x as tf.Tensor3D, w, false, transposed);
   const inDim = x.shape[x.rank - 1];
-  const x2d = tf.reshape(x, [x.size / inDim, inDim]) as tf.Tensor2D;
-  const y = bias ? tf.add(tf.matMul(x2d, w), bias) : tf.matMul(x2d, w); // [rows, out]
-  return tf.reshape(y, [...x.shape.slice(0, -1), w.shape[1]]);
+  const y = tf.matMul(tf.reshape(x, [x.size / inDim, inDim]) as tf.Tensor2D, w, false, transposed); // [rows, out]
+  return tf.reshape(y, [...x.shape.slice(0, -1), w.shape[transposed ? 0 : 1]]);
 }

@@ -144,17 +144,18 @@ function weightItems({ config, residency, storedBytes, pinBytes }: PlanRequest):
       item: 'streamed layer',
       where: 'backend',
       bytes: Math.max(layer.total, head) * F32,
-      detail: `one layer's ${(layer.total / 1e6).toFixed(1)}M weights as float32 while it runs, in 32 MiB column blocks`,
+      detail: `one layer's ${(layer.total / 1e6).toFixed(1)}M weights as float32 while it runs, in 32 MiB row blocks`,
     },
     {
       item: 'packed weights',
       where: 'backend',
-      // XNNPACK packs each right-hand matrix of a product and keeps the copy while the matrix lives.
+      // At most: XNNPACK packs each right-hand matrix of a product and keeps the copy while the matrix lives
+      // (a product that runs swapped packs its activations instead).
       bytes: Math.max(layer.total, head) * F32,
-      detail: "the products' packed copy of the running layer's weights (inside the wasm module)",
+      detail: "the products' packed copy of the running layer's weights (inside the wasm module), at most",
     },
-    // A fused group's float32 values, and the decoded part being transposed into it.
-    { item: 'decoding on the host', where: 'host', bytes: (layer.largestGroup + layer.largest) * F32, detail: 'weights decoded and transposed before upload' },
+    // A fused group's float32 values, decoded in place for its upload.
+    { item: 'decoding on the host', where: 'host', bytes: layer.largestGroup * F32, detail: 'weights decoded before upload' },
   ];
 }
 
