@@ -10,7 +10,7 @@ import type { Batch } from '../../datasets/batches.ts';
 import { hashString } from '../../datasets/split.ts';
 import type { TextExample } from '../../datasets/text-examples.ts';
 import type { BatchSource } from '../../trainers/loop.ts';
-import { generateTokens } from '../model/generate.ts';
+import { generateBatch } from '../model/generate.ts';
 import type { Student } from './student.ts';
 
 export interface OnPolicyOptions {
@@ -41,29 +41,37 @@ export class OnPolicyBatches implements BatchSource {
     return this.sampledBatch(index);
   }
 
+  /**
+   * batchSize prompts continued by the student in one batched generation: row r with its own seed, and
+   * up to its own budget (maxTokens, and what seqLen + 1 leaves after its prompt).
+   */
   private async sampledBatch(index: number): Promise<Batch> {
     const { batchSize, seqLen, maxTokens, temperature, seed } = this.options;
-    const rows: TextExample[] = [];
+    const prompts = Array.from({ length: batchSize }, (_, row) => this.prompts[hashString(`prompt ${index} ${row}`, seed) % this.prompts.length].slice(0, seqLen));
+    const budgets = prompts.map((prompt) => Math.max(0, Math.min(maxTokens, seqLen + 1 - prompt.length)));
+    const padId = this.student.tokenizer.padId ?? this.student.tokenizer.eosId ?? 0;
     this.student.setTraining(false);
+    let responses: number[][];
     try {
-      for (let row = 0; row < batchSize; row++) {
-        const pick = hashString(`prompt ${index} ${row}`, seed) % this.prompts.length;
-        const prompt = this.prompts[pick].slice(0, seqLen);
-        const budget = Math.min(maxTokens, seqLen + 1 - prompt.length);
-        const response = budget > 0 ? await this.sample(prompt, budget, temperature, hashString(`sample ${index} ${row}`, seed)) : [];
-        rows.push({ ids: [...prompt, ...response], lossMask: [...prompt.map(() => 0), ...response.map(() => 1)] });
-      }
+      responses = await generateBatch(this.student.model, prompts, {
+        maxTokens: Math.max(...budgets),
+        temperature,
+        topK: 0,
+        topP: 1,
+        seed,
+        seeds: prompts.map((_, row) => hashString(`sample ${index} ${row}`, seed)),
+        padId,
+        project: this.student.project,
+        shouldStop: (row, ids) => ids.length >= budgets[row],
+      });
     } finally {
       this.student.setTraining(true);
     }
-    return { ...batchOf(rows, seqLen, this.student.tokenizer.padId ?? this.student.tokenizer.eosId ?? 0), onPolicy: true };
-  }
-
-  private async sample(prompt: number[], maxTokens: number, temperature: number, seed: number): Promise<number[]> {
-    const ids: number[] = [];
-    const options = { maxTokens, temperature, topK: 0, topP: 1, seed, project: this.student.project };
-    for await (const id of generateTokens(this.student.model, prompt, options)) ids.push(id);
-    return ids;
+    const rows: TextExample[] = prompts.map((prompt, row) => {
+      const response = responses[row].slice(0, budgets[row]);
+      return { ids: [...prompt, ...response], lossMask: [...prompt.map(() => 0), ...response.map(() => 1)] };
+    });
+    return { ...batchOf(rows, seqLen, padId), onPolicy: true };
   }
 }
 
