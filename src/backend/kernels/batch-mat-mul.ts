@@ -335,7 +335,14 @@ function nativeMatMul(backend: BackendWasm): NativeMatMul {
     const module = backend.wasm as unknown as { cwrap: (name: string, ret: null, args: string[]) => CwrappedMatMul };
     const argTypes = ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number'];
     const call = module.cwrap(BatchMatMul, null, argTypes);
-    native = refusingXnnFailures((leftId, m, k, rightId, n, outId) => call(leftId, shapeBytes(1, m, k), 3, rightId, shapeBytes(1, k, n), 3, 0, 0, outId));
+    // cwrap copies an 'array' argument onto the wasm stack at each call, so the shapes' buffers are reused.
+    const [leftShape, rightShape] = [new Int32Array(3), new Int32Array(3)];
+    const [leftBytes, rightBytes] = [new Uint8Array(leftShape.buffer), new Uint8Array(rightShape.buffer)];
+    native = refusingXnnFailures((leftId, m, k, rightId, n, outId) => {
+      [leftShape[0], leftShape[1], leftShape[2]] = [1, m, k];
+      [rightShape[0], rightShape[1], rightShape[2]] = [1, k, n];
+      call(leftId, leftBytes, 3, rightId, rightBytes, 3, 0, 0, outId);
+    });
     natives.set(backend.wasm, native);
   }
   return native;
@@ -367,10 +374,6 @@ export function refusingXnnFailures(native: NativeMatMul): NativeMatMul {
     }
     if (failure !== null) throw new Error(`out of memory: XNNPACK could not run a product (${failure})`);
   };
-}
-
-function shapeBytes(...shape: number[]): Uint8Array {
-  return new Uint8Array(new Int32Array(shape).buffer);
 }
 
 export const batchMatMulConfig: KernelConfig = {
