@@ -22,9 +22,15 @@ export interface DecodingBenchResult {
 const DECODING_ROUNDS = 3;
 
 /**
- * Greedy decoding of one sequence with the KV cache: prefill the prompt, then one token per step. The
- * first round is an untimed warm-up as long as a timed one (V8 compiles the decoding kernels' loops to
- * machine code only after some hundreds of calls); `round` runs one more and returns it.
+ * Untimed rounds first, for both engines alike: V8 compiles the decoding kernels' loops to optimized
+ * machine code only after some thousands of calls (measured: the first 64-token round ran at 0.8x the
+ * tenth), and a long evaluation runs at the steady pace.
+ */
+const WARMUP_ROUNDS = 3;
+
+/**
+ * Greedy decoding of one sequence with the KV cache: prefill the prompt, then one token per step, after
+ * WARMUP_ROUNDS untimed rounds; `round` runs one more and returns it.
  */
 async function openDecodingBench(config: ModelConfig, promptTokens: number, newTokens: number) {
   const model = CausalLM.init(config, { seed: 0 });
@@ -42,7 +48,7 @@ async function openDecodingBench(config: ModelConfig, promptTokens: number, newT
     }
     return { tokensPerSecond: (produced - 1) / ((performance.now() - firstTokenAt) / 1000), prefillSeconds: (firstTokenAt - started) / 1000, produced };
   };
-  await round();
+  for (let i = 0; i < WARMUP_ROUNDS; i++) await round();
   return {
     round,
     result: (rounds: Awaited<ReturnType<typeof round>>[]): DecodingBenchResult => {
@@ -70,7 +76,7 @@ export type LlamaCppDecodingResult = { threads: number; newTokens: number; token
 /**
  * The peer of `openDecodingBench`: real llama.cpp (node-llama-cpp, a development dependency) decoding the
  * same model from its F32 GGUF export with an F32 KV cache, greedily, on `threads` threads, after a
- * warm-up round of its own; or why it cannot.
+ * warm-up of its own; or why it cannot.
  */
 type LlamaCppDecodingBench = { round(): Promise<number>; close(): Promise<void> } | { skipped: string };
 
@@ -91,7 +97,7 @@ async function openLlamaCppDecodingBench(config: ModelConfig, promptTokens: numb
       }
       return (produced - 1) / ((performance.now() - firstTokenAt) / 1000);
     };
-    await round();
+    for (let i = 0; i < WARMUP_ROUNDS; i++) await round();
     return { round, close: () => opened.close() };
   } finally {
     model.dispose();
