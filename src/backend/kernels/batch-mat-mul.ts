@@ -148,7 +148,7 @@ export class PackedWeights<Info extends { dataId: object }> {
 
   /** `m`, or its kept row-major copy when m is one stored matrix used transposed before and the budget allows. */
   rowMajorCopy<M extends PackedOperand<Info>>(m: M): M {
-    if (!storedAsIs({ ...m, transposed: false }) || !m.transposed) return m;
+    if (!m.transposed || util.sizeFromShape(m.batchShape) !== 1) return m;
     const id = m.info.dataId;
     let copy = this.copies.get(id);
     if (copy === undefined) {
@@ -335,12 +335,15 @@ function nativeMatMul(backend: BackendWasm): NativeMatMul {
     const module = backend.wasm as unknown as { cwrap: (name: string, ret: null, args: string[]) => CwrappedMatMul };
     const argTypes = ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number'];
     const call = module.cwrap(BatchMatMul, null, argTypes);
-    // cwrap copies an 'array' argument onto the wasm stack at each call, so the shapes' buffers are reused.
-    const [leftShape, rightShape] = [new Int32Array(3), new Int32Array(3)];
+    // cwrap copies an 'array' argument onto the wasm stack at each call, so the shapes' buffers are reused:
+    // [1, m, k] and [1, k, n], their batch of 1 set once.
+    const [leftShape, rightShape] = [Int32Array.of(1, 0, 0), Int32Array.of(1, 0, 0)];
     const [leftBytes, rightBytes] = [new Uint8Array(leftShape.buffer), new Uint8Array(rightShape.buffer)];
     native = refusingXnnFailures((leftId, m, k, rightId, n, outId) => {
-      [leftShape[0], leftShape[1], leftShape[2]] = [1, m, k];
-      [rightShape[0], rightShape[1], rightShape[2]] = [1, k, n];
+      leftShape[1] = m;
+      leftShape[2] = k;
+      rightShape[1] = k;
+      rightShape[2] = n;
       call(leftId, leftBytes, 3, rightId, rightBytes, 3, 0, 0, outId);
     });
     natives.set(backend.wasm, native);

@@ -1,7 +1,7 @@
-import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
-/** The kernel name of `decodeAttention` (src/model/fused-ops.ts), registered for wasm only. */
+/** The kernel name of `fusedDecodeAttention` (src/model/fused-ops.ts), registered for wasm only. */
 export const DECODE_ATTENTION = 'SlmDecodeAttention';
 
 export interface DecodeAttentionAttrs extends NamedAttrMap {
@@ -148,12 +148,12 @@ function rotationPartners(hd: number, rotaryDim: number): Int32Array {
 function checkShapes(inputs: DecodeAttentionInputs, attrs: DecodeAttentionAttrs, B: number, width: number): void {
   const { numKvHeads: KVH, headDim: hd, at } = attrs;
   const { qkv, cos, sin, keys, values } = inputs;
-  const tables = cos.shape.reduce((a, b) => a * b, 1);
+  const tables = util.sizeFromShape(cos.shape);
   const buffers = [keys, values].every((t) => t.shape.length === 4 && t.shape[0] === B && t.shape[1] === KVH && t.shape[3] === hd && t.shape[2] === keys.shape[2]);
   if (
     [qkv, cos, sin, keys, values].some((t) => t.dtype !== 'float32') ||
     qkv.shape.length !== 2 || qkv.shape[1] !== width ||
-    (tables !== width && tables !== B * width) || sin.shape.reduce((a, b) => a * b, 1) !== tables ||
+    (tables !== width && tables !== B * width) || util.sizeFromShape(sin.shape) !== tables ||
     !buffers || !(at >= 0 && at < keys.shape[2])
   ) {
     throw new Error(

@@ -1,10 +1,10 @@
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
-/** The kernel name of `rmsNormInference` (src/model/fused-ops.ts), registered for wasm only. */
+/** The kernel name of `fusedRmsNorm` (src/model/fused-ops.ts), registered for wasm only. */
 export const RMS_NORM = 'SlmRmsNorm';
 
-export interface RmsNormAttrs extends NamedAttrMap {
+interface RmsNormAttrs extends NamedAttrMap {
   eps: number;
 }
 
