@@ -251,13 +251,18 @@ export class CausalLM {
     const project = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [hidden, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
       save([hidden]);
-      const parts = this.headChunks().map(({ start, size }) => this.withHeadRows(start, size, (rows) => this.capLogits(tf.matMul(hidden, rows, false, true)))); // [N, C] each
+      const parts = this.headChunks().map(({ start, size }) => this.withHeadRows(start, size, (rows) => this.headChunkLogits(hidden, rows))); // [N, C] each
       return {
         value: tf.concat(parts, 1),
         gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [headInputGradient(this, saved as tf.Tensor2D, ({ start, size }) => tf.slice(dy, [0, start], [-1, size]) as tf.Tensor2D)],
       };
     });
     return project(rows) as tf.Tensor2D;
+  }
+
+  /** Final logits [N, C] of hidden states [N, D] for a chunk of head rows [C, D] (see withHeadRows). */
+  headChunkLogits(hidden: tf.Tensor2D, rows: tf.Tensor2D): tf.Tensor2D {
+    return this.capLogits(tf.matMul(hidden, rows, false, true));
   }
 
   /** Final logits from the head's products: soft-capped where the config says so (Gemma 2), else as they are. */

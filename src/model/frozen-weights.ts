@@ -153,9 +153,9 @@ export class FrozenWeights {
   private rowBlocks(group: string[]): [number, number][] {
     const inFeatures = this.compact(group[0]).rowLength;
     const outFeatures = group.reduce((n, name) => n + this.compact(name).rows, 0);
-    const width = Math.max(64, Math.floor(UPLOAD_VALUES / inFeatures / 64) * 64);
+    const rowsPerBlock = Math.max(64, Math.floor(UPLOAD_VALUES / inFeatures / 64) * 64);
     const blocks: [number, number][] = [];
-    for (let start = 0; start < outFeatures; start += width) blocks.push([start, Math.min(outFeatures, start + width)]);
+    for (let start = 0; start < outFeatures; start += rowsPerBlock) blocks.push([start, Math.min(outFeatures, start + rowsPerBlock)]);
     return blocks;
   }
 

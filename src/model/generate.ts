@@ -159,8 +159,8 @@ async function lastPositions(
   const last = tf.tidy(() => {
     const hidden = model.hidden(tf.tensor2d(ids.flat(), [B, T], 'int32'), cache, project, layout); // [B, T, D]
     const lastHidden = tf.slice(hidden, [0, T - 1, 0], [B, 1, -1]) as tf.Tensor3D; // [B, 1, D]
-    const logits = tf.reshape(model.logits(lastHidden), [B, -1]); // [B, V]
-    return onDevice ? tf.argMax(logits, 1) : tf.reshape(logits, [-1]);
+    const logits = model.logits(lastHidden); // [B, 1, V]
+    return onDevice ? tf.argMax(tf.reshape(logits, [B, -1]), 1) : tf.reshape(logits, [-1]);
   });
   try {
     return onDevice ? { ids: (await last.data()) as Int32Array } : { logits: (await last.data()) as Float32Array };

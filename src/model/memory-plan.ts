@@ -228,11 +228,11 @@ function loraPerToken(config: ModelConfig, lora: LoraConfig): number {
   return modules.reduce((n, m) => n + (lora.dropout > 0 ? m.inFeatures : 0) + lora.rank + m.outFeatures, 0);
 }
 
-function layerMatrixValues(config: ModelConfig): { total: number; largest: number; largestGroup: number } {
+function layerMatrixValues(config: ModelConfig): { total: number; largestGroup: number } {
   const { hiddenSize: d, intermediateSize: f, numHeads: H, numKvHeads: KVH, headDim: hd } = config;
   const layer0 = parameterSpecs({ ...config, numLayers: 1 }).filter((s) => s.name.startsWith('model.layers.0.') && s.hfShape.length > 1);
   const sizes = layer0.map((s) => s.hfShape[0] * s.hfShape[1]);
-  return { total: sizes.reduce((a, b) => a + b, 0), largest: Math.max(...sizes), largestGroup: Math.max(2 * f * d, (H + 2 * KVH) * hd * d) };
+  return { total: sizes.reduce((a, b) => a + b, 0), largestGroup: Math.max(2 * f * d, (H + 2 * KVH) * hd * d) };
 }
 
 /** Vocabulary rows of one streamed head chunk (CausalLM's default). */

@@ -13,7 +13,7 @@ export function headLogSumExp(model: CausalLM, hidden: tf.Tensor2D): tf.Tensor1D
   let sum: tf.Tensor1D | null = null; // sum of exp(logit - max)
   for (const { start, size } of model.headChunks()) {
     const [nextMax, nextSum] = tf.tidy(() => {
-      const logits = model.withHeadRows(start, size, (rows) => model.capLogits(tf.matMul(hidden, rows, false, true))); // [N, C]
+      const logits = model.withHeadRows(start, size, (rows) => model.headChunkLogits(hidden, rows)); // [N, C]
       const chunkMax = tf.max(logits, 1);
       const m = max ? tf.maximum(max, chunkMax) : chunkMax;
       const chunkSum = tf.sum(tf.exp(tf.sub(logits, tf.expandDims(m, 1))), 1);
@@ -48,7 +48,7 @@ export function headInputGradient(model: CausalLM, hidden: tf.Tensor2D, chunkGra
     const part = tf.tidy(() =>
       model.withHeadRows(start, size, (rows) => {
         let logits: tf.Tensor2D | undefined;
-        const chunk: HeadChunk = { start, size, logits: () => (logits ??= model.capLogits(tf.matMul(hidden, rows, false, true) as tf.Tensor2D)) };
+        const chunk: HeadChunk = { start, size, logits: () => (logits ??= model.headChunkLogits(hidden, rows)) };
         const dLogits = chunkGradient(chunk);
         const dRaw = cap === null ? dLogits : (tf.mul(dLogits, softcapSlope(chunk.logits(), cap)) as tf.Tensor2D);
         return tf.matMul(dRaw, rows);
@@ -68,7 +68,7 @@ export function headTopK(model: CausalLM, hidden: tf.Tensor2D, k: number): { val
     const ids: tf.Tensor2D[] = [];
     for (const { start, size } of model.headChunks()) {
       const best = tf.tidy(() => {
-        const top = tf.topk(model.withHeadRows(start, size, (rows) => model.capLogits(tf.matMul(hidden, rows, false, true))), Math.min(k, size));
+        const top = tf.topk(model.withHeadRows(start, size, (rows) => model.headChunkLogits(hidden, rows)), Math.min(k, size));
         return { values: top.values as tf.Tensor2D, ids: tf.add(top.indices, tf.scalar(start, 'int32')) as tf.Tensor2D };
       });
       values.push(best.values);

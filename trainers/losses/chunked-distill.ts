@@ -62,9 +62,9 @@ export function headTensorRows(head: tf.Tensor2D): HeadRows {
 
 export interface ChunkedDistillInput {
   studentHidden: tf.Tensor2D; // [N, H] final normed hidden states of the student at the scored positions (gets a gradient)
-  studentHead: HeadRows; // [H, V]
+  studentHead: HeadRows; // an [H, V] head
   teacherHidden: tf.Tensor2D; // [N, Ht] (no gradient)
-  teacherHead: HeadRows; // [Ht, Vt]
+  teacherHead: HeadRows; // an [Ht, Vt] head
   mask: tf.Tensor1D; // [N] 1 = scored
   /** Final-logit soft-caps (Gemma 2), applied to each model's logits before the temperature; null: none. */
   studentCap?: number | null;
