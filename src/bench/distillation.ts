@@ -23,6 +23,7 @@ const OBJECTIVE: Omit<DistillObjectiveOptions, 'online'> = {
 };
 
 const CHUNKS = { rowsPerChunk: 256, vocabPerChunk: 4096 };
+const SCHEDULE = { lr: 1e-4, minLrRatio: 0.1, warmupSteps: 0, maxSteps: 1_000_000, schedule: 'constant' as const };
 const TEACHER_SEED = 1;
 
 export interface DistillationBenchOptions {
@@ -127,9 +128,8 @@ class ModeRun {
   }
 
   async step(timed = false): Promise<void> {
-    const schedule = { lr: 1e-4, minLrRatio: 0.1, warmupSteps: 0, maxSteps: 1_000_000, schedule: 'constant' as const };
     const started = performance.now();
-    await fit(this.student.params, this.optimizer, this.batches, this.loss, { startStep: this.stepsTaken, maxSteps: this.stepsTaken + 1, gradAccum: 1, schedule, clipGradNorm: 1 }, {
+    await fit(this.student.params, this.optimizer, this.batches, this.loss, { startStep: this.stepsTaken, maxSteps: this.stepsTaken + 1, gradAccum: 1, schedule: SCHEDULE, clipGradNorm: 1 }, {
       afterStep: (metrics) => void (this.last = metrics),
     });
     if (timed) this.timedSeconds += (performance.now() - started) / 1000;
