@@ -89,14 +89,13 @@ type Progress = (done: number) => void;
 async function sequenceSums(model: CausalLM, project: Projection, windows: PackedWindows, rows: number, progress: Progress): Promise<Float32Array> {
   const out = new Float32Array(windows.count);
   const batches = new ValidationBatches({ ...windows, pairs: false, referenceLogps: undefined }, rows);
-  let filled = 0;
-  let reported = 0;
-  for (const [index, batch] of [...batches.batches()].entries()) {
+  let [filled, reported, index] = [0, 0, 0];
+  for (const batch of batches.batches()) {
     const sums = tf.tidy(() => sequenceLogps(nextTokenNll(model, batch, project), tf.tensor1d(batch.mask), batch.batchSize, false));
     out.set(await sums.data(), filled);
     sums.dispose();
     filled += batch.batchSize;
-    const tenth = Math.floor((10 * (index + 1)) / batches.batchCount);
+    const tenth = Math.floor((10 * ++index) / batches.batchCount);
     if (tenth > reported) {
       reported = tenth;
       progress(filled);

@@ -1,6 +1,7 @@
 /**
  * The model a recipe trains, whatever its kind: a scratch transformer whose every weight trains, LoRA
- * adapters on a frozen pretrained base, or a pretrained model whose every weight trains (full fine-tuning). The train stage works only through this interface.
+ * adapters on a frozen pretrained base, or a pretrained model whose every weight trains (full
+ * fine-tuning). The train stage works only through this interface.
  */
 import { cacheOnHost } from '../backend/host-read.ts';
 import type * as tf from '@tensorflow/tfjs-core';
