@@ -3,6 +3,7 @@
  * or a run folder's final/), or a teacher behind a server (generation only). Both answer `EvalRequest`s.
  */
 import { availableParallelism } from 'node:os';
+import { padIdOf } from '../../datasets/text-dataset.ts';
 import { loadAdaptedModel } from '../export/adapted-model.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import { startLlamaCppEngine, type GenerationEngine, type LlamaCppEngine } from './llama-cpp-engine.ts';
@@ -164,7 +165,7 @@ class LocalTarget implements EvalTarget {
       topK: 0,
       topP: 1,
       seed: 0,
-      padId: this.tokenizer.padId ?? this.tokenizer.eosId ?? 0,
+      padId: padIdOf(this.tokenizer),
       shouldStop: (row, rowIds) => rowIds.length >= requests[row].maxTokens || requests[row].stop.some((s) => decode(rowIds).includes(s)),
     });
     return ids.map((rowIds, row) => cutAtStop(decode(rowIds.slice(0, requests[row].maxTokens)), requests[row].stop));

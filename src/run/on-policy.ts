@@ -8,6 +8,7 @@
  */
 import type { Batch } from '../../datasets/batches.ts';
 import { hashString } from '../../datasets/split.ts';
+import { padIdOf } from '../../datasets/text-dataset.ts';
 import type { TextExample } from '../../datasets/text-examples.ts';
 import type { BatchSource } from '../../trainers/loop.ts';
 import { generateBatch } from '../model/generate.ts';
@@ -49,7 +50,7 @@ export class OnPolicyBatches implements BatchSource {
     const { batchSize, seqLen, maxTokens, temperature, seed } = this.options;
     const prompts = Array.from({ length: batchSize }, (_, row) => this.prompts[hashString(`prompt ${index} ${row}`, seed) % this.prompts.length].slice(0, seqLen));
     const budgets = prompts.map((prompt) => Math.max(0, Math.min(maxTokens, seqLen + 1 - prompt.length)));
-    const padId = this.student.tokenizer.padId ?? this.student.tokenizer.eosId ?? 0;
+    const padId = padIdOf(this.student.tokenizer);
     this.student.setTraining(false);
     let responses: number[][];
     try {

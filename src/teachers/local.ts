@@ -4,6 +4,7 @@
  * sequence, so it can label existing text, and it gives token ids, not only token strings.
  */
 import { promptEncoder, type PromptEncoder } from '../../datasets/prompt-ids.ts';
+import { padIdOf } from '../../datasets/text-dataset.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
 import { generateBatch } from '../model/generate.ts';
 import { loadAdaptedModel } from '../export/adapted-model.ts';
@@ -106,7 +107,7 @@ export class LocalTeacher implements Teacher {
         seeds: requests.map((request) => request.seed ?? 0),
         project: this.options.project,
         stopIds: [...stopIds],
-        padId: this.tokenizer.padId ?? this.tokenizer.eosId ?? 0,
+        padId: padIdOf(this.tokenizer),
         onToken: (row, id, logits) => {
           const logprobs = logSoftmax(logits);
           tokens[row].push(this.tokenLogprob(id, logprobs[id], topEntries(logprobs, requests[row].topLogprobs)));
