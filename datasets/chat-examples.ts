@@ -9,10 +9,10 @@
  * targets are its content and the template's end-of-turn marker, and never the prompt the template adds.
  */
 import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
+import type { TextExample } from '../trainers/packing.ts';
 import { compileChatTemplate, type ChatRenderOptions } from './chat-template.ts';
 import { DatasetError } from './errors.ts';
 import type { ChatMessage } from './record-fields.ts';
-import type { TextExample } from './text-examples.ts';
 
 /** ChatML, the template TRL and Axolotl fall back to when a tokenizer has none (scratch students). */
 export const CHATML_TEMPLATE =

@@ -4,8 +4,9 @@
  */
 import { checkManifestFits, readExampleShard, type ExampleManifest, type ExampleRow } from '../src/formats/arrow-examples.ts';
 import { readJsonFile } from '../src/util/read-json.ts';
+import type { TextExample } from '../trainers/packing.ts';
 import { DatasetError } from './errors.ts';
-import type { SourcedExample, TextExample } from './text-examples.ts';
+import type { SourcedExample } from './text-examples.ts';
 
 export interface GeneratedData {
   manifest: ExampleManifest;

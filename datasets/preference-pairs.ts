@@ -10,15 +10,15 @@
  * template's end-of-turn marker): the prompt is context, as in TRL, and so are earlier assistant turns.
  */
 import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
-import { BatchIterator, ValidationBatches } from './batches.ts';
+import { BatchIterator, ValidationBatches } from '../trainers/batches.ts';
+import { packPairs, type PackedWindows, type TextExample } from '../trainers/packing.ts';
 import { chatExample, chatRenderer, type ChatRenderer } from './chat-examples.ts';
 import { DatasetError } from './errors.ts';
-import { packPairs, type PackedWindows } from './packing.ts';
 import { readRecords, recordPosition } from './readers.ts';
 import { messagesField, type ChatMessage } from './record-fields.ts';
 import { splitBySpec, type ValidationSpec } from './split.ts';
 import { padIdOf, type TextDataset } from './text-dataset.ts';
-import { promptResponseExample, type TextExample } from './text-examples.ts';
+import { promptResponseExample } from './text-examples.ts';
 
 export interface PreferencePair {
   /** Where the record is: `file:line` or `file: row N`. */

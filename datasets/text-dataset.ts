@@ -3,11 +3,11 @@
  * windows -> batch iterators. Plain text is packed as one stream; prompt/response pairs are kept whole.
  */
 import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
-import { BatchIterator, ValidationBatches } from './batches.ts';
+import { BatchIterator, ValidationBatches } from '../trainers/batches.ts';
+import { packGreedy, packStream, type Packed, type PackStats, type TextExample } from '../trainers/packing.ts';
 import { DatasetError } from './errors.ts';
-import { packGreedy, packStream, type Packed, type PackStats } from './packing.ts';
 import { hashString, splitByHash, splitBySpec, type ValidationSpec } from './split.ts';
-import { readTextExamples, type ExampleFormat, type FormatOptions, type SourcedExample, type TextExample } from './text-examples.ts';
+import { readTextExamples, type ExampleFormat, type FormatOptions, type SourcedExample } from './text-examples.ts';
 
 export interface TextDatasetOptions extends FormatOptions {
   path: string;

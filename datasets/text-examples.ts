@@ -5,6 +5,7 @@
  * Nothing predicts the first token, so lossMask[0] is always 0.
  */
 import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
+import type { TextExample } from '../trainers/packing.ts';
 import { DatasetError } from './errors.ts';
 import { readRecords, recordPosition } from './readers.ts';
 import { chatExample, chatRenderer, MESSAGES_FIELDS } from './chat-examples.ts';
@@ -26,19 +27,6 @@ export interface FormatOptions {
   /** `{{field}}` templates for prompt/response data, e.g. "Question: {{question}}\nAnswer:" and " {{answer}}". */
   promptTemplate?: string | null;
   responseTemplate?: string | null;
-}
-
-export interface TextExample {
-  ids: number[];
-  lossMask: number[];
-  /** The teacher's top-k for predicting each token, [ids.length, k]; -Infinity logprobs where it has none. */
-  softLabels?: SoftLabelBlock;
-}
-
-export interface SoftLabelBlock {
-  k: number;
-  ids: Int32Array;
-  logprobs: Float32Array;
 }
 
 export interface SourcedExample {

@@ -6,14 +6,14 @@
  */
 import { loadRecipe } from './recipe/index.ts';
 import type { Recipe } from './recipe/index.ts';
-import { silentLogger, type Logger } from './run/progress.ts';
-import { runRecipe, type RunRecipeOptions, type RunRecipeResult } from './run/run-recipe.ts';
-import type { Stage } from './run/stages.ts';
+import { silentLogger, type Logger } from './util/progress.ts';
+import { runRecipe, type RunRecipeOptions, type RunRecipeResult } from './stages/run-recipe.ts';
+import type { Stage } from './stages/stages.ts';
 
 export { initBackend } from './backend/index.ts';
 export { loadRecipe, parseRecipe, RecipeError } from './recipe/index.ts';
 export type { Recipe } from './recipe/index.ts';
-export { loadModel, inspectModel, type LoadedModel, type LoadModelOptions } from './model/load.ts';
+export { loadModel, inspectModel, type LoadedModel, type LoadModelOptions } from './model-files/load.ts';
 export { CausalLM } from './model/causal-lm.ts';
 export { generateBatch } from './model/generate.ts';
 export { scoreTokens } from './model/score.ts';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Batch } from '../datasets/batches.ts';
+import type { Batch } from './batches.ts';
 import { readScalar } from '../src/backend/host-read.ts';
 import { keptMetrics, type LossFn } from './loop.ts';
 

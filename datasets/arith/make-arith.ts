@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DATASETS_DIR } from '../datasets-dir.ts';
+import { DATA_DIR } from '../data-dir.ts';
 import { writeGsm8kJsonl } from '../gsm8k.ts';
 import { generateArithProblems, type ArithProblem } from './problems.ts';
 
@@ -24,7 +24,7 @@ export function arithSplits(): { train: ArithProblem[]; test: ArithProblem[] } {
 async function main(): Promise<void> {
   const splits = arithSplits();
   for (const split of ['train', 'test'] as const) {
-    await writeGsm8kJsonl(join(DATASETS_DIR, ARITH_FILES[split].file), splits[split]);
+    await writeGsm8kJsonl(join(DATA_DIR, ARITH_FILES[split].file), splits[split]);
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DATASETS_DIR } from '../datasets-dir.ts';
+import { DATA_DIR } from '../data-dir.ts';
 import { generateStoryCorpus } from './stories.ts';
 import { writeCorpus } from './write-corpus.ts';
 
@@ -15,7 +15,7 @@ export const STORY_FILES = [
 
 async function main(): Promise<void> {
   for (const { file, seed, count } of STORY_FILES) {
-    await writeCorpus(join(DATASETS_DIR, file), generateStoryCorpus({ seed, count }));
+    await writeCorpus(join(DATA_DIR, file), generateStoryCorpus({ seed, count }));
   }
 }
 

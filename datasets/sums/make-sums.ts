@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DATASETS_DIR } from '../datasets-dir.ts';
+import { DATA_DIR } from '../data-dir.ts';
 import { writeGsm8kJsonl } from '../gsm8k.ts';
 import { generateSums, type SumProblem } from './sums.ts';
 
@@ -13,7 +13,7 @@ export const SUMS_FILES = {
   test: { file: 'sums-test.jsonl', seed: 22, count: 1000 },
 } as const;
 
-export const sumsPath = (split: 'train' | 'test'): string => join(DATASETS_DIR, SUMS_FILES[split].file);
+export const sumsPath = (split: 'train' | 'test'): string => join(DATA_DIR, SUMS_FILES[split].file);
 
 export function sumsSplits(): { train: SumProblem[]; test: SumProblem[] } {
   const { train, test } = SUMS_FILES;

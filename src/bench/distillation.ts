@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Batch } from '../../datasets/batches.ts';
-import type { SoftLabelBlock } from '../../datasets/text-examples.ts';
+import type { Batch } from '../../trainers/batches.ts';
+import type { SoftLabelBlock } from '../../trainers/packing.ts';
 import { chunkedFullDistillLoss, headTensorRows } from '../../trainers/losses/chunked-distill.ts';
 import { fullDistill, maskedMean, type DivergenceOptions } from '../../trainers/losses/distill.ts';
 import { distillationObjective, type DistillObjectiveOptions } from '../../trainers/losses/distillation-objective.ts';

@@ -3,10 +3,10 @@
  * shapes and random weights (stored BF16, as the hub stores them), made here: no weights are downloaded.
  * `layers` cuts a model to its first layers while keeping every per-layer shape and the full embedding.
  */
-import { writeHfModelDir } from '../formats/hf-model-dir.ts';
+import { writeHfModelDir } from '../model-files/hf-model-dir.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import { withLayers, type ModelConfig } from '../model/config.ts';
-import { modelConfigFromHf } from '../formats/hf-config.ts';
+import { modelConfigFromHf } from '../model-files/hf-config.ts';
 import { parameterSpecs } from '../model/parameters.ts';
 import { createByteLevelTokenizer } from '../tokenizer/byte-level.ts';
 

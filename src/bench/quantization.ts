@@ -7,7 +7,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { exportGguf, loadGgufModel } from '../formats/gguf-model.ts';
+import { exportGguf, loadGgufModel } from '../model-files/gguf-model.ts';
 import type { GgufExportType } from '../formats/gguf-quant-mix.ts';
 import { CausalLM } from '../model/causal-lm.ts';
 import { countParameters, resolveModelConfig } from '../model/config.ts';

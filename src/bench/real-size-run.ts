@@ -18,7 +18,7 @@ const run = promisify(execFile);
 /** Debian's python3-torch imports under this interpreter only. */
 const PYTHON_WITH_TORCH = '/usr/bin/python3';
 const WORKER = new URL('./real-size-worker.ts', import.meta.url);
-const TORCH_PEER = new URL('../../bench/torch_lora_step.py', import.meta.url).pathname;
+const TORCH_PEER = new URL('./torch_lora_step.py', import.meta.url).pathname;
 
 export interface RealSizeBenchOptions {
   shape?: ModelShape;

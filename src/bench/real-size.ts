@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { backendCapacity, backendMemoryInUse, hostCapacity } from '../backend/capacity.ts';
-import { inspectModel, loadModel, resolveResidency } from '../model/load.ts';
+import { inspectModel, loadModel, resolveResidency } from '../model-files/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
 import { resolveLoraConfig } from '../model/lora-config.ts';
 import { planTrainingMemory } from '../model/memory-plan.ts';

@@ -6,7 +6,7 @@ import { elementCount } from '../model/variables.ts';
 import { resolveLoraConfig, type LoraConfig } from '../model/lora-config.ts';
 import { Rng } from '../util/rng.ts';
 import { nextTokenLoss } from '../../trainers/losses/next-token.ts';
-import type { Batch } from '../../datasets/batches.ts';
+import type { Batch } from '../../trainers/batches.ts';
 import { fit } from '../../trainers/loop.ts';
 import { AdamW } from '../../trainers/optimizer/adamw.ts';
 import { PeakMemory } from './memory.ts';

@@ -1,4 +1,4 @@
-import type { TextStream } from '../run/progress.ts';
+import type { TextStream } from '../util/progress.ts';
 
 /** Where a command writes: process.stdout/stderr in the CLI, buffers in tests. */
 export interface CliIo {

@@ -1,4 +1,4 @@
-import type { AdaptedModel } from '../export/adapted-model.ts';
+import type { AdaptedModel } from '../model-files/adapted-model.ts';
 import type { Workload } from '../backend/index.ts';
 import type { Backend } from '../recipe/index.ts';
 
@@ -17,7 +17,7 @@ export interface ModelTarget {
  */
 export async function withModel<T>(target: ModelTarget, workload: Workload, use: (loaded: AdaptedModel) => Promise<T>): Promise<T> {
   const { initBackend } = await import('../backend/index.ts');
-  const { loadAdaptedModel } = await import('../export/adapted-model.ts');
+  const { loadAdaptedModel } = await import('../model-files/adapted-model.ts');
   await initBackend(target.backend, { workload });
   const loaded = await loadAdaptedModel(target.model);
   try {

@@ -8,7 +8,7 @@ import { readGsm8k } from '../../datasets/gsm8k.ts';
 import { readMmlu } from '../../datasets/mmlu.ts';
 import type { EvalSuiteSpec } from '../recipe/index.ts';
 import { ResponseCache } from '../run/response-cache.ts';
-import type { Logger } from '../run/progress.ts';
+import type { Logger } from '../util/progress.ts';
 import { SlmError } from '../util/errors.ts';
 import { writeSuiteResult } from './report.ts';
 import { runSuite, type SuiteResult } from './runner.ts';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Llama, LlamaContext, LlamaModel, Token } from 'node-llama-cpp';
 import { loadOptionalPackage } from '../backend/optional-package.ts';
-import { exportGguf } from '../formats/gguf-model.ts';
+import { exportGguf } from '../model-files/gguf-model.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
 import type { Projection } from '../model/layers.ts';

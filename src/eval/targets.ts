@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { padIdOf } from '../../datasets/text-dataset.ts';
-import { loadAdaptedModel } from '../export/adapted-model.ts';
+import { loadAdaptedModel } from '../model-files/adapted-model.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import { startLlamaCppEngine, type GenerationEngine, type LlamaCppEngine } from './llama-cpp-engine.ts';
 import type { CausalLM } from '../model/causal-lm.ts';

@@ -4,13 +4,13 @@
  * Everything is written under runs/<name>/export/<format>/.
  */
 import { basename, join } from 'node:path';
-import { exportGguf, readGgufModelConfig, type GgufExportType } from '../formats/gguf-model.ts';
-import { readHfConfig, writeHfModelDir } from '../formats/hf-model-dir.ts';
+import { exportGguf, readGgufModelConfig, type GgufExportType } from '../model-files/gguf-model.ts';
+import { readHfConfig, writeHfModelDir } from '../model-files/hf-model-dir.ts';
 import { ollamaModelfile } from '../formats/modelfile.ts';
 import type { HostTensor, WritableDtype } from '../formats/safetensors.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { loadModel } from '../model/load.ts';
+import { loadModel } from '../model-files/load.ts';
 import { LoraAdapter } from '../model/lora.ts';
 import { loadRecipe, type LoraStudentSpec, type Recipe } from '../recipe/index.ts';
 import { runPathsAt } from '../run/layout.ts';
@@ -19,7 +19,7 @@ import { replaceDirAtomic, writeFileAtomic } from '../util/atomic.ts';
 import { SlmError } from '../util/errors.ts';
 import { pathExists } from '../util/path-exists.ts';
 import { exportGgufLora } from './gguf-lora.ts';
-import { readPeftAdapter, writePeftAdapter } from './peft.ts';
+import { readPeftAdapter, writePeftAdapter } from '../model-files/peft.ts';
 
 const ADAPTER_GGUF = 'adapter-lora.gguf';
 

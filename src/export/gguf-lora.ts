@@ -4,8 +4,8 @@
  * adapted weight `<gguf name>.lora_a` [r, in] and `.lora_b` [out, r]. llama.cpp scales by alpha / r, and
  * for arch llama the q/k rows are interleaved, which applies to lora_b (the rows of the update).
  */
-import { ggufArchitectureOf, type ExportedGgufArchitecture } from '../formats/gguf-model-config.ts';
-import { interleavedHeads, interleaveHeadRows, ggufTensorName } from '../formats/gguf-tensors.ts';
+import { ggufArchitectureOf, type ExportedGgufArchitecture } from '../model-files/gguf-model-config.ts';
+import { interleavedHeads, interleaveHeadRows, ggufTensorName } from '../model-files/gguf-tensors.ts';
 import { GgufWriter } from '../formats/gguf/index.ts';
 import type { HostTensor } from '../formats/safetensors.ts';
 import type { ModelConfig } from '../model/config.ts';

@@ -8,7 +8,7 @@ import { evalDir } from '../eval/evaluate.ts';
 import { readEvalResults } from '../eval/report.ts';
 import type { SuiteResult } from '../eval/runner.ts';
 import { loadRecipe, type Recipe } from '../recipe/index.ts';
-import type { GenerateSummary } from '../run/generate-stage.ts';
+import type { GenerateSummary } from '../run/data-summary.ts';
 import { runPathsAt } from '../run/layout.ts';
 import { readMetrics, type MetricsRecord } from '../run/metrics.ts';
 import { SlmError } from '../util/errors.ts';

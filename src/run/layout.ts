@@ -4,7 +4,7 @@
  *   <output_dir>/<name>/
  *     recipe.yaml            the resolved recipe the run used
  *     metrics.jsonl          one JSON object per line (metrics.ts)
- *     checkpoints/step-00000100/ complete checkpoints only (see trainers/checkpoint.ts)
+ *     checkpoints/step-00000100/ complete checkpoints only, named by trainers/checkpoint.ts
  *     final/                 the finished model or adapter
  *     reference-logps.json   train.objective dpo: the reference's log-probability of each pair's sides (reference-logps.ts)
  *     ce-baseline/           with distill.compare_ce: the same student trained with CE alone (metrics, checkpoints, final)
@@ -18,7 +18,6 @@
  *       cache/responses.jsonl  every teacher answer by request key (response-cache.ts)
  */
 import { join } from 'node:path';
-import { checkpointDir } from '../../trainers/checkpoint.ts';
 
 export interface RunPaths {
   root: string;
@@ -38,8 +37,6 @@ export interface RunPaths {
   generateAttempts: string;
   /** The `index`th example shard. */
   shard(index: number): string;
-  /** The folder of the checkpoint taken after `step` optimizer steps. */
-  checkpoint(step: number): string;
 }
 
 export const CE_BASELINE_DIR = 'ce-baseline';
@@ -58,13 +55,12 @@ export function runPaths(outputDir: string, name: string): RunPaths {
 }
 
 export function runPathsAt(root: string): RunPaths {
-  const checkpoints = join(root, 'checkpoints');
   const data = join(root, 'data');
   return {
     root,
     recipe: join(root, 'recipe.yaml'),
     metrics: join(root, 'metrics.jsonl'),
-    checkpoints,
+    checkpoints: join(root, 'checkpoints'),
     final: join(root, 'final'),
     referenceLogps: join(root, 'reference-logps.json'),
     data,
@@ -74,6 +70,5 @@ export function runPathsAt(root: string): RunPaths {
     responseCache: join(data, 'cache', 'responses.jsonl'),
     generateAttempts: join(data, 'cache', 'attempts.jsonl'),
     shard: (index) => join(data, `shard-${String(index).padStart(5, '0')}.arrow`),
-    checkpoint: (step) => checkpointDir(checkpoints, step),
   };
 }

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir, readFile, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { canonicalJson } from '../recipe/serialize.ts';
+import { canonicalJson } from '../util/canonical-json.ts';
 
 /** sha256 (hex) of the canonical JSON of what decides a teacher's answer. */
 export function requestKey(parts: unknown): string {

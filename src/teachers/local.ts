@@ -7,7 +7,7 @@ import { promptEncoder, type PromptEncoder } from '../../datasets/prompt-ids.ts'
 import { padIdOf } from '../../datasets/text-dataset.ts';
 import type { CausalLM } from '../model/causal-lm.ts';
 import { generateBatch } from '../model/generate.ts';
-import { loadAdaptedModel } from '../export/adapted-model.ts';
+import { loadAdaptedModel } from '../model-files/adapted-model.ts';
 import type { Projection } from '../model/layers.ts';
 import { logSoftmax, scoreTokens, topEntries } from '../model/score.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';

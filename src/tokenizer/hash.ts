@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../recipe/serialize.ts';
+import { canonicalJson } from '../util/canonical-json.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
 /**

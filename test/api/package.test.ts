@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import * as slm from 'slm-train';
 
 const TINY_SCRATCH = resolve(import.meta.dirname, '../../recipes/tiny-scratch.yaml');
-const STORIES = resolve(import.meta.dirname, '../../datasets/stories-small.jsonl');
+const STORIES = resolve(import.meta.dirname, '../../datasets/data/stories-small.jsonl');
 
 describe('import "slm-train"', () => {
   it('trains a recipe, loads the result, evaluates and exports it', async () => {

@@ -26,7 +26,7 @@ describe('the published package', () => {
     expect(existsSync(join(ROOT, manifest.exports['.'].default))).toBe(true);
     const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' }));
     const paths = (packed.files as { path: string }[]).map((file) => file.path);
-    expect(paths).toEqual(expect.arrayContaining(['src/index.ts', 'bin/slm-train.js', 'recipes/quickstart.yaml', 'datasets/sums-train.jsonl', 'datasets/sums-test.jsonl']));
+    expect(paths).toEqual(expect.arrayContaining(['src/index.ts', 'bin/slm-train.js', 'recipes/quickstart.yaml', 'datasets/data/sums-train.jsonl', 'datasets/data/sums-test.jsonl']));
     expect(paths.filter((path) => /^(test|scratch|node_modules)\/|fixtures\/|^runs\/(?!README\.md$)/.test(path))).toEqual([]);
   });
 });

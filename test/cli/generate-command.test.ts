@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
 import { runProgram } from '../../src/cli/program.ts';
-import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig } from '../../src/model/config.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';

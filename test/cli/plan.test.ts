@@ -31,7 +31,7 @@ async function recipe(weights: string): Promise<string> {
 backend: wasm
 output_dir: ${join(dir, 'runs')}
 student: { type: lora, base: ${base}, rank: 16, targets: all-linear, weights: ${weights} }
-data: { train: ${join(root, 'datasets/stories-small.jsonl')}, seq_len: 512 }
+data: { train: ${join(root, 'datasets/data/stories-small.jsonl')}, seq_len: 512 }
 train: { max_steps: 1, batch_size: 1 }
 `;
   await writeFile(path, yaml);

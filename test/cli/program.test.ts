@@ -5,17 +5,17 @@ import { exitCodeOf, formatCliError, UsageError } from '../../src/cli/errors.ts'
 import { runProgram, withDefaultCommand } from '../../src/cli/program.ts';
 import { DatasetError } from '../../datasets/errors.ts';
 import { BackendOptionError, BackendUnavailableError } from '../../src/backend/errors.ts';
-import { HfModelDirError } from '../../src/formats/hf-config.ts';
+import { HfModelDirError } from '../../src/model-files/hf-config.ts';
 import { SafetensorsError } from '../../src/formats/safetensors.ts';
 import { RecipeError } from '../../src/recipe/errors.ts';
-import { runRecipe } from '../../src/run/run-recipe.ts';
+import { runRecipe } from '../../src/stages/run-recipe.ts';
 import { TokenizerLoadError } from '../../src/tokenizer/hf-tokenizer.ts';
 import { SpecialTokenError } from '../../src/tokenizer/special-tokens.ts';
 import { SlmError } from '../../src/util/errors.ts';
 import { CheckpointError } from '../../trainers/checkpoint.ts';
 import { DivergenceError } from '../../trainers/loop.ts';
 
-vi.mock('../../src/run/run-recipe.ts', () => ({ runRecipe: vi.fn(async () => ({ runDir: '/runs/tiny' })) }));
+vi.mock('../../src/stages/run-recipe.ts', () => ({ runRecipe: vi.fn(async () => ({ runDir: '/runs/tiny' })) }));
 vi.mock('../../src/backend/index.ts', () => ({
   doctorReport: vi.fn(async () => ({ backends: ['wasm'] })),
   formatDoctorReport: vi.fn(() => 'wasm: loaded'),

@@ -6,7 +6,7 @@ import { loadTextDataset } from '../../datasets/text-dataset.ts';
 import { readTextExamples } from '../../datasets/text-examples.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 
-const SMALL_STORIES = new URL('../../datasets/stories-small.jsonl', import.meta.url).pathname;
+const SMALL_STORIES = new URL('../../datasets/data/stories-small.jsonl', import.meta.url).pathname;
 const tokenizer = createByteLevelTokenizer();
 
 describe('loadTextDataset', () => {

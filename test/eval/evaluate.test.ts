@@ -9,10 +9,10 @@ import { compareCommand } from '../../src/cli/commands/compare.ts';
 import { runProgram } from '../../src/cli/program.ts';
 import { evaluate } from '../../src/eval/evaluate.ts';
 import { localTarget, serverTarget, type ServedApi, type ServerTargetOptions } from '../../src/eval/targets.ts';
-import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig } from '../../src/model/config.ts';
-import { silentLogger } from '../../src/run/progress.ts';
+import { silentLogger } from '../../src/util/progress.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { FakeTeacherServer, promptOf, type FakeServerOptions } from '../teachers/fake-teacher-server.ts';
 

@@ -5,15 +5,15 @@ import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
 import { exportRun } from '../../src/export/export-run.ts';
-import { readPeftAdapter } from '../../src/export/peft.ts';
-import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { readPeftAdapter } from '../../src/model-files/peft.ts';
+import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig, type ModelConfigInput } from '../../src/model/config.ts';
-import { loadModel } from '../../src/model/load.ts';
+import { loadModel } from '../../src/model-files/load.ts';
 import { LoraAdapter } from '../../src/model/lora.ts';
 import { parseRecipe } from '../../src/recipe/index.ts';
-import { silentLogger } from '../../src/run/progress.ts';
-import { runRecipe } from '../../src/run/run-recipe.ts';
+import { silentLogger } from '../../src/util/progress.ts';
+import { runRecipe } from '../../src/stages/run-recipe.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { GgufFile } from '../../src/formats/gguf/reader.ts';
 import { disposeLlamaCpp, llamaCppProbabilities } from '../helpers/llama-cpp.ts';
@@ -21,7 +21,7 @@ import { TINY_GEMMA2 } from '../helpers/tiny-model.ts';
 
 await initBackend('wasm');
 
-const STORIES = resolve(import.meta.dirname, '../../datasets/stories-small.jsonl');
+const STORIES = resolve(import.meta.dirname, '../../datasets/data/stories-small.jsonl');
 const ids = tf.tensor2d([[256, 79, 110, 101, 32, 100, 97, 121]], [1, 8], 'int32');
 
 function maxDiff(a: tf.Tensor, b: tf.Tensor): number {

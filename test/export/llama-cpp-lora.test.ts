@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
 import { exportGgufLora } from '../../src/export/gguf-lora.ts';
-import { exportGguf } from '../../src/formats/gguf-model.ts';
+import { exportGguf } from '../../src/model-files/gguf-model.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig } from '../../src/model/config.ts';
 import { LoraAdapter } from '../../src/model/lora.ts';

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { shapeConfig } from '../../src/bench/model-shapes.ts';
 import { storageTypes, ggufExportType } from '../../src/formats/gguf-quant-mix.ts';
-import { ggufTensorName } from '../../src/formats/gguf-tensors.ts';
+import { ggufTensorName } from '../../src/model-files/gguf-tensors.ts';
 import { parameterSpecs } from '../../src/model/parameters.ts';
 import type { ModelConfig } from '../../src/model/config.ts';
 

@@ -10,8 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
 import { hubCacheDir, isHubId, resolveHubModel } from '../../src/formats/hf-cache.ts';
-import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
-import { loadModel } from '../../src/model/load.ts';
+import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
+import { loadModel } from '../../src/model-files/load.ts';
 import { parseRecipe } from '../../src/recipe/index.ts';
 import { tinyModel } from '../helpers/tiny-model.ts';
 

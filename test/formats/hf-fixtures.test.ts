@@ -2,7 +2,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openHfWeights, readHfConfig, writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { openHfWeights, readHfConfig, writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
 import type { HostTensor } from '../../src/formats/safetensors.ts';
 
 /**

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'vitest';
-import type { Batch } from '../../datasets/batches.ts';
+import type { Batch } from '../../trainers/batches.ts';
 import type { CausalLM } from '../../src/model/causal-lm.ts';
 import type { Projection } from '../../src/model/layers.ts';
 import { LoraAdapter } from '../../src/model/lora.ts';

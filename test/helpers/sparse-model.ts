@@ -5,7 +5,7 @@
  */
 import { open, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hfConfigJson } from '../../src/formats/hf-model-dir.ts';
+import { hfConfigJson } from '../../src/model-files/hf-model-dir.ts';
 import type { ModelConfig } from '../../src/model/config.ts';
 import { parameterSpecs } from '../../src/model/parameters.ts';
 

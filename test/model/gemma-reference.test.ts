@@ -9,15 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
-import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig, type ModelConfig } from '../../src/model/config.ts';
-import { loadModel, loadModelDir } from '../../src/model/load.ts';
-import { exportGguf } from '../../src/formats/gguf-model.ts';
+import { loadModel, loadModelDir } from '../../src/model-files/load.ts';
+import { exportGguf } from '../../src/model-files/gguf-model.ts';
 import { GgufFile } from '../../src/formats/gguf/reader.ts';
 import { GgufWriter } from '../../src/formats/gguf/writer.ts';
 import { FIXTURE_TOKENIZER } from '../fixtures/gguf/tokenizers.ts';
-import { openHfWeights } from '../../src/formats/hf-model-dir.ts';
+import { openHfWeights } from '../../src/model-files/hf-model-dir.ts';
 import { referenceLogprobs } from '../helpers/reference-forward.ts';
 
 beforeAll(async () => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KVCache } from '../../src/model/kv-cache.ts';
-import { loadModelDir } from '../../src/model/load.ts';
+import { loadModelDir } from '../../src/model-files/load.ts';
 import { initBackend } from '../../src/backend/index.ts';
 
 await initBackend('wasm');

@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
-import { modelConfigFromHf } from '../../src/formats/hf-config.ts';
+import { modelConfigFromHf } from '../../src/model-files/hf-config.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { scoreTokens } from '../../src/model/score.ts';
 import { Rng } from '../../src/util/rng.ts';

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
 import { CompactTensor } from '../../src/formats/compact-tensor.ts';
-import { exportGguf } from '../../src/formats/gguf-model.ts';
-import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { exportGguf } from '../../src/model-files/gguf-model.ts';
+import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig } from '../../src/model/config.ts';
-import { inspectModel, loadModel, loadModelDir } from '../../src/model/load.ts';
+import { inspectModel, loadModel, loadModelDir } from '../../src/model-files/load.ts';
 import { FIXTURE_TOKENIZER } from '../fixtures/gguf/tokenizers.ts';
 
 const TINY_LLAMA = join(import.meta.dirname, '../fixtures/hf/tiny-llama');

@@ -8,10 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, it } from 'vitest';
-import type { Batch } from '../../datasets/batches.ts';
+import type { Batch } from '../../trainers/batches.ts';
 import { initBackend } from '../../src/backend/index.ts';
 import { shapeConfig, writeRandomModel } from '../../src/bench/model-shapes.ts';
-import { loadModel } from '../../src/model/load.ts';
+import { loadModel } from '../../src/model-files/load.ts';
 import { preferenceObjective } from '../../trainers/losses/preference-objective.ts';
 import { adapterGradients, expectSameGradients } from '../helpers/lora.ts';
 

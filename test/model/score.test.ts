@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
-import { loadModelDir } from '../../src/model/load.ts';
+import { loadModelDir } from '../../src/model-files/load.ts';
 import { scoreTokens } from '../../src/model/score.ts';
 
 await initBackend('wasm');

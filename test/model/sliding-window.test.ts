@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
-import { hfConfigJson, modelConfigFromHf } from '../../src/formats/hf-config.ts';
+import { hfConfigJson, modelConfigFromHf } from '../../src/model-files/hf-config.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig, type LayerAttention, type ModelConfig } from '../../src/model/config.ts';
 import { scoreTokens } from '../../src/model/score.ts';

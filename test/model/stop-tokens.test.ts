@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
-import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig } from '../../src/model/config.ts';
 import { generateTokens } from '../../src/model/generate.ts';
-import { loadModelDir } from '../../src/model/load.ts';
+import { loadModelDir } from '../../src/model-files/load.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 
 const tokenizer = createByteLevelTokenizer();

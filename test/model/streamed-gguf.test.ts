@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
-import { exportGguf } from '../../src/formats/gguf-model.ts';
-import { loadModel, loadModelDir } from '../../src/model/load.ts';
+import { exportGguf } from '../../src/model-files/gguf-model.ts';
+import { loadModel, loadModelDir } from '../../src/model-files/load.ts';
 import { FIXTURE_TOKENIZER } from '../fixtures/gguf/tokenizers.ts';
 
 await initBackend('wasm');

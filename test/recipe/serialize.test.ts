@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseRecipe, recipeHash, resolvedRecipeYaml } from '../../src/recipe/index.ts';
-import { canonicalJson } from '../../src/recipe/serialize.ts';
+import { canonicalJson } from '../../src/util/canonical-json.ts';
 
 const fixtures = join(import.meta.dirname, 'fixtures');
 const load = (file: string) => parseRecipe(readFileSync(join(fixtures, file), 'utf8'), file, fixtures, { cwd: '/tmp' });
@@ -37,16 +37,5 @@ describe('recipeHash', () => {
     const reordered = Object.fromEntries(Object.entries(recipe).reverse()) as typeof recipe;
     expect(recipeHash(reordered)).toBe(recipeHash(recipe));
     expect(recipeHash({ ...recipe, train: { ...recipe.train, lr: 3.0001e-4 } })).not.toBe(recipeHash(recipe));
-  });
-});
-
-describe('canonicalJson', () => {
-  it('sorts keys at every level and keeps array order', () => {
-    expect(canonicalJson({ b: [3, { z: 1, a: null }], a: 'x' })).toBe('{"a":"x","b":[3,{"a":null,"z":1}]}');
-  });
-
-  it('parses back to the same value', () => {
-    const value = { b: { d: [1.5e-8, 'é', true], c: null }, a: -0.1 };
-    expect(JSON.parse(canonicalJson(value))).toEqual(value);
   });
 });

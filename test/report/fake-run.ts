@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../src/backend/index.ts';
 import type { MetricValue, SuiteResult } from '../../src/eval/runner.ts';
-import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig, type ModelConfigInput } from '../../src/model/config.ts';
 import { parseRecipe, resolvedRecipeYaml } from '../../src/recipe/index.ts';
-import type { GenerateSummary } from '../../src/run/generate-stage.ts';
+import type { GenerateSummary } from '../../src/run/data-summary.ts';
 import type { MetricsRecord } from '../../src/run/metrics.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 

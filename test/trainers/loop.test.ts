@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import type { Batch } from '../../datasets/batches.ts';
+import type { Batch } from '../../trainers/batches.ts';
 import { initBackend } from '../../src/backend/index.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { nextTokenLoss } from '../../trainers/losses/next-token.ts';

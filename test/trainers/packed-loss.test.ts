@@ -5,8 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ValidationBatches } from '../../datasets/batches.ts';
-import { packGreedy } from '../../datasets/packing.ts';
+import { ValidationBatches } from '../../trainers/batches.ts';
+import { packGreedy } from '../../trainers/packing.ts';
 import { promptResponseExample } from '../../datasets/text-examples.ts';
 import { initBackend } from '../../src/backend/index.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';

@@ -3,7 +3,7 @@ import { webgpuCapacity } from '../../src/backend/capacity.ts';
 import { doctorReport, initBackend } from '../../src/backend/index.ts';
 import type { WebgpuAdapter } from '../../src/backend/webgpu.ts';
 import { shapeConfig } from '../../src/bench/model-shapes.ts';
-import { resolveResidency } from '../../src/model/load.ts';
+import { resolveResidency } from '../../src/model-files/load.ts';
 import { webgpuOrSkip } from './webgpu-backend.ts';
 
 const available = await webgpuOrSkip();

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
-import { writeHfModelDir } from '../../src/formats/hf-model-dir.ts';
+import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { resolveModelConfig } from '../../src/model/config.ts';
-import { loadModelDir } from '../../src/model/load.ts';
+import { loadModelDir } from '../../src/model-files/load.ts';
 import { parseRecipe } from '../../src/recipe/index.ts';
 import { readMetrics } from '../../src/run/metrics.ts';
 import { generateTokens } from '../../src/model/generate.ts';
@@ -19,13 +19,13 @@ import { Rng } from '../../src/util/rng.ts';
 import { chunkedFullDistillLoss, headTensorRows } from '../../trainers/losses/chunked-distill.ts';
 import { teacherRowsDistill } from '../../trainers/losses/teacher-rows-distill.ts';
 import { topKDistill } from '../../trainers/losses/distill.ts';
-import { silentLogger } from '../../src/run/progress.ts';
-import { runRecipe } from '../../src/run/run-recipe.ts';
+import { silentLogger } from '../../src/util/progress.ts';
+import { runRecipe } from '../../src/stages/run-recipe.ts';
 import { BYTE_LEVEL_TOKENIZER_CONFIG, createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { webgpuOrSkip } from './webgpu-backend.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/hf');
-const STORIES = resolve(import.meta.dirname, '../../datasets/stories-small.jsonl');
+const STORIES = resolve(import.meta.dirname, '../../datasets/data/stories-small.jsonl');
 const available = await webgpuOrSkip();
 
 /** Row-wise log-softmax in float64. */

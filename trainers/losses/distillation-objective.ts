@@ -9,7 +9,7 @@
  * On-policy batches (the student's own samples) always use the teacher model, with alpha = 1.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Batch } from '../../datasets/batches.ts';
+import type { Batch } from '../batches.ts';
 import { withoutGradients } from '../../src/backend/tape.ts';
 import type { BatchLayout, CausalLM } from '../../src/model/causal-lm.ts';
 import type { Projection } from '../../src/model/layers.ts';

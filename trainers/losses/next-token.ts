@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Batch } from '../../datasets/batches.ts';
+import type { Batch } from '../batches.ts';
 import type { BatchLayout, CausalLM } from '../../src/model/causal-lm.ts';
 import type { Projection } from '../../src/model/layers.ts';
 import { chunkedTokenNll } from './chunked-cross-entropy.ts';

@@ -6,7 +6,7 @@
  * chosen completions' cross-entropy (nll_loss).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Batch } from '../../datasets/batches.ts';
+import type { Batch } from '../batches.ts';
 import type { CausalLM } from '../../src/model/causal-lm.ts';
 import type { Projection } from '../../src/model/layers.ts';
 import type { LossFn } from '../loop.ts';

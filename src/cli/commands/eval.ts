@@ -2,7 +2,7 @@ import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { ServedApi } from '../../eval/targets.ts';
 import type { Backend, EvalSuiteSpec } from '../../recipe/index.ts';
-import { streamLogger } from '../../run/progress.ts';
+import { streamLogger } from '../../util/progress.ts';
 import { pathExists } from '../../util/path-exists.ts';
 import { UsageError } from '../errors.ts';
 import type { CliIo, CommandContext } from '../io.ts';

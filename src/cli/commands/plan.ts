@@ -17,7 +17,7 @@ export interface PlanCommandOptions {
 export async function planCommand(options: PlanCommandOptions, io: CliIo): Promise<number> {
   const recipe = await loadRecipe(options.recipe, { overrides: options.overrides });
   const { initBackend } = await import('../../backend/index.ts');
-  const { planStudentMemory } = await import('../../run/memory.ts');
+  const { planStudentMemory } = await import('../../stages/memory.ts');
   const { planProblem } = await import('../../model/memory-plan.ts');
   const backend = await initBackend(options.backend ?? recipe.backend);
   const memory = await planStudentMemory(recipe);

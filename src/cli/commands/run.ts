@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
 import { loadRecipe } from '../../recipe/index.ts';
 import type { Backend, TrainSpec } from '../../recipe/index.ts';
-import { streamLogger } from '../../run/progress.ts';
-import { STAGES, type Stage } from '../../run/stages.ts';
+import { streamLogger } from '../../util/progress.ts';
+import { STAGES, type Stage } from '../../stages/stages.ts';
 import type { CliIo, CommandContext } from '../io.ts';
 import { backendOption } from '../options.ts';
 
@@ -29,7 +29,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIo): Promise
     ...(options.resume && { train: { ...loaded.train, resume: options.resume } }),
   };
   // Imported when used: the run pipeline loads tfjs, which other commands do not need.
-  const { runRecipe } = await import('../../run/run-recipe.ts');
+  const { runRecipe } = await import('../../stages/run-recipe.ts');
   const result = await runRecipe(recipe, { logger: streamLogger(io.stderr), json: options.json, progressStream: io.stderr, only: options.only });
   if (options.json) io.stdout.write(`${JSON.stringify(result)}\n`);
   return 0;

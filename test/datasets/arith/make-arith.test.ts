@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gsm8kFinalAnswer, gsm8kJsonl, readGsm8k } from '../../../datasets/gsm8k.ts';
 import { ARITH_FILES, arithSplits } from '../../../datasets/arith/make-arith.ts';
-import { DATASETS_DIR } from '../../../datasets/datasets-dir.ts';
+import { DATA_DIR } from '../../../datasets/data-dir.ts';
 import { arithProblemKey } from '../../../datasets/arith/problems.ts';
 import { evaluate, solutionEquations } from './solution-lines.ts';
 
 const splits = arithSplits();
-const pathOf = (split: 'train' | 'test') => join(DATASETS_DIR, ARITH_FILES[split].file);
+const pathOf = (split: 'train' | 'test') => join(DATA_DIR, ARITH_FILES[split].file);
 
 describe('committed arithmetic files', () => {
   it.each(['train', 'test'] as const)('arith-%s.jsonl is what make-arith.ts generates', (split) => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { generateStoryCorpus } from '../../../datasets/corpus/stories.ts';
 import { BOY_NAMES, GIRL_NAMES } from '../../../datasets/corpus/story-words.ts';
 import { corpusJsonl } from '../../../datasets/corpus/write-corpus.ts';
-import { DATASETS_DIR } from '../../../datasets/datasets-dir.ts';
+import { DATA_DIR } from '../../../datasets/data-dir.ts';
 import { STORY_FILES } from '../../../datasets/corpus/make-stories.ts';
 
 const stories = generateStoryCorpus({ seed: 9, count: 600 });
@@ -56,7 +56,7 @@ describe('generateStoryCorpus', () => {
 
 describe('committed story files', () => {
   it.each(STORY_FILES)('$file is what make-stories.ts generates, under 2 MB', ({ file, seed, count }) => {
-    const path = join(DATASETS_DIR, file);
+    const path = join(DATA_DIR, file);
     expect(statSync(path).size).toBeLessThanOrEqual(2 * 1024 * 1024);
     expect(readFileSync(path, 'utf8')).toBe(corpusJsonl(generateStoryCorpus({ seed, count })));
   });

@@ -5,7 +5,7 @@ import { Rng } from '../../../src/util/rng.ts';
 import { tokenNll } from '../../../trainers/losses/cross-entropy.ts';
 import { normalizesLength, preferenceLoss, sequenceLogps, type PreferenceOptions } from '../../../trainers/losses/preference.ts';
 import { preferenceObjective } from '../../../trainers/losses/preference-objective.ts';
-import type { Batch } from '../../../datasets/batches.ts';
+import type { Batch } from '../../../trainers/batches.ts';
 import { tinyModel } from '../../helpers/tiny-model.ts';
 
 await initBackend('wasm');
