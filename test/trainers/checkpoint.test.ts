@@ -91,6 +91,12 @@ async function checkpointAfter(step: number): Promise<{ checkpoint: CheckpointTo
   return { checkpoint, cleanup: () => dispose(params, optimizer) };
 }
 
+describe('checkpointDir', () => {
+  it('names a checkpoint by its step, zero-padded so the names sort by step', () => {
+    expect(checkpointDir('/out/tiny/checkpoints', 100)).toBe('/out/tiny/checkpoints/step-00000100');
+  });
+});
+
 describe('saveCheckpoint / loadCheckpoint', () => {
   it('round-trips parameters, moments, trainer state and config bit for bit', async () => {
     const params = makeParams(1);
