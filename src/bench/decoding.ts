@@ -109,7 +109,8 @@ function benchPrompt(config: ModelConfig, promptTokens: number): number[] {
   return Array.from({ length: promptTokens }, (_, i) => (i * 7919) % config.vocabSize);
 }
 
-function medianBy<T>(items: T[], key: (item: T) => number): T {
+/** The item whose key is the median (the upper one of an even count). */
+export function medianBy<T>(items: T[], key: (item: T) => number): T {
   return [...items].sort((a, b) => key(a) - key(b))[Math.floor(items.length / 2)];
 }
 

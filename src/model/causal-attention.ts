@@ -72,7 +72,7 @@ export function causalAttention(
   return withWrittenGradient<tf.Tensor3D>(attend, [q, k, v]);
 }
 
-interface QueryBlock {
+export interface QueryBlock {
   /** First query position of the block, and how many it holds. */
   start: number;
   positions: number;
@@ -81,7 +81,8 @@ interface QueryBlock {
   offset: number;
 }
 
-function queryBlocks(T: number, offset: number, blockPositions: number): QueryBlock[] {
+/** The blocks of query positions, each with the keys its positions can see. */
+export function queryBlocks(T: number, offset: number, blockPositions: number): QueryBlock[] {
   const blocks: QueryBlock[] = [];
   for (let start = 0; start < T; start += blockPositions) {
     const positions = Math.min(blockPositions, T - start);

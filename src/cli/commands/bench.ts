@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { MODEL_SHAPES, type ModelShape } from '../../bench/model-shapes.ts';
 import { WEIGHT_RESIDENCIES, type WeightResidency } from '../../model/residency.ts';
+import type { AttentionProductsResult } from '../../bench/attention-products.ts';
 import type { ChunkedLossMemoryResult, DistillationBenchResult } from '../../bench/distillation.ts';
 import type { EvaluationBenchResult } from '../../bench/evaluation.ts';
 import type { LabelingBenchResult } from '../../bench/labeling.ts';
@@ -34,6 +35,9 @@ const BENCH_LOSS_SHAPE = { rows: 512, hidden: 64, vocab: 32_000 };
 /** Wider vocabularies (Llama 3's 128k, Qwen's 150k) whose chunked peak should stay flat beyond the head gradient. */
 const BENCH_LOSS_WIDER_VOCABULARIES = [64_000, 150_000];
 
+/** Published shapes whose attention products are timed beside the benchmark model's, one 512-token sequence each. */
+const ATTENTION_PRODUCT_SHAPES: ModelShape[] = ['qwen2.5-0.5b', 'llama3.2-1b', 'llama3.2-3b'];
+
 /**
  * Teacher labeling overhead against a loopback server, then training, decoding and distillation throughput
  * of the brief's benchmark model on the chosen backend, evaluation throughput (with the byte-level
@@ -47,6 +51,8 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   const { BENCH_EVAL_DEFAULTS, benchEvaluation } = await import('../../bench/evaluation.ts');
   const { benchChunkedLossMemory, benchDistillation } = await import('../../bench/distillation.ts');
   const { benchQuantization } = await import('../../bench/quantization.ts');
+  const { benchAttentionProducts } = await import('../../bench/attention-products.ts');
+  const { shapeConfig } = await import('../../bench/model-shapes.ts');
   const { readThreadCalibration } = await import('../../backend/thread-choice.ts');
   const log = (line: string) => options.json || io.stderr.write(`${line}\n`);
   const { labelRequests: requests, labelConcurrency: concurrency, labelDelayMs: delayMs } = options;
@@ -63,6 +69,11 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
   const training = await benchTraining(shape);
   log(`LoRA training (rank ${BENCH_LORA.rank} on ${BENCH_LORA.targets.join(', ')}, base frozen)...`);
   const lora = await benchTraining({ ...shape, lora: BENCH_LORA });
+  log(`attention's batched products against a linear layer's: the benchmark model, then ${ATTENTION_PRODUCT_SHAPES.join(', ')} at 1 x ${REAL_SIZE_SEQ_LEN} tokens...`);
+  const attentionProducts = [
+    benchAttentionProducts({ name: 'benchmark model', config: BENCH_MODEL, batchSize: options.batchSize, seqLen: options.seqLen }),
+    ...ATTENTION_PRODUCT_SHAPES.map((name) => benchAttentionProducts({ name, config: shapeConfig(name), batchSize: 1, seqLen: REAL_SIZE_SEQ_LEN })),
+  ];
   log(`decoding ${options.decodeTokens} tokens, and the same in llama.cpp (F32 GGUF, F32 KV cache), on the threads chosen for decoding...`);
   const decoding = await benchDecodingPhase(32, options.decodeTokens);
   const { maxTokens } = BENCH_EVAL_DEFAULTS;
@@ -86,6 +97,7 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
     model: { ...BENCH_MODEL, parameters: training.parameters },
     training,
     lora: { ...lora, config: BENCH_LORA },
+    attentionProducts,
     decoding,
     evaluation,
     distillation,
@@ -104,6 +116,7 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
         `heads ${BENCH_MODEL.numHeads}/${BENCH_MODEL.numKvHeads} kv, vocabulary ${BENCH_MODEL.vocabSize}); backend ${backend.backend}, ${backend.threads} thread(s) (${backend.threadSource})`,
       `training: ${training.tokensPerSecond.toFixed(0)} tokens/s (${training.secondsPerStep.toFixed(2)} s/step, batch ${training.batchSize} x ${training.seqLen}, AdamW)`,
       `LoRA training: ${lora.tokensPerSecond.toFixed(0)} tokens/s (rank ${BENCH_LORA.rank}, ${lora.trainableParameters.toLocaleString('en')} trainable parameters), peak ${lora.peakTensorMiB} MiB in tensors`,
+      ...attentionProducts.map(attentionProductsLine),
       `decoding on ${decoding.threads} thread(s) (${decoding.threadSource}): ${decoding.tokensPerSecond.toFixed(1)} tokens/s (greedy, KV cache, prompt ${decoding.promptTokens}, prefill ${decoding.prefillSeconds.toFixed(2)} s); ` +
         ('skipped' in decoding.llamaCpp
           ? `llama.cpp peer skipped (${decoding.llamaCpp.skipped})`
@@ -119,6 +132,14 @@ export async function benchCommand(options: BenchCommandOptions, io: CliIo): Pro
     ].join('\n'),
   );
   return 0;
+}
+
+function attentionProductsLine(result: AttentionProductsResult): string {
+  const { name, batchSize, seqLen, heads, kvHeads, headDim } = result;
+  return (
+    `attention products (${name}: batch ${batchSize} x ${seqLen}, heads ${heads}/${kvHeads} kv, head dim ${headDim}; forward and backward): ` +
+    `${result.attentionGflops.toFixed(1)} GFLOP/s, ${result.ratioToLinear.toFixed(2)}x a linear layer's ${result.linearGflops.toFixed(1)}`
+  );
 }
 
 function distillationLines(result: DistillationBenchResult, trainingTokensPerSecond: number): string[] {
