@@ -6,13 +6,13 @@
  *     metrics.jsonl          one JSON object per line (metrics.ts)
  *     checkpoints/step-00000100/ complete checkpoints only, named by trainers/checkpoint.ts
  *     final/                 the finished model or adapter
- *     reference-logps.json   train.objective dpo: the reference's log-probability of each pair's sides (reference-logps.ts)
+ *     reference-logps.json   train.objective dpo: the reference's log-probability of each pair's sides (stages/reference-logps.ts)
  *     ce-baseline/           with distill.compare_ce: the same student trained with CE alone (metrics, checkpoints, final)
  *     eval/                  evaluation results (eval/teacher/, eval/ce-baseline/ for other targets)
  *     export/<format>/       exports of final/
  *     data/                  what the generate stage wrote:
  *       shard-00000.arrow      training examples with soft labels (formats/arrow-examples.ts)
- *       summary.json           counts, and the list of shards the train stage reads
+ *       summary.json           counts, and the list of shards the train stage reads (data-summary.ts)
  *       conversations.jsonl    the same examples as text in chat form ({messages: [system, user, assistant]})
  *       preferences.jsonl      generate.mode preference: the pairs ({prompt, chosen, rejected}) instead of shards
  *       cache/responses.jsonl  every teacher answer by request key (response-cache.ts)
@@ -33,7 +33,7 @@ export interface RunPaths {
   /** The preference pairs generate.mode preference writes. */
   preferences: string;
   responseCache: string;
-  /** One line per attempt at the generate stage (generate/attempts.ts). */
+  /** One line per attempt at the generate stage (stages/generate/attempts.ts). */
   generateAttempts: string;
   /** The `index`th example shard. */
   shard(index: number): string;

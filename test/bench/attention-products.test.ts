@@ -15,7 +15,7 @@ describe('attention products bench', () => {
   it('times the products causalAttention runs in a forward and backward pass, shape for shape', async () => {
     const { numHeads: H, numKvHeads: KVH, headDim: hd } = CONFIG;
     const [N, G] = [BATCH * KVH, H / KVH];
-    const [q, k, v] = [[N, SEQ_LEN * G, hd], [N, SEQ_LEN, hd], [N, SEQ_LEN, hd]].map((shape) => tf.randomNormal(shape) as tf.Tensor3D);
+    const [q, k, v] = [[N, SEQ_LEN * G, hd], [N, SEQ_LEN, hd], [N, SEQ_LEN, hd]].map((shape) => tf.randomNormal<tf.Rank.R3>(shape as [number, number, number]));
     const profile = await tf.profile(() => {
       const grads = tf.grads((a, b, c) => tf.sum(causalAttention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, 0)))([q, k, v]);
       tf.dispose(grads);
