@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { batchMatMulConfig } from './batch-mat-mul.ts';
+import { bf16RowsProductConfig } from './bf16-rows.ts';
 import { castConfig } from './cast.ts';
 import { decodeAttentionConfig } from './decode-attention.ts';
 import { gatherV2Config } from './gather.ts';
@@ -33,9 +34,10 @@ const WASM_TRAINING_KERNELS: tf.KernelConfig[] = [
 
 /**
  * Kernels of inference alone, with no gradient (src/model/fused-ops.ts): an RMSNorm and a decoding step's
- * attention in one pass each, where the differentiable path dispatches many small ops per token.
+ * attention in one pass each, where the differentiable path dispatches many small ops per token, and
+ * products with BF16 weight rows read as stored (a streamed model's decoding).
  */
-const WASM_INFERENCE_KERNELS: tf.KernelConfig[] = [rmsNormConfig, decodeAttentionConfig];
+const WASM_INFERENCE_KERNELS: tf.KernelConfig[] = [rmsNormConfig, decodeAttentionConfig, bf16RowsProductConfig];
 
 /**
  * Registers the kernels above for the wasm backend, in place of any kernel registered under the same

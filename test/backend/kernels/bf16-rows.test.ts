@@ -1,0 +1,111 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { initBackend } from '../../../src/backend/index.ts';
+import { bf16RowsProduct } from '../../../src/model/fused-ops.ts';
+import { Rng } from '../../../src/util/rng.ts';
+
+await initBackend('wasm');
+
+const NATIVE = join(import.meta.dirname, '../../../src/backend/kernels/native');
+
+/** Random weights [rows, cols] as raw BF16 (the top half of a float32), and their values. */
+function bf16Weights(rows: number, cols: number, seed: number): { raw: Uint16Array; values: Float64Array } {
+  const rng = new Rng(seed);
+  const raw = new Uint16Array(rows * cols);
+  const values = new Float64Array(rows * cols);
+  const word = new Uint32Array(1);
+  const float = new Float32Array(word.buffer);
+  for (let i = 0; i < raw.length; i++) {
+    float[0] = rng.normal() * 0.05;
+    raw[i] = word[0] >>> 16;
+    word[0] = raw[i] << 16;
+    values[i] = float[0];
+  }
+  return { raw, values };
+}
+
+function randomRows(m: number, cols: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: m * cols }, () => rng.normal());
+}
+
+/** x [M, cols] times w [rows, cols]^T in double precision. */
+function reference(x: Float32Array, w: Float64Array, m: number, rows: number, cols: number): Float64Array {
+  const y = new Float64Array(m * rows);
+  for (let i = 0; i < m; i++) for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) y[i * rows + r] += x[i * cols + c] * w[r * cols + c];
+  return y;
+}
+
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, relative = 1e-5): void {
+  expect(actual.length).toBe(expected.length);
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
+  for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i] - expected[i])).toBeLessThanOrEqual(relative * scale);
+}
+
+describe('the BF16 weight-rows product on wasm', () => {
+  it.each([
+    ['one input row, rows not a multiple of 4', 1, 10, 24],
+    ['one input row, a real model width', 1, 64, 896],
+    ['several input rows', 3, 7, 40],
+    ['a decoding batch', 16, 12, 128],
+  ])('matches a double-precision product: %s', (_name, m, rows, cols) => {
+    const { raw, values } = bf16Weights(rows, cols, rows + cols);
+    const x = randomRows(m, cols, m);
+    const w = tf.tensor2d(new Int32Array(raw.buffer), [rows, cols / 2], 'int32');
+    const xs = tf.tensor2d(x, [m, cols]);
+    const y = bf16RowsProduct(xs, w);
+    expect(y.shape).toEqual([m, rows]);
+    expectClose(y.dataSync(), reference(x, values, m, rows, cols));
+    tf.dispose([w, xs, y]);
+  });
+
+  it('writes only its output: tensors made before and after keep their values', () => {
+    const before = tf.fill([4096], 7);
+    const { raw } = bf16Weights(8, 16, 1);
+    const w = tf.tensor2d(new Int32Array(raw.buffer), [8, 8], 'int32');
+    const x = tf.tensor2d(randomRows(5, 16, 2), [5, 16]);
+    const after = tf.fill([4096], -3);
+    const y = bf16RowsProduct(x, w);
+    expect(before.dataSync().every((v) => v === 7)).toBe(true);
+    expect(after.dataSync().every((v) => v === -3)).toBe(true);
+    tf.dispose([before, w, x, after, y]);
+  });
+
+  it('refuses rows that are not a multiple of 8 values, or weights that are not int32 pairs', () => {
+    const x = tf.zeros([1, 12]) as tf.Tensor2D;
+    expect(() => bf16RowsProduct(x, tf.zeros([4, 6], 'int32') as tf.Tensor2D)).toThrow(/multiple of 8/);
+    const x16 = tf.zeros([1, 16]) as tf.Tensor2D;
+    expect(() => bf16RowsProduct(x16, tf.zeros([4, 8]) as tf.Tensor2D)).toThrow(/int32/);
+  });
+
+  it.each([
+    ['plain', 'bf16-rows.wasm', false],
+    ['shared', 'bf16-rows-shared.wasm', true],
+  ])('the %s-memory build computes the same product on a memory of its own', (_name, file, shared) => {
+    const [m, rows, cols] = [2, 5, 16];
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: shared ? 65536 : undefined, shared } as WebAssembly.MemoryDescriptor);
+    const { bf16_rows_product: product } = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(join(NATIVE, file))), { env: { memory } }).exports as {
+      bf16_rows_product: (w: number, x: number, y: number, scratch: number, m: number, rows: number, cols: number) => void;
+    };
+    const { raw, values } = bf16Weights(rows, cols, 3);
+    const x = randomRows(m, cols, 4);
+    const [wAt, xAt, yAt, scratchAt] = [1024, 4096, 8192, 12288];
+    new Uint16Array(memory.buffer, wAt, raw.length).set(raw);
+    new Float32Array(memory.buffer, xAt, x.length).set(x);
+    product(wAt, xAt, yAt, scratchAt, m, rows, cols);
+    expectClose(new Float32Array(memory.buffer, yAt, m * rows), reference(x, values, m, rows, cols));
+    expect(new Uint8Array(memory.buffer, 0, wAt).every((b) => b === 0)).toBe(true); // nothing below the buffers it was given
+  });
+
+  const clang = spawnSync('clang-14', ['--version']).status === 0;
+  it.skipIf(!clang)('the committed modules are what build.sh makes from bf16-rows.c (where clang-14 is installed)', () => {
+    const out = mkdtempSync(join(tmpdir(), 'bf16-rows-'));
+    execFileSync('bash', ['-c', `cp ${NATIVE}/bf16-rows.c ${NATIVE}/build.sh ${out}/ && ${out}/build.sh`]);
+    for (const file of ['bf16-rows.wasm', 'bf16-rows-shared.wasm']) expect(readFileSync(join(out, file)).equals(readFileSync(join(NATIVE, file)))).toBe(true);
+  });
+});
