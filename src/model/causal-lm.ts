@@ -8,7 +8,7 @@ import type { FirstVisibleKey } from './causal-attention.ts';
 import { EMBEDDING, FrozenWeights, fusedName, UPLOAD_VALUES } from './frozen-weights.ts';
 import { KVCache } from './kv-cache.ts';
 import { configuredRmsNorm, decoderBlock, type AttentionInputs, type Projection } from './layers.ts';
-import { linear, linearOfRows } from './matmul.ts';
+import { linear, linearOfRows, takesRawBf16 } from './matmul.ts';
 import { memoryShape, parameterSpecs, type ParameterSpec } from './parameters.ts';
 import { recomputed } from './recompute.ts';
 import { localRopeConfig, rotaryTables, rowRotaryTables } from './rope.ts';
@@ -205,7 +205,7 @@ export class CausalLM {
   private decoderLayer(x: tf.Tensor3D, layer: number, project: Projection, inputs: AttentionInputs): tf.Tensor3D {
     const prefix = `model.layers.${layer}.`;
     const run = (input: tf.Tensor3D, rope = inputs.rope) =>
-      this.withLayerWeights(prefix, () => decoderBlock(input, layer, this.config, this.param, project, { ...inputs, rope }));
+      this.withLayerWeights(prefix, input, () => decoderBlock(input, layer, this.config, this.param, project, { ...inputs, rope }));
     // Without a tape, a layer's intermediates are garbage once it returns: free them per layer, not when
     // the caller's tidy ends (at 512 tokens a 1B model's 16 layers would hold 4 GiB of them).
     if (!isRecordingGradients()) return tf.tidy(() => run(x));
@@ -218,16 +218,21 @@ export class CausalLM {
     return recomputed((input, [c, s]) => run(input, { cos: c, sin: s } as AttentionInputs['rope']), x, [cos, sin], variables, project.randomState);
   }
 
-  private withLayerWeights<T>(prefix: string, fn: () => T): T {
+  private withLayerWeights<T>(prefix: string, x: tf.Tensor3D, fn: () => T): T {
     if (!this.frozen) return fn();
-    return this.frozen.withUploaded(prefix, (uploaded) => {
-      this.active = uploaded;
-      try {
-        return fn();
-      } finally {
-        this.active = null;
-      }
-    });
+    const [B, T] = x.shape;
+    return this.frozen.withUploaded(
+      prefix,
+      (uploaded) => {
+        this.active = uploaded;
+        try {
+          return fn();
+        } finally {
+          this.active = null;
+        }
+      },
+      { rawBf16: takesRawBf16(B * T) },
+    );
   }
 
   /** Output head: the tied embedding [V, D] (used transposed) or lm_head [D, V]. */
@@ -248,10 +253,12 @@ export class CausalLM {
           : tf.matMul(rows, this.param('lm_head.weight') as tf.Tensor2D),
       );
     }
+    // Decided out here: inside customGrad's forward function no tape records, in training too.
+    const rawBf16 = takesRawBf16(rows.shape[0]);
     const project = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [hidden, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
       save([hidden]);
-      const parts = this.headChunks().map(({ start, size }) => this.withHeadRows(start, size, (rows) => this.headChunkLogits(hidden, rows))); // [N, C] each
+      const parts = this.headChunks().map(({ start, size }) => this.withHeadRows(start, size, (rows) => this.headChunkLogits(hidden, rows), { rawBf16 })); // [N, C] each
       return {
         value: tf.concat(parts, 1),
         gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [headInputGradient(this, saved as tf.Tensor2D, ({ start, size }) => tf.slice(dy, [0, start], [-1, size]) as tf.Tensor2D)],
@@ -262,7 +269,7 @@ export class CausalLM {
 
   /** Final logits [N, C] of hidden states [N, D] for a chunk of head rows [C, D] (see withHeadRows). */
   headChunkLogits(hidden: tf.Tensor2D, rows: tf.Tensor2D): tf.Tensor2D {
-    return this.capLogits(tf.matMul(hidden, rows, false, true));
+    return this.capLogits(linearOfRows(hidden, rows) as tf.Tensor2D);
   }
 
   /** Final logits from the head's products: soft-capped where the config says so (Gemma 2), else as they are. */
@@ -284,8 +291,8 @@ export class CausalLM {
    * hidden @ rows^T), freed after: a streamed head's, or a slice of the resident one (outside any gradient:
    * losses that read heads this way treat them as frozen).
    */
-  withHeadRows<T>(start: number, size: number, use: (rows: tf.Tensor2D) => T): T {
-    const { tensor, pinned } = this.streamedHead() ? this.frozen!.headRows(this.headName(), start, size) : { tensor: this.residentHeadRows(start, size), pinned: false };
+  withHeadRows<T>(start: number, size: number, use: (rows: tf.Tensor2D) => T, options: { rawBf16?: boolean } = {}): T {
+    const { tensor, pinned } = this.streamedHead() ? this.frozen!.headRows(this.headName(), start, size, options) : { tensor: this.residentHeadRows(start, size), pinned: false };
     try {
       return use(tensor);
     } finally {

@@ -10,9 +10,14 @@
  * one float32 copy per weight in the backend.
  * Uploads are pinned (kept in the backend) while they fit in `pinBytes`, first come first kept, so a model
  * that nearly fits streams only its remainder.
+ *
+ * A product of few rows (decoding) may instead take BF16 matrices as stored (`rawBf16`): the unpinned
+ * blocks then enter as raw int32 pairs for bf16RowsProduct (src/model/fused-ops.ts), half the bytes and
+ * no decoding on the host. They are never pinned: pinned blocks stay float32 for every other product.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isWasmFault, wasmFaultError } from '../backend/wasm-faults.ts';
+import { BF16_ROWS_ALIGNMENT } from '../backend/kernels/bf16-rows.ts';
 import type { CompactTensor } from '../formats/compact-tensor.ts';
 
 export const EMBEDDING = 'model.embed_tokens.weight';
@@ -80,13 +85,20 @@ export class FrozenWeights {
    * matrices in row blocks (fused groups stacked, under fusedName), then frees those not pinned. `fn`'s
    * result must not be one of them.
    */
-  withUploaded<T>(prefix: string, fn: (lookup: ReadonlyMap<string, tf.Tensor2D[]>) => T): T {
+  withUploaded<T>(prefix: string, fn: (lookup: ReadonlyMap<string, tf.Tensor2D[]>) => T, { rawBf16 = false } = {}): T {
     const uploaded = new Map<string, tf.Tensor2D[]>();
     const transient: tf.Tensor[] = [];
     try {
       for (const group of this.groupsUnder(prefix)) {
+        const raw = rawBf16 && this.storedAsBf16Rows(group);
         const blocks = this.rowBlocks(group).map(([start, end]) => {
-          const { tensor, pinned } = this.upload(`${fusedName(group)}#${start}`, () => this.uploadRows(group, start, end));
+          const key = `${fusedName(group)}#${start}`;
+          if (raw && !this.pinned.has(key)) {
+            const tensor = uploading(key, () => this.uploadRawRows(group, start, end));
+            transient.push(tensor);
+            return tensor;
+          }
+          const { tensor, pinned } = this.upload(key, () => this.uploadRows(group, start, end));
           if (!pinned) transient.push(tensor);
           return tensor as tf.Tensor2D;
         });
@@ -127,9 +139,13 @@ export class FrozenWeights {
    * ([V, D]: lm_head, or the tied embedding): products take them transposed, so they are uploaded without a
    * host transpose. Pinned like any other upload; otherwise the caller disposes it.
    */
-  headRows(name: string, start: number, size: number): { tensor: tf.Tensor2D; pinned: boolean } {
+  headRows(name: string, start: number, size: number, { rawBf16 = false } = {}): { tensor: tf.Tensor2D; pinned: boolean } {
     const table = this.compact(name);
-    const { tensor, pinned } = this.upload(`${name}#${start}:${size}`, () =>
+    const key = `${name}#${start}:${size}`;
+    if (rawBf16 && this.storedAsBf16Rows([name]) && !this.pinned.has(key)) {
+      return { tensor: uploading(key, () => this.uploadRawRows([name], start, start + size)), pinned: false };
+    }
+    const { tensor, pinned } = this.upload(key, () =>
       tf.tensor2d(table.decodeRows(start, size, this.hostBuffer(size * table.rowLength)), [size, table.rowLength]),
     );
     return { tensor: tensor as tf.Tensor2D, pinned };
@@ -171,6 +187,29 @@ export class FrozenWeights {
       first += part.rows;
     }
     return tf.tensor2d(values, [end - start, inFeatures]);
+  }
+
+  /** Whether every matrix of the group is stored BF16 with rows bf16RowsProduct can read. */
+  private storedAsBf16Rows(group: string[]): boolean {
+    return group.every((name) => {
+      const tensor = this.compact(name);
+      return tensor.type === 'BF16' && tensor.rowLength % BF16_ROWS_ALIGNMENT === 0;
+    });
+  }
+
+  /** Rows [start, end) of the BF16 matrices [out_i, in] stacked, their bytes as int32 [end - start, in / 2]. */
+  private uploadRawRows(group: string[], start: number, end: number): tf.Tensor2D {
+    const parts = group.map((name) => this.compact(name));
+    const { rowBytes } = parts[0];
+    const floats = this.hostBuffer(((end - start) * rowBytes) / 4);
+    const bytes = new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength);
+    let first = 0; // the part's first row in the stack
+    for (const part of parts) {
+      const [from, to] = [Math.max(start, first), Math.min(end, first + part.rows)];
+      if (from < to) bytes.set(part.bytes.subarray((from - first) * rowBytes, (to - first) * rowBytes), (from - start) * rowBytes);
+      first += part.rows;
+    }
+    return tf.tensor2d(new Int32Array(floats.buffer, floats.byteOffset, floats.length), [end - start, rowBytes / 4], 'int32');
   }
 
   /** `size` floats of the reused host buffer, or a new array where the backend keeps what it gets. */

@@ -1,5 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { isRecordingGradients } from '../backend/tape.ts';
+import { bf16RowsProduct, canFuse } from './fused-ops.ts';
+
+/**
+ * Products of at most this many activation rows take a streamed model's BF16 weights as stored (see
+ * FrozenWeights): on a [9728, 896] block (Qwen2.5-0.5B's gate|up) the raw upload and bf16RowsProduct took
+ * 6.6 ms at 1 row, 20.7 at 16 and 62.9 at 64, where decoding to float32, uploading and multiplying took
+ * 25.8, 40.4 and 76.0 (2 threads, this project's 2-core machine).
+ */
+export const RAW_BF16_MAX_ROWS = 64;
+
+/** Whether products of `rows` activation rows may take raw BF16 weight rows: few rows, no tape, the kernel present. */
+export function takesRawBf16(rows: number): boolean {
+  return rows <= RAW_BF16_MAX_ROWS && canFuse('bf16Rows');
+}
 
 /**
  * x @ w for activations of any rank [..., in] and a weight stored [in, out].
@@ -16,9 +30,15 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Ten
   return bias ? tf.add(y, bias) : y;
 }
 
-/** x @ w^T for a weight stored [out, in], as Hugging Face files hold it (a streamed layer's uploads). */
+/**
+ * x @ w^T for a weight stored [out, in], as Hugging Face files hold it (a streamed layer's uploads): float32,
+ * or raw BF16 rows (int32 [out, in / 2], see takesRawBf16) outside a tape.
+ */
 export function linearOfRows(x: tf.Tensor, w: tf.Tensor2D): tf.Tensor {
-  return product(x, w, true);
+  if (w.dtype !== 'int32') return product(x, w, true);
+  const inDim = x.shape[x.rank - 1];
+  const y = bf16RowsProduct(tf.reshape(x, [x.size / inDim, inDim]) as tf.Tensor2D, w);
+  return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), w.shape[0]]);
 }
 
 function product(x: tf.Tensor, w: tf.Tensor2D, transposed: boolean): tf.Tensor {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
+import { BF16_ROWS_PRODUCT } from '../../src/backend/kernels/bf16-rows.ts';
 import { localTarget } from '../../src/eval/targets.ts';
 import { writePeftAdapter } from '../../src/model-files/peft.ts';
 import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
@@ -16,6 +17,7 @@ import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { openHfWeights, readHfConfig } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { generateTokens } from '../../src/model/generate.ts';
+import { RAW_BF16_MAX_ROWS } from '../../src/model/matmul.ts';
 import { GREEDY } from '../../src/model/sampling.ts';
 import { scoreTokens } from '../../src/model/score.ts';
 import { LoraAdapter } from '../../src/model/lora.ts';
@@ -86,6 +88,20 @@ describe.each([
     expect(tf.memory().numTensors).toBe(before + 1);
     expect(maxDiff(logits, resident.forward(ids))).toBeLessThan(1e-5);
     expect(streamed.parameterCount()).toBe(resident.parameterCount());
+    resident.dispose();
+    streamed.dispose();
+  });
+
+  it('takes the BF16 weights as stored for products of few rows, and decoded to float32 beyond RAW_BF16_MAX_ROWS', async () => {
+    const { resident, streamed } = await bothWays(overrides, `raw-${name}`);
+    const rawProducts = async (batch: tf.Tensor2D) =>
+      (await tf.profile(() => streamed.forward(batch).dispose())).kernels.filter((kernel) => kernel.name === BF16_ROWS_PRODUCT).length;
+    // Every layer's q|k|v, o, gate|up and down, and the head's 5-row chunks.
+    const { numLayers, vocabSize } = streamed.config;
+    expect(await rawProducts(ids)).toBe(4 * numLayers + Math.ceil(vocabSize / 5));
+    const many = randomIds(new Rng(3), 1, RAW_BF16_MAX_ROWS + 1, 23);
+    expect(await rawProducts(many)).toBe(0);
+    expect(maxDiff(streamed.forward(many), resident.forward(many))).toBeLessThan(1e-5);
     resident.dispose();
     streamed.dispose();
   });
