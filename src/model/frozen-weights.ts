@@ -11,13 +11,13 @@
  * Uploads are pinned (kept in the backend) while they fit in `pinBytes`, first come first kept, so a model
  * that nearly fits streams only its remainder.
  *
- * A product of few rows (decoding) may instead take BF16 matrices as stored (`rawBf16`): the unpinned
- * blocks then enter as raw int32 pairs for bf16RowsProduct (src/model/fused-ops.ts), half the bytes and
- * no decoding on the host. They are never pinned: pinned blocks stay float32 for every other product.
+ * A product of few rows (decoding) may instead take BF16 matrices as stored (`rawBf16`): blocks beyond the
+ * pinning budget then enter as raw int32 pairs for bf16RowsProduct (src/model/fused-ops.ts), half the bytes
+ * and no decoding on the host. Those are never pinned: pinned blocks stay float32 for every other product.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isWasmFault, wasmFaultError } from '../backend/wasm-faults.ts';
-import { BF16_ROWS_ALIGNMENT } from '../backend/kernels/bf16-rows.ts';
+import { ROWS_PRODUCT_ALIGNMENT } from '../backend/kernels/rows-product.ts';
 import type { CompactTensor } from '../formats/compact-tensor.ts';
 
 export const EMBEDDING = 'model.embed_tokens.weight';
@@ -93,7 +93,7 @@ export class FrozenWeights {
         const raw = rawBf16 && this.storedAsBf16Rows(group);
         const blocks = this.rowBlocks(group).map(([start, end]) => {
           const key = `${fusedName(group)}#${start}`;
-          if (raw && !this.pinned.has(key)) {
+          if (raw && !this.pinnedOrPinnable(key, (end - start) * this.compact(group[0]).rowLength)) {
             const tensor = uploading(key, () => this.uploadRawRows(group, start, end));
             transient.push(tensor);
             return tensor;
@@ -142,7 +142,7 @@ export class FrozenWeights {
   headRows(name: string, start: number, size: number, { rawBf16 = false } = {}): { tensor: tf.Tensor2D; pinned: boolean } {
     const table = this.compact(name);
     const key = `${name}#${start}:${size}`;
-    if (rawBf16 && this.storedAsBf16Rows([name]) && !this.pinned.has(key)) {
+    if (rawBf16 && this.storedAsBf16Rows([name]) && !this.pinnedOrPinnable(key, size * table.rowLength)) {
       return { tensor: uploading(key, () => this.uploadRawRows([name], start, start + size)), pinned: false };
     }
     const { tensor, pinned } = this.upload(key, () =>
@@ -189,11 +189,16 @@ export class FrozenWeights {
     return tf.tensor2d(values, [end - start, inFeatures]);
   }
 
+  /** Whether the upload `key` of `values` floats is pinned already, or would be pinned now: it fits the budget. */
+  private pinnedOrPinnable(key: string, values: number): boolean {
+    return this.pinned.has(key) || this.pinnedBytes + values * 4 <= this.pinBytes;
+  }
+
   /** Whether every matrix of the group is stored BF16 with rows bf16RowsProduct can read. */
   private storedAsBf16Rows(group: string[]): boolean {
     return group.every((name) => {
       const tensor = this.compact(name);
-      return tensor.type === 'BF16' && tensor.rowLength % BF16_ROWS_ALIGNMENT === 0;
+      return tensor.type === 'BF16' && tensor.rowLength % ROWS_PRODUCT_ALIGNMENT === 0;
     });
   }
 

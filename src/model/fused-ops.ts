@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BF16_ROWS_PRODUCT } from '../backend/kernels/bf16-rows.ts';
+import { BF16_ROWS_PRODUCT, F32_ROWS_PRODUCT } from '../backend/kernels/rows-product.ts';
 import { DECODE_ATTENTION, type DecodeAttentionAttrs } from '../backend/kernels/decode-attention.ts';
 import { RMS_NORM } from '../backend/kernels/rms-norm.ts';
 import { isRecordingGradients } from '../backend/tape.ts';
@@ -14,11 +14,16 @@ export function canFuse(op: keyof typeof KERNELS): boolean {
   return !isRecordingGradients() && tf.getKernel(KERNELS[op], tf.getBackend()) !== undefined;
 }
 
-const KERNELS = { rmsNorm: RMS_NORM, decodeAttention: DECODE_ATTENTION, bf16Rows: BF16_ROWS_PRODUCT } as const;
+const KERNELS = { rmsNorm: RMS_NORM, decodeAttention: DECODE_ATTENTION, bf16Rows: BF16_ROWS_PRODUCT, f32Rows: F32_ROWS_PRODUCT } as const;
 
 /** x [M, cols] times BF16 weight rows [rows, cols]^T held raw as int32 [rows, cols / 2] -> [M, rows]. */
 export function bf16RowsProduct(x: tf.Tensor2D, rows: tf.Tensor2D): tf.Tensor2D {
   return tf.engine().runKernel(BF16_ROWS_PRODUCT, { x, w: rows }) as tf.Tensor2D;
+}
+
+/** x [M, cols] times float32 weight rows [rows, cols]^T -> [M, rows]. */
+export function f32RowsProduct(x: tf.Tensor2D, rows: tf.Tensor2D): tf.Tensor2D {
+  return tf.engine().runKernel(F32_ROWS_PRODUCT, { x, w: rows }) as tf.Tensor2D;
 }
 
 /** x / sqrt(mean(x^2) + eps) * weight over the last axis. */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { isRecordingGradients } from '../backend/tape.ts';
-import { bf16RowsProduct, canFuse } from './fused-ops.ts';
+import { ROWS_PRODUCT_ALIGNMENT } from '../backend/kernels/rows-product.ts';
+import { bf16RowsProduct, canFuse, f32RowsProduct } from './fused-ops.ts';
 
 /**
  * Products of at most this many activation rows take a streamed model's BF16 weights as stored (see
@@ -14,6 +15,14 @@ export const RAW_BF16_MAX_ROWS = 64;
 export function takesRawBf16(rows: number): boolean {
   return rows <= RAW_BF16_MAX_ROWS && canFuse('bf16Rows');
 }
+
+/**
+ * Products of at most this many rows with float32 weight rows (a streamed model's pinned blocks, a resident
+ * head's chunks) run in f32RowsProduct. Through the BatchMatMul kernel, a [9728, 896] block not among its
+ * kept copies took 31.8 ms at 1 row, 29.9 at 16 and 24.8 at 32, and f32RowsProduct 3.3, 13.5 and 24.5 (2
+ * threads, this project's 2-core machine); beyond that XNNPACK's two threads win.
+ */
+const F32_ROWS_MAX_ROWS = 16;
 
 /**
  * x @ w for activations of any rank [..., in] and a weight stored [in, out].
@@ -35,9 +44,16 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Ten
  * or raw BF16 rows (int32 [out, in / 2], see takesRawBf16) outside a tape.
  */
 export function linearOfRows(x: tf.Tensor, w: tf.Tensor2D): tf.Tensor {
-  if (w.dtype !== 'int32') return product(x, w, true);
   const inDim = x.shape[x.rank - 1];
-  const y = bf16RowsProduct(tf.reshape(x, [x.size / inDim, inDim]) as tf.Tensor2D, w);
+  const rows = x.size / inDim;
+  const native =
+    w.dtype === 'int32'
+      ? bf16RowsProduct
+      : rows <= F32_ROWS_MAX_ROWS && inDim % ROWS_PRODUCT_ALIGNMENT === 0 && canFuse('f32Rows')
+        ? f32RowsProduct
+        : null;
+  if (native === null) return product(x, w, true);
+  const y = native(tf.reshape(x, [rows, inDim]) as tf.Tensor2D, w);
   return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), w.shape[0]]);
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
-import { BF16_ROWS_PRODUCT } from '../../src/backend/kernels/bf16-rows.ts';
+import { BF16_ROWS_PRODUCT, F32_ROWS_PRODUCT } from '../../src/backend/kernels/rows-product.ts';
 import { localTarget } from '../../src/eval/targets.ts';
 import { writePeftAdapter } from '../../src/model-files/peft.ts';
 import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
@@ -35,8 +35,8 @@ await initBackend('wasm');
 const dir = await mkdtemp(join(tmpdir(), 'slm-streamed-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-/** The same BF16 folder loaded both ways; the streamed one with a 5-row head chunk and nothing pinned. */
-async function bothWays(overrides: Parameters<typeof tinyModel>[0], name: string): Promise<{ resident: CausalLM; streamed: CausalLM }> {
+/** The same BF16 folder loaded both ways; the streamed one with a 5-row head chunk and, unless told, nothing pinned. */
+async function bothWays(overrides: Parameters<typeof tinyModel>[0], name: string, pinBytes = 0): Promise<{ resident: CausalLM; streamed: CausalLM }> {
   const path = join(dir, name);
   const model = tinyModel(overrides);
   await writeHfModelDir(path, { config: model.config, tensors: model.eachHfTensor(), dtype: 'BF16' });
@@ -44,9 +44,19 @@ async function bothWays(overrides: Parameters<typeof tinyModel>[0], name: string
   const resident = (await loadModel(path, { weights: 'resident' })).model;
   const { config } = await readHfConfig(path);
   const weights = await openHfWeights(path);
-  const streamed = await CausalLM.fromCompactTensors(config, (n) => weights.readCompact(n), { pinBytes: 0, headChunkRows: 5 });
+  const streamed = await CausalLM.fromCompactTensors(config, (n) => weights.readCompact(n), { pinBytes, headChunkRows: 5 });
   await weights.close();
   return { resident, streamed };
+}
+
+/** How many times `fn` ran the kernel `name`. */
+async function kernelCount(name: string, fn: () => void): Promise<number> {
+  return (await tf.profile(fn)).kernels.filter((kernel) => kernel.name === name).length;
+}
+
+/** Products of a streamed forward pass: every layer's q|k|v, o, gate|up and down, and the head's 5-row chunks. */
+function productsPerForward(numLayers: number, vocabSize: number): number {
+  return 4 * numLayers + Math.ceil(vocabSize / 5);
 }
 
 function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
@@ -94,14 +104,23 @@ describe.each([
 
   it('takes the BF16 weights as stored for products of few rows, and decoded to float32 beyond RAW_BF16_MAX_ROWS', async () => {
     const { resident, streamed } = await bothWays(overrides, `raw-${name}`);
-    const rawProducts = async (batch: tf.Tensor2D) =>
-      (await tf.profile(() => streamed.forward(batch).dispose())).kernels.filter((kernel) => kernel.name === BF16_ROWS_PRODUCT).length;
-    // Every layer's q|k|v, o, gate|up and down, and the head's 5-row chunks.
+    const rawProducts = async (batch: tf.Tensor2D) => kernelCount(BF16_ROWS_PRODUCT, () => streamed.forward(batch).dispose());
     const { numLayers, vocabSize } = streamed.config;
-    expect(await rawProducts(ids)).toBe(4 * numLayers + Math.ceil(vocabSize / 5));
+    expect(await rawProducts(ids)).toBe(productsPerForward(numLayers, vocabSize));
     const many = randomIds(new Rng(3), 1, RAW_BF16_MAX_ROWS + 1, 23);
     expect(await rawProducts(many)).toBe(0);
     expect(maxDiff(streamed.forward(many), resident.forward(many))).toBeLessThan(1e-5);
+    resident.dispose();
+    streamed.dispose();
+  });
+
+  it('multiplies few rows by pinned float32 blocks in the rows kernel, with the logits of the resident model', async () => {
+    const { resident, streamed } = await bothWays(overrides, `pinned-${name}`, 2 ** 30);
+    const few = randomIds(new Rng(5), 1, 3, 23);
+    const { numLayers, vocabSize } = streamed.config;
+    expect(await kernelCount(F32_ROWS_PRODUCT, () => streamed.forward(few).dispose())).toBe(productsPerForward(numLayers, vocabSize));
+    expect(await kernelCount(BF16_ROWS_PRODUCT, () => streamed.forward(few).dispose())).toBe(0);
+    expect(maxDiff(streamed.forward(few), resident.forward(few))).toBeLessThan(1e-5);
     resident.dispose();
     streamed.dispose();
   });

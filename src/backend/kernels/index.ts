@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { batchMatMulConfig } from './batch-mat-mul.ts';
-import { bf16RowsProductConfig } from './bf16-rows.ts';
+import { bf16RowsProductConfig, f32RowsProductConfig } from './rows-product.ts';
 import { castConfig } from './cast.ts';
 import { decodeAttentionConfig } from './decode-attention.ts';
 import { gatherV2Config } from './gather.ts';
@@ -37,7 +37,7 @@ const WASM_TRAINING_KERNELS: tf.KernelConfig[] = [
  * attention in one pass each, where the differentiable path dispatches many small ops per token, and
  * products with BF16 weight rows read as stored (a streamed model's decoding).
  */
-const WASM_INFERENCE_KERNELS: tf.KernelConfig[] = [rmsNormConfig, decodeAttentionConfig, bf16RowsProductConfig];
+const WASM_INFERENCE_KERNELS: tf.KernelConfig[] = [rmsNormConfig, decodeAttentionConfig, bf16RowsProductConfig, f32RowsProductConfig];
 
 /**
  * Registers the kernels above for the wasm backend, in place of any kernel registered under the same

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src/backend/index.ts';
-import { bf16RowsProduct } from '../../../src/model/fused-ops.ts';
+import { bf16RowsProduct, f32RowsProduct } from '../../../src/model/fused-ops.ts';
 import { Rng } from '../../../src/util/rng.ts';
 
 await initBackend('wasm');
@@ -47,7 +47,7 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel
   for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i] - expected[i])).toBeLessThanOrEqual(relative * scale);
 }
 
-describe('the BF16 weight-rows product on wasm', () => {
+describe('the weight-rows products on wasm', () => {
   it.each([
     ['one input row, rows not a multiple of 4', 1, 10, 24],
     ['one input row, a real model width', 1, 64, 896],
@@ -59,6 +59,20 @@ describe('the BF16 weight-rows product on wasm', () => {
     const w = tf.tensor2d(new Int32Array(raw.buffer), [rows, cols / 2], 'int32');
     const xs = tf.tensor2d(x, [m, cols]);
     const y = bf16RowsProduct(xs, w);
+    expect(y.shape).toEqual([m, rows]);
+    expectClose(y.dataSync(), reference(x, values, m, rows, cols));
+    tf.dispose([w, xs, y]);
+  });
+
+  it.each([
+    ['one input row, rows not a multiple of 4', 1, 10, 24],
+    ['several input rows', 5, 9, 40],
+  ])('matches a double-precision product with float32 rows: %s', (_name, m, rows, cols) => {
+    const { values } = bf16Weights(rows, cols, rows * cols);
+    const x = randomRows(m, cols, m + 1);
+    const w = tf.tensor2d(Float32Array.from(values), [rows, cols]);
+    const xs = tf.tensor2d(x, [m, cols]);
+    const y = f32RowsProduct(xs, w);
     expect(y.shape).toEqual([m, rows]);
     expectClose(y.dataSync(), reference(x, values, m, rows, cols));
     tf.dispose([w, xs, y]);
@@ -76,36 +90,43 @@ describe('the BF16 weight-rows product on wasm', () => {
     tf.dispose([before, w, x, after, y]);
   });
 
-  it('refuses rows that are not a multiple of 8 values, or weights that are not int32 pairs', () => {
+  it('refuses rows that are not a multiple of 8 values, or weights of the wrong type', () => {
     const x = tf.zeros([1, 12]) as tf.Tensor2D;
     expect(() => bf16RowsProduct(x, tf.zeros([4, 6], 'int32') as tf.Tensor2D)).toThrow(/multiple of 8/);
+    expect(() => f32RowsProduct(x, tf.zeros([4, 12]) as tf.Tensor2D)).toThrow(/multiple of 8/);
     const x16 = tf.zeros([1, 16]) as tf.Tensor2D;
     expect(() => bf16RowsProduct(x16, tf.zeros([4, 8]) as tf.Tensor2D)).toThrow(/int32/);
+    expect(() => f32RowsProduct(x16, tf.zeros([4, 16], 'int32') as tf.Tensor2D)).toThrow(/float32/);
   });
 
   it.each([
-    ['plain', 'bf16-rows.wasm', false],
-    ['shared', 'bf16-rows-shared.wasm', true],
-  ])('the %s-memory build computes the same product on a memory of its own', (_name, file, shared) => {
+    ['plain', 'rows-product.wasm', false],
+    ['shared', 'rows-product-shared.wasm', true],
+  ])('the %s-memory build computes the same products on a memory of its own', (_name, file, shared) => {
     const [m, rows, cols] = [2, 5, 16];
     const memory = new WebAssembly.Memory({ initial: 2, maximum: shared ? 65536 : undefined, shared } as WebAssembly.MemoryDescriptor);
-    const { bf16_rows_product: product } = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(join(NATIVE, file))), { env: { memory } }).exports as {
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(join(NATIVE, file))), { env: { memory } }).exports as {
       bf16_rows_product: (w: number, x: number, y: number, scratch: number, m: number, rows: number, cols: number) => void;
+      f32_rows_product: (w: number, x: number, y: number, m: number, rows: number, cols: number) => void;
     };
     const { raw, values } = bf16Weights(rows, cols, 3);
     const x = randomRows(m, cols, 4);
-    const [wAt, xAt, yAt, scratchAt] = [1024, 4096, 8192, 12288];
+    const [wAt, xAt, yAt, scratchAt, w32At] = [1024, 4096, 8192, 12288, 16384];
     new Uint16Array(memory.buffer, wAt, raw.length).set(raw);
+    new Float32Array(memory.buffer, w32At, values.length).set(values);
     new Float32Array(memory.buffer, xAt, x.length).set(x);
-    product(wAt, xAt, yAt, scratchAt, m, rows, cols);
-    expectClose(new Float32Array(memory.buffer, yAt, m * rows), reference(x, values, m, rows, cols));
+    const expected = reference(x, values, m, rows, cols);
+    exports.bf16_rows_product(wAt, xAt, yAt, scratchAt, m, rows, cols);
+    expectClose(new Float32Array(memory.buffer, yAt, m * rows).slice(), expected);
+    exports.f32_rows_product(w32At, xAt, yAt, m, rows, cols);
+    expectClose(new Float32Array(memory.buffer, yAt, m * rows), expected);
     expect(new Uint8Array(memory.buffer, 0, wAt).every((b) => b === 0)).toBe(true); // nothing below the buffers it was given
   });
 
   const clang = spawnSync('clang-14', ['--version']).status === 0;
-  it.skipIf(!clang)('the committed modules are what build.sh makes from bf16-rows.c (where clang-14 is installed)', () => {
-    const out = mkdtempSync(join(tmpdir(), 'bf16-rows-'));
-    execFileSync('bash', ['-c', `cp ${NATIVE}/bf16-rows.c ${NATIVE}/build.sh ${out}/ && ${out}/build.sh`]);
-    for (const file of ['bf16-rows.wasm', 'bf16-rows-shared.wasm']) expect(readFileSync(join(out, file)).equals(readFileSync(join(NATIVE, file)))).toBe(true);
+  it.skipIf(!clang)('the committed modules are what build.sh makes from rows-product.c (where clang-14 is installed)', () => {
+    const out = mkdtempSync(join(tmpdir(), 'rows-product-'));
+    execFileSync('bash', ['-c', `cp ${NATIVE}/rows-product.c ${NATIVE}/build.sh ${out}/ && ${out}/build.sh`]);
+    for (const file of ['rows-product.wasm', 'rows-product-shared.wasm']) expect(readFileSync(join(out, file)).equals(readFileSync(join(NATIVE, file)))).toBe(true);
   });
 });
