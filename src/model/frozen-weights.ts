@@ -4,7 +4,7 @@
  * layer that reads it runs, leaving after it. The embedding is a row gather on the host; the output head
  * enters a chunk of vocabulary rows at a time.
  *
- * Weights are decoded on the host and uploaded in the files' [out, in] layout, which products read
+ * Weights are decoded as they are uploaded (on wasm straight into its heap) in the files' [out, in] layout, which products read
  * transposed (no transpose on the host, nor a second one in the wasm BatchMatMul kernel to undo it); the
  * projections that read the same input (q|k|v, gate|up) are stacked, in row blocks (see UPLOAD_VALUES):
  * one float32 copy per weight in the backend.
@@ -13,11 +13,12 @@
  *
  * A product of few rows (decoding) may instead take BF16 matrices as stored (`rawBf16`): blocks beyond the
  * pinning budget then enter as raw int32 pairs for bf16RowsProduct (src/model/fused-ops.ts), half the bytes
- * and no decoding on the host. Those are never pinned: pinned blocks stay float32 for every other product.
+ * and nothing decoded. Those are never pinned: pinned blocks stay float32 for every other product.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isWasmFault, wasmFaultError } from '../backend/wasm-faults.ts';
 import { ROWS_PRODUCT_ALIGNMENT } from '../backend/kernels/rows-product.ts';
+import { tensorFilledWith } from '../backend/upload.ts';
 import type { CompactTensor } from '../formats/compact-tensor.ts';
 
 export const EMBEDDING = 'model.embed_tokens.weight';
@@ -44,20 +45,12 @@ const FUSED_GROUPS = [
 export class FrozenWeights {
   private readonly pinned = new Map<string, tf.Tensor>();
   private pinnedBytes = 0;
-  /** Host buffer reused by every upload, grown to the largest (see hostBuffer). */
-  private buffer = new Float32Array(0);
 
   constructor(
     /** Matrices by Hugging Face name, in the files' [out, in] layout. */
     private readonly tensors: ReadonlyMap<string, CompactTensor>,
     /** Backend bytes that uploaded weights may keep occupying between uses. */
     readonly pinBytes: number,
-    /**
-     * Whether the backend copies a tensor's values when it is made (wasm copies them into its heap; cpu
-     * keeps the array): then the host buffers are reused instead of leaving hundreds of MB of garbage per
-     * layer for the collector.
-     */
-    private readonly backendCopies = tf.getBackend() === 'wasm',
   ) {}
 
   has(name: string): boolean {
@@ -146,7 +139,7 @@ export class FrozenWeights {
       return { tensor: uploading(key, () => this.uploadRawRows([name], start, start + size)), pinned: false };
     }
     const { tensor, pinned } = this.upload(key, () =>
-      tf.tensor2d(table.decodeRows(start, size, this.hostBuffer(size * table.rowLength)), [size, table.rowLength]),
+      tensorFilledWith([size, table.rowLength], 'float32', (bytes) => table.decodeRows(start, size, asFloats(bytes))),
     );
     return { tensor: tensor as tf.Tensor2D, pinned };
   }
@@ -177,16 +170,23 @@ export class FrozenWeights {
 
   /** Rows [start, end) of the matrices [out_i, in] stacked, as one [end - start, in] tensor. */
   private uploadRows(group: string[], start: number, end: number): tf.Tensor2D {
-    const parts = group.map((name) => this.compact(name));
-    const inFeatures = parts[0].rowLength;
-    const values = this.hostBuffer((end - start) * inFeatures);
-    let first = 0; // the part's first row in the stack
-    for (const part of parts) {
-      const [from, to] = [Math.max(start, first), Math.min(end, first + part.rows)];
-      if (from < to) part.decodeRows(from - first, to - from, values.subarray((from - start) * inFeatures, (to - start) * inFeatures));
-      first += part.rows;
-    }
-    return tf.tensor2d(values, [end - start, inFeatures]);
+    const inFeatures = this.compact(group[0]).rowLength;
+    return tensorFilledWith([end - start, inFeatures], 'float32', (bytes) => {
+      const values = asFloats(bytes);
+      this.forStackedRows(group, start, end, (part, from, to, at) => part.decodeRows(from, to - from, values.subarray(at * inFeatures, (at + to - from) * inFeatures)));
+    }) as tf.Tensor2D;
+  }
+
+  /** The tensor `key` from the pinned set, or made by `make` (and pinned when it fits). */
+  private upload(key: string, make: () => tf.Tensor): { tensor: tf.Tensor; pinned: boolean } {
+    const kept = this.pinned.get(key);
+    if (kept) return { tensor: kept, pinned: true };
+    const tensor = uploading(key, make);
+    const bytes = tensor.size * 4;
+    if (this.pinnedBytes + bytes > this.pinBytes) return { tensor, pinned: false };
+    this.pinned.set(key, tf.keep(tensor));
+    this.pinnedBytes += bytes;
+    return { tensor, pinned: true };
   }
 
   /** Whether the upload `key` of `values` floats is pinned already, or would be pinned now: it fits the budget. */
@@ -204,36 +204,23 @@ export class FrozenWeights {
 
   /** Rows [start, end) of the BF16 matrices [out_i, in] stacked, their bytes as int32 [end - start, in / 2]. */
   private uploadRawRows(group: string[], start: number, end: number): tf.Tensor2D {
-    const parts = group.map((name) => this.compact(name));
-    const { rowBytes } = parts[0];
-    const floats = this.hostBuffer(((end - start) * rowBytes) / 4);
-    const bytes = new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength);
+    const { rowBytes } = this.compact(group[0]);
+    return tensorFilledWith([end - start, rowBytes / 4], 'int32', (bytes) =>
+      this.forStackedRows(group, start, end, (part, from, to, at) => bytes.set(part.bytes.subarray(from * rowBytes, to * rowBytes), at * rowBytes)),
+    ) as tf.Tensor2D;
+  }
+
+  /**
+   * For each matrix of the group holding rows of the stack's block [start, end): its rows [from, to), in its
+   * own numbering, and the block row `at` where they go.
+   */
+  private forStackedRows(group: string[], start: number, end: number, each: (part: CompactTensor, from: number, to: number, at: number) => void): void {
     let first = 0; // the part's first row in the stack
-    for (const part of parts) {
+    for (const part of group.map((name) => this.compact(name))) {
       const [from, to] = [Math.max(start, first), Math.min(end, first + part.rows)];
-      if (from < to) bytes.set(part.bytes.subarray((from - first) * rowBytes, (to - first) * rowBytes), (from - start) * rowBytes);
+      if (from < to) each(part, from - first, to - first, from - start);
       first += part.rows;
     }
-    return tf.tensor2d(new Int32Array(floats.buffer, floats.byteOffset, floats.length), [end - start, rowBytes / 4], 'int32');
-  }
-
-  /** `size` floats of the reused host buffer, or a new array where the backend keeps what it gets. */
-  private hostBuffer(size: number): Float32Array {
-    if (!this.backendCopies) return new Float32Array(size);
-    if (this.buffer.length < size) this.buffer = new Float32Array(size);
-    return this.buffer.subarray(0, size);
-  }
-
-  /** The tensor `key` from the pinned set, or made by `make` (and pinned when it fits). */
-  private upload(key: string, make: () => tf.Tensor): { tensor: tf.Tensor; pinned: boolean } {
-    const kept = this.pinned.get(key);
-    if (kept) return { tensor: kept, pinned: true };
-    const tensor = uploading(key, make);
-    const bytes = tensor.size * 4;
-    if (this.pinnedBytes + bytes > this.pinBytes) return { tensor, pinned: false };
-    this.pinned.set(key, tf.keep(tensor));
-    this.pinnedBytes += bytes;
-    return { tensor, pinned: true };
   }
 }
 
@@ -244,4 +231,9 @@ function uploading<T>(name: string, make: () => T): T {
   } catch (error) {
     throw isWasmFault(error) ? wasmFaultError(`uploading ${name}`, error) : error;
   }
+}
+
+/** The float32 values of a byte view (a tensor's, aligned). */
+function asFloats(bytes: Uint8Array): Float32Array {
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
 }

@@ -126,7 +126,7 @@ export function planProblem(plan: MemoryPlan): string {
   return `${over}; the largest part is ${plan.biggest.item} (${formatSize(plan.biggest.bytes)}: ${plan.biggest.detail}); to fit: ${plan.knobs.join('; ')} (see slm-train plan)`;
 }
 
-function weightItems({ config, residency, storedBytes, pinBytes }: PlanRequest): PlanItem[] {
+function weightItems({ config, residency, storedBytes, pinBytes, capacity }: PlanRequest): PlanItem[] {
   const params = countParameters(config);
   if (residency === 'resident') {
     const items: PlanItem[] = [{ item: 'base weights', where: 'backend', bytes: params * F32, detail: `${params.toLocaleString('en')} parameters as float32 variables` }];
@@ -154,8 +154,9 @@ function weightItems({ config, residency, storedBytes, pinBytes }: PlanRequest):
       bytes: Math.max(layer.total, head) * F32,
       detail: "the products' packed copy of the running layer's weights (inside the wasm module), at most",
     },
-    // A fused group's float32 values, decoded in place for its upload.
-    { item: 'decoding on the host', where: 'host', bytes: layer.largestGroup * F32, detail: 'weights decoded before upload' },
+    // wasm: uploads are decoded straight into its heap (tensorFilledWith); elsewhere through a host array,
+    // at most a fused group's float32 values.
+    ...(capacity.backend === 'wasm' ? [] : [{ item: 'decoding on the host', where: 'host' as const, bytes: layer.largestGroup * F32, detail: 'weights decoded before upload' }]),
   ];
 }
 
