@@ -253,7 +253,8 @@ export class CausalLM {
           : tf.matMul(rows, this.param('lm_head.weight') as tf.Tensor2D),
       );
     }
-    // Decided out here: inside customGrad's forward function no tape records, in training too.
+    // Decided out here: inside customGrad's forward function no tape records even in training, so
+    // takesRawBf16 would say yes to a training step's head there.
     const rawBf16 = takesRawBf16(rows.shape[0]);
     const project = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [hidden, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
