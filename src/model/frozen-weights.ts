@@ -83,17 +83,10 @@ export class FrozenWeights {
     const transient: tf.Tensor[] = [];
     try {
       for (const group of this.groupsUnder(prefix)) {
-        const raw = rawBf16 && this.storedAsBf16Rows(group);
         const blocks = this.rowBlocks(group).map(([start, end]) => {
-          const key = `${fusedName(group)}#${start}`;
-          if (raw && !this.pinnedOrPinnable(key, (end - start) * this.compact(group[0]).rowLength)) {
-            const tensor = uploading(key, () => this.uploadRawRows(group, start, end));
-            transient.push(tensor);
-            return tensor;
-          }
-          const { tensor, pinned } = this.upload(key, () => this.uploadRows(group, start, end));
+          const { tensor, pinned } = this.uploadBlock(`${fusedName(group)}#${start}`, group, start, end, rawBf16);
           if (!pinned) transient.push(tensor);
-          return tensor as tf.Tensor2D;
+          return tensor;
         });
         uploaded.set(fusedName(group), blocks);
       }
@@ -113,7 +106,7 @@ export class FrozenWeights {
       for (const group of this.groupsUnder(prefix)) {
         const inFeatures = this.compact(group[0]).rowLength;
         for (const [start, end] of this.rowBlocks(group)) {
-          if (this.pinnedBytes + inFeatures * (end - start) * 4 > this.pinBytes) return;
+          if (!this.fitsPinBudget(inFeatures * (end - start) * 4)) return;
           this.upload(`${fusedName(group)}#${start}`, () => this.uploadRows(group, start, end));
         }
       }
@@ -133,15 +126,7 @@ export class FrozenWeights {
    * host transpose. Pinned like any other upload; otherwise the caller disposes it.
    */
   headRows(name: string, start: number, size: number, { rawBf16 = false } = {}): { tensor: tf.Tensor2D; pinned: boolean } {
-    const table = this.compact(name);
-    const key = `${name}#${start}:${size}`;
-    if (rawBf16 && this.storedAsBf16Rows([name]) && !this.pinnedOrPinnable(key, size * table.rowLength)) {
-      return { tensor: uploading(key, () => this.uploadRawRows([name], start, start + size)), pinned: false };
-    }
-    const { tensor, pinned } = this.upload(key, () =>
-      tensorFilledWith([size, table.rowLength], 'float32', (bytes) => table.decodeRows(start, size, asFloats(bytes))),
-    );
-    return { tensor: tensor as tf.Tensor2D, pinned };
+    return this.uploadBlock(`${name}#${start}:${size}`, [name], start, start + size, rawBf16);
   }
 
   dispose(): void {
@@ -177,21 +162,34 @@ export class FrozenWeights {
     }) as tf.Tensor2D;
   }
 
+  /**
+   * Rows [start, end) of the group stacked, under `key`: as raw BF16 (`rawBf16`, where the group is stored so)
+   * when the block is neither pinned nor would be, else as float32 from the pinned set or uploaded (and
+   * pinned when it fits).
+   */
+  private uploadBlock(key: string, group: string[], start: number, end: number, rawBf16: boolean): { tensor: tf.Tensor2D; pinned: boolean } {
+    const floats = (end - start) * this.compact(group[0]).rowLength;
+    if (rawBf16 && this.storedAsBf16Rows(group) && !this.pinned.has(key) && !this.fitsPinBudget(floats * 4)) {
+      return { tensor: uploading(key, () => this.uploadRawRows(group, start, end)), pinned: false };
+    }
+    const { tensor, pinned } = this.upload(key, () => this.uploadRows(group, start, end));
+    return { tensor: tensor as tf.Tensor2D, pinned };
+  }
+
   /** The tensor `key` from the pinned set, or made by `make` (and pinned when it fits). */
   private upload(key: string, make: () => tf.Tensor): { tensor: tf.Tensor; pinned: boolean } {
     const kept = this.pinned.get(key);
     if (kept) return { tensor: kept, pinned: true };
     const tensor = uploading(key, make);
     const bytes = tensor.size * 4;
-    if (this.pinnedBytes + bytes > this.pinBytes) return { tensor, pinned: false };
+    if (!this.fitsPinBudget(bytes)) return { tensor, pinned: false };
     this.pinned.set(key, tf.keep(tensor));
     this.pinnedBytes += bytes;
     return { tensor, pinned: true };
   }
 
-  /** Whether the upload `key` of `values` floats is pinned already, or would be pinned now: it fits the budget. */
-  private pinnedOrPinnable(key: string, values: number): boolean {
-    return this.pinned.has(key) || this.pinnedBytes + values * 4 <= this.pinBytes;
+  private fitsPinBudget(bytes: number): boolean {
+    return this.pinnedBytes + bytes <= this.pinBytes;
   }
 
   /** Whether every matrix of the group is stored BF16 with rows bf16RowsProduct can read. */
