@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BLOCK_POSITIONS, queryBlocks } from '../model/causal-attention.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { medianBy } from './decoding.ts';
+import { medianBy } from './timing.ts';
 
 export interface AttentionProductsCase {
   /** What the shape is: `benchmark model`, or a published model's name. */

@@ -6,6 +6,7 @@ import { countParameters, type ModelConfig } from '../model/config.ts';
 import { generateTokens } from '../model/generate.ts';
 import type { ThreadSource } from '../backend/thread-choice.ts';
 import { PeakMemory } from './memory.ts';
+import { medianBy, timeDecoding } from './timing.ts';
 import { runBenchWorker } from './worker-process.ts';
 
 export interface DecodingBenchResult {
@@ -39,14 +40,8 @@ async function openDecodingBench(config: ModelConfig, promptTokens: number, newT
   const memory = new PeakMemory();
   const round = async (): Promise<{ tokensPerSecond: number; prefillSeconds: number; produced: number }> => {
     const started = performance.now();
-    let firstTokenAt = 0;
-    let produced = 0;
-    for await (const _ of generateTokens(model, prompt, options)) {
-      if (produced === 0) firstTokenAt = performance.now();
-      produced++;
-      memory.sample();
-    }
-    return { tokensPerSecond: (produced - 1) / ((performance.now() - firstTokenAt) / 1000), prefillSeconds: (firstTokenAt - started) / 1000, produced };
+    const { produced, firstTokenAt, tokensPerSecond } = await timeDecoding(generateTokens(model, prompt, options), Infinity, () => memory.sample());
+    return { tokensPerSecond, prefillSeconds: (firstTokenAt - started) / 1000, produced };
   };
   for (let i = 0; i < WARMUP_ROUNDS; i++) await round();
   return {
@@ -89,13 +84,7 @@ async function openLlamaCppDecodingBench(config: ModelConfig, promptTokens: numb
     const sequence = opened.context.getSequence();
     const round = async (): Promise<number> => {
       await sequence.clearHistory();
-      let produced = 0;
-      let firstTokenAt = 0;
-      for await (const _ of sequence.evaluate(benchPrompt(config, promptTokens) as Token[], { temperature: 0 })) {
-        if (produced === 0) firstTokenAt = performance.now();
-        if (++produced >= newTokens) break;
-      }
-      return (produced - 1) / ((performance.now() - firstTokenAt) / 1000);
+      return (await timeDecoding(sequence.evaluate(benchPrompt(config, promptTokens) as Token[], { temperature: 0 }), newTokens)).tokensPerSecond;
     };
     for (let i = 0; i < WARMUP_ROUNDS; i++) await round();
     return { round, close: () => opened.close() };
@@ -107,11 +96,6 @@ async function openLlamaCppDecodingBench(config: ModelConfig, promptTokens: numb
 /** The same prompt for both engines: ids spread over the vocabulary. */
 function benchPrompt(config: ModelConfig, promptTokens: number): number[] {
   return Array.from({ length: promptTokens }, (_, i) => (i * 7919) % config.vocabSize);
-}
-
-/** The item whose key is the median (the upper one of an even count). */
-export function medianBy<T>(items: T[], key: (item: T) => number): T {
-  return [...items].sort((a, b) => key(a) - key(b))[Math.floor(items.length / 2)];
 }
 
 /**

@@ -14,6 +14,7 @@ import { generateTokens } from '../model/generate.ts';
 import { GREEDY } from '../model/sampling.ts';
 import { scoreTokens } from '../model/score.ts';
 import { Rng } from '../util/rng.ts';
+import { timeDecoding } from './timing.ts';
 import { nextTokenLoss } from '../../trainers/losses/next-token.ts';
 import { AdamW } from '../../trainers/optimizer/adamw.ts';
 import { measureTensorPeak } from './tensor-peak.ts';
@@ -47,11 +48,8 @@ export async function benchScoring(options: RealSizeOptions): Promise<ScoringRes
   const scoring = performance.now();
   await scoreTokens(model, ids);
   const tokensPerSecond = options.seqLen / ((performance.now() - scoring) / 1000);
-  let [produced, firstTokenAt] = [0, 0];
-  for await (const _ of generateTokens(model, ids, { ...GREEDY, maxTokens: DECODED_TOKENS, seed: 0, stopIds: [] })) {
-    if (produced++ === 0) firstTokenAt = performance.now();
-  }
-  const decoding = { newTokens: produced - 1, tokensPerSecond: (produced - 1) / ((performance.now() - firstTokenAt) / 1000) };
+  const { produced, tokensPerSecond: decodingRate } = await timeDecoding(generateTokens(model, ids, { ...GREEDY, maxTokens: DECODED_TOKENS, seed: 0, stopIds: [] }));
+  const decoding = { newTokens: produced - 1, tokensPerSecond: decodingRate };
   model.dispose();
   return { loadSeconds, tokensPerSecond, decoding, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
 }
