@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapOffsetOf, nativeModule } from './native-module.ts';
 
 /** Kernel names of `bf16RowsProduct` and `f32RowsProduct` (src/model/fused-ops.ts), registered for wasm only. */
 export const BF16_ROWS_PRODUCT = 'SlmBf16RowsProduct';
@@ -31,7 +31,7 @@ function bf16RowsProduct(args: { inputs: { x: TensorInfo; w: TensorInfo }; backe
   // Several input rows: each weight row is widened once into scratch, then multiplied with all of them.
   const scratch = M > 1 ? backend.makeOutput([cols], 'float32') : null;
   try {
-    const at = heapOffsets(backend);
+    const at = (t: TensorInfo) => heapOffsetOf(backend, t);
     nativeProducts(backend).bf16_rows_product(at(w), at(x), at(out), scratch ? at(scratch) : 0, M, w.shape[0], cols);
   } finally {
     if (scratch) backend.disposeData(scratch.dataId);
@@ -44,7 +44,7 @@ function f32RowsProduct(args: { inputs: { x: TensorInfo; w: TensorInfo }; backen
   const { x, w } = inputs;
   const [M, cols] = checkedShapes(F32_ROWS_PRODUCT, x, w, 'float32', 1);
   const out = backend.makeOutput([M, w.shape[0]], 'float32');
-  const at = heapOffsets(backend);
+  const at = (t: TensorInfo) => heapOffsetOf(backend, t);
   nativeProducts(backend).f32_rows_product(at(w), at(x), at(out), M, w.shape[0], cols);
   return out;
 }
@@ -62,25 +62,8 @@ function checkedShapes(kernel: string, x: TensorInfo, w: TensorInfo, dtype: 'int
   return [M, cols];
 }
 
-function heapOffsets(backend: BackendWasm): (t: TensorInfo) => number {
-  return (t) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
-}
-
-const natives = new WeakMap<object, NativeProducts>();
-
-/** The module instantiated on the backend's memory: the shared-memory build for threaded tfjs, else the plain one. */
 function nativeProducts(backend: BackendWasm): NativeProducts {
-  let native = natives.get(backend.wasm);
-  if (native === undefined) {
-    const module = backend.wasm as unknown as { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } };
-    const memory = module.wasmMemory ?? module.asm?.memory;
-    if (memory === undefined) throw new Error(`${F32_ROWS_PRODUCT}: the wasm backend does not expose its memory`);
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const file = new URL(`./native/${shared ? 'rows-product-shared' : 'rows-product'}.wasm`, import.meta.url);
-    native = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(file)), { env: { memory } }).exports as unknown as NativeProducts;
-    natives.set(backend.wasm, native);
-  }
-  return native;
+  return nativeModule<NativeProducts>(backend, 'rows-product').exports;
 }
 
 export const bf16RowsProductConfig: KernelConfig = {
