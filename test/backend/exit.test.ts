@@ -12,6 +12,6 @@ describe('a process using the threaded wasm backend', () => {
 
     expect(run.signal).toBeNull();
     expect(run.status, run.stderr).toBe(0);
-    expect(JSON.parse(run.stdout.trim())).toEqual({ threads: 2, corner: 64 });
+    expect(JSON.parse(run.stdout.trim())).toEqual({ threads: 2, corner: 64, batchedCorner: 64 });
   });
 });

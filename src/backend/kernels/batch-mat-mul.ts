@@ -10,16 +10,18 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
+import { batchProduct } from './batch-product.ts';
 import { offsetOf, wholeBuffer } from './heap.ts';
 import { transposeValues } from './transpose.ts';
 
 /**
- * BatchMatMul for wasm that always runs the backend's fast path. tfjs-backend-wasm 4.22 hands a product
- * to XNNPACK only when it is one 2-D product without transposes; batched or transposed products fall to
- * a naive C++ loop at 1-3 GFLOP/s, 10-30x slower (REFERENCE.md, "tfjs backends"). Here transposed
- * operands are first copied into row-major order, and a batch runs as one native 2-D product per matrix,
- * each reading its matrix in place through a temporary tensor id that points into the batch's memory.
- * So models (and autodiff's gradients, which are transposed products) can use plain `tf.matMul`.
+ * BatchMatMul for wasm that always runs a fast path. tfjs-backend-wasm 4.22 hands a product to XNNPACK
+ * only when it is one 2-D product without transposes; batched or transposed products fall to a naive
+ * C++ loop at 1-3 GFLOP/s, 10-30x slower (REFERENCE.md, "tfjs backends"). Here a batch with a right
+ * matrix per product (attention's) runs in our own kernel (batch-product.ts). Otherwise transposed
+ * operands are first copied into row-major order, and a batch runs as one XNNPACK 2-D product per
+ * matrix, each reading its matrix in place through a temporary tensor id that points into the batch's
+ * memory. So models (and autodiff's gradients, which are transposed products) can use plain `tf.matMul`.
  */
 function batchMatMul(args: { inputs: BatchMatMulInputs; backend: BackendWasm; attrs: BatchMatMulAttrs }): TensorInfo {
   const { inputs, backend, attrs } = args;
@@ -43,6 +45,12 @@ function batchMatMul(args: { inputs: BatchMatMulInputs; backend: BackendWasm; at
     backend.typedArrayFromHeap(out).fill(0);
     return out;
   }
+  if (ownRightMatrices(left, right, batchShape)) {
+    const [aMatrices, bMatrices] = [util.sizeFromShape(left.batchShape), util.sizeFromShape(right.batchShape)];
+    const shape = { batch: bMatrices, m: left.rows, k: left.cols, n: right.cols, aMatrices, bMatrices };
+    batchProduct(backend, left.info, right.info, out, { ...shape, transposeA: left.transposed, transposeB: right.transposed });
+    return out;
+  }
   const scratch: TensorInfo[] = [];
   try {
     if (costIfSwapped(left, right, batchShape) < costIfDirect(left, right, packed.packingIsFree(right))) {
@@ -60,6 +68,17 @@ function batchMatMul(args: { inputs: BatchMatMulInputs; backend: BackendWasm; at
     for (const info of scratch) backend.disposeData(info.dataId);
   }
   return out;
+}
+
+/**
+ * Several right matrices, each used once (attention's products): our own kernel, which packs each for
+ * a fraction of XNNPACK's cost and reads transposed operands in place. The left operand holds as many
+ * matrices or one. A single right matrix (a weight, or a batch against one weight) stays with XNNPACK,
+ * which keeps its packing from call to call.
+ */
+function ownRightMatrices(left: Operand, right: Operand, batchShape: number[]): boolean {
+  const [batch, leftBatch, rightBatch] = [batchShape, left.batchShape, right.batchShape].map((s) => util.sizeFromShape(s));
+  return rightBatch > 1 && rightBatch === batch && (leftBatch === batch || leftBatch === 1);
 }
 
 /**
@@ -92,8 +111,7 @@ function size(m: Pick<Operand, 'batchShape' | 'rows' | 'cols'>): number {
  * Relative cost per value of the two ways a product reorders memory: a JavaScript transpose (about
  * 1.2 ns a value) and XNNPACK's packing of the right operand, which it redoes for every new right
  * matrix (about 3.5 ns a value, single-threaded; measured on tfjs-backend-wasm 4.22). The cheaper plan
- * for a weight gradient x^T dy depends on which of x and dy is larger; for attention's p^T dO it is
- * the transpose of p.
+ * for a weight gradient x^T dy depends on which of x and dy is larger.
  */
 const TRANSPOSE_COST = 1;
 const PACK_COST = 3;

@@ -21,7 +21,8 @@ describe('BatchMatMul on wasm', () => {
     ['2-D, a transposed', [5, 7], [5, 3], true, false],
     ['2-D, b transposed', [7, 5], [3, 5], false, true],
     ['2-D, both transposed', [5, 7], [3, 5], true, true],
-    // A weight gradient x^T dy with dy the larger operand runs as (dy^T x)^T: these take that plan.
+    // A weight gradient x^T dy with dy the larger operand runs as (dy^T x)^T: the 2-D case takes that plan;
+    // batches with a right matrix per product run in our own kernel (batch-product.test.ts).
     ['2-D, a transposed, b much larger', [64, 4], [64, 40], true, false],
     ['batched, a transposed, b much larger', [3, 64, 4], [3, 64, 40], true, false],
     ['a shared and transposed, b batched and much larger', [64, 4], [3, 64, 40], true, false],
