@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BF16_ROWS_PRODUCT, F32_ROWS_PRODUCT } from '../backend/kernels/rows-product.ts';
+import { BF16_ROWS_PRODUCT, F32_ROWS_PRODUCT, QUANT_ROWS_PRODUCT, type QuantRowFormat } from '../backend/kernels/rows-product.ts';
 import { DECODE_ATTENTION, type DecodeAttentionAttrs } from '../backend/kernels/decode-attention.ts';
 import { RMS_NORM } from '../backend/kernels/rms-norm.ts';
 import { isRecordingGradients } from '../backend/tape.ts';
@@ -14,11 +14,22 @@ export function canFuse(op: keyof typeof KERNELS): boolean {
   return !isRecordingGradients() && tf.getKernel(KERNELS[op], tf.getBackend()) !== undefined;
 }
 
-const KERNELS = { rmsNorm: RMS_NORM, decodeAttention: DECODE_ATTENTION, bf16Rows: BF16_ROWS_PRODUCT, f32Rows: F32_ROWS_PRODUCT } as const;
+const KERNELS = {
+  rmsNorm: RMS_NORM,
+  decodeAttention: DECODE_ATTENTION,
+  bf16Rows: BF16_ROWS_PRODUCT,
+  f32Rows: F32_ROWS_PRODUCT,
+  quantRows: QUANT_ROWS_PRODUCT,
+} as const;
 
 /** x [M, cols] times BF16 weight rows [rows, cols]^T held raw as int32 [rows, cols / 2] -> [M, rows]. */
 export function bf16RowsProduct(x: tf.Tensor2D, rows: tf.Tensor2D): tf.Tensor2D {
   return tf.engine().runKernel(BF16_ROWS_PRODUCT, { x, w: rows }) as tf.Tensor2D;
+}
+
+/** x [M, cols] times weight rows [rows, cols]^T stored as GGML blocks of `format`, held raw as int32 words -> [M, rows]. */
+export function quantRowsProduct(x: tf.Tensor2D, rows: tf.Tensor2D, format: QuantRowFormat): tf.Tensor2D {
+  return tf.engine().runKernel(QUANT_ROWS_PRODUCT, { x, w: rows }, { format }) as tf.Tensor2D;
 }
 
 /** x [M, cols] times float32 weight rows [rows, cols]^T -> [M, rows]. */

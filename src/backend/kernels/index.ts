@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { batchMatMulConfig } from './batch-mat-mul.ts';
-import { bf16RowsProductConfig, f32RowsProductConfig } from './rows-product.ts';
+import { bf16RowsProductConfig, f32RowsProductConfig, quantRowsProductConfig } from './rows-product.ts';
 import { castConfig } from './cast.ts';
 import { decodeAttentionConfig } from './decode-attention.ts';
 import { gatherV2Config } from './gather.ts';
@@ -35,9 +35,9 @@ const WASM_TRAINING_KERNELS: tf.KernelConfig[] = [
 /**
  * Kernels of inference alone, with no gradient (src/model/fused-ops.ts): an RMSNorm and a decoding step's
  * attention in one pass each, where the differentiable path dispatches many small ops per token, and
- * products with BF16 weight rows read as stored (a streamed model's decoding).
+ * products with BF16 or quantized weight rows read as stored (a streamed model's decoding).
  */
-const WASM_INFERENCE_KERNELS: tf.KernelConfig[] = [rmsNormConfig, decodeAttentionConfig, bf16RowsProductConfig, f32RowsProductConfig];
+const WASM_INFERENCE_KERNELS: tf.KernelConfig[] = [rmsNormConfig, decodeAttentionConfig, bf16RowsProductConfig, f32RowsProductConfig, quantRowsProductConfig];
 
 /**
  * Registers the kernels above for the wasm backend, in place of any kernel registered under the same

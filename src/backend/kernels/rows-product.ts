@@ -1,10 +1,34 @@
-import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapOffsetOf, nativeModule } from './native-module.ts';
 
-/** Kernel names of `bf16RowsProduct` and `f32RowsProduct` (src/model/fused-ops.ts), registered for wasm only. */
+/** Kernel names of `bf16RowsProduct`, `f32RowsProduct` and `quantRowsProduct` (src/model/fused-ops.ts), registered for wasm only. */
 export const BF16_ROWS_PRODUCT = 'SlmBf16RowsProduct';
 export const F32_ROWS_PRODUCT = 'SlmF32RowsProduct';
+export const QUANT_ROWS_PRODUCT = 'SlmQuantRowsProduct';
+
+/**
+ * The GGML block formats quant_rows_product reads: the number native/rows-product.c gives each, and its
+ * block (values, bytes), as ggml lays them out.
+ */
+export const QUANT_ROW_FORMATS = {
+  Q8_0: { code: 0, blockSize: 32, blockBytes: 34 },
+  Q4_K: { code: 1, blockSize: 256, blockBytes: 144 },
+  Q6_K: { code: 2, blockSize: 256, blockBytes: 210 },
+  Q5_0: { code: 3, blockSize: 32, blockBytes: 22 },
+} as const;
+
+export type QuantRowFormat = keyof typeof QUANT_ROW_FORMATS;
+
+export interface QuantRowsAttrs extends NamedAttrMap {
+  format: QuantRowFormat;
+}
+
+/** int32 words of one weight row of `cols` values in `format`, its blocks padded to whole words. */
+export function quantRowWords(format: QuantRowFormat, cols: number): number {
+  const { blockSize, blockBytes } = QUANT_ROW_FORMATS[format];
+  return Math.ceil(((cols / blockSize) * blockBytes) / 4);
+}
 
 /** Weight rows must hold a multiple of this many values: the native loops read 8 values a step. */
 export const ROWS_PRODUCT_ALIGNMENT = 8;
@@ -12,6 +36,7 @@ export const ROWS_PRODUCT_ALIGNMENT = 8;
 interface NativeProducts {
   bf16_rows_product(w: number, x: number, y: number, scratch: number, mCount: number, rows: number, cols: number): void;
   f32_rows_product(w: number, x: number, y: number, mCount: number, rows: number, cols: number): void;
+  quant_rows_product(format: number, w: number, rowStride: number, x: number, y: number, scratch: number, mCount: number, rows: number, cols: number): void;
 }
 
 /**
@@ -49,6 +74,37 @@ function f32RowsProduct(args: { inputs: { x: TensorInfo; w: TensorInfo }; backen
   return out;
 }
 
+/**
+ * x [M, cols] float32 times quantized weight rows (GGML blocks as GGUF files hold them, each row padded to
+ * whole int32 words: int32 [rows, ceil(rowBytes / 4)]) -> [M, rows]. Each weight row is dequantized once,
+ * in the module, with ggml's arithmetic, then multiplied with every input row: a streamed GGUF model
+ * (Q8_0, or a Q4_K_M mix of Q4_K, Q6_K, Q5_0 and Q8_0) decodes without dequantizing on the host or
+ * uploading float32.
+ */
+function quantRowsProduct(args: { inputs: { x: TensorInfo; w: TensorInfo }; backend: BackendWasm; attrs: QuantRowsAttrs }): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x, w } = inputs;
+  const [M, cols] = x.shape;
+  const { code, blockSize } = QUANT_ROW_FORMATS[attrs.format];
+  const fits = x.dtype === 'float32' && w.dtype === 'int32' && x.shape.length === 2 && w.shape.length === 2;
+  if (!fits || cols % blockSize !== 0 || cols % ROWS_PRODUCT_ALIGNMENT !== 0 || w.shape[1] !== quantRowWords(attrs.format, cols)) {
+    throw new Error(
+      `${QUANT_ROWS_PRODUCT}: expected x float32 [M, cols] with cols a multiple of ${blockSize} and ${ROWS_PRODUCT_ALIGNMENT}, and ` +
+        `${attrs.format} rows as int32 [rows, ${Number.isInteger(cols / blockSize) ? quantRowWords(attrs.format, cols) : 'whole blocks in words'}], ` +
+        `got x ${x.dtype} [${x.shape}] and w ${w.dtype} [${w.shape}]`,
+    );
+  }
+  const out = backend.makeOutput([M, w.shape[0]], 'float32');
+  const scratch = backend.makeOutput([cols], 'float32');
+  try {
+    const at = (t: TensorInfo) => heapOffsetOf(backend, t);
+    nativeProducts(backend).quant_rows_product(code, at(w), w.shape[1] * 4, at(x), at(out), at(scratch), M, w.shape[0], cols);
+  } finally {
+    backend.disposeData(scratch.dataId);
+  }
+  return out;
+}
+
 /** [M, cols] of x, once x and w ([rows, cols / valuesPerElement] of `dtype`) are known to fit the native loops. */
 function checkedShapes(kernel: string, x: TensorInfo, w: TensorInfo, dtype: 'int32' | 'float32', valuesPerElement: number): [number, number] {
   const [M, cols] = x.shape;
@@ -76,4 +132,10 @@ export const f32RowsProductConfig: KernelConfig = {
   kernelName: F32_ROWS_PRODUCT,
   backendName: 'wasm',
   kernelFunc: f32RowsProduct as unknown as KernelFunc,
+};
+
+export const quantRowsProductConfig: KernelConfig = {
+  kernelName: QUANT_ROWS_PRODUCT,
+  backendName: 'wasm',
+  kernelFunc: quantRowsProduct as unknown as KernelFunc,
 };

@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src/backend/index.ts';
-import { bf16RowsProduct, f32RowsProduct } from '../../../src/model/fused-ops.ts';
+import { QUANT_ROW_FORMATS, quantRowWords, type QuantRowFormat } from '../../../src/backend/kernels/rows-product.ts';
+import { GGML_BLOCK_LAYOUT } from '../../../src/formats/gguf/constants.ts';
+import { dequantize } from '../../../src/formats/gguf/dequantize.ts';
+import { quantize } from '../../../src/formats/gguf/quantize.ts';
+import { bf16RowsProduct, f32RowsProduct, quantRowsProduct } from '../../../src/model/fused-ops.ts';
 import { Rng } from '../../../src/util/rng.ts';
 
 await initBackend('wasm');
@@ -119,5 +123,60 @@ describe('the weight-rows products on wasm', () => {
     exports.f32_rows_product(w32At, xAt, yAt, m, rows, cols);
     expectClose(new Float32Array(memory.buffer, yAt, m * rows), expected);
     expect(new Uint8Array(memory.buffer, 0, wAt).every((b) => b === 0)).toBe(true); // nothing below the buffers it was given
+  });
+});
+
+/** Rows of `cols` random values (one row of tiny ones: their scales are subnormal halves) as `format`, padded to words. */
+function quantizedRows(format: QuantRowFormat, rows: number, cols: number, seed: number): { words: Int32Array; values: Float64Array } {
+  const rng = new Rng(seed);
+  const words = quantRowWords(format, cols);
+  const padded = new Uint8Array(rows * words * 4);
+  const values = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const scale = r === 1 ? 2e-4 : 0.05;
+    const row = quantize(format, Float32Array.from({ length: cols }, () => rng.normal() * scale));
+    padded.set(row, r * words * 4);
+    values.set(dequantize(format, row), r * cols);
+  }
+  return { words: new Int32Array(padded.buffer), values };
+}
+
+describe('the quantized weight-rows product on wasm', () => {
+  it('knows the block layouts ggml gives its formats', () => {
+    for (const [format, { blockSize, blockBytes }] of Object.entries(QUANT_ROW_FORMATS)) {
+      expect({ blockSize, blockBytes }, format).toEqual({ blockSize: GGML_BLOCK_LAYOUT[format as QuantRowFormat].blockSize, blockBytes: GGML_BLOCK_LAYOUT[format as QuantRowFormat].typeSize });
+    }
+  });
+
+  it.each([
+    ['Q8_0', 96], // 3 blocks: 102 bytes a row, padded to 104
+    ['Q8_0', 256],
+    ['Q4_K', 512],
+    ['Q6_K', 256], // 210 bytes a row, padded to 212
+    ['Q6_K', 512],
+    ['Q5_0', 96],
+    ['Q5_0', 896], // Qwen2.5-0.5B's hidden size, which Q4_K_M stores as Q5_0
+  ] as const)('multiplies %s rows of %i values as ggml dequantizes them, for one input row and several', (format, cols) => {
+    const rows = 7;
+    const { words, values } = quantizedRows(format, rows, cols, 5);
+    const w = tf.tensor2d(words, [rows, quantRowWords(format, cols)], 'int32');
+    for (const m of [1, 3]) {
+      const x = randomRows(m, cols, 6 + m);
+      const y = tf.tidy(() => quantRowsProduct(tf.tensor2d(x, [m, cols]), w, format));
+      expect(y.shape).toEqual([m, rows]);
+      expectClose(y.dataSync(), reference(x, values, m, rows, cols));
+      // The tiny row on its own scale (subnormal half-precision scales): its values must not be flushed to zero.
+      const tiny = reference(x, values, m, rows, cols).filter((_, i) => i % rows === 1);
+      expect(tiny.every((v) => v !== 0)).toBe(true);
+      expectClose(y.dataSync().filter((_, i) => i % rows === 1), tiny);
+      y.dispose();
+    }
+    w.dispose();
+  });
+
+  it('refuses rows whose words do not match the format and width', () => {
+    const x = tf.zeros([1, 256]) as tf.Tensor2D;
+    expect(() => quantRowsProduct(x, tf.zeros([4, 10], 'int32') as tf.Tensor2D, 'Q4_K')).toThrow(/Q4_K rows as int32 \[rows, 36\]/);
+    expect(() => quantRowsProduct(tf.zeros([1, 100]) as tf.Tensor2D, tf.zeros([4, 10], 'int32') as tf.Tensor2D, 'Q8_0')).toThrow(/multiple of 32/);
   });
 });
