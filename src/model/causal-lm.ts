@@ -8,7 +8,7 @@ import type { FirstVisibleKey } from './causal-attention.ts';
 import { EMBEDDING, FrozenWeights, fusedName, UPLOAD_VALUES } from './frozen-weights.ts';
 import { KVCache } from './kv-cache.ts';
 import { configuredRmsNorm, decoderBlock, type AttentionInputs, type Projection } from './layers.ts';
-import { linear, linearOfRows, takesRawBf16 } from './matmul.ts';
+import { linear, linearOfRows, takesRawRows } from './matmul.ts';
 import { memoryShape, parameterSpecs, type ParameterSpec } from './parameters.ts';
 import { recomputed } from './recompute.ts';
 import { localRopeConfig, rotaryTables, rowRotaryTables } from './rope.ts';
@@ -231,7 +231,7 @@ export class CausalLM {
           this.active = null;
         }
       },
-      { rawBf16: takesRawBf16(B * T) },
+      { rawRows: takesRawRows(B * T) },
     );
   }
 
@@ -254,12 +254,12 @@ export class CausalLM {
       );
     }
     // Decided out here: inside customGrad's forward function no tape records even in training, so
-    // takesRawBf16 would say yes to a training step's head there.
-    const rawBf16 = takesRawBf16(rows.shape[0]);
+    // takesRawRows would say yes to a training step's head there.
+    const rawRows = takesRawRows(rows.shape[0]);
     const project = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [hidden, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
       save([hidden]);
-      const parts = this.headChunks().map(({ start, size }) => this.withHeadRows(start, size, (rows) => this.headChunkLogits(hidden, rows), { rawBf16 })); // [N, C] each
+      const parts = this.headChunks().map(({ start, size }) => this.withHeadRows(start, size, (rows) => this.headChunkLogits(hidden, rows), { rawRows })); // [N, C] each
       return {
         value: tf.concat(parts, 1),
         gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => [headInputGradient(this, saved as tf.Tensor2D, ({ start, size }) => tf.slice(dy, [0, start], [-1, size]) as tf.Tensor2D)],
@@ -292,7 +292,7 @@ export class CausalLM {
    * hidden @ rows^T), freed after: a streamed head's, or a slice of the resident one (outside any gradient:
    * losses that read heads this way treat them as frozen).
    */
-  withHeadRows<T>(start: number, size: number, use: (rows: tf.Tensor2D) => T, options: { rawBf16?: boolean } = {}): T {
+  withHeadRows<T>(start: number, size: number, use: (rows: tf.Tensor2D) => T, options: { rawRows?: boolean } = {}): T {
     const { tensor, pinned } = this.streamedHead() ? this.frozen!.headRows(this.headName(), start, size, options) : { tensor: this.residentHeadRows(start, size), pinned: false };
     try {
       return use(tensor);

@@ -11,15 +11,17 @@
  * Uploads are pinned (kept in the backend) while they fit in `pinBytes`, first come first kept, so a model
  * that nearly fits streams only its remainder.
  *
- * A product of few rows (decoding) may instead take BF16 matrices as stored (`rawBf16`): blocks beyond the
- * pinning budget then enter as raw int32 pairs for bf16RowsProduct (src/model/fused-ops.ts), half the bytes
- * and nothing decoded. Those are never pinned: pinned blocks stay float32 for every other product.
+ * A product of few rows (decoding) may instead take matrices as stored (`rawRows`) where they are BF16, Q8_0,
+ * Q4_K, Q6_K or Q5_0: blocks beyond the pinning budget then enter as their raw bytes in int32 words for the rows
+ * products of src/model/fused-ops.ts (BF16: half the bytes of float32; Q4_K: an eighth), nothing decoded
+ * on the host. Those are never pinned: pinned blocks stay float32 for every other product.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isWasmFault, wasmFaultError } from '../backend/wasm-faults.ts';
-import { ROWS_PRODUCT_ALIGNMENT } from '../backend/kernels/rows-product.ts';
+import { QUANT_ROW_FORMATS, ROWS_PRODUCT_ALIGNMENT, quantRowWords } from '../backend/kernels/rows-product.ts';
 import { tensorFilledWith } from '../backend/upload.ts';
 import type { CompactTensor } from '../formats/compact-tensor.ts';
+import { markRawRows, type RawRowType } from './matmul.ts';
 
 export const EMBEDDING = 'model.embed_tokens.weight';
 
@@ -78,16 +80,17 @@ export class FrozenWeights {
    * matrices in row blocks (fused groups stacked, under fusedName), then frees those not pinned. `fn`'s
    * result must not be one of them.
    */
-  withUploaded<T>(prefix: string, fn: (lookup: ReadonlyMap<string, tf.Tensor2D[]>) => T, { rawBf16 = false } = {}): T {
+  withUploaded<T>(prefix: string, fn: (lookup: ReadonlyMap<string, tf.Tensor2D[]>) => T, { rawRows = false } = {}): T {
     const uploaded = new Map<string, tf.Tensor2D[]>();
     const transient: tf.Tensor[] = [];
     try {
       for (const group of this.groupsUnder(prefix)) {
-        const blocks = this.rowBlocks(group).map(([start, end]) => {
-          const { tensor, pinned } = this.uploadBlock(`${fusedName(group)}#${start}`, group, start, end, rawBf16);
-          if (!pinned) transient.push(tensor);
-          return tensor;
-        });
+        const blocks = this.rowBlocks(group).flatMap(([start, end]) =>
+          this.uploadBlock(`${fusedName(group)}#${start}`, group, start, end, rawRows).map(({ tensor, pinned }) => {
+            if (!pinned) transient.push(tensor);
+            return tensor;
+          }),
+        );
         uploaded.set(fusedName(group), blocks);
       }
       return fn(uploaded);
@@ -125,8 +128,9 @@ export class FrozenWeights {
    * ([V, D]: lm_head, or the tied embedding): products take them transposed, so they are uploaded without a
    * host transpose. Pinned like any other upload; otherwise the caller disposes it.
    */
-  headRows(name: string, start: number, size: number, { rawBf16 = false } = {}): { tensor: tf.Tensor2D; pinned: boolean } {
-    return this.uploadBlock(`${name}#${start}:${size}`, [name], start, start + size, rawBf16);
+  headRows(name: string, start: number, size: number, { rawRows = false } = {}): { tensor: tf.Tensor2D; pinned: boolean } {
+    const [rows] = this.uploadBlock(`${name}#${start}:${size}`, [name], start, start + size, rawRows); // one matrix: one stored type
+    return rows;
   }
 
   dispose(): void {
@@ -163,17 +167,19 @@ export class FrozenWeights {
   }
 
   /**
-   * Rows [start, end) of the group stacked, under `key`: as raw BF16 (`rawBf16`, where the group is stored so)
-   * when the block is neither pinned nor would be, else as float32 from the pinned set or uploaded (and
-   * pinned when it fits).
+   * Rows [start, end) of the group stacked, under `key`: as stored (`rawRows`, where every matrix's type is
+   * one a rows product reads) when the block is neither pinned nor would be, one tensor for each run of
+   * matrices of the same type (Q4_K_M stores some layers' v as Q6_K beside a Q4_K q and k); else one
+   * float32 tensor, from the pinned set or uploaded (and pinned when it fits).
    */
-  private uploadBlock(key: string, group: string[], start: number, end: number, rawBf16: boolean): { tensor: tf.Tensor2D; pinned: boolean } {
+  private uploadBlock(key: string, group: string[], start: number, end: number, rawRows: boolean): { tensor: tf.Tensor2D; pinned: boolean }[] {
     const floats = (end - start) * this.compact(group[0]).rowLength;
-    if (rawBf16 && this.storedAsBf16Rows(group) && !this.pinned.has(key) && !this.fitsPinBudget(floats * 4)) {
-      return { tensor: uploading(key, () => this.uploadRawRows(group, start, end)), pinned: false };
+    const runs = rawRows && !this.pinned.has(key) && !this.fitsPinBudget(floats * 4) ? this.rawTypeRuns(group, start, end) : null;
+    if (runs !== null) {
+      return runs.map(({ from, to, type }) => ({ tensor: uploading(key, () => markRawRows(this.uploadRawRows(group, from, to, type), type)), pinned: false }));
     }
     const { tensor, pinned } = this.upload(key, () => this.uploadRows(group, start, end));
-    return { tensor: tensor as tf.Tensor2D, pinned };
+    return [{ tensor: tensor as tf.Tensor2D, pinned }];
   }
 
   /** The tensor `key` from the pinned set, or made by `make` (and pinned when it fits). */
@@ -192,19 +198,37 @@ export class FrozenWeights {
     return this.pinnedBytes + bytes <= this.pinBytes;
   }
 
-  /** Whether every matrix of the group is stored BF16 with rows bf16RowsProduct can read. */
-  private storedAsBf16Rows(group: string[]): boolean {
-    return group.every((name) => {
-      const tensor = this.compact(name);
-      return tensor.type === 'BF16' && tensor.rowLength % ROWS_PRODUCT_ALIGNMENT === 0;
+  /**
+   * The block's rows [start, end) of the group in runs of one stored type, when a rows product reads every
+   * matrix's rows as stored; else null.
+   */
+  private rawTypeRuns(group: string[], start: number, end: number): { from: number; to: number; type: RawRowType }[] | null {
+    const runs: { from: number; to: number; type: RawRowType }[] = [];
+    let readable = true;
+    this.forStackedRows(group, start, end, (part, from, to, at) => {
+      const readableType = (part.type === 'BF16' || Object.hasOwn(QUANT_ROW_FORMATS, part.type)) && part.rowLength % ROWS_PRODUCT_ALIGNMENT === 0;
+      if (!readableType) readable = false;
+      const last = runs.at(-1);
+      if (last?.type === part.type) last.to = start + at + to - from;
+      else runs.push({ from: start + at, to: start + at + to - from, type: part.type as RawRowType });
     });
+    return readable ? runs : null;
   }
 
-  /** Rows [start, end) of the BF16 matrices [out_i, in] stacked, their bytes as int32 [end - start, in / 2]. */
-  private uploadRawRows(group: string[], start: number, end: number): tf.Tensor2D {
-    const { rowBytes } = this.compact(group[0]);
-    return tensorFilledWith([end - start, rowBytes / 4], 'int32', (bytes) =>
-      this.forStackedRows(group, start, end, (part, from, to, at) => bytes.set(part.bytes.subarray(from * rowBytes, to * rowBytes), at * rowBytes)),
+  /**
+   * Rows [start, end) of the matrices [out_i, in] stacked, all stored as `type`, their bytes as int32
+   * [end - start, words]: BF16 as int32 pairs, GGML blocks with each row padded to whole words.
+   */
+  private uploadRawRows(group: string[], start: number, end: number, type: RawRowType): tf.Tensor2D {
+    const { rowLength } = this.compact(group[0]);
+    const words = type === 'BF16' ? rowLength / 2 : quantRowWords(type, rowLength);
+    const stride = words * 4;
+    return tensorFilledWith([end - start, words], 'int32', (bytes) =>
+      this.forStackedRows(group, start, end, (part, from, to, at) => {
+        const partBytes = part.rowBytes;
+        if (stride === partBytes) bytes.set(part.bytes.subarray(from * partBytes, to * partBytes), at * stride);
+        else for (let r = from; r < to; r++) bytes.set(part.bytes.subarray(r * partBytes, (r + 1) * partBytes), (at + r - from) * stride);
+      }),
     ) as tf.Tensor2D;
   }
 

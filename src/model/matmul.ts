@@ -1,19 +1,30 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { isRecordingGradients } from '../backend/tape.ts';
-import { ROWS_PRODUCT_ALIGNMENT } from '../backend/kernels/rows-product.ts';
-import { bf16RowsProduct, canFuse, f32RowsProduct } from './fused-ops.ts';
+import { ROWS_PRODUCT_ALIGNMENT, type QuantRowFormat } from '../backend/kernels/rows-product.ts';
+import { bf16RowsProduct, canFuse, f32RowsProduct, quantRowsProduct } from './fused-ops.ts';
 
 /**
- * Products of at most this many activation rows take a streamed model's BF16 weights as stored (see
- * FrozenWeights): on a [9728, 896] block (Qwen2.5-0.5B's gate|up) the raw upload and bf16RowsProduct took
- * 6.6 ms at 1 row, 20.7 at 16 and 62.9 at 64, where decoding to float32, uploading and multiplying took
- * 25.8, 40.4 and 76.0 (2 threads, this project's 2-core machine).
+ * Products of at most this many activation rows take a streamed model's BF16 or quantized weights as stored
+ * (see FrozenWeights): on a [9728, 896] block (Qwen2.5-0.5B's gate|up) the raw BF16 upload and
+ * bf16RowsProduct took 6.6 ms at 1 row, 20.7 at 16 and 62.9 at 64, where decoding to float32, uploading and
+ * multiplying took 25.8, 40.4 and 76.0 (2 threads, this project's 2-core machine).
  */
-export const RAW_BF16_MAX_ROWS = 64;
+export const RAW_ROWS_MAX_ROWS = 64;
 
-/** Whether products of `rows` activation rows may take raw BF16 weight rows: few rows, no tape, the kernel present. */
-export function takesRawBf16(rows: number): boolean {
-  return rows <= RAW_BF16_MAX_ROWS && canFuse('bf16Rows');
+/** Whether products of `rows` activation rows may take raw weight rows: few rows, no tape, the kernels present. */
+export function takesRawRows(rows: number): boolean {
+  return rows <= RAW_ROWS_MAX_ROWS && canFuse('bf16Rows') && canFuse('quantRows');
+}
+
+/** The stored types in which weight rows may enter the backend as they are (int32 words), for a rows product. */
+export type RawRowType = 'BF16' | QuantRowFormat;
+
+const rawRowTypes = new WeakMap<tf.Tensor, RawRowType>();
+
+/** Marks int32 words `rows` as weight rows stored as `type`, which linearOfRows then multiplies as such. */
+export function markRawRows(rows: tf.Tensor2D, type: RawRowType): tf.Tensor2D {
+  rawRowTypes.set(rows, type);
+  return rows;
 }
 
 /**
@@ -41,20 +52,26 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Ten
 
 /**
  * x @ w^T for a weight stored [out, in], as Hugging Face files hold it (a streamed layer's uploads): float32,
- * or raw BF16 rows (int32 [out, in / 2], see takesRawBf16) outside a tape.
+ * or raw rows (int32 words marked by markRawRows, see takesRawRows) outside a tape.
  */
 export function linearOfRows(x: tf.Tensor, w: tf.Tensor2D): tf.Tensor {
   const inDim = x.shape[x.rank - 1];
   const rows = x.size / inDim;
   const native =
     w.dtype === 'int32'
-      ? bf16RowsProduct
+      ? rawRowsProduct(w)
       : rows <= F32_ROWS_MAX_ROWS && inDim % ROWS_PRODUCT_ALIGNMENT === 0 && canFuse('f32Rows')
         ? f32RowsProduct
         : null;
   if (native === null) return product(x, w, true);
   const y = native(tf.reshape(x, [rows, inDim]) as tf.Tensor2D, w);
   return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), w.shape[0]]);
+}
+
+function rawRowsProduct(w: tf.Tensor2D): (x: tf.Tensor2D, rows: tf.Tensor2D) => tf.Tensor2D {
+  const type = rawRowTypes.get(w);
+  if (type === undefined) throw new Error(`linearOfRows: int32 weight rows [${w.shape}] of no stored type (see markRawRows)`);
+  return type === 'BF16' ? bf16RowsProduct : (x, rows) => quantRowsProduct(x, rows, type);
 }
 
 function product(x: tf.Tensor, w: tf.Tensor2D, transposed: boolean): tf.Tensor {

@@ -9,15 +9,16 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
-import { BF16_ROWS_PRODUCT, F32_ROWS_PRODUCT } from '../../src/backend/kernels/rows-product.ts';
+import { BF16_ROWS_PRODUCT, F32_ROWS_PRODUCT, QUANT_ROWS_PRODUCT } from '../../src/backend/kernels/rows-product.ts';
 import { localTarget } from '../../src/eval/targets.ts';
+import { exportGguf } from '../../src/model-files/gguf-model.ts';
 import { writePeftAdapter } from '../../src/model-files/peft.ts';
 import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { openHfWeights, readHfConfig } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { generateTokens } from '../../src/model/generate.ts';
-import { RAW_BF16_MAX_ROWS } from '../../src/model/matmul.ts';
+import { RAW_ROWS_MAX_ROWS } from '../../src/model/matmul.ts';
 import { GREEDY } from '../../src/model/sampling.ts';
 import { scoreTokens } from '../../src/model/score.ts';
 import { LoraAdapter } from '../../src/model/lora.ts';
@@ -29,6 +30,7 @@ import { crossEntropy, tokenNll } from '../../trainers/losses/cross-entropy.ts';
 import { distillationObjective } from '../../trainers/losses/distillation-objective.ts';
 import { randomizeLoraB } from '../helpers/lora.ts';
 import { randomIds, TINY_GEMMA2, tinyModel } from '../helpers/tiny-model.ts';
+import { FIXTURE_TOKENIZER } from '../fixtures/gguf/tokenizers.ts';
 
 await initBackend('wasm');
 
@@ -102,12 +104,12 @@ describe.each([
     streamed.dispose();
   });
 
-  it('takes the BF16 weights as stored for products of few rows, and decoded to float32 beyond RAW_BF16_MAX_ROWS', async () => {
+  it('takes the BF16 weights as stored for products of few rows, and decoded to float32 beyond RAW_ROWS_MAX_ROWS', async () => {
     const { resident, streamed } = await bothWays(overrides, `raw-${name}`);
     const rawProducts = async (batch: tf.Tensor2D) => kernelCount(BF16_ROWS_PRODUCT, () => streamed.forward(batch).dispose());
     const { numLayers, vocabSize } = streamed.config;
     expect(await rawProducts(ids)).toBe(productsPerForward(numLayers, vocabSize));
-    const many = randomIds(new Rng(3), 1, RAW_BF16_MAX_ROWS + 1, 23);
+    const many = randomIds(new Rng(3), 1, RAW_ROWS_MAX_ROWS + 1, 23);
     expect(await rawProducts(many)).toBe(0);
     expect(maxDiff(streamed.forward(many), resident.forward(many))).toBeLessThan(1e-5);
     resident.dispose();
@@ -148,6 +150,37 @@ describe.each([
       const diff = Math.max(...actual.get(param)!.map((v, i) => Math.abs(v - g[i])));
       expect(diff / scale, param).toBeLessThan(1e-4);
     }
+    resident.dispose();
+    streamed.dispose();
+  });
+});
+
+describe.each([
+  ['Q8_0', ['Q8_0']],
+  ['Q4_K_M', ['Q4_K', 'Q6_K']],
+] as const)('a streamed GGUF base (%s)', (type, storedTypes) => {
+  it('multiplies few rows by the blocks as stored in the quantized rows kernel, with the logits of the same file loaded resident', async () => {
+    // Rows of whole 256-value super-blocks, so that Q4_K_M keeps its K-quants.
+    const overrides = { hiddenSize: 256, intermediateSize: 512, vocabSize: 64, numHeads: 4, numKvHeads: 2, qkNorm: false, attentionBias: false };
+    const model = tinyModel(overrides);
+    const path = join(dir, `gguf-${type}.gguf`);
+    await exportGguf(model, FIXTURE_TOKENIZER, path, { type });
+    model.dispose();
+    const resident = (await loadModel(path, { weights: 'resident' })).model;
+    const streamed = (await loadModel(path, { weights: 'streamed', pinBytes: 0 })).model;
+    const frozen = streamed.frozen!;
+    const matrixTypes = new Set(frozen.names().filter((name) => name !== 'model.embed_tokens.weight' && frozen.compact(name).shape.length === 2).map((name) => frozen.compact(name).type));
+    expect([...matrixTypes].sort()).toEqual([...storedTypes].sort());
+
+    const few = randomIds(new Rng(4), 1, 3, 64);
+    // Every layer's q|k|v, o, gate|up and down and every head chunk; a q|k|v of two types is two products.
+    const products = 4 * streamed.config.numLayers + streamed.headChunks().length;
+    const mixedGroups = type === 'Q4_K_M' ? Array.from({ length: streamed.config.numLayers }, (_, i) => frozen.compact(`model.layers.${i}.self_attn.v_proj.weight`).type === 'Q6_K').filter(Boolean).length : 0;
+    expect(await kernelCount(QUANT_ROWS_PRODUCT, () => streamed.forward(few).dispose())).toBe(products + mixedGroups);
+    expect(await kernelCount(F32_ROWS_PRODUCT, () => streamed.forward(few).dispose())).toBe(0);
+    const expected = resident.forward(few);
+    const scale = tf.max(tf.abs(expected)).dataSync()[0];
+    expect(maxDiff(streamed.forward(few), expected) / scale).toBeLessThan(1e-4); // float32 sums in another order
     resident.dispose();
     streamed.dispose();
   });
