@@ -1,8 +1,16 @@
 import { readFileSync } from 'node:fs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
-/** The kernels of our own in native/, each built by native/build.sh from native/<name>.c. */
-export type NativeKernelName = 'rows-product' | 'batch-product';
+/**
+ * The kernels of our own in native/, each built by native/build.sh from native/<name>.c, and their
+ * exports that threads share (each takes (...args, scratch, first, last) and runs tasks [first, last)).
+ */
+export const NATIVE_EXPORTS = {
+  'rows-product': ['bf16_rows_product', 'f32_rows_product', 'quant_rows_product'],
+  'batch-product': ['batch_product'],
+} as const;
+
+export type NativeKernelName = keyof typeof NATIVE_EXPORTS;
 
 export interface NativeModule<Exports> {
   exports: Exports;

@@ -8,7 +8,8 @@ export declare const SLOT: {
   scratchBytes: number;
   argCount: number;
   started: number;
+  fn: number;
   args: number;
 };
 export declare const MAX_ARGS: number;
-export declare function runClaimedTasks(control: Int32Array, run: (...args: number[]) => void, thread: number): void;
+export declare function runClaimedTasks(control: Int32Array, exports: readonly ((...args: number[]) => void)[], thread: number): void;

@@ -18,14 +18,17 @@ export const SLOT = {
   argCount: 7,
   /** Helpers that have instantiated the module. */
   started: 8,
+  /** Which of the pool's exports the call runs. */
+  fn: 9,
   /** The export's own arguments, before (scratch, first, last). */
-  args: 9,
+  args: 10,
 };
 
 export const MAX_ARGS = 16;
 
-/** Claims chunks of tasks until none are left, running run(...args, scratch, first, last) on each. */
-export function runClaimedTasks(control, run, thread) {
+/** Claims chunks of tasks until none are left, running the call's export (...args, scratch, first, last) on each. */
+export function runClaimedTasks(control, exports, thread) {
+  const run = exports[control[SLOT.fn]];
   const args = Array.from(control.subarray(SLOT.args, SLOT.args + control[SLOT.argCount]));
   const [tasks, chunk] = [control[SLOT.tasks], control[SLOT.chunk]];
   const scratch = control[SLOT.scratch] + thread * control[SLOT.scratchBytes];

@@ -3,8 +3,9 @@
 import { workerData } from 'node:worker_threads';
 import { SLOT, runClaimedTasks } from './native-tasks.mjs';
 
-const { module, memory, exportName, control: buffer, thread } = workerData;
-const run = new WebAssembly.Instance(module, { env: { memory } }).exports[exportName];
+const { module, memory, exportNames, control: buffer, thread } = workerData;
+const instance = new WebAssembly.Instance(module, { env: { memory } });
+const exports = exportNames.map((name) => instance.exports[name]);
 const control = new Int32Array(buffer);
 Atomics.add(control, SLOT.started, 1);
 Atomics.notify(control, SLOT.started);
@@ -12,6 +13,6 @@ let seen = 0;
 for (;;) {
   Atomics.wait(control, SLOT.generation, seen);
   seen = Atomics.load(control, SLOT.generation);
-  runClaimedTasks(control, run, thread);
+  runClaimedTasks(control, exports, thread);
   if (Atomics.sub(control, SLOT.pending, 1) === 1) Atomics.notify(control, SLOT.pending);
 }

@@ -1,6 +1,7 @@
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapOffsetOf, nativeModule } from './native-module.ts';
+import { heapOffsetOf } from './native-module.ts';
+import { runNativeCall } from './native-threads.ts';
 
 /** Kernel names of `bf16RowsProduct`, `f32RowsProduct` and `quantRowsProduct` (src/model/fused-ops.ts), registered for wasm only. */
 export const BF16_ROWS_PRODUCT = 'SlmBf16RowsProduct';
@@ -33,16 +34,11 @@ export function quantRowWords(format: QuantRowFormat, cols: number): number {
 /** Weight rows must hold a multiple of this many values: the native loops read 8 values a step. */
 export const ROWS_PRODUCT_ALIGNMENT = 8;
 
-interface NativeProducts {
-  bf16_rows_product(w: number, x: number, y: number, scratch: number, mCount: number, rows: number, cols: number): void;
-  f32_rows_product(w: number, x: number, y: number, mCount: number, rows: number, cols: number): void;
-  quant_rows_product(format: number, w: number, rowStride: number, x: number, y: number, scratch: number, mCount: number, rows: number, cols: number): void;
-}
-
 /**
  * x [M, cols] float32 times weight rows [rows, cols]^T -> [M, rows], the products of decoding (few rows
  * against a weight stored [out, in], as Hugging Face files hold it), in a wasm SIMD module of our own
- * (native/rows-product.c) that imports the backend's memory and reads the weights in place, on one thread.
+ * (native/rows-product.c) that imports the backend's memory and reads the weights in place, on the
+ * backend's threads (weight rows shared out, see native-threads.ts).
  * XNNPACK, the backend's product, runs them with a one-column right operand at a fraction of the memory's
  * pace, and needs BF16 weights decoded to float32 first. Inference only: no gradient.
  *
@@ -54,13 +50,8 @@ function bf16RowsProduct(args: { inputs: { x: TensorInfo; w: TensorInfo }; backe
   const [M, cols] = checkedShapes(BF16_ROWS_PRODUCT, x, w, 'int32', 2);
   const out = backend.makeOutput([M, w.shape[0]], 'float32');
   // Several input rows: each weight row is widened once into scratch, then multiplied with all of them.
-  const scratch = M > 1 ? backend.makeOutput([cols], 'float32') : null;
-  try {
-    const at = (t: TensorInfo) => heapOffsetOf(backend, t);
-    nativeProducts(backend).bf16_rows_product(at(w), at(x), at(out), scratch ? at(scratch) : 0, M, w.shape[0], cols);
-  } finally {
-    if (scratch) backend.disposeData(scratch.dataId);
-  }
+  const at = (t: TensorInfo) => heapOffsetOf(backend, t);
+  rowsCall(backend, 'bf16_rows_product', [at(w), at(x), at(out)], M, w.shape[0], cols, M > 1 ? cols : 0);
   return out;
 }
 
@@ -70,7 +61,7 @@ function f32RowsProduct(args: { inputs: { x: TensorInfo; w: TensorInfo }; backen
   const [M, cols] = checkedShapes(F32_ROWS_PRODUCT, x, w, 'float32', 1);
   const out = backend.makeOutput([M, w.shape[0]], 'float32');
   const at = (t: TensorInfo) => heapOffsetOf(backend, t);
-  nativeProducts(backend).f32_rows_product(at(w), at(x), at(out), M, w.shape[0], cols);
+  rowsCall(backend, 'f32_rows_product', [at(w), at(x), at(out)], M, w.shape[0], cols, 0);
   return out;
 }
 
@@ -95,14 +86,33 @@ function quantRowsProduct(args: { inputs: { x: TensorInfo; w: TensorInfo }; back
     );
   }
   const out = backend.makeOutput([M, w.shape[0]], 'float32');
-  const scratch = backend.makeOutput([cols], 'float32');
-  try {
-    const at = (t: TensorInfo) => heapOffsetOf(backend, t);
-    nativeProducts(backend).quant_rows_product(code, at(w), w.shape[1] * 4, at(x), at(out), at(scratch), M, w.shape[0], cols);
-  } finally {
-    backend.disposeData(scratch.dataId);
-  }
+  const at = (t: TensorInfo) => heapOffsetOf(backend, t);
+  rowsCall(backend, 'quant_rows_product', [code, at(w), w.shape[1] * 4, at(x), at(out)], M, w.shape[0], cols, cols);
   return out;
+}
+
+/**
+ * One rows product: `leading` are the export's arguments before (m_count, rows, cols); weight rows are the
+ * tasks, shared out between the backend's threads in runs of whole groups of four (the loops' step).
+ */
+function rowsCall(
+  backend: BackendWasm,
+  fn: 'bf16_rows_product' | 'f32_rows_product' | 'quant_rows_product',
+  leading: number[],
+  M: number,
+  rows: number,
+  cols: number,
+  scratchValues: number,
+): void {
+  runNativeCall(backend, {
+    kernel: 'rows-product',
+    fn,
+    args: [...leading, M, rows, cols],
+    tasks: rows,
+    scratchBytes: scratchValues * Float32Array.BYTES_PER_ELEMENT,
+    work: M * rows * cols,
+    chunk: (threads) => Math.ceil(rows / (4 * threads) / 4) * 4,
+  });
 }
 
 /** [M, cols] of x, once x and w ([rows, cols / valuesPerElement] of `dtype`) are known to fit the native loops. */
@@ -116,10 +126,6 @@ function checkedShapes(kernel: string, x: TensorInfo, w: TensorInfo, dtype: 'int
     );
   }
   return [M, cols];
-}
-
-function nativeProducts(backend: BackendWasm): NativeProducts {
-  return nativeModule<NativeProducts>(backend, 'rows-product').exports;
 }
 
 export const bf16RowsProductConfig: KernelConfig = {

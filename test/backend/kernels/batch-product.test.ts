@@ -136,8 +136,8 @@ describe('NativeThreads', () => {
       callerTasks += args[args.length - 1] - args[args.length - 2];
       run(...args);
     };
-    const pool = new NativeThreads(caller, { exports: {}, module, memory: heap.memory, shared: true }, 'batch_product', threads);
-    pool.runTasks(heap.args, heap.tasks, 1, heap.scratch, heap.scratchBytes);
+    const pool = new NativeThreads([caller], { exports: {}, module, memory: heap.memory, shared: true }, ['batch_product'], threads);
+    pool.runTasks(0, heap.args, heap.tasks, 1, heap.scratch, heap.scratchBytes);
 
     expectClose(heap.c(), heap.expected);
     expect(callerTasks).toBeLessThan(heap.tasks);
@@ -145,7 +145,7 @@ describe('NativeThreads', () => {
 
     // A second call on the same helpers, every task in one chunk.
     new Float32Array(heap.memory.buffer).fill(Number.NaN, heap.args[2] / 4, heap.args[2] / 4 + s.batch * s.m * s.n);
-    pool.runTasks(heap.args, heap.tasks, heap.tasks, heap.scratch, heap.scratchBytes);
+    pool.runTasks(0, heap.args, heap.tasks, heap.tasks, heap.scratch, heap.scratchBytes);
     expectClose(heap.c(), heap.expected);
   });
 });

@@ -10,7 +10,8 @@ import { quantize } from '../../../src/formats/gguf/quantize.ts';
 import { bf16RowsProduct, f32RowsProduct, quantRowsProduct } from '../../../src/model/fused-ops.ts';
 import { Rng } from '../../../src/util/rng.ts';
 
-await initBackend('wasm');
+// Two threads: products of a million multiply-adds and more are shared with a helper thread.
+await initBackend('wasm', { threads: 2 });
 
 const NATIVE = join(import.meta.dirname, '../../../src/backend/kernels/native');
 
@@ -108,8 +109,8 @@ describe('the weight-rows products on wasm', () => {
     const [m, rows, cols] = [2, 5, 16];
     const memory = new WebAssembly.Memory({ initial: 2, maximum: shared ? 65536 : undefined, shared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(join(NATIVE, file))), { env: { memory } }).exports as {
-      bf16_rows_product: (w: number, x: number, y: number, scratch: number, m: number, rows: number, cols: number) => void;
-      f32_rows_product: (w: number, x: number, y: number, m: number, rows: number, cols: number) => void;
+      bf16_rows_product: (w: number, x: number, y: number, m: number, rows: number, cols: number, scratch: number, first: number, last: number) => void;
+      f32_rows_product: (w: number, x: number, y: number, m: number, rows: number, cols: number, scratch: number, first: number, last: number) => void;
     };
     const { raw, values } = bf16Weights(rows, cols, 3);
     const x = randomRows(m, cols, 4);
@@ -118,9 +119,9 @@ describe('the weight-rows products on wasm', () => {
     new Float32Array(memory.buffer, w32At, values.length).set(values);
     new Float32Array(memory.buffer, xAt, x.length).set(x);
     const expected = reference(x, values, m, rows, cols);
-    exports.bf16_rows_product(wAt, xAt, yAt, scratchAt, m, rows, cols);
+    exports.bf16_rows_product(wAt, xAt, yAt, m, rows, cols, scratchAt, 0, rows);
     expectClose(new Float32Array(memory.buffer, yAt, m * rows).slice(), expected);
-    exports.f32_rows_product(w32At, xAt, yAt, m, rows, cols);
+    exports.f32_rows_product(w32At, xAt, yAt, m, rows, cols, 0, 0, rows);
     expectClose(new Float32Array(memory.buffer, yAt, m * rows), expected);
     expect(new Uint8Array(memory.buffer, 0, wAt).every((b) => b === 0)).toBe(true); // nothing below the buffers it was given
   });
@@ -178,5 +179,26 @@ describe('the quantized weight-rows product on wasm', () => {
     const x = tf.zeros([1, 256]) as tf.Tensor2D;
     expect(() => quantRowsProduct(x, tf.zeros([4, 10], 'int32') as tf.Tensor2D, 'Q4_K')).toThrow(/Q4_K rows as int32 \[rows, 36\]/);
     expect(() => quantRowsProduct(tf.zeros([1, 100]) as tf.Tensor2D, tf.zeros([4, 10], 'int32') as tf.Tensor2D, 'Q8_0')).toThrow(/multiple of 32/);
+  });
+});
+
+describe('the weight-rows products shared between threads', () => {
+  // 2048 x 1024 weights: two million multiply-adds a row of x, above the size at which helpers join.
+  const [rows, cols] = [2048, 1024];
+
+  it.each([1, 3])('give the double-precision products for %i input row(s), BF16, float32 and Q4_K alike', (m) => {
+    const x = randomRows(m, cols, 40 + m);
+    const xs = tf.tensor2d(x, [m, cols]);
+    const { raw, values } = bf16Weights(rows, cols, 41);
+    const expected = reference(x, values, m, rows, cols);
+    const bf16 = tf.tensor2d(new Int32Array(raw.buffer), [rows, cols / 2], 'int32');
+    const f32 = tf.tensor2d(Float32Array.from(values), [rows, cols]);
+    const quant = quantizedRows('Q4_K', rows, cols, 42);
+    const q4k = tf.tensor2d(quant.words, [rows, quantRowWords('Q4_K', cols)], 'int32');
+    const outputs = [bf16RowsProduct(xs, bf16), f32RowsProduct(xs, f32), quantRowsProduct(xs, q4k, 'Q4_K')];
+    expectClose(outputs[0].dataSync(), expected);
+    expectClose(outputs[1].dataSync(), expected);
+    expectClose(outputs[2].dataSync(), reference(x, quant.values, m, rows, cols));
+    tf.dispose([xs, bf16, f32, q4k, ...outputs]);
   });
 });

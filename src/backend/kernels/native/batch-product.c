@@ -11,7 +11,7 @@
 #include <wasm_simd128.h>
 
 #define NR 8
-#define ROWS_PER_TASK 64
+#define ROWS_PER_TASK 64 // as src/backend/kernels/batch-product.ts counts tasks
 
 // Rows p..p+3 of a full panel from b stored [n, k] (transposed): two 4x4 blocks, each read as four
 // columns of 4 values and written as four rows.
@@ -129,9 +129,4 @@ void batch_product(const float* a, const float* b, float* c, int m, int k, int n
     int i0 = block * ROWS_PER_TASK, i1 = i0 + ROWS_PER_TASK < m ? i0 + ROWS_PER_TASK : m;
     rows_block(a + (long)matrix * a_stride, row_step, k_step, scratch, c + (long)matrix * m * n, i0, i1, k, n);
   }
-}
-
-__attribute__((export_name("rows_per_task")))
-int rows_per_task(void) {
-  return ROWS_PER_TASK;
 }

@@ -1,7 +1,9 @@
 // Products with weight rows read in place from the tfjs-backend-wasm heap (the module imports its memory):
 // y[m, r] = sum_c x[m, c] * w[r, c] for x [M, cols] float32 and w [rows, cols], BF16 (the upper halves of
-// float32 values) or float32. Built by build.sh; no static data and no addressed locals, so the module never
-// writes the heap outside the buffers it is given. cols must be a multiple of 8.
+// float32 values), float32 or GGML blocks. Each export computes the weight rows [first, last) alone, so that
+// threads can share a product (src/backend/kernels/native-threads.ts), each with its own scratch. Built by
+// build.sh; no static data and no addressed locals, so the module never writes the heap outside the buffers
+// it is given. cols must be a multiple of 8.
 #include <stdint.h>
 #include <wasm_simd128.h>
 
@@ -14,9 +16,9 @@ static inline float lane_sum(v128_t v) {
 }
 
 // One input row: four weight rows at a time, each widened as it is read.
-static void one_row(const uint16_t* w, const float* x, float* y, int rows, int cols) {
-  int r = 0;
-  for (; r + 4 <= rows; r += 4) {
+static void one_row(const uint16_t* w, const float* x, float* y, int cols, int first, int last) {
+  int r = first;
+  for (; r + 4 <= last; r += 4) {
     const uint16_t* w0 = w + (long)r * cols;
     const uint16_t* w1 = w0 + cols;
     const uint16_t* w2 = w1 + cols;
@@ -39,7 +41,7 @@ static void one_row(const uint16_t* w, const float* x, float* y, int rows, int c
     y[r + 2] = lane_sum(wasm_f32x4_add(a2, b2));
     y[r + 3] = lane_sum(wasm_f32x4_add(a3, b3));
   }
-  for (; r < rows; r++) {
+  for (; r < last; r++) {
     const uint16_t* w0 = w + (long)r * cols;
     v128_t a0 = wasm_f32x4_splat(0), b0 = a0;
     for (int c = 0; c < cols; c += 8) {
@@ -53,8 +55,8 @@ static void one_row(const uint16_t* w, const float* x, float* y, int rows, int c
 
 // Several input rows: each weight row is widened once into `scratch` (cols floats), then multiplied with
 // every input row, so the weights are read from memory once whatever M is.
-static void many_rows(const uint16_t* w, const float* x, float* y, float* scratch, int m_count, int rows, int cols) {
-  for (int r = 0; r < rows; r++) {
+static void many_rows(const uint16_t* w, const float* x, float* y, float* scratch, int m_count, int rows, int cols, int first, int last) {
+  for (int r = first; r < last; r++) {
     const uint16_t* wr = w + (long)r * cols;
     for (int c = 0; c < cols; c += 8) {
       v128_t v = wasm_v128_load(wr + c);
@@ -74,17 +76,17 @@ static void many_rows(const uint16_t* w, const float* x, float* y, float* scratc
 }
 
 __attribute__((export_name("bf16_rows_product")))
-void bf16_rows_product(const uint16_t* w, const float* x, float* y, float* scratch, int m_count, int rows, int cols) {
-  if (m_count == 1) one_row(w, x, y, rows, cols);
-  else many_rows(w, x, y, scratch, m_count, rows, cols);
+void bf16_rows_product(const uint16_t* w, const float* x, float* y, int m_count, int rows, int cols, float* scratch, int first, int last) {
+  if (m_count == 1) one_row(w, x, y, cols, first, last);
+  else many_rows(w, x, y, scratch, m_count, rows, cols, first, last);
 }
 
 // Float32 rows, four at a time, each group multiplied with every input row while it is in cache: one pass
 // over the weights whatever M is.
 __attribute__((export_name("f32_rows_product")))
-void f32_rows_product(const float* w, const float* x, float* y, int m_count, int rows, int cols) {
-  int r = 0;
-  for (; r + 4 <= rows; r += 4) {
+void f32_rows_product(const float* w, const float* x, float* y, int m_count, int rows, int cols, float* unused_scratch, int first, int last) {
+  int r = first;
+  for (; r + 4 <= last; r += 4) {
     const float* w0 = w + (long)r * cols;
     const float* w1 = w0 + cols;
     const float* w2 = w1 + cols;
@@ -110,7 +112,7 @@ void f32_rows_product(const float* w, const float* x, float* y, int m_count, int
       ym[3] = lane_sum(wasm_f32x4_add(a3, b3));
     }
   }
-  for (; r < rows; r++) {
+  for (; r < last; r++) {
     const float* w0 = w + (long)r * cols;
     for (int m = 0; m < m_count; m++) {
       const float* xm = x + (long)m * cols;
@@ -253,8 +255,9 @@ static float dot(const float* a, const float* b, int cols) {
 }
 
 __attribute__((export_name("quant_rows_product")))
-void quant_rows_product(int format, const uint8_t* w, int row_stride, const float* x, float* y, float* scratch, int m_count, int rows, int cols) {
-  for (int r = 0; r < rows; r++) {
+void quant_rows_product(int format, const uint8_t* w, int row_stride, const float* x, float* y, int m_count, int rows, int cols, float* scratch, int first,
+                        int last) {
+  for (int r = first; r < last; r++) {
     const uint8_t* row = w + (long)r * row_stride;
     if (format == FORMAT_Q8_0) dequantize_q8_0(row, scratch, cols);
     else if (format == FORMAT_Q4_K) dequantize_q4_k(row, scratch, cols);
