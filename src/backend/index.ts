@@ -4,7 +4,7 @@ export { BackendOptionError, BackendUnavailableError } from './errors.ts';
 export { registerWasmKernels } from './kernels/index.ts';
 export type { GpuCheck, GpuEvidence } from './gpu.ts';
 export type { WasmStatus } from './wasm.ts';
-export type { ThreadCalibration, ThreadChoice, Workload } from './thread-choice.ts';
+export { decodingWorkload, type ThreadCalibration, type ThreadChoice, type Workload } from './thread-choice.ts';
 export type {
   BackendAttempt,
   BackendChoice,

@@ -7,6 +7,7 @@
  *   2. the machine's calibration (`slm-train bench --calibrate-threads`), which timed both workloads at
  *      each count and is cached per machine;
  *   3. the rule: one thread per CPU for training, 1 for decoding.
+ * Decoding a real-size model is not such a stream: see decodingWorkload.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, homedir } from 'node:os';
@@ -21,6 +22,12 @@ export const THREADS_ENV = 'SLM_TRAIN_THREADS';
 
 /** Where the calibration is cached: $SLM_TRAIN_CACHE, else $XDG_CACHE_HOME/slm-train, else ~/.cache/slm-train. */
 export const CACHE_ENV = 'SLM_TRAIN_CACHE';
+
+/**
+ * Below this many multiply-adds a native product runs on the calling thread alone, as waking the helper
+ * threads costs more (kernels/native-threads.ts); from there up it is shared among the backend's threads.
+ */
+export const THREADED_MIN_WORK = 1 << 20;
 
 /** Training steps (large products) or decoding (one row at a time). */
 export type Workload = 'training' | 'decoding';
@@ -59,6 +66,16 @@ export function chooseWasmThreads(workload: Workload, env: NodeJS.ProcessEnv = p
   const calibrated = readThreadCalibration(env)?.best[workload];
   if (calibrated !== undefined) return { threads: calibrated, source: 'calibration' };
   return { threads: workload === 'training' ? Math.min(availableParallelism(), MAX_WASM_THREADS) : 1, source: 'rule' };
+}
+
+/**
+ * The workload decoding a model of this width is. A small model's decoding is a stream of small products,
+ * which the second thread slows; a real-size model's largest products (hidden x intermediate, from a million
+ * multiply-adds) are ones the backend shares among its threads (kernels/native-threads.ts), so they take
+ * training's count: Qwen2.5-0.5B decoded 8 sequences at 1.3-1.4x and one at 1.0-1.1x on 2 threads against 1.
+ */
+export function decodingWorkload(model: { hiddenSize: number; intermediateSize: number }): Workload {
+  return model.hiddenSize * model.intermediateSize >= THREADED_MIN_WORK ? 'training' : 'decoding';
 }
 
 /** The thread counts a calibration tries: 1, 2, 4... up to the CPUs this process may use (at most 8). */

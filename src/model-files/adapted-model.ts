@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import type { HostTensor } from '../formats/safetensors.ts';
 import type { Projection } from '../model/layers.ts';
 import { modelDigest } from './digest.ts';
-import { loadModel, type LoadedModel, type LoadModelOptions } from './load.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { inspectModel, loadModel, type LoadedModel, type LoadModelOptions } from './load.ts';
 import { LoraAdapter } from '../model/lora.ts';
 import { pathExists } from '../util/path-exists.ts';
 import { SlmError } from '../util/errors.ts';
@@ -45,6 +46,11 @@ export async function loadAdaptedModel(ref: string, options: LoadModelOptions = 
       loaded.model.dispose();
     },
   };
+}
+
+/** The config of the model loadAdaptedModel(ref) loads (an adapter's base), read from headers only. */
+export async function adaptedModelConfig(ref: string): Promise<ModelConfig> {
+  return (await inspectModel((await resolveModelRef(ref)).base)).config;
 }
 
 /** The digest loadAdaptedModel(ref).digest() gives, without loading any weight. */

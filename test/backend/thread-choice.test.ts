@@ -2,13 +2,17 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { shapeConfig } from '../../src/bench/model-shapes.ts';
+import { BENCH_MODEL } from '../../src/bench/training.ts';
 import {
   calibrationCandidates,
   calibrationOf,
   calibrationPath,
   chooseWasmThreads,
+  decodingWorkload,
   MAX_WASM_THREADS,
   readThreadCalibration,
+  THREADED_MIN_WORK,
   writeThreadCalibration,
 } from '../../src/backend/thread-choice.ts';
 
@@ -22,6 +26,16 @@ describe('the wasm thread count', () => {
     const env = { SLM_TRAIN_CACHE: join(dir, 'none') };
     expect(chooseWasmThreads('training', env)).toEqual({ threads: allCpus, source: 'rule' });
     expect(chooseWasmThreads('decoding', env)).toEqual({ threads: 1, source: 'rule' });
+  });
+
+  it('decodes a real-size model on training\'s count: its products are shared among threads, a small model\'s are not', () => {
+    expect(decodingWorkload(BENCH_MODEL)).toBe('decoding');
+    expect(decodingWorkload(shapeConfig('qwen2.5-0.5b'))).toBe('training');
+    expect(decodingWorkload(shapeConfig('llama3.2-1b'))).toBe('training');
+    // The boundary is the size from which a native product wakes the helper threads.
+    expect(decodingWorkload({ hiddenSize: 1024, intermediateSize: 1024 })).toBe('training');
+    expect(decodingWorkload({ hiddenSize: 1024, intermediateSize: 1023 })).toBe('decoding');
+    expect(THREADED_MIN_WORK).toBe(1024 * 1024);
   });
 
   it("takes this machine's calibration, fastest count per workload, cached atomically where the environment says", async () => {

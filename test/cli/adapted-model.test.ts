@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.ts';
+import { modelWorkload } from '../../src/cli/model-target.ts';
 import { runProgram } from '../../src/cli/program.ts';
+import { adaptedModelConfig } from '../../src/model-files/adapted-model.ts';
+import { readHfConfig } from '../../src/model-files/hf-model-dir.ts';
 import { readPeftAdapter } from '../../src/model-files/peft.ts';
 import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
@@ -73,6 +76,13 @@ describe('a LoRA run as --model, and as a teacher', () => {
     for await (const id of generateTokens(model, tokenizer!.encode('Once', { addSpecialTokens: true }), { maxTokens: 6, seed: 0, temperature: 0, topK: 0, topP: 1 })) merged.push(id);
     model.dispose();
     expect(out.ids).toEqual(merged);
+  });
+
+  it("reads its base's config from headers, which sets the decoding threads: a model this narrow decodes as a stream of small products", async () => {
+    const base = await readHfConfig(join(dir, 'base'));
+    for (const ref of [run, join(run, 'final'), join(dir, 'base')]) expect(await adaptedModelConfig(ref)).toEqual(base.config);
+    expect(await modelWorkload(run, 'decoding')).toBe('decoding');
+    expect(await modelWorkload(run, 'training')).toBe('training');
   });
 
   it('teaches as a local teacher: its scores are the merged model\'s', async () => {

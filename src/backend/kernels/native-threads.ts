@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { getThreadsCount, type BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { MAX_ARGS, SLOT, runClaimedTasks } from './native-tasks.mjs';
 import { NATIVE_EXPORTS, heapOffsetOf, nativeModule, type NativeKernelName, type NativeModule } from './native-module.ts';
+import { THREADED_MIN_WORK } from '../thread-choice.ts';
 
 const WORKER = new URL('./native-worker.mjs', import.meta.url);
 
@@ -67,9 +68,6 @@ export class NativeThreads {
     }
   }
 }
-
-/** Below this many multiply-adds a call runs on the calling thread alone: waking helpers costs more. */
-const THREADED_MIN_WORK = 1 << 20;
 
 /** One call of a native export over tasks [0, tasks). */
 export interface NativeCall<Kernel extends NativeKernelName> {

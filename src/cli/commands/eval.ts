@@ -8,6 +8,7 @@ import { UsageError } from '../errors.ts';
 import type { CliIo, CommandContext } from '../io.ts';
 import type { GenerationEngine } from '../../eval/llama-cpp-engine.ts';
 import { backendOption, integerArg } from '../options.ts';
+import { modelWorkload } from '../model-target.ts';
 
 export interface EvalCommandOptions {
   model: string;
@@ -44,7 +45,7 @@ export async function evalCommand(options: EvalCommandOptions, io: CliIo): Promi
   const spec = suiteSpec(options);
   const outDir = options.out ?? (await defaultOutDir(options));
   // Generation suites decode one token at a time: the thread count that decodes fastest.
-  await initBackend(options.backend, { workload: 'decoding' });
+  await initBackend(options.backend, { workload: options.provider ? 'decoding' : await modelWorkload(options.model, 'decoding') });
   const target = options.provider
     ? await serverTarget({
         provider: options.provider,
