@@ -91,7 +91,7 @@ export async function benchLoraSteps(options: RealSizeOptions): Promise<RealSize
     hostBytes: hostCapacity(),
   });
   let started = performance.now();
-  const { model } = await loadModel(options.model, { weights: memory.residency, pinBytes: memory.pinBytes });
+  const { model } = await loadModel(options.model, { weights: memory.residency, pinBytes: memory.pinBytes, pinAs: 'float32' });
   const loadSeconds = (performance.now() - started) / 1000;
   for (const p of model.params.values()) p.trainable = false;
   model.recompute = memory.recompute;

@@ -14,6 +14,7 @@ import { backendCapacity, type BackendCapacity } from '../backend/capacity.ts';
 import { readJsonFile } from '../util/read-json.ts';
 import { formatSize } from '../util/format-size.ts';
 import { CausalLM } from '../model/causal-lm.ts';
+import type { PinnedForm } from '../model/frozen-weights.ts';
 import { countParameters, layerCountMismatch, parameterCountMismatch, describeModelSize, type ModelConfig } from '../model/config.ts';
 import type { WeightResidency } from '../model/residency.ts';
 
@@ -34,6 +35,8 @@ export interface LoadModelOptions {
   weights?: WeightResidency;
   /** For streamed weights, the backend bytes uploads may stay in (see defaultPinBytes). */
   pinBytes?: number;
+  /** The form they stay in: as stored (default: decoding reads fewer bytes), or float32 (training's products). */
+  pinAs?: PinnedForm;
 }
 
 export class ModelLoadError extends FormatError {}
@@ -63,7 +66,7 @@ export async function buildModel(
   const residency = resolveResidency(config, options.weights, capacity);
   options.logger?.info(`${describe}; ${residency === 'resident' ? 'held in the backend' : `streamed per layer from host memory in its stored types (${capacity.backend} holds ${formatSize(capacity.bytes)})`}`);
   if (residency === 'resident') return CausalLM.fromHfTensors(config, (name) => source.read(name));
-  return CausalLM.fromCompactTensors(config, (name) => source.readCompact(name), { pinBytes: options.pinBytes ?? defaultPinBytes(config, capacity) });
+  return CausalLM.fromCompactTensors(config, (name) => source.readCompact(name), { pinBytes: options.pinBytes ?? defaultPinBytes(config, capacity), pinAs: options.pinAs });
 }
 
 /** `source` refusing any tensor that holds NaN or Inf (damaged weights would otherwise give NaN scores), naming it. */

@@ -5,7 +5,7 @@ import type { HostTensor } from '../formats/safetensors.ts';
 import { Rng } from '../util/rng.ts';
 import { layerWindow, type ModelConfig } from './config.ts';
 import type { FirstVisibleKey } from './causal-attention.ts';
-import { EMBEDDING, FrozenWeights, fusedName, UPLOAD_VALUES } from './frozen-weights.ts';
+import { EMBEDDING, FrozenWeights, fusedName, UPLOAD_VALUES, type PinnedForm } from './frozen-weights.ts';
 import { KVCache } from './kv-cache.ts';
 import { configuredRmsNorm, decoderBlock, type AttentionInputs, type Projection } from './layers.ts';
 import { linear, linearOfRows, takesRawRows } from './matmul.ts';
@@ -42,6 +42,8 @@ interface RowPositions {
 export interface CompactLoadOptions {
   /** Backend bytes that streamed weights may stay in between uses (see FrozenWeights). */
   pinBytes: number;
+  /** The form they stay in: as stored for inference (default), float32 for training (see FrozenWeights). */
+  pinAs?: PinnedForm;
   /** Vocabulary rows of the streamed head per product; default UPLOAD_VALUES' worth. */
   headChunkRows?: number;
 }
@@ -123,7 +125,7 @@ export class CausalLM {
   static async fromCompactTensors(
     config: ModelConfig,
     read: (name: string) => Promise<CompactTensor | undefined>,
-    { pinBytes, headChunkRows }: CompactLoadOptions,
+    { pinBytes, pinAs, headChunkRows }: CompactLoadOptions,
   ): Promise<CausalLM> {
     const specs = parameterSpecs(config);
     const params = new Map<string, tf.Variable>();
@@ -142,7 +144,7 @@ export class CausalLM {
       disposeAll(params);
       throw error;
     }
-    const frozen = new FrozenWeights(compact, pinBytes);
+    const frozen = new FrozenWeights(compact, pinBytes, pinAs);
     frozen.preload(Array.from({ length: config.numLayers }, (_, layer) => `model.layers.${layer}.`));
     return new CausalLM(config, params, frozen, headChunkRows);
   }

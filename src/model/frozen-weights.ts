@@ -12,9 +12,12 @@
  * that nearly fits streams only its remainder.
  *
  * A product of few rows (decoding) may instead take matrices as stored (`rawRows`) where they are BF16, Q8_0,
- * Q4_K, Q6_K or Q5_0: blocks beyond the pinning budget then enter as their raw bytes in int32 words for the rows
- * products of src/model/fused-ops.ts (BF16: half the bytes of float32; Q4_K: an eighth), nothing decoded
- * on the host. Those are never pinned: pinned blocks stay float32 for every other product.
+ * Q4_K, Q6_K or Q5_0: they enter as their raw bytes in int32 words for the rows products of
+ * src/model/fused-ops.ts (BF16: half the bytes of float32; Q4_K: an eighth), nothing decoded on the host.
+ * What is pinned follows `pinAs`: 'stored' keeps those raw blocks (inference: the same budget holds 2 to 7
+ * times the weights, and decoding reads fewer bytes a token), and every other product gets float32 uploads;
+ * 'float32' keeps float32 blocks (training, whose products are all large), and raw blocks go to the rows
+ * products only beyond the budget, unpinned.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isWasmFault, wasmFaultError } from '../backend/wasm-faults.ts';
@@ -44,8 +47,19 @@ const FUSED_GROUPS = [
   ['mlp.gate_proj.weight', 'mlp.up_proj.weight'],
 ];
 
+/** The form in which uploads stay in the backend between uses: as stored (raw rows), or float32. */
+export type PinnedForm = 'stored' | 'float32';
+
+/** A pinned block: float32, or its runs of raw rows (one tensor per stored type). */
+interface PinnedBlock {
+  tensors: tf.Tensor2D[];
+  raw: boolean;
+}
+
+type RawRun = { from: number; to: number; type: RawRowType };
+
 export class FrozenWeights {
-  private readonly pinned = new Map<string, tf.Tensor>();
+  private readonly pinned = new Map<string, PinnedBlock>();
   private pinnedBytes = 0;
 
   constructor(
@@ -53,6 +67,7 @@ export class FrozenWeights {
     private readonly tensors: ReadonlyMap<string, CompactTensor>,
     /** Backend bytes that uploaded weights may keep occupying between uses. */
     readonly pinBytes: number,
+    readonly pinAs: PinnedForm = 'stored',
   ) {}
 
   has(name: string): boolean {
@@ -109,8 +124,11 @@ export class FrozenWeights {
       for (const group of this.groupsUnder(prefix)) {
         const inFeatures = this.compact(group[0]).rowLength;
         for (const [start, end] of this.rowBlocks(group)) {
-          if (!this.fitsPinBudget(inFeatures * (end - start) * 4)) return;
-          this.upload(`${fusedName(group)}#${start}`, () => this.uploadRows(group, start, end));
+          const key = `${fusedName(group)}#${start}`;
+          const runs = this.pinAs === 'stored' ? this.rawTypeRuns(group, start, end) : null;
+          const bytes = runs ? runs.reduce((n, { from, to, type }) => n + (to - from) * rawRowWords(type, inFeatures) * 4, 0) : inFeatures * (end - start) * 4;
+          if (!this.fitsPinBudget(bytes)) return;
+          this.pin(key, runs ? this.uploadRawRuns(key, group, runs) : [uploading(key, () => this.uploadRows(group, start, end))], runs !== null);
         }
       }
     }
@@ -134,7 +152,7 @@ export class FrozenWeights {
   }
 
   dispose(): void {
-    tf.dispose([...this.pinned.values()]);
+    tf.dispose([...this.pinned.values()].flatMap((block) => block.tensors));
     this.pinned.clear();
     this.pinnedBytes = 0;
   }
@@ -167,31 +185,35 @@ export class FrozenWeights {
   }
 
   /**
-   * Rows [start, end) of the group stacked, under `key`: as stored (`rawRows`, where every matrix's type is
-   * one a rows product reads) when the block is neither pinned nor would be, one tensor for each run of
-   * matrices of the same type (Q4_K_M stores some layers' v as Q6_K beside a Q4_K q and k); else one
-   * float32 tensor, from the pinned set or uploaded (and pinned when it fits).
+   * Rows [start, end) of the group stacked, under `key`: the pinned block where it serves (raw rows only a
+   * rows product reads); as stored where `rawRows` and every matrix's type is one a rows product reads, one
+   * tensor for each run of matrices of the same type (Q4_K_M stores some layers' v as Q6_K beside a Q4_K q
+   * and k), when raw blocks are what is pinned or the float32 block would not fit; else one float32 tensor.
+   * Uploads are pinned in the form `pinAs` names while they fit.
    */
   private uploadBlock(key: string, group: string[], start: number, end: number, rawRows: boolean): { tensor: tf.Tensor2D; pinned: boolean }[] {
-    const floats = (end - start) * this.compact(group[0]).rowLength;
-    const runs = rawRows && !this.pinned.has(key) && !this.fitsPinBudget(floats * 4) ? this.rawTypeRuns(group, start, end) : null;
-    if (runs !== null) {
-      return runs.map(({ from, to, type }) => ({ tensor: uploading(key, () => markRawRows(this.uploadRawRows(group, from, to, type), type)), pinned: false }));
+    const kept = this.pinned.get(key);
+    if (kept && (rawRows || !kept.raw)) return kept.tensors.map((tensor) => ({ tensor, pinned: true }));
+    const runs = kept ? null : this.rawTypeRuns(group, start, end);
+    const floatBytes = (end - start) * this.compact(group[0]).rowLength * 4;
+    if (rawRows && runs && (this.pinAs === 'stored' || !this.fitsPinBudget(floatBytes))) {
+      const tensors = this.uploadRawRuns(key, group, runs);
+      const pinned = this.pinAs === 'stored' && this.pin(key, tensors, true);
+      return tensors.map((tensor) => ({ tensor, pinned }));
     }
-    const { tensor, pinned } = this.upload(key, () => this.uploadRows(group, start, end));
-    return [{ tensor: tensor as tf.Tensor2D, pinned }];
+    const tensor = uploading(key, () => this.uploadRows(group, start, end));
+    // A block pinned raw, or one that could be, leaves the budget to raw blocks when those are what is pinned.
+    const pinned = !kept && (this.pinAs === 'float32' || runs === null) && this.pin(key, [tensor], false);
+    return [{ tensor, pinned }];
   }
 
-  /** The tensor `key` from the pinned set, or made by `make` (and pinned when it fits). */
-  private upload(key: string, make: () => tf.Tensor): { tensor: tf.Tensor; pinned: boolean } {
-    const kept = this.pinned.get(key);
-    if (kept) return { tensor: kept, pinned: true };
-    const tensor = uploading(key, make);
-    const bytes = tensor.size * 4;
-    if (!this.fitsPinBudget(bytes)) return { tensor, pinned: false };
-    this.pinned.set(key, tf.keep(tensor));
+  /** Keeps `tensors` as the block `key` when their bytes fit in the budget; whether they were kept. */
+  private pin(key: string, tensors: tf.Tensor2D[], raw: boolean): boolean {
+    const bytes = tensors.reduce((n, tensor) => n + tensor.size * 4, 0);
+    if (!this.fitsPinBudget(bytes)) return false;
+    this.pinned.set(key, { tensors: tensors.map((tensor) => tf.keep(tensor)), raw });
     this.pinnedBytes += bytes;
-    return { tensor, pinned: true };
+    return true;
   }
 
   private fitsPinBudget(bytes: number): boolean {
@@ -202,8 +224,8 @@ export class FrozenWeights {
    * The block's rows [start, end) of the group in runs of one stored type, when a rows product reads every
    * matrix's rows as stored; else null.
    */
-  private rawTypeRuns(group: string[], start: number, end: number): { from: number; to: number; type: RawRowType }[] | null {
-    const runs: { from: number; to: number; type: RawRowType }[] = [];
+  private rawTypeRuns(group: string[], start: number, end: number): RawRun[] | null {
+    const runs: RawRun[] = [];
     let readable = true;
     this.forStackedRows(group, start, end, (part, from, to, at) => {
       const readableType = (part.type === 'BF16' || Object.hasOwn(QUANT_ROW_FORMATS, part.type)) && part.rowLength % ROWS_PRODUCT_ALIGNMENT === 0;
@@ -215,13 +237,18 @@ export class FrozenWeights {
     return readable ? runs : null;
   }
 
+  /** The runs of the group's block as raw rows, one marked tensor each (see markRawRows). */
+  private uploadRawRuns(key: string, group: string[], runs: RawRun[]): tf.Tensor2D[] {
+    return runs.map(({ from, to, type }) => uploading(key, () => markRawRows(this.uploadRawRows(group, from, to, type), type)));
+  }
+
   /**
    * Rows [start, end) of the matrices [out_i, in] stacked, all stored as `type`, their bytes as int32
    * [end - start, words]: BF16 as int32 pairs, GGML blocks with each row padded to whole words.
    */
   private uploadRawRows(group: string[], start: number, end: number, type: RawRowType): tf.Tensor2D {
     const { rowLength } = this.compact(group[0]);
-    const words = type === 'BF16' ? rowLength / 2 : quantRowWords(type, rowLength);
+    const words = rawRowWords(type, rowLength);
     const stride = words * 4;
     return tensorFilledWith([end - start, words], 'int32', (bytes) =>
       this.forStackedRows(group, start, end, (part, from, to, at) => {
@@ -244,6 +271,11 @@ export class FrozenWeights {
       first += part.rows;
     }
   }
+}
+
+/** int32 words of a raw row of `rowLength` values stored as `type`. */
+function rawRowWords(type: RawRowType, rowLength: number): number {
+  return type === 'BF16' ? rowLength / 2 : quantRowWords(type, rowLength);
 }
 
 /** make(), with a wasm heap exhausted by the upload reported as such. */

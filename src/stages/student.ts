@@ -108,7 +108,7 @@ function everyWeightTrains(
 }
 
 async function loraStudent(spec: LoraStudentSpec, seed: number, seqLen: number, memory: TrainingMemory, logger: Logger): Promise<Student> {
-  const { model, tokenizer, chatTemplate } = await loadBase(spec.base, seqLen, { logger, weights: memory.residency, pinBytes: memory.pinBytes });
+  const { model, tokenizer, chatTemplate } = await loadBase(spec.base, seqLen, { logger, weights: memory.residency, pinBytes: memory.pinBytes, pinAs: 'float32' });
   for (const p of model.params.values()) p.trainable = false;
   const lora = loraConfigOf(spec);
   const adapter = LoraAdapter.init(model, lora, seed);

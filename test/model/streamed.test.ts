@@ -17,6 +17,8 @@ import { writeHfModelDir } from '../../src/model-files/hf-model-dir.ts';
 import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { openHfWeights, readHfConfig } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
+import { parameterSpecs } from '../../src/model/parameters.ts';
+import type { PinnedForm } from '../../src/model/frozen-weights.ts';
 import { generateTokens } from '../../src/model/generate.ts';
 import { RAW_ROWS_MAX_ROWS } from '../../src/model/matmul.ts';
 import { GREEDY } from '../../src/model/sampling.ts';
@@ -38,7 +40,7 @@ const dir = await mkdtemp(join(tmpdir(), 'slm-streamed-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 /** The same BF16 folder loaded both ways; the streamed one with a 5-row head chunk and, unless told, nothing pinned. */
-async function bothWays(overrides: Parameters<typeof tinyModel>[0], name: string, pinBytes = 0): Promise<{ resident: CausalLM; streamed: CausalLM }> {
+async function bothWays(overrides: Parameters<typeof tinyModel>[0], name: string, pinBytes = 0, pinAs: PinnedForm = 'stored'): Promise<{ resident: CausalLM; streamed: CausalLM }> {
   const path = join(dir, name);
   const model = tinyModel(overrides);
   await writeHfModelDir(path, { config: model.config, tensors: model.eachHfTensor(), dtype: 'BF16' });
@@ -46,7 +48,7 @@ async function bothWays(overrides: Parameters<typeof tinyModel>[0], name: string
   const resident = (await loadModel(path, { weights: 'resident' })).model;
   const { config } = await readHfConfig(path);
   const weights = await openHfWeights(path);
-  const streamed = await CausalLM.fromCompactTensors(config, (n) => weights.readCompact(n), { pinBytes, headChunkRows: 5 });
+  const streamed = await CausalLM.fromCompactTensors(config, (n) => weights.readCompact(n), { pinBytes, pinAs, headChunkRows: 5 });
   await weights.close();
   return { resident, streamed };
 }
@@ -117,12 +119,41 @@ describe.each([
   });
 
   it('multiplies few rows by pinned float32 blocks in the rows kernel, with the logits of the resident model', async () => {
-    const { resident, streamed } = await bothWays(overrides, `pinned-${name}`, 2 ** 30);
+    const { resident, streamed } = await bothWays(overrides, `pinned-${name}`, 2 ** 30, 'float32');
     const few = randomIds(new Rng(5), 1, 3, 23);
     const { numLayers, vocabSize } = streamed.config;
     expect(await kernelCount(F32_ROWS_PRODUCT, () => streamed.forward(few).dispose())).toBe(productsPerForward(numLayers, vocabSize));
     expect(await kernelCount(BF16_ROWS_PRODUCT, () => streamed.forward(few).dispose())).toBe(0);
     expect(maxDiff(streamed.forward(few), resident.forward(few))).toBeLessThan(1e-5);
+    resident.dispose();
+    streamed.dispose();
+  });
+
+  it('pins blocks as stored for inference: half the bytes of float32 pins, read by the rows kernel, float32 uploads beyond', async () => {
+    const loadPinned = async (pinAs: PinnedForm) => {
+      const before = tf.memory().numBytes;
+      const { resident, streamed } = await bothWays(overrides, `pin-${pinAs}-${name}`, 2 ** 30, pinAs);
+      return { resident, streamed, preloaded: tf.memory().numBytes - before - resident.parameterCount() * 4 };
+    };
+    const float32 = await loadPinned('float32');
+    float32.resident.dispose();
+    float32.streamed.dispose();
+    const { resident, streamed, preloaded } = await loadPinned('stored');
+    // Every layer's matrices were pinned at load, BF16 in int32 pairs: 2 bytes a weight against 4.
+    const layerWeights = parameterSpecs(streamed.config)
+      .filter((spec) => spec.name.startsWith('model.layers.') && spec.hfShape.length === 2)
+      .reduce((n, spec) => n + spec.hfShape[0] * spec.hfShape[1], 0);
+    expect(float32.preloaded - preloaded).toBe(2 * layerWeights);
+
+    const few = randomIds(new Rng(7), 1, 3, 23);
+    const many = randomIds(new Rng(8), 1, RAW_ROWS_MAX_ROWS + 1, 23);
+    const { numLayers, vocabSize } = streamed.config;
+    expect(await kernelCount(BF16_ROWS_PRODUCT, () => streamed.forward(few).dispose())).toBe(productsPerForward(numLayers, vocabSize));
+    expect(await kernelCount(F32_ROWS_PRODUCT, () => streamed.forward(few).dispose())).toBe(0);
+    expect(maxDiff(streamed.forward(few), resident.forward(few))).toBeLessThan(1e-5);
+    const held = tf.memory().numTensors;
+    expect(maxDiff(streamed.forward(many), resident.forward(many))).toBeLessThan(1e-5);
+    expect(tf.memory().numTensors).toBe(held + 2); // the two logits: the float32 uploads were freed
     resident.dispose();
     streamed.dispose();
   });
