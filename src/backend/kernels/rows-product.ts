@@ -49,9 +49,9 @@ function bf16RowsProduct(args: { inputs: { x: TensorInfo; w: TensorInfo }; backe
   const { x, w } = inputs;
   const [M, cols] = checkedShapes(BF16_ROWS_PRODUCT, x, w, 'int32', 2);
   const out = backend.makeOutput([M, w.shape[0]], 'float32');
-  // Several input rows: each weight row is widened once into scratch, then multiplied with all of them.
+  // Several input rows: weight rows are widened once into scratch, then multiplied with all of them.
   const at = (t: TensorInfo) => heapOffsetOf(backend, t);
-  rowsCall(backend, 'bf16_rows_product', [at(w), at(x), at(out)], M, w.shape[0], cols, M > 1 ? cols : 0);
+  rowsCall(backend, 'bf16_rows_product', [at(w), at(x), at(out)], M, w.shape[0], cols, M > 1 ? ROWS_A_STEP * cols : 0);
   return out;
 }
 
@@ -87,13 +87,16 @@ function quantRowsProduct(args: { inputs: { x: TensorInfo; w: TensorInfo }; back
   }
   const out = backend.makeOutput([M, w.shape[0]], 'float32');
   const at = (t: TensorInfo) => heapOffsetOf(backend, t);
-  rowsCall(backend, 'quant_rows_product', [code, at(w), w.shape[1] * 4, at(x), at(out)], M, w.shape[0], cols, cols);
+  rowsCall(backend, 'quant_rows_product', [code, at(w), w.shape[1] * 4, at(x), at(out)], M, w.shape[0], cols, ROWS_A_STEP * cols);
   return out;
 }
 
+/** Weight rows the native loops take at a step (decoded into scratch together where they are not float32). */
+const ROWS_A_STEP = 4;
+
 /**
  * One rows product: `leading` are the export's arguments before (m_count, rows, cols); weight rows are the
- * tasks, shared out between the backend's threads in runs of whole groups of four (the loops' step).
+ * tasks, shared out between the backend's threads in runs of whole steps.
  */
 function rowsCall(
   backend: BackendWasm,
@@ -111,7 +114,7 @@ function rowsCall(
     tasks: rows,
     scratchBytes: scratchValues * Float32Array.BYTES_PER_ELEMENT,
     work: M * rows * cols,
-    chunk: (threads) => Math.ceil(rows / (4 * threads) / 4) * 4,
+    chunk: (threads) => Math.ceil(rows / (4 * threads) / ROWS_A_STEP) * ROWS_A_STEP, // about four chunks a thread
   });
 }
 

@@ -53,25 +53,68 @@ static void one_row(const uint16_t* w, const float* x, float* y, int cols, int f
   }
 }
 
-// Several input rows: each weight row is widened once into `scratch` (cols floats), then multiplied with
-// every input row, so the weights are read from memory once whatever M is.
-static void many_rows(const uint16_t* w, const float* x, float* y, float* scratch, int m_count, int rows, int cols, int first, int last) {
-  for (int r = first; r < last; r++) {
-    const uint16_t* wr = w + (long)r * cols;
+// y[m, r..r+3] for every input row m, of the four float32 weight rows at w (cols apart): each input row is
+// read once for four weight rows while they are in cache.
+static void four_rows(const float* w, const float* x, float* y, int m_count, int rows, int cols, int r) {
+  const float* w0 = w;
+  const float* w1 = w0 + cols;
+  const float* w2 = w1 + cols;
+  const float* w3 = w2 + cols;
+  for (int m = 0; m < m_count; m++) {
+    const float* xm = x + (long)m * cols;
+    v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     for (int c = 0; c < cols; c += 8) {
-      v128_t v = wasm_v128_load(wr + c);
-      wasm_v128_store(scratch + c, WIDEN_LOW(v));
-      wasm_v128_store(scratch + c + 4, WIDEN_HIGH(v));
+      v128_t xl = wasm_v128_load(xm + c), xh = wasm_v128_load(xm + c + 4);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load(w0 + c), xl));
+      b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(wasm_v128_load(w0 + c + 4), xh));
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wasm_v128_load(w1 + c), xl));
+      b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(wasm_v128_load(w1 + c + 4), xh));
+      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(wasm_v128_load(w2 + c), xl));
+      b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(wasm_v128_load(w2 + c + 4), xh));
+      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(wasm_v128_load(w3 + c), xl));
+      b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(wasm_v128_load(w3 + c + 4), xh));
     }
-    for (int m = 0; m < m_count; m++) {
-      const float* xm = x + (long)m * cols;
-      v128_t a = wasm_f32x4_splat(0), b = a;
-      for (int c = 0; c < cols; c += 8) {
-        a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load(scratch + c), wasm_v128_load(xm + c)));
-        b = wasm_f32x4_add(b, wasm_f32x4_mul(wasm_v128_load(scratch + c + 4), wasm_v128_load(xm + c + 4)));
-      }
-      y[(long)m * rows + r] = lane_sum(wasm_f32x4_add(a, b));
+    float* ym = y + (long)m * rows + r;
+    ym[0] = lane_sum(wasm_f32x4_add(a0, b0));
+    ym[1] = lane_sum(wasm_f32x4_add(a1, b1));
+    ym[2] = lane_sum(wasm_f32x4_add(a2, b2));
+    ym[3] = lane_sum(wasm_f32x4_add(a3, b3));
+  }
+}
+
+// y[m, r] for every input row m, of the float32 weight row at w.
+static void single_row(const float* w, const float* x, float* y, int m_count, int rows, int cols, int r) {
+  for (int m = 0; m < m_count; m++) {
+    const float* xm = x + (long)m * cols;
+    v128_t a = wasm_f32x4_splat(0), b = a;
+    for (int c = 0; c < cols; c += 8) {
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load(w + c), wasm_v128_load(xm + c)));
+      b = wasm_f32x4_add(b, wasm_f32x4_mul(wasm_v128_load(w + c + 4), wasm_v128_load(xm + c + 4)));
     }
+    y[(long)m * rows + r] = lane_sum(wasm_f32x4_add(a, b));
+  }
+}
+
+// `count` consecutive BF16 rows widened to float32 into `out`.
+static void widen_rows(const uint16_t* w, float* out, int count, int cols) {
+  for (long c = 0; c < (long)count * cols; c += 8) {
+    v128_t v = wasm_v128_load(w + c);
+    wasm_v128_store(out + c, WIDEN_LOW(v));
+    wasm_v128_store(out + c + 4, WIDEN_HIGH(v));
+  }
+}
+
+// Several input rows: four weight rows at a time are widened into `scratch` (4 x cols floats), then
+// multiplied with every input row, so the weights are read from memory once whatever M is.
+static void many_rows(const uint16_t* w, const float* x, float* y, float* scratch, int m_count, int rows, int cols, int first, int last) {
+  int r = first;
+  for (; r + 4 <= last; r += 4) {
+    widen_rows(w + (long)r * cols, scratch, 4, cols);
+    four_rows(scratch, x, y, m_count, rows, cols, r);
+  }
+  for (; r < last; r++) {
+    widen_rows(w + (long)r * cols, scratch, 1, cols);
+    single_row(scratch, x, y, m_count, rows, cols, r);
   }
 }
 
@@ -86,44 +129,8 @@ void bf16_rows_product(const uint16_t* w, const float* x, float* y, int m_count,
 __attribute__((export_name("f32_rows_product")))
 void f32_rows_product(const float* w, const float* x, float* y, int m_count, int rows, int cols, float* unused_scratch, int first, int last) {
   int r = first;
-  for (; r + 4 <= last; r += 4) {
-    const float* w0 = w + (long)r * cols;
-    const float* w1 = w0 + cols;
-    const float* w2 = w1 + cols;
-    const float* w3 = w2 + cols;
-    for (int m = 0; m < m_count; m++) {
-      const float* xm = x + (long)m * cols;
-      v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-      for (int c = 0; c < cols; c += 8) {
-        v128_t xl = wasm_v128_load(xm + c), xh = wasm_v128_load(xm + c + 4);
-        a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load(w0 + c), xl));
-        b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(wasm_v128_load(w0 + c + 4), xh));
-        a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wasm_v128_load(w1 + c), xl));
-        b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(wasm_v128_load(w1 + c + 4), xh));
-        a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(wasm_v128_load(w2 + c), xl));
-        b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(wasm_v128_load(w2 + c + 4), xh));
-        a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(wasm_v128_load(w3 + c), xl));
-        b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(wasm_v128_load(w3 + c + 4), xh));
-      }
-      float* ym = y + (long)m * rows + r;
-      ym[0] = lane_sum(wasm_f32x4_add(a0, b0));
-      ym[1] = lane_sum(wasm_f32x4_add(a1, b1));
-      ym[2] = lane_sum(wasm_f32x4_add(a2, b2));
-      ym[3] = lane_sum(wasm_f32x4_add(a3, b3));
-    }
-  }
-  for (; r < last; r++) {
-    const float* w0 = w + (long)r * cols;
-    for (int m = 0; m < m_count; m++) {
-      const float* xm = x + (long)m * cols;
-      v128_t a0 = wasm_f32x4_splat(0), b0 = a0;
-      for (int c = 0; c < cols; c += 8) {
-        a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load(w0 + c), wasm_v128_load(xm + c)));
-        b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(wasm_v128_load(w0 + c + 4), wasm_v128_load(xm + c + 4)));
-      }
-      y[(long)m * rows + r] = lane_sum(wasm_f32x4_add(a0, b0));
-    }
-  }
+  for (; r + 4 <= last; r += 4) four_rows(w + (long)r * cols, x, y, m_count, rows, cols, r);
+  for (; r < last; r++) single_row(w + (long)r * cols, x, y, m_count, rows, cols, r);
 }
 
 // Quantized weight rows (GGML blocks, as GGUF files store them): each row is dequantized into `scratch`
@@ -245,24 +252,26 @@ static void dequantize_q5_0(const uint8_t* w, float* out, int cols) {
 // Formats of quant_rows_product, as src/backend/kernels/rows-product.ts numbers them.
 enum { FORMAT_Q8_0 = 0, FORMAT_Q4_K = 1, FORMAT_Q6_K = 2, FORMAT_Q5_0 = 3 };
 
-static float dot(const float* a, const float* b, int cols) {
-  v128_t low = wasm_f32x4_splat(0), high = low;
-  for (int c = 0; c < cols; c += 8) {
-    low = wasm_f32x4_add(low, wasm_f32x4_mul(wasm_v128_load(a + c), wasm_v128_load(b + c)));
-    high = wasm_f32x4_add(high, wasm_f32x4_mul(wasm_v128_load(a + c + 4), wasm_v128_load(b + c + 4)));
-  }
-  return lane_sum(wasm_f32x4_add(low, high));
+// The weight row at `row`, dequantized into `out` (cols floats).
+static void dequantize_row(int format, const uint8_t* row, float* out, int cols) {
+  if (format == FORMAT_Q8_0) dequantize_q8_0(row, out, cols);
+  else if (format == FORMAT_Q4_K) dequantize_q4_k(row, out, cols);
+  else if (format == FORMAT_Q6_K) dequantize_q6_k(row, out, cols);
+  else dequantize_q5_0(row, out, cols);
 }
 
+// Four weight rows at a time are dequantized into `scratch` (4 x cols floats), then multiplied with every
+// input row.
 __attribute__((export_name("quant_rows_product")))
 void quant_rows_product(int format, const uint8_t* w, int row_stride, const float* x, float* y, int m_count, int rows, int cols, float* scratch, int first,
                         int last) {
-  for (int r = first; r < last; r++) {
-    const uint8_t* row = w + (long)r * row_stride;
-    if (format == FORMAT_Q8_0) dequantize_q8_0(row, scratch, cols);
-    else if (format == FORMAT_Q4_K) dequantize_q4_k(row, scratch, cols);
-    else if (format == FORMAT_Q6_K) dequantize_q6_k(row, scratch, cols);
-    else dequantize_q5_0(row, scratch, cols);
-    for (int m = 0; m < m_count; m++) y[(long)m * rows + r] = dot(scratch, x + (long)m * cols, cols);
+  int r = first;
+  for (; r + 4 <= last; r += 4) {
+    for (int i = 0; i < 4; i++) dequantize_row(format, w + (long)(r + i) * row_stride, scratch + (long)i * cols, cols);
+    four_rows(scratch, x, y, m_count, rows, cols, r);
+  }
+  for (; r < last; r++) {
+    dequantize_row(format, w + (long)r * row_stride, scratch, cols);
+    single_row(scratch, x, y, m_count, rows, cols, r);
   }
 }
