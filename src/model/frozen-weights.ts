@@ -24,7 +24,7 @@ import { isWasmFault, wasmFaultError } from '../backend/wasm-faults.ts';
 import { QUANT_ROW_FORMATS, ROWS_PRODUCT_ALIGNMENT, quantRowWords } from '../backend/kernels/rows-product.ts';
 import { tensorFilledWith } from '../backend/upload.ts';
 import type { CompactTensor } from '../formats/compact-tensor.ts';
-import { markRawRows, type RawRowType } from './matmul.ts';
+import { markRawRows, rawRowsKernels, type RawRowType } from './matmul.ts';
 
 export const EMBEDDING = 'model.embed_tokens.weight';
 
@@ -61,14 +61,19 @@ type RawRun = { from: number; to: number; type: RawRowType };
 export class FrozenWeights {
   private readonly pinned = new Map<string, PinnedBlock>();
   private pinnedBytes = 0;
+  /** The form pinned blocks take here: as asked, but float32 where no product reads raw rows. */
+  readonly pinAs: PinnedForm;
 
   constructor(
     /** Matrices by Hugging Face name, in the files' [out, in] layout. */
     private readonly tensors: ReadonlyMap<string, CompactTensor>,
     /** Backend bytes that uploaded weights may keep occupying between uses. */
     readonly pinBytes: number,
-    readonly pinAs: PinnedForm = 'stored',
-  ) {}
+    pinAs: PinnedForm = 'stored',
+  ) {
+    // Raw blocks serve only a backend with the rows products that read them.
+    this.pinAs = pinAs === 'stored' && rawRowsKernels() ? 'stored' : 'float32';
+  }
 
   has(name: string): boolean {
     return this.tensors.has(name);

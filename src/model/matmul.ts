@@ -13,7 +13,12 @@ export const RAW_ROWS_MAX_ROWS = 64;
 
 /** Whether products of `rows` activation rows may take raw weight rows: few rows, no tape, the kernels present. */
 export function takesRawRows(rows: number): boolean {
-  return rows <= RAW_ROWS_MAX_ROWS && canFuse('bf16Rows') && canFuse('quantRows');
+  return rows <= RAW_ROWS_MAX_ROWS && rawRowsKernels();
+}
+
+/** Whether the backend has the kernels that multiply raw weight rows (wasm's). */
+export function rawRowsKernels(): boolean {
+  return canFuse('bf16Rows') && canFuse('quantRows');
 }
 
 /** The stored types in which weight rows may enter the backend as they are (int32 words), for a rows product. */

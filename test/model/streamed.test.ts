@@ -18,7 +18,7 @@ import { createByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { openHfWeights, readHfConfig } from '../../src/model-files/hf-model-dir.ts';
 import { CausalLM } from '../../src/model/causal-lm.ts';
 import { parameterSpecs } from '../../src/model/parameters.ts';
-import type { PinnedForm } from '../../src/model/frozen-weights.ts';
+import { FrozenWeights, type PinnedForm } from '../../src/model/frozen-weights.ts';
 import { generateTokens } from '../../src/model/generate.ts';
 import { RAW_ROWS_MAX_ROWS } from '../../src/model/matmul.ts';
 import { GREEDY } from '../../src/model/sampling.ts';
@@ -369,5 +369,18 @@ describe('online distillation through a streamed head', () => {
       expect(diff / scale, param).toBeLessThan(1e-4);
     }
     [resident, streamed, teacher].forEach((m) => m.dispose());
+  });
+});
+
+describe('pinning as stored', () => {
+  it('pins float32 on a backend without the rows products, where raw blocks could serve no product', async () => {
+    expect(new FrozenWeights(new Map(), 0, 'stored').pinAs).toBe('stored');
+    expect(new FrozenWeights(new Map(), 0, 'float32').pinAs).toBe('float32');
+    await tf.setBackend('cpu');
+    try {
+      expect(new FrozenWeights(new Map(), 0, 'stored').pinAs).toBe('float32');
+    } finally {
+      await tf.setBackend('wasm');
+    }
   });
 });
