@@ -4,7 +4,7 @@ import './gradients.ts';
 import { attemptBackend } from './attempt.ts';
 import { detectGpu, type GpuEvidence } from './gpu.ts';
 import type { BackendName } from './types.ts';
-import { chooseWasmThreads, type ThreadChoice, type Workload } from './thread-choice.ts';
+import { chooseWasmThreads, THREADED_MIN_WORK, type ThreadChoice, type Workload } from './thread-choice.ts';
 import { describeWasm, initWasm, type WasmStatus } from './wasm.ts';
 import { describeWebgpuAdapter, probeWebgpu, type WebgpuAdapter } from './webgpu.ts';
 
@@ -87,7 +87,8 @@ export function formatDoctorReport(report: DoctorReport): string {
     'Backends (best first):',
     ...report.backends.map((b) => `  ${b.backend.padEnd(16)}${b.status.padEnd(15)}${b.reason}`),
     `wasm       ${formatWasm(report.wasm)}`,
-    `threads    ${(['training', 'decoding'] as const).map((w) => `${w} ${report.threads[w].threads} (${report.threads[w].source})`).join(', ')}`,
+    `threads    ${(['training', 'decoding'] as const).map((w) => `${w} ${report.threads[w].threads} (${report.threads[w].source})`).join(', ')}` +
+      `; decoding a model whose hidden x intermediate reaches ${THREADED_MIN_WORK.toLocaleString('en-US')} takes training's`,
     `WebGPU     ${report.webgpu.adapter ? formatAdapter(report.webgpu.adapter) : `no adapter: ${report.webgpu.problem}`}`,
     `GPU        ${formatGpu(report.gpu)}`,
     ...report.gpu.checks.map((c) => `  ${c.source.padEnd(26)}${c.detail}`),

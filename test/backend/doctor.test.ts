@@ -37,6 +37,7 @@ describe('doctorReport', () => {
     expect(text).toMatch(/^ {2}tensorflow-gpu +not available +@tensorflow\/tfjs-node-gpu is not installed/m);
     expect(text).toMatch(/^ {2}wasm +loaded +loaded: SIMD, \d+ threads?/m);
     expect(text).toMatch(/^wasm +SIMD yes, \d+ threads?/m);
+    expect(text).toMatch(/^threads +training \d+ \([^)]+\), decoding \d+ \([^)]+\); decoding a model whose hidden x intermediate reaches 1,048,576 takes training's$/m);
     expect(text).toMatch(/^GPU +(none visible|visible)/m);
     expect(text).toMatch(/^ {2}\/dev\/nvidia0 +/m);
   });
