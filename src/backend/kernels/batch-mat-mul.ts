@@ -11,7 +11,7 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { batchProduct } from './batch-product.ts';
-import { offsetOf, wholeBuffer } from './heap.ts';
+import { heapOffsetOf, offsetOf, wholeBuffer } from './heap.ts';
 import { transposeValues } from './transpose.ts';
 
 /**
@@ -310,8 +310,7 @@ function tensorId(backend: BackendWasm, info: TensorInfo): number {
 function view(backend: BackendWasm, m: Operand, index: number, viewId: number): number {
   if (util.sizeFromShape(m.batchShape) === 1) return tensorId(backend, m.info);
   const matrixSize = m.rows * m.cols;
-  const { memoryOffset } = backend.dataIdMap.get(m.info.dataId)!;
-  backend.wasm.tfjs.registerTensor(viewId, matrixSize, memoryOffset + index * matrixSize * Float32Array.BYTES_PER_ELEMENT);
+  backend.wasm.tfjs.registerTensor(viewId, matrixSize, heapOffsetOf(backend, m.info) + index * matrixSize * Float32Array.BYTES_PER_ELEMENT);
   return viewId;
 }
 

@@ -1,6 +1,6 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapOffsetOf } from './native-module.ts';
+import { heapOffsetOf } from './heap.ts';
 import { runNativeCall } from './native-threads.ts';
 
 /** One product of the batch: c[i] = op(a[i]) op(b[i]), op(a[i]) [m, k] and op(b[i]) [k, n]. */

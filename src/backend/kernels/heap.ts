@@ -1,3 +1,5 @@
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
 /** A tensor's values as a typed array over the wasm heap (`BackendWasm.typedArrayFromHeap`). */
 export type HeapValues = Float32Array | Int32Array | Uint8Array;
 
@@ -14,4 +16,9 @@ export function wholeBuffer(view: HeapValues): HeapValues {
 /** Position of `view`'s first element in `wholeBuffer(view)`. */
 export function offsetOf(view: HeapValues): number {
   return view.byteOffset / view.BYTES_PER_ELEMENT;
+}
+
+/** Byte offset in the backend's heap where a tensor's data starts. */
+export function heapOffsetOf(backend: BackendWasm, t: { dataId: object }): number {
+  return backend.dataIdMap.get(t.dataId)!.memoryOffset;
 }

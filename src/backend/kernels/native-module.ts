@@ -48,8 +48,3 @@ function backendMemory(backend: BackendWasm, name: NativeKernelName): WebAssembl
   if (memory === undefined) throw new Error(`native ${name} kernel: the wasm backend does not expose its memory`);
   return memory;
 }
-
-/** Where a tensor's data starts in the backend's heap. */
-export function heapOffsetOf(backend: BackendWasm, t: { dataId: object }): number {
-  return backend.dataIdMap.get(t.dataId)!.memoryOffset;
-}

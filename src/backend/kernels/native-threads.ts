@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { getThreadsCount, type BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { MAX_ARGS, SLOT, runClaimedTasks } from './native-tasks.mjs';
-import { NATIVE_EXPORTS, heapOffsetOf, nativeModule, type NativeKernelName, type NativeModule } from './native-module.ts';
+import { heapOffsetOf } from './heap.ts';
+import { NATIVE_EXPORTS, nativeModule, type NativeKernelName, type NativeModule } from './native-module.ts';
 import { THREADED_MIN_WORK } from '../thread-choice.ts';
 
 const WORKER = new URL('./native-worker.mjs', import.meta.url);

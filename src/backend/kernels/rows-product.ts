@@ -1,6 +1,6 @@
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapOffsetOf } from './native-module.ts';
+import { heapOffsetOf } from './heap.ts';
 import { runNativeCall } from './native-threads.ts';
 
 /** Kernel names of `bf16RowsProduct`, `f32RowsProduct` and `quantRowsProduct` (src/model/fused-ops.ts), registered for wasm only. */
