@@ -44,7 +44,7 @@ export class GenerateError extends SlmError {
 /** Labelled answers stored per key: what the teacher said, or how it scored a given response. */
 type CachedAnswer = Sample;
 
-export interface GenerateStageOptions extends Pick<CreateTeacherOptions, 'env' | 'fetch'> {
+export interface GenerateStageOptions extends Pick<CreateTeacherOptions, 'env'> {
   /** Stops asking the teacher after this many new answers (tests use it to simulate an interrupted run). */
   stopAfter?: number;
 }

@@ -21,8 +21,6 @@ export interface TeacherHandle {
 
 export interface CreateTeacherOptions {
   env?: NodeJS.ProcessEnv;
-  /** The fetch under server providers; tests may replace it. */
-  fetch?: typeof fetch;
   logger?: { info(message: string): void };
 }
 
@@ -41,7 +39,7 @@ export async function createTeacher(spec: TeacherSpec, options: CreateTeacherOpt
   });
   const teacher =
     spec.provider === 'ollama'
-      ? new OllamaTeacher({ model: spec.model, pool, fetch: options.fetch })
-      : new OpenAITeacher({ model: spec.model, pool, apiKeyEnv: spec.apiKeyEnv, env: options.env, fetch: options.fetch });
+      ? new OllamaTeacher({ model: spec.model, pool })
+      : new OpenAITeacher({ model: spec.model, pool, apiKeyEnv: spec.apiKeyEnv, env: options.env });
   return { teacher, local: null, counters: () => pool.stats(), concurrency: spec.concurrency, dispose: () => {} };
 }

@@ -2,10 +2,11 @@ import { Ollama } from 'ollama';
 import type { ChatResponse, GenerateResponse } from 'ollama';
 import { TeacherConfigError, TeacherResponseError } from './errors.ts';
 import { conversation } from '../../datasets/prompt-ids.ts';
-import { createTransport, reportMalformedJson } from './http-transport.ts';
+import type { AnswerPath } from './answer-packing.mjs';
+import { createTransport } from './http-transport.ts';
 import type { Attempt, RequestPool } from './request-pool.ts';
-import { fromWireLogprobs, validateGenerateRequest, wantsLogprobs } from './teacher.ts';
-import type { GenerateRequest, Sample, Teacher, TeacherInfo, WireLogprob } from './teacher.ts';
+import { validateGenerateRequest, wantsLogprobs } from './teacher.ts';
+import type { GenerateRequest, Sample, Teacher, TeacherInfo, TokenLogprob } from './teacher.ts';
 
 /** Logprobs on /api/generate and /api/chat arrived in this server version. */
 export const MIN_OLLAMA_VERSION = '0.12.11';
@@ -15,9 +16,10 @@ export interface OllamaTeacherOptions {
   /** Endpoints are the Ollama hosts, e.g. http://127.0.0.1:11434. */
   pool: RequestPool;
   keepAlive?: string | number;
-  /** The fetch underneath the transport; tests may replace it. */
-  fetch?: typeof fetch;
 }
+
+/** Where /api/chat and /api/generate answers list their generated tokens' logprobs. */
+const LOGPROBS: AnswerPath = ['logprobs'];
 
 /**
  * A teacher served by Ollama's native API. It labels what it generates with per-token top-k logprobs;
@@ -35,7 +37,7 @@ export class OllamaTeacher implements Teacher {
 
   private async describe(): Promise<TeacherInfo> {
     const { model, pool } = this.options;
-    const { version } = await pool.run((attempt) => this.call(attempt, '/api/version', (client) => client.version()));
+    const { version } = await pool.run((attempt) => this.call(attempt, (client) => client.version()));
     if (compareVersions(version, MIN_OLLAMA_VERSION) < 0) {
       throw new TeacherConfigError(
         `Ollama server version ${version} is too old: token logprobs need Ollama ${MIN_OLLAMA_VERSION}+; upgrade the server`,
@@ -43,8 +45,8 @@ export class OllamaTeacher implements Teacher {
     }
     // /api/show has the architecture but no digest; the digest is listed by /api/tags.
     const [, tags] = await Promise.all([
-      pool.run((attempt) => this.call(attempt, '/api/show', (client) => client.show({ model, verbose: true } as Parameters<Ollama['show']>[0]))),
-      pool.run((attempt) => this.call(attempt, '/api/tags', (client) => client.list())),
+      pool.run((attempt) => this.call(attempt, (client) => client.show({ model, verbose: true } as Parameters<Ollama['show']>[0]))),
+      pool.run((attempt) => this.call(attempt, (client) => client.list())),
     ]);
     const listed = tags.models.find((entry) => entry.name === model || entry.model === model || entry.name === `${model}:latest`);
     return { provider: 'ollama', model, digest: listed?.digest, serverVersion: version, canScore: false };
@@ -70,20 +72,22 @@ export class OllamaTeacher implements Teacher {
       ...(wantsLogprobs(request) && { logprobs: true, top_logprobs: request.topLogprobs }),
       options: { temperature: request.temperature, num_predict: request.maxTokens, seed: request.seed, stop: request.stop },
     };
+    const logprobsAt = wantsLogprobs(request) ? LOGPROBS : undefined;
     if (request.messages) {
-      const response: ChatResponse = await this.call(attempt, '/api/chat', (client) => client.chat({ ...common, messages: conversation(request) }));
+      const response: ChatResponse = await this.call(attempt, (client) => client.chat({ ...common, messages: conversation(request) }), logprobsAt);
       return toSample(`${attempt.endpoint}/api/chat`, response.message?.content, response, wantsLogprobs(request));
     }
-    const response: GenerateResponse = await this.call(attempt, '/api/generate', (client) =>
-      client.generate({ ...common, prompt: request.prompt ?? '', system: request.system, raw: request.raw }),
+    const response: GenerateResponse = await this.call(
+      attempt,
+      (client) => client.generate({ ...common, prompt: request.prompt ?? '', system: request.system, raw: request.raw }),
+      logprobsAt,
     );
     return toSample(`${attempt.endpoint}/api/generate`, response.response, response, wantsLogprobs(request));
   }
 
-  /** One client call to `path` (named in errors) through a transport bound to the attempt. */
-  private call<T>(attempt: Attempt, path: string, request: (client: Ollama) => Promise<T>): Promise<T> {
-    const client = new Ollama({ host: attempt.endpoint, fetch: createTransport({ signal: attempt.signal, fetch: this.options.fetch, received: attempt.received }) });
-    return reportMalformedJson(`${attempt.endpoint}${path}`, request(client));
+  /** One client call through a transport bound to the attempt; see createTransport for `logprobsAt`. */
+  private call<T>(attempt: Attempt, request: (client: Ollama) => Promise<T>, logprobsAt?: AnswerPath): Promise<T> {
+    return request(new Ollama({ host: attempt.endpoint, fetch: createTransport({ signal: attempt.signal, received: attempt.received, logprobsAt }) }));
   }
 }
 
@@ -93,7 +97,8 @@ function toSample(url: string, text: string | undefined, response: { done_reason
   if (!Array.isArray(response.logprobs) && text.length > 0) {
     throw new TeacherResponseError(url, `no \`logprobs\` in the answer; token logprobs need Ollama ${MIN_OLLAMA_VERSION}+`, { lacksFeature: true });
   }
-  return { text, tokens: fromWireLogprobs(response.logprobs as WireLogprob[] | undefined), finishReason: response.done_reason ?? 'unknown' };
+  // The transport has put TokenLogprobs in place of the wire list.
+  return { text, tokens: (response.logprobs as TokenLogprob[] | undefined) ?? [], finishReason: response.done_reason ?? 'unknown' };
 }
 
 /** Compares dotted numeric versions, ignoring any pre-release suffix ("0.13.0-rc1" counts as 0.13.0). */

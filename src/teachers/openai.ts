@@ -3,9 +3,10 @@ import type { ChatCompletionMessageParam } from 'openai/resources/chat/completio
 import type { Completion } from 'openai/resources/completions';
 import { TeacherConfigError, TeacherHttpError, TeacherResponseError, findTeacherError } from './errors.ts';
 import { conversation } from '../../datasets/prompt-ids.ts';
-import { createTransport, reportMalformedJson } from './http-transport.ts';
+import type { AnswerPath } from './answer-packing.mjs';
+import { createTransport } from './http-transport.ts';
 import type { Attempt, RequestPool } from './request-pool.ts';
-import { MAX_TOP_LOGPROBS, fromWireLogprobs, validateGenerateRequest, wantsLogprobs } from './teacher.ts';
+import { MAX_TOP_LOGPROBS, validateGenerateRequest, wantsLogprobs } from './teacher.ts';
 import type { GenerateRequest, Sample, Teacher, TeacherInfo, TokenLogprob, TopLogprob } from './teacher.ts';
 
 export interface OpenAITeacherOptions {
@@ -22,11 +23,11 @@ export interface OpenAITeacherOptions {
   /** Alternatives per position when scoring; OpenAI itself caps this at 5, vLLM at its max_logprobs. */
   scoreTopLogprobs?: number;
   env?: NodeJS.ProcessEnv;
-  /** The fetch underneath the transport; tests may replace it. */
-  fetch?: typeof fetch;
 }
 
 const PROBE_TEXT = 'Hello';
+/** Where a chat completion lists its generated tokens' logprobs. */
+const CHAT_LOGPROBS: AnswerPath = ['choices', 0, 'logprobs', 'content'];
 
 /**
  * A teacher behind an OpenAI-compatible server (OpenAI, vLLM, llama.cpp server, ...). Generation uses chat
@@ -65,7 +66,7 @@ export class OpenAITeacher implements Teacher {
    */
   async identity(): Promise<Record<string, unknown> | null> {
     const { model, pool } = this.options;
-    const listing = await pool.run((attempt) => this.fetchJson(attempt, '/models')).catch(() => undefined);
+    const listing = await pool.run((attempt) => this.client(attempt).get('/models')).catch(() => undefined);
     const entries = (listing as { data?: unknown } | undefined)?.data;
     const entry = Array.isArray(entries) ? (entries.find((e) => (e as { id?: unknown })?.id === model) as Record<string, unknown> | undefined) : undefined;
     const { created: _created, permission: _permission, ...stable } = entry ?? {};
@@ -109,7 +110,8 @@ export class OpenAITeacher implements Teacher {
 
   private async chat(attempt: Attempt, request: GenerateRequest): Promise<Sample> {
     const url = `${attempt.endpoint}/chat/completions`;
-    const response = await reportMalformedJson(url, this.client(attempt).chat.completions.create({
+    const client = this.client(attempt, wantsLogprobs(request) ? CHAT_LOGPROBS : undefined);
+    const response = await client.chat.completions.create({
       model: this.options.model,
       // Roles come from the data as strings; the server judges them, as it would any client's.
       messages: conversation(request) as ChatCompletionMessageParam[],
@@ -118,15 +120,15 @@ export class OpenAITeacher implements Teacher {
       seed: request.seed,
       stop: request.stop,
       ...(wantsLogprobs(request) && { logprobs: true, top_logprobs: request.topLogprobs }),
-    }));
-    // The client returns undefined, not a parse error, for an empty body.
+    });
     const choice = response?.choices?.[0];
     if (!choice) throw new TeacherResponseError(url, 'no `choices` in the answer');
     const text = choice.message?.content ?? '';
     if (!wantsLogprobs(request)) return { text, tokens: [], finishReason: choice.finish_reason ?? 'unknown' };
-    const entries = choice.logprobs?.content;
-    if (!entries && text.length > 0) throw new TeacherResponseError(url, 'no `choices[0].logprobs.content` in the answer (does the server give logprobs?)', { lacksFeature: true });
-    return { text, tokens: fromWireLogprobs(entries), finishReason: choice.finish_reason ?? 'unknown' };
+    // The transport has put TokenLogprobs in place of the wire list.
+    const tokens = choice.logprobs?.content as unknown as TokenLogprob[] | null | undefined;
+    if (!tokens && text.length > 0) throw new TeacherResponseError(url, 'no `choices[0].logprobs.content` in the answer (does the server give logprobs?)', { lacksFeature: true });
+    return { text, tokens: tokens ?? [], finishReason: choice.finish_reason ?? 'unknown' };
   }
 
   /** A raw prompt through legacy completions; text only (its logprobs format is scoring's, not chat's). */
@@ -135,14 +137,14 @@ export class OpenAITeacher implements Teacher {
       throw new TeacherConfigError(`openai teacher ${this.options.model}: a raw prompt (/v1/completions) is generated as text only; set \`logprobs: false\``);
     }
     const url = `${attempt.endpoint}/completions`;
-    const response: Completion = await reportMalformedJson(url, this.client(attempt).completions.create({
+    const response: Completion = await this.client(attempt).completions.create({
       model: this.options.model,
       prompt: request.prompt ?? '',
       max_tokens: request.maxTokens,
       temperature: request.temperature,
       seed: request.seed,
       stop: request.stop,
-    }));
+    });
     const choice = response?.choices?.[0];
     if (!choice || typeof choice.text !== 'string') throw new TeacherResponseError(url, 'no `choices[0].text` in the answer');
     return { text: choice.text, tokens: [], finishReason: choice.finish_reason ?? 'unknown' };
@@ -150,31 +152,25 @@ export class OpenAITeacher implements Teacher {
 
   /** The `system_fingerprint` of a one-token answer, if the server sends one. */
   private async fingerprint(attempt: Attempt): Promise<string | undefined> {
-    const url = `${attempt.endpoint}/chat/completions`;
-    const response = await reportMalformedJson(url, this.client(attempt).chat.completions.create({
+    const response = await this.client(attempt).chat.completions.create({
       model: this.options.model,
       messages: [{ role: 'user', content: PROBE_TEXT }],
       max_tokens: 1,
       temperature: 0,
-    }));
+    });
     return response?.system_fingerprint ?? undefined;
-  }
-
-  private async fetchJson(attempt: Attempt, path: string): Promise<unknown> {
-    const url = `${attempt.endpoint}${path}`;
-    return reportMalformedJson(url, this.client(attempt).get(path));
   }
 
   private async scoreOne(attempt: Attempt, text: string): Promise<TokenLogprob[]> {
     const url = `${attempt.endpoint}/completions`;
-    const response: Completion = await reportMalformedJson(url, this.client(attempt).completions.create({
+    const response: Completion = await this.client(attempt).completions.create({
       model: this.options.model,
       prompt: text,
       echo: true,
       logprobs: this.options.scoreTopLogprobs ?? 5,
       max_tokens: 0,
       temperature: 0,
-    }));
+    });
     const logprobs = response?.choices?.[0]?.logprobs;
     if (!logprobs?.tokens || !logprobs.token_logprobs) {
       throw new TeacherResponseError(url, 'no echoed `choices[0].logprobs.tokens` in the answer', { lacksFeature: true });
@@ -182,12 +178,13 @@ export class OpenAITeacher implements Teacher {
     return fromLegacyLogprobs(logprobs, text.length);
   }
 
-  private client(attempt: Attempt): OpenAI {
+  /** A client whose requests go through a transport bound to the attempt; see createTransport for `logprobsAt`. */
+  private client(attempt: Attempt, logprobsAt?: AnswerPath): OpenAI {
     return new OpenAI({
       baseURL: attempt.endpoint,
       apiKey: this.apiKey ?? 'none',
       maxRetries: 0,
-      fetch: createTransport({ signal: attempt.signal, secret: this.apiKey, fetch: this.options.fetch, received: attempt.received }),
+      fetch: createTransport({ signal: attempt.signal, secret: this.apiKey, received: attempt.received, logprobsAt }),
     });
   }
 }

@@ -93,14 +93,3 @@ export interface WireLogprob {
   bytes?: number[] | null;
   top_logprobs?: { token: string; logprob: number; bytes?: number[] | null }[] | null;
 }
-
-export function fromWireLogprobs(entries: WireLogprob[] | null | undefined): TokenLogprob[] {
-  return (entries ?? []).map((entry) => ({
-    ...fromWireTop(entry),
-    top: (entry.top_logprobs ?? []).map(fromWireTop),
-  }));
-}
-
-function fromWireTop(entry: { token: string; logprob: number; bytes?: number[] | null }): TopLogprob {
-  return entry.bytes ? { token: entry.token, bytes: entry.bytes, logprob: entry.logprob } : { token: entry.token, logprob: entry.logprob };
-}
