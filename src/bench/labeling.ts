@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OllamaTeacher } from '../teachers/ollama.ts';
 import { OpenAITeacher } from '../teachers/openai.ts';
+import { sendWhole } from '../teachers/http-transport.ts';
 import { RequestPool } from '../teachers/request-pool.ts';
 import type { GenerateRequest, Sample, Teacher, WireLogprob } from '../teachers/teacher.ts';
 
@@ -37,18 +38,29 @@ export interface LabelingBenchResult {
   seconds: number;
   requestsPerSecond: number;
   /**
-   * What the server's latency and the concurrency allow: concurrency / the mean time the server held a
-   * request before it began to answer (the delay, its timer's lateness, reading the request).
+   * What latency and concurrency allow: concurrency / the mean round trip of a lone request (the labeling
+   * request, sent one at a time over node:http against the same server in the same run, its answer read
+   * whole and not parsed). A client whose own work cost nothing under concurrency would reach it.
    */
   idealRequestsPerSecond: number;
-  /** concurrency / delay: the ideal of a server whose timers were exact and that did no work. */
-  nominalIdealRequestsPerSecond: number;
+  /** The mean of those lone round trips. */
+  loneRoundTripMs: number;
   /** requestsPerSecond / idealRequestsPerSecond: the share left after the client's own overhead. */
   efficiency: number;
   /**
+   * concurrency / the mean time the server held a timed request before it began to answer (the delay, its
+   * timer's lateness, reading the request): the ideal of a loopback that cost nothing, where answers of
+   * hundreds of kilobytes crossed between processes in no time.
+   */
+  serverIdealRequestsPerSecond: number;
+  /** requestsPerSecond / serverIdealRequestsPerSecond. */
+  efficiencyToServer: number;
+  /** concurrency / delay: the ideal of a server whose timers were exact and that did no work. */
+  nominalIdealRequestsPerSecond: number;
+  /**
    * The peer: the same requests sent by bare `fetch` calls (`concurrency` loops, each answer parsed with
-   * JSON.parse and nothing more), against the same server in the same run. What the loopback HTTP round
-   * trip alone leaves of the ideal, on this machine.
+   * JSON.parse on the main thread and nothing more), against the same server in the same run: what the
+   * plainest client reaches.
    */
   bareFetchRequestsPerSecond: number;
   /** requestsPerSecond / bareFetchRequestsPerSecond: the share left after the teacher's own work. */
@@ -81,15 +93,21 @@ export interface LabelingServerOptions {
 const MODEL = 'bench-teacher';
 const OPENAI_CHAT = '/v1/chat/completions';
 const OLLAMA_CHAT = '/api/chat';
-/** The openai client took about five waves to reach its steady pace (168, 137, 104, 85, then 70 ms a wave of 8 at 50 ms delay). */
-const WARMUP_WAVES = 5;
+/**
+ * A fresh teacher's first four waves take about 1.4x the steady time (compiling the client, the transport
+ * and the parse worker), and the pace still creeps up for some 30 waves (91, 63, 63, 69, 64, 65, 65, 63, 60,
+ * 61 ms a wave of 8 at 50 ms delay, in groups of four waves).
+ */
+const WARMUP_WAVES = 20;
+/** Lone requests timed for the ideal's round trip (40 at 50 ms: about two seconds). */
+const LONE_REQUESTS = 40;
 
 /**
  * Requests per second of a real teacher (client, transport, request pool, parsing) against a loopback
  * server that answers every request after `delayMs`, in a process of its own as a real server is. The ideal
- * is what the server's measured latency allows at the given concurrency, so the efficiency is the share
- * left after the client's own overhead (receiving and parsing the answers included). Untimed warm-up requests come first (compilation, connections), as the training bench warms
- * up a step.
+ * is what a lone request's measured round trip allows at the given concurrency, so the efficiency is the
+ * share left after the client's own overhead (parsing the answers included). Untimed warm-up requests come
+ * first (compilation, connections), as the training bench warms up a step.
  */
 export async function benchLabeling(options: LabelingBenchOptions): Promise<LabelingBenchResult> {
   const { provider, requests, concurrency, delayMs, tokensPerResponse, topLogprobs } = options;
@@ -106,14 +124,19 @@ export async function benchLabeling(options: LabelingBenchOptions): Promise<Labe
     const tokens = countCheckedTokens(samples, tokensPerResponse, topLogprobs);
     const requestsPerSecond = requests / seconds;
     const served = await server.takeCounts();
-    const idealRequestsPerSecond = concurrency / (served.heldMs / served.requests / 1000);
+    const serverIdealRequestsPerSecond = concurrency / (served.heldMs / served.requests / 1000);
     const bareFetchRequestsPerSecond = await bareFetchRate(server.url, provider, requests, concurrency, topLogprobs);
+    const loneRoundTripMs = await meanLoneRoundTripMs(server.url, provider, topLogprobs);
+    const idealRequestsPerSecond = concurrency / (loneRoundTripMs / 1000);
     return {
       provider, requests, concurrency, delayMs, tokensPerResponse, topLogprobs, seconds,
       requestsPerSecond,
       idealRequestsPerSecond,
-      nominalIdealRequestsPerSecond: concurrency / (delayMs / 1000),
+      loneRoundTripMs,
       efficiency: requestsPerSecond / idealRequestsPerSecond,
+      serverIdealRequestsPerSecond,
+      efficiencyToServer: requestsPerSecond / serverIdealRequestsPerSecond,
+      nominalIdealRequestsPerSecond: concurrency / (delayMs / 1000),
       bareFetchRequestsPerSecond,
       efficiencyToBareFetch: requestsPerSecond / bareFetchRequestsPerSecond,
       tokensPerSecond: tokens / seconds,
@@ -132,8 +155,7 @@ function buildTeacher(provider: LabelingProvider, url: string, concurrency: numb
 
 /** Requests per second of `concurrency` loops of bare fetch + JSON.parse, asking for the same answers. */
 async function bareFetchRate(url: string, provider: LabelingProvider, requests: number, concurrency: number, topLogprobs: number): Promise<number> {
-  const endpoint = `${url}${provider === 'openai' ? OPENAI_CHAT : OLLAMA_CHAT}`;
-  const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Question' }], logprobs: topLogprobs > 0, top_logprobs: topLogprobs });
+  const { endpoint, body } = bareRequest(url, provider, topLogprobs);
   let sent = 0;
   const loop = async () => {
     while (sent < requests) {
@@ -146,6 +168,28 @@ async function bareFetchRate(url: string, provider: LabelingProvider, requests: 
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, loop));
   return requests / ((performance.now() - started) / 1000);
+}
+
+/** Mean round trip of LONE_REQUESTS requests sent one at a time (after as many untimed), read whole, not parsed. */
+async function meanLoneRoundTripMs(url: string, provider: LabelingProvider, topLogprobs: number): Promise<number> {
+  const { endpoint, body } = bareRequest(url, provider, topLogprobs);
+  const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body };
+  let totalMs = 0;
+  for (let i = 0; i < 2 * LONE_REQUESTS; i++) {
+    const started = performance.now();
+    const { status } = await sendWhole(endpoint, init);
+    if (status !== 200) throw new Error(`benchLabeling: a lone request got HTTP ${status}`);
+    if (i >= LONE_REQUESTS) totalMs += performance.now() - started;
+  }
+  return totalMs / LONE_REQUESTS;
+}
+
+/** The labeling request as the peers send it: the provider's chat route, the same alternatives. */
+function bareRequest(url: string, provider: LabelingProvider, topLogprobs: number): { endpoint: string; body: string } {
+  return {
+    endpoint: `${url}${provider === 'openai' ? OPENAI_CHAT : OLLAMA_CHAT}`,
+    body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Question' }], logprobs: topLogprobs > 0, top_logprobs: topLogprobs }),
+  };
 }
 
 /** Chat messages, so the Ollama teacher uses /api/chat like the OpenAI one uses chat completions. */

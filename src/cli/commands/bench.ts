@@ -201,13 +201,18 @@ function peakText({ heapBytes, countedBytes }: TensorPeak): string {
   return heapBytes === null ? `${mib(countedBytes)} MiB in tensors (tfjs's count)` : `${mib(heapBytes)} MiB on the wasm heap (tfjs counts ${mib(countedBytes)})`;
 }
 
+function percent(fraction: number): string {
+  return `${(fraction * 100).toFixed(1)}%`;
+}
+
 function labelingLine(result: LabelingBenchResult): string {
   const { provider, delayMs, concurrency, tokensPerResponse, topLogprobs } = result;
   return (
     `labeling (${provider}, loopback, ${delayMs} ms delay, concurrency ${concurrency}): ` +
-    `${result.requestsPerSecond.toFixed(0)} requests/s of ideal ${result.idealRequestsPerSecond.toFixed(0)} (${(result.efficiency * 100).toFixed(0)}%; ` +
-    `${result.nominalIdealRequestsPerSecond.toFixed(0)} at exactly ${delayMs} ms; bare fetch ${result.bareFetchRequestsPerSecond.toFixed(0)}, ` +
-    `so ${(result.efficiencyToBareFetch * 100).toFixed(0)}% of it), ` +
+    `${result.requestsPerSecond.toFixed(0)} requests/s of ideal ${result.idealRequestsPerSecond.toFixed(0)} ` +
+    `(${percent(result.efficiency)}, from a lone round trip of ${result.loneRoundTripMs.toFixed(1)} ms; ` +
+    `${percent(result.efficiencyToServer)} of ${result.serverIdealRequestsPerSecond.toFixed(0)}, the server's hold time alone; ` +
+    `bare fetch ${result.bareFetchRequestsPerSecond.toFixed(0)}, so ${percent(result.efficiencyToBareFetch)} of it), ` +
     `${Math.round(result.tokensPerSecond).toLocaleString('en')} tokens/s (${tokensPerResponse} tokens x top ${topLogprobs} each)`
   );
 }
@@ -222,7 +227,7 @@ export function registerBench(program: Command, { io, setExitCode }: CommandCont
     .option('--batch-size <n>', 'sequences per training step', integerArg(1), 8)
     .option('--seq-len <n>', 'tokens per sequence', integerArg(2), 256)
     .option('--decode-tokens <n>', 'tokens to decode', integerArg(2), 64)
-    .option('--label-requests <n>', 'timed teacher requests per provider', integerArg(1), 200)
+    .option('--label-requests <n>', 'timed teacher requests per provider', integerArg(1), 400)
     .option('--label-concurrency <n>', 'teacher requests in flight at once', integerArg(1), 8)
     .option('--label-delay-ms <n>', 'how long the loopback teacher server holds each request', integerArg(1), 50)
     .option('--eval-questions <n>', 'questions per evaluation suite (GSM8K generation, MMLU log-likelihood)', integerArg(1), 16)
