@@ -238,7 +238,7 @@ async function startRemoteLabelingServer(options: LabelingServerOptions): Promis
  */
 export async function startLabelingServer(options: LabelingServerOptions): Promise<LabelingServer> {
   let counts: ServedCounts = { requests: 0, maxInFlight: 0, heldMs: 0 };
-  const bodies = new Map<string, string>();
+  const bodies = new Map<string, Buffer>();
   let inFlight = 0;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const arrived = performance.now();
@@ -254,7 +254,7 @@ export async function startLabelingServer(options: LabelingServerOptions): Promi
       if (!bodies.has(key)) {
         const body = answerBody(path, options.tokensPerResponse, k);
         if (body === undefined) return send(res, 404, JSON.stringify({ error: `no route ${path}` }));
-        bodies.set(key, body);
+        bodies.set(key, Buffer.from(body));
       }
       counts.heldMs += performance.now() - arrived;
       send(res, 200, bodies.get(key)!);
@@ -323,7 +323,7 @@ async function sleepAtLeast(ms: number): Promise<void> {
   for (let left = ms; left > 0; left = until - performance.now()) await sleep(Math.ceil(left));
 }
 
-function send(res: ServerResponse, status: number, body: string): void {
+function send(res: ServerResponse, status: number, body: string | Buffer): void {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(body);
 }
