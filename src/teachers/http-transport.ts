@@ -37,8 +37,10 @@ const NULL_BODY_STATUSES = new Set([204, 205, 304]);
  * the whole body, so a dropped connection and a non-2xx status surface here as TeacherErrors that name
  * the URL, the same for every client. It parses the body as JSON too (both APIs answer JSON), so a body
  * that is not JSON is a TeacherResponseError, and the Response it returns hands the parsed value to the
- * client's `json()`. `received` is reported before parsing: the request's slot goes to the next request
- * while this answer is parsed.
+ * client's `json()`. `received` is reported before parsing: the request's slot goes to the next request,
+ * which is sent before this answer is parsed. Posting to the parse worker wakes it, and on a busy machine
+ * the woken worker can take the CPU from this thread for its whole parse: a millisecond or two that the
+ * next request would otherwise wait.
  */
 export function createTransport(options: TransportOptions): typeof fetch {
   const nowMs = options.nowMs ?? Date.now;
@@ -60,6 +62,8 @@ export function createTransport(options: TransportOptions): typeof fetch {
       throw new TeacherHttpError(where, status, excerpt, parseRetryAfter(headers.get('retry-after'), nowMs()));
     }
     if (NULL_BODY_STATUSES.has(status)) return new Response(null, { status, statusText, headers });
+    // The slot is free: let the next request go out before this body is handed over for parsing.
+    await new Promise((resolve) => setImmediate(resolve));
     const parsed = options.logprobsAt ? await parseLabeledAnswer(body, options.logprobsAt) : parseAnswer(body, undefined);
     if ('problem' in parsed) throw new TeacherResponseError(where, parsed.problem);
     headers.set('content-type', 'application/json');
