@@ -16,4 +16,5 @@ export type AnswerPath = readonly (string | number)[];
 export type ParsedAnswer = { json: unknown; packed?: PackedLogprobs } | { problem: string };
 
 export declare function parseAnswer(body: Uint8Array, logprobsAt: AnswerPath | undefined): ParsedAnswer;
+export declare function parentOf(json: unknown, path: AnswerPath): Record<string | number, unknown> | undefined;
 export declare function packedBuffers(packed: PackedLogprobs): ArrayBuffer[];

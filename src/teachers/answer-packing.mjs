@@ -22,7 +22,7 @@ export function parseAnswer(body, logprobsAt) {
     return { problem: `malformed JSON (${error.message})` };
   }
   if (!logprobsAt) return { json };
-  const parent = valueAt(json, logprobsAt.slice(0, -1));
+  const parent = parentOf(json, logprobsAt);
   const key = logprobsAt.at(-1);
   const list = parent?.[key];
   if (list === undefined || list === null) return { json };
@@ -47,9 +47,10 @@ function decodeUtf8(body) {
   return bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8');
 }
 
-function valueAt(json, path) {
+/** The object holding the last key of `path` in `json`, or undefined where the path leads nowhere. */
+export function parentOf(json, path) {
   let value = json;
-  for (const key of path) {
+  for (const key of path.slice(0, -1)) {
     if (value === null || typeof value !== 'object') return undefined;
     value = value[key];
   }

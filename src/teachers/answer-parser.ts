@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { AnswerPath, PackedLogprobs, ParsedAnswer } from './answer-packing.mjs';
+import { parentOf, type AnswerPath, type PackedLogprobs, type ParsedAnswer } from './answer-packing.mjs';
 import type { TokenLogprob, TopLogprob } from './teacher.ts';
 
 const WORKER = new URL('./answer-parse-worker.mjs', import.meta.url);
@@ -15,8 +15,8 @@ export type LabeledAnswer = { json: unknown } | { problem: string };
 export async function parseLabeledAnswer(body: Uint8Array, logprobsAt: AnswerPath): Promise<LabeledAnswer> {
   const result = await parseWorker.parse(body, logprobsAt);
   if ('problem' in result || !result.packed) return result;
-  const parent = logprobsAt.slice(0, -1).reduce((value: any, key) => value[key], result.json);
-  parent[logprobsAt.at(-1)!] = unpackLogprobs(result.packed);
+  // The worker packed the list, so the path leads to where it stood.
+  parentOf(result.json, logprobsAt)![logprobsAt.at(-1)!] = unpackLogprobs(result.packed);
   return { json: result.json };
 }
 
